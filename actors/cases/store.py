@@ -1,0 +1,164 @@
+"""Case rows in PostgreSQL: keyword-only functions, each the SQL of one use case; no Ray here."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import asyncpg
+
+from infra import outbox
+from messages.cases import (
+    CASE_OPENED,
+    CaseOpened,
+    CaseStatus,
+    CaseView,
+    OpenCase,
+    OpenCaseResult,
+)
+from messages.envelope import Envelope
+from messages.errors import InvalidInput, NotFound
+
+SOURCE = "urn:kep:backoffice:cases"
+
+_SELECT_CASE = """
+    SELECT c.*, p.title_el AS procedure_title
+    FROM cases c JOIN procedures p ON p.id = c.procedure_id
+"""
+
+
+def _view(row: asyncpg.Record) -> CaseView:
+    return CaseView.model_validate(dict(row))
+
+
+async def get_case(*, conn: asyncpg.Connection, case_id: uuid.UUID, office_id: uuid.UUID) -> CaseView:
+    """A case of the caller's office; another office's case is reported as not found, not forbidden."""
+    row = await conn.fetchrow(_SELECT_CASE + " WHERE c.id = $1 AND c.office_id = $2", case_id, office_id)
+    if row is None:
+        raise NotFound(f"case {case_id} not found")
+    return _view(row)
+
+
+async def _existing(conn: asyncpg.Connection, cmd: OpenCase) -> CaseView | None:
+    row = await conn.fetchrow(
+        _SELECT_CASE
+        + " WHERE c.office_id = $2 AND (c.id = $1 OR (c.request_key IS NOT NULL AND c.request_key = $3))",
+        cmd.case_id,
+        cmd.office_id,
+        cmd.request_key,
+    )
+    return None if row is None else _view(row)
+
+
+async def _next_number(conn: asyncpg.Connection, office_id: uuid.UUID, year: int) -> tuple[int, str]:
+    # The upsert takes the counter row's lock, so concurrent openings in one office queue here and never clash.
+    row = await conn.fetchrow(
+        """
+        WITH bumped AS (
+            INSERT INTO case_number_counters AS c (office_id, year, last_value) VALUES ($1, $2, 1)
+            ON CONFLICT (office_id, year) DO UPDATE SET last_value = c.last_value + 1
+            RETURNING last_value
+        )
+        SELECT bumped.last_value, o.code FROM bumped, offices o WHERE o.id = $1
+        """,
+        office_id,
+        year,
+    )
+    if row is None:
+        raise NotFound(f"office {office_id} not found")
+    seq: int = row["last_value"]
+    return seq, f"{row['code']}/{year}/{seq:06d}"
+
+
+async def open_case(*, conn: asyncpg.Connection, cmd: OpenCase) -> OpenCaseResult:
+    """Case row, audit event and outbox event in one transaction. Idempotent on case id and request key."""
+    try:
+        return await _open_case_once(conn, cmd)
+    except asyncpg.UniqueViolationError:
+        # A concurrent request with the same key (or a retried command) won; its transaction is committed
+        # and ours rolled back whole, so no case number was used up.
+        found = await _existing(conn, cmd)
+        if found is None:
+            raise
+        return OpenCaseResult(case=found, created=False)
+
+
+async def _open_case_once(conn: asyncpg.Connection, cmd: OpenCase) -> OpenCaseResult:
+    async with conn.transaction():
+        found = await _existing(conn, cmd)
+        if found is not None:
+            return OpenCaseResult(case=found, created=False)
+        proc = await conn.fetchrow(
+            "SELECT id, mitos_id, active, duration_days FROM procedures WHERE id = $1",
+            cmd.request.procedure_id,
+        )
+        if proc is None or not proc["active"]:
+            reason = "does not exist" if proc is None else "is not active"
+            raise InvalidInput(
+                f"procedure {reason}",
+                errors=[{"path": "/procedure_id", "message": f"procedure {reason}", "type": "procedure"}],
+            )
+        now = datetime.now(UTC)
+        seq, number = await _next_number(conn, cmd.office_id, now.year)
+        due = now + timedelta(days=proc["duration_days"]) if proc["duration_days"] else None
+        status = CaseStatus.SUBMITTED
+        await conn.execute(
+            """
+                    INSERT INTO cases (id, office_id, year, seq, number, procedure_id, status, citizen, form_data,
+                                       channel, due_at, request_key, created_by, created_at, updated_at,
+                                       status_changed_at)
+                    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14, $15)
+                    """,
+            cmd.case_id,
+            cmd.office_id,
+            now.year,
+            seq,
+            number,
+            cmd.request.procedure_id,
+            status.value,
+            cmd.request.citizen.model_dump(mode="json"),
+            cmd.request.form_data,
+            cmd.request.channel.value,
+            due,
+            cmd.request_key,
+            cmd.actor,
+            now,
+            {status.value: now.isoformat()},
+        )
+        view = await get_case(conn=conn, case_id=cmd.case_id, office_id=cmd.office_id)
+        await _record_event(conn, view, cmd, reason=cmd.request.note)
+        office_code = number.split("/", 1)[0]
+        envelope = Envelope[CaseOpened](
+            type=CASE_OPENED,
+            source=SOURCE,
+            subject=str(view.id),
+            correlationid=cmd.request_id,
+            data=CaseOpened(
+                case_id=view.id,
+                number=view.number,
+                office_id=view.office_id,
+                procedure_id=view.procedure_id,
+                status=view.status,
+                channel=view.channel,
+                opened_by=cmd.actor,
+            ),
+        )
+        await outbox.enqueue(conn, envelope, routing_key=f"case.opened.{office_code}.{proc['mitos_id']}")
+        return OpenCaseResult(case=view, created=True)
+
+
+async def _record_event(conn: asyncpg.Connection, view: CaseView, cmd: OpenCase, reason: str | None) -> None:
+    new: dict[str, Any] = view.model_dump(mode="json")
+    await conn.execute(
+        """
+        INSERT INTO case_events (case_id, office_id, type, actor, reason, request_id, old, new)
+        VALUES ($1, $2, 'case.opened', $3, $4, $5, NULL, $6)
+        """,
+        view.id,
+        view.office_id,
+        cmd.actor,
+        reason,
+        cmd.request_id,
+        new,
+    )

@@ -1,0 +1,69 @@
+"""CaseWorkflow: one shard of the case actors. Serialises commands per case; holds nothing PostgreSQL does not.
+
+A restart (Ray reruns `__init__`) therefore loses nothing, and Ray's task retry re-sends the interrupted command,
+which the store applies at most once because commands are idempotent on the case id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+import weakref
+
+import asyncpg
+import ray
+import structlog
+
+from actors.cases import store
+from infra.db import create_pool
+from infra.settings import Settings
+from messages.cases import CaseView, OpenCase, OpenCaseResult
+
+log = structlog.get_logger("cases")
+
+
+class CaseWorkflow:
+    def __init__(self, settings: Settings, shard: int) -> None:
+        self.settings = settings
+        self.shard = shard
+        self._pool: asyncpg.Pool | None = None
+        self._pool_lock = asyncio.Lock()
+        self._case_locks: weakref.WeakValueDictionary[uuid.UUID, asyncio.Lock] = weakref.WeakValueDictionary()
+
+    async def _db(self) -> asyncpg.Pool:
+        async with self._pool_lock:
+            if self._pool is None:
+                self._pool = await create_pool(self.settings.database_url.get_secret_value(), 1, 5)
+        return self._pool
+
+    def _lock(self, case_id: uuid.UUID) -> asyncio.Lock:
+        lock = self._case_locks.get(case_id)
+        if lock is None:
+            lock = asyncio.Lock()
+            self._case_locks[case_id] = lock
+        return lock
+
+    async def open_case(self, cmd: OpenCase) -> OpenCaseResult:
+        structlog.contextvars.bind_contextvars(case_id=str(cmd.case_id), request_id=cmd.request_id)
+        async with self._lock(cmd.case_id):
+            pool = await self._db()
+            async with pool.acquire() as conn:
+                result = await store.open_case(conn=conn, cmd=cmd)
+        log.info("case_opened" if result.created else "case_open_replayed", number=result.case.number)
+        return result
+
+    async def get_case(self, case_id: uuid.UUID, office_id: uuid.UUID) -> CaseView:
+        pool = await self._db()
+        async with pool.acquire() as conn:
+            return await store.get_case(conn=conn, case_id=case_id, office_id=office_id)
+
+    async def ping(self) -> int:
+        return self.shard
+
+
+CaseWorkflowActor = ray.remote(
+    num_cpus=0,
+    max_restarts=-1,
+    max_task_retries=3,
+    max_concurrency=64,
+)(CaseWorkflow)

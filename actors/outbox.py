@@ -1,0 +1,128 @@
+"""OutboxRelay: publishes committed outbox rows to RabbitMQ, then stamps them.
+
+Delivery is at least once: a crash after the broker confirmed but before the stamp republishes the same event
+(same message id), which consumers deduplicate; a crash before publishing loses nothing, because the row waits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+from typing import Any
+
+import aio_pika
+import asyncpg
+import ray
+import structlog
+from aio_pika.abc import AbstractExchange, AbstractRobustConnection
+from tenacity import AsyncRetrying, retry_if_exception_type, wait_exponential_jitter
+
+from infra import amqp, outbox
+from infra.db import create_pool
+from infra.settings import Settings
+
+log = structlog.get_logger("outbox")
+_TRANSIENT = (OSError, asyncpg.PostgresError, aio_pika.exceptions.AMQPError, asyncio.TimeoutError)
+
+
+class OutboxRelay:
+    async def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.published = 0
+        self._paused = False
+        self._crash_after_publish = False
+        self._wake = asyncio.Event()
+        self._pool: asyncpg.Pool | None = None
+        self._listener: asyncpg.Connection | None = None
+        self._amqp: AbstractRobustConnection | None = None
+        self._exchange: AbstractExchange | None = None
+        self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def _connect(self) -> None:
+        if self._pool is None:
+            self._pool = await create_pool(self.settings.database_url.get_secret_value(), 1, 2)
+        if self._listener is None or self._listener.is_closed():
+            self._listener = await asyncpg.connect(self.settings.database_url.get_secret_value())
+            await self._listener.add_listener("kep_outbox", lambda *_: self._wake.set())
+        if self._amqp is None:
+            self._amqp = await amqp.connect(self.settings.amqp_url.get_secret_value(), "kep-outbox-relay")
+            channel = await self._amqp.channel(publisher_confirms=True)
+            exchanges = await amqp.declare_exchanges(channel)
+            self._exchange = exchanges[self.settings.events_exchange]
+
+    async def _close(self) -> None:
+        for closer in (self._listener, self._amqp, self._pool):
+            if closer is not None:
+                with contextlib.suppress(Exception):
+                    await closer.close()
+        self._listener = self._amqp = self._pool = self._exchange = None  # type: ignore[assignment]
+
+    async def _run(self) -> None:
+        async for attempt in AsyncRetrying(
+            retry=retry_if_exception_type(_TRANSIENT),
+            wait=wait_exponential_jitter(initial=0.2, max=10),
+            before_sleep=lambda rs: log.warning("outbox_relay_retrying", error=str(rs.outcome.exception())),
+        ):
+            with attempt:
+                try:
+                    await self._connect()
+                    await self._loop()
+                except _TRANSIENT:
+                    await self._close()
+                    raise
+
+    async def _loop(self) -> None:
+        while True:
+            sent = 0 if self._paused else await self.relay_once()
+            if sent >= self.settings.outbox_batch:
+                continue
+            self._wake.clear()
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.settings.outbox_poll_seconds)
+
+    async def relay_once(self) -> int:
+        """Publish one batch; returns how many events left."""
+        assert self._pool is not None and self._exchange is not None
+        exchange = self._exchange
+        async with self._pool.acquire() as conn, conn.transaction():
+            events = await outbox.claim(conn, self.settings.outbox_batch)
+            if not events:
+                return 0
+            await asyncio.gather(
+                *(
+                    amqp.publish(
+                        exchange,
+                        amqp.raw_message(
+                            outbox.json_bytes(ev.envelope), str(ev.id), ev.type, correlation_id=ev.correlation_id
+                        ),
+                        ev.routing_key,
+                    )
+                    for ev in events
+                )
+            )
+            if self._crash_after_publish:
+                log.warning("outbox_relay_crash_injected", events=len(events))
+                os._exit(1)
+            await outbox.mark_published(conn, [ev.id for ev in events])
+        self.published += len(events)
+        log.debug("outbox_published", count=len(events))
+        return len(events)
+
+    async def pause(self) -> None:
+        """Stop publishing (operations, and tests that need a commit without a publish)."""
+        self._paused = True
+
+    async def resume(self) -> None:
+        self._paused = False
+        self._wake.set()
+
+    async def arm_crash_after_publish(self) -> None:
+        """Fault injection: die after the broker confirms the next batch and before it is stamped."""
+        self._crash_after_publish = True
+
+    async def stats(self) -> dict[str, Any]:
+        return {"published": self.published, "paused": self._paused, "pid": os.getpid()}
+
+
+OutboxRelayActor = ray.remote(num_cpus=0, max_restarts=-1, max_task_retries=0, max_concurrency=8)(OutboxRelay)

@@ -1,0 +1,83 @@
+"""RabbitMQ plumbing (aio-pika): robust connections, the exchanges, queues with dead-letter queues, publishing.
+
+Every queue is a durable quorum queue with a delivery limit: a message that keeps failing is dead-lettered to
+`<queue>.dlq` instead of looping forever. Publishing waits for the broker's confirm.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import aio_pika
+from aio_pika.abc import (
+    AbstractChannel,
+    AbstractExchange,
+    AbstractQueue,
+    AbstractRobustConnection,
+    DeliveryMode,
+    ExchangeType,
+)
+
+EVENTS_EXCHANGE = "kep.events"
+TASKS_EXCHANGE = "kep.tasks"
+DEAD_LETTER_EXCHANGE = "kep.dlx"
+
+
+@dataclass(frozen=True)
+class Binding:
+    exchange: str
+    routing_key: str
+
+
+async def connect(url: str, name: str = "kep") -> AbstractRobustConnection:
+    return await aio_pika.connect_robust(url, client_properties={"connection_name": name}, timeout=10)
+
+
+async def declare_exchanges(channel: AbstractChannel) -> dict[str, AbstractExchange]:
+    events = await channel.declare_exchange(EVENTS_EXCHANGE, ExchangeType.TOPIC, durable=True)
+    tasks = await channel.declare_exchange(TASKS_EXCHANGE, ExchangeType.DIRECT, durable=True)
+    dlx = await channel.declare_exchange(DEAD_LETTER_EXCHANGE, ExchangeType.DIRECT, durable=True)
+    return {EVENTS_EXCHANGE: events, TASKS_EXCHANGE: tasks, DEAD_LETTER_EXCHANGE: dlx}
+
+
+async def declare_queue(
+    channel: AbstractChannel,
+    name: str,
+    bindings: Iterable[Binding] = (),
+    delivery_limit: int = 5,
+) -> AbstractQueue:
+    """A durable quorum queue, its dead-letter queue, and its bindings; idempotent."""
+    await declare_exchanges(channel)
+    dlq = await channel.declare_queue(f"{name}.dlq", durable=True, arguments={"x-queue-type": "quorum"})
+    await dlq.bind(DEAD_LETTER_EXCHANGE, routing_key=name)
+    queue = await channel.declare_queue(
+        name,
+        durable=True,
+        arguments={
+            "x-queue-type": "quorum",
+            "x-delivery-limit": delivery_limit,
+            "x-dead-letter-exchange": DEAD_LETTER_EXCHANGE,
+            "x-dead-letter-routing-key": name,
+        },
+    )
+    for b in bindings:
+        await queue.bind(b.exchange, routing_key=b.routing_key)
+    return queue
+
+
+def raw_message(body: bytes, message_id: str, type_: str, correlation_id: str | None = None) -> aio_pika.Message:
+    """A persistent message whose `message_id` is the envelope id, so consumers can deduplicate."""
+    return aio_pika.Message(
+        body,
+        message_id=message_id,
+        type=type_,
+        correlation_id=correlation_id,
+        content_type="application/cloudevents+json",
+        delivery_mode=DeliveryMode.PERSISTENT,
+    )
+
+
+async def publish(exchange: AbstractExchange, message: aio_pika.Message, routing_key: str) -> None:
+    """Returns once the broker has confirmed the message (the channel is opened with publisher confirms)."""
+    await exchange.publish(message, routing_key=routing_key, timeout=10)

@@ -1,0 +1,66 @@
+"""The transactional outbox: events are written with the change they report and published later by the relay."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+import orjson
+
+from messages.envelope import Envelope
+
+
+async def enqueue(conn: asyncpg.Connection, envelope: Envelope[Any], routing_key: str) -> None:
+    """Must run inside the caller's transaction: the event exists exactly when the change does."""
+    await conn.execute(
+        "INSERT INTO outbox (id, type, routing_key, envelope) VALUES ($1, $2, $3, $4)",
+        envelope.id,
+        envelope.type,
+        routing_key,
+        envelope.model_dump(mode="json"),
+    )
+
+
+@dataclass(frozen=True)
+class PendingEvent:
+    id: uuid.UUID
+    type: str
+    routing_key: str
+    envelope: dict[str, Any]
+    correlation_id: str | None
+
+
+async def claim(conn: asyncpg.Connection, limit: int) -> list[PendingEvent]:
+    """Oldest unpublished events, locked so that a second relay skips them; call inside a transaction."""
+    rows = await conn.fetch(
+        """
+        SELECT id, type, routing_key, envelope FROM outbox
+        WHERE published_at IS NULL
+        ORDER BY created_at, id
+        LIMIT $1
+        FOR UPDATE SKIP LOCKED
+        """,
+        limit,
+    )
+    return [
+        PendingEvent(r["id"], r["type"], r["routing_key"], r["envelope"], r["envelope"].get("correlationid"))
+        for r in rows
+    ]
+
+
+async def mark_published(conn: asyncpg.Connection, ids: list[uuid.UUID]) -> None:
+    await conn.execute(
+        "UPDATE outbox SET published_at = now(), attempts = attempts + 1 WHERE id = ANY($1::uuid[])", ids
+    )
+
+
+async def mark_failed(conn: asyncpg.Connection, event_id: uuid.UUID, error: str) -> None:
+    await conn.execute(
+        "UPDATE outbox SET attempts = attempts + 1, last_error = $2 WHERE id = $1", event_id, error[:1000]
+    )
+
+
+def json_bytes(envelope: dict[str, Any]) -> bytes:
+    return orjson.dumps(envelope)

@@ -1,0 +1,72 @@
+"""Settings of the application, read from `KEP_*` environment variables; a missing one stops start-up by name."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from messages.errors import ConfigurationError
+
+
+class Settings(BaseSettings):
+    """Everything the services need to reach their dependencies."""
+
+    model_config = SettingsConfigDict(env_prefix="KEP_", extra="ignore", frozen=True)
+
+    env: Literal["development", "test", "production"] = "development"
+    database_url: SecretStr
+    redis_url: str
+    amqp_url: SecretStr
+    rabbit_mgmt_url: str | None = None
+    engine_url: str
+
+    db_pool_min: int = 1
+    db_pool_max: int = 10
+
+    storage_backend: Literal["local", "minio"] = "local"
+    storage_dir: Path = Path(".state/objects")
+    storage_bucket: str = "kep-documents"
+    minio_endpoint: str | None = None
+    minio_access_key: str | None = None
+    minio_secret_key: SecretStr | None = None
+    minio_secure: bool = False
+
+    events_exchange: str = "kep.events"
+    outbox_batch: int = 100
+    outbox_poll_seconds: float = 1.0
+
+    ray_address: str | None = None
+    ray_namespace: str = "kep"
+    case_shards: int = Field(default=4, ge=1, le=256)
+
+    http_host: str = "127.0.0.1"
+    http_port: int = 8000
+    serve_app_name: str = "kep"
+    serve_route_prefix: str = "/"
+
+    oidc_issuer: str = "http://127.0.0.1/kep-dev"
+    oidc_audience: str = "kep-backoffice"
+    oidc_jwks_url: str | None = None
+    dev_keys_dir: Path | None = None
+
+    log_format: Literal["json", "console"] = "console"
+    log_level: str = "INFO"
+
+    def __repr__(self) -> str:
+        return f"Settings(env={self.env!r}, storage={self.storage_backend!r}, engine={self.engine_url!r})"
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read the settings, turning pydantic's report into one line per missing or bad variable."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            name = "KEP_" + "_".join(str(p) for p in err["loc"]).upper()
+            reason = "is required but not set" if err["type"] == "missing" else err["msg"]
+            lines.append(f"{name} {reason}")
+        raise ConfigurationError("invalid settings: " + "; ".join(lines)) from None

@@ -1,0 +1,58 @@
+"""The object-storage facade: one Protocol, one backend per file."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Protocol
+
+from messages.errors import InvalidInput, KepError, NotFound, RetryableError
+
+_KEY = re.compile(r"^[A-Za-z0-9!_.*'()/-]{1,900}$")
+
+
+class StorageError(RetryableError):
+    """The object store did not answer or failed; the operation may be retried."""
+
+
+class ObjectNotFound(NotFound):
+    """No object under that key."""
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    key: str
+    size: int
+    sha256: str
+    content_type: str
+
+
+def check_key(key: str) -> str:
+    """Keys are ours, never a user's file name: no `..`, no leading slash, a safe alphabet."""
+    if not _KEY.match(key) or key.startswith("/") or ".." in key.split("/"):
+        raise InvalidInput(f"invalid object key {key!r}")
+    return key
+
+
+class ObjectStore(Protocol):
+    name: str
+
+    async def put(self, key: str, data: bytes, content_type: str) -> ObjectInfo: ...
+
+    async def get(self, key: str) -> bytes: ...
+
+    async def exists(self, key: str) -> bool: ...
+
+    async def delete(self, key: str) -> None: ...
+
+    async def presigned_get(self, key: str, expires: timedelta) -> str | None:
+        """A time-limited URL a browser can fetch directly, or None where the backend has none."""
+        ...
+
+    async def check(self) -> None:
+        """Raise StorageError unless the store is reachable and writable."""
+        ...
+
+
+__all__ = ["KepError", "ObjectInfo", "ObjectNotFound", "ObjectStore", "StorageError", "check_key"]

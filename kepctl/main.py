@@ -1,0 +1,199 @@
+"""`kep`: the operator's command line for the local stack and the application on it."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import uuid
+from typing import Annotated
+
+import httpx
+import typer
+
+from infra.migrate import migrate as run_migrations
+from infra.migrate import pending
+from infra.settings import Settings, load_settings
+from kepctl import devtokens, services
+from kepctl.seed import USERS, seed, sid
+from kepctl.stack import StackSettings
+from messages.errors import ConfigurationError
+
+app = typer.Typer(help="Operate KEP Backoffice on this machine.", no_args_is_help=True)
+svc_app = typer.Typer(help="The local service processes.", no_args_is_help=True)
+app.add_typer(svc_app, name="services")
+
+
+def _stack() -> StackSettings:
+    return StackSettings()
+
+
+def _settings(stack: StackSettings) -> Settings:
+    """Local defaults from the stack, overridden by any KEP_* variable already set."""
+    for k, v in stack.app_env().items():
+        os.environ.setdefault(k, v)
+    try:
+        return load_settings()
+    except ConfigurationError as exc:
+        typer.secho(str(exc), fg="red", err=True)
+        raise typer.Exit(2) from None
+
+
+def _say(msg: str) -> None:
+    typer.secho(msg, fg="cyan")
+
+
+@svc_app.command("start")
+def services_start(
+    only: Annotated[list[str] | None, typer.Argument(help="postgres redis rabbitmq minio engine")] = None,
+) -> None:
+    """Start the local services that are not running yet (idempotent)."""
+    try:
+        services.start_all(_stack(), _say, set(only) if only else None)
+    except services.ServiceError as exc:
+        typer.secho(str(exc), fg="red", err=True)
+        raise typer.Exit(1) from None
+
+
+@svc_app.command("stop")
+def services_stop() -> None:
+    """Stop the local services."""
+    services.stop_all(_stack(), _say)
+
+
+@svc_app.command("status")
+def services_status() -> None:
+    for svc in services.all_services(_stack()):
+        state = "up" if svc.ready() else "down"
+        typer.echo(f"{svc.name:10} {state:5} pid={svc.pid() or '-'}  log={svc.log_file}")
+
+
+@app.command()
+def migrate() -> None:
+    """Apply pending schema migrations."""
+    settings = _settings(_stack())
+    applied = run_migrations(settings.database_url.get_secret_value())
+    typer.echo(f"applied: {', '.join(applied) or 'nothing, schema is current'}")
+
+
+@app.command("seed")
+def seed_cmd() -> None:
+    """Insert demo offices, users, procedures and forms (idempotent)."""
+    settings = _settings(_stack())
+    counts = asyncio.run(seed(settings.database_url.get_secret_value()))
+    typer.echo(f"seeded: {counts}")
+
+
+def _ray_head(stack: StackSettings) -> str:
+    address = f"127.0.0.1:{stack.ray_port}"
+    probe = subprocess.run(
+        [sys.executable, "-m", "ray.scripts.scripts", "status", "--address", address],
+        capture_output=True,
+        check=False,
+    )
+    if probe.returncode != 0:
+        _say("starting ray head")
+        from serve.bootstrap import SERVE_ENV
+
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "ray.scripts.scripts",
+                "start",
+                "--head",
+                f"--port={stack.ray_port}",
+                "--num-cpus=2",
+                "--include-dashboard=false",
+                "--disable-usage-stats",
+                f"--object-store-memory={200 * 1024**2}",
+            ],
+            check=True,
+            env={**os.environ, **SERVE_ENV},
+        )
+    return address
+
+
+@app.command()
+def up(demo: Annotated[bool, typer.Option(help="seed demo data")] = True) -> None:
+    """Start everything: services, schema, demo data, Ray, the actors and the HTTP API."""
+    stack = _stack()
+    services_start(None)
+    settings = _settings(stack)
+    migrate()
+    if demo:
+        seed_cmd()
+    devtokens.ensure_keys(stack.state_dir / "dev-keys")
+    os.environ["KEP_RAY_ADDRESS"] = _ray_head(stack)
+    settings = _settings(stack)
+    from serve.bootstrap import bootstrap
+
+    bootstrap(settings, detached=True)
+    _say(f"KEP Backoffice is up: http://127.0.0.1:{stack.http_port}/docs")
+    _say("a token for the demo employee: ./dev kep token maria.papadopoulou")
+
+
+@app.command()
+def down() -> None:
+    """Stop the HTTP API, Ray and the services."""
+    stack = _stack()
+    subprocess.run([sys.executable, "-m", "ray.scripts.scripts", "stop", "--force"], check=False)
+    services.stop_all(stack, _say)
+
+
+@app.command()
+def status() -> None:
+    """Services, schema and HTTP readiness at a glance."""
+    stack = _stack()
+    services_status()
+    settings = _settings(stack)
+    try:
+        todo = pending(settings.database_url.get_secret_value())
+        typer.echo(f"schema     {'current' if not todo else 'pending: ' + ', '.join(todo)}")
+    except Exception as exc:  # the database may be down; status reports, it does not fail
+        typer.echo(f"schema     unknown ({type(exc).__name__})")
+    try:
+        r = httpx.get(f"http://127.0.0.1:{stack.http_port}/readyz", timeout=5)
+        typer.echo(f"http       {r.status_code} {json.dumps(r.json())}")
+    except httpx.HTTPError:
+        typer.echo("http       down")
+
+
+@app.command()
+def token(
+    subject: str,
+    ttl: Annotated[int, typer.Option(help="seconds")] = 8 * 3600,
+) -> None:
+    """Print a development access token for a demo user (see kepctl/seed.py)."""
+    stack = _stack()
+    settings = _settings(stack)
+    user = next((u for u in USERS if u.subject == subject), None)
+    if user is None:
+        typer.secho(f"unknown demo user; one of: {', '.join(u.subject for u in USERS)}", fg="red", err=True)
+        raise typer.Exit(2)
+    office: uuid.UUID | None = sid("office", user.office) if user.office else None
+    typer.echo(
+        devtokens.mint(
+            stack.state_dir / "dev-keys",
+            subject=user.subject,
+            office_id=office,
+            roles=list(user.roles),
+            issuer=settings.oidc_issuer,
+            audience=settings.oidc_audience,
+            ttl=ttl,
+            name=user.name,
+        )
+    )
+
+
+@app.command()
+def env() -> None:
+    """Print the KEP_* variables that point a process at the local stack (for `eval`)."""
+    for k, v in _stack().app_env().items():
+        typer.echo(f"export {k}={v!r}")
+
+
+if __name__ == "__main__":
+    app()

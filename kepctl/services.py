@@ -1,0 +1,424 @@
+"""Start, stop and probe the local service processes (PostgreSQL, Redis, RabbitMQ, MinIO, the BPMN engine).
+
+Each service keeps its data under the state folder and a pid file under `run/`; starting is idempotent:
+a service that already answers its probe is left alone.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from kepctl.stack import ROOT, StackSettings
+
+ProgressFn = Callable[[str], None]
+
+
+class ServiceError(RuntimeError):
+    """A local service could not be installed, started or stopped."""
+
+
+def _port_open(port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.5)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _http_ok(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=2.0).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def _read_pid(path: Path) -> int | None:
+    try:
+        pid = int(path.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    except PermissionError:
+        pass
+    return pid
+
+
+def _wait(what: str, probe: Callable[[], bool], timeout: float, progress: ProgressFn) -> None:
+    deadline = time.monotonic() + timeout
+    next_note = time.monotonic() + 10
+    while not probe():
+        if time.monotonic() > deadline:
+            raise ServiceError(f"{what} did not become ready within {timeout:.0f}s; see its log")
+        if time.monotonic() > next_note:
+            progress(f"  still waiting for {what} ...")
+            next_note += 10
+        time.sleep(0.3)
+
+
+@dataclass
+class Service:
+    """One local service: how to start it, how to know it is up, how to stop it."""
+
+    name: str
+    stack: StackSettings
+    progress: ProgressFn = field(default=print)
+
+    @property
+    def pid_file(self) -> Path:
+        return self.stack.run_dir / f"{self.name}.pid"
+
+    @property
+    def log_file(self) -> Path:
+        return self.stack.log_dir / f"{self.name}.log"
+
+    def ready(self) -> bool:
+        raise NotImplementedError
+
+    def pid(self) -> int | None:
+        return _read_pid(self.pid_file)
+
+    def _launch(self) -> None:
+        raise NotImplementedError
+
+    def start(self, timeout: float = 120) -> None:
+        if self.ready():
+            return
+        self.stack.run_dir.mkdir(parents=True, exist_ok=True)
+        self.stack.log_dir.mkdir(parents=True, exist_ok=True)
+        self.progress(f"starting {self.name}")
+        self._launch()
+        _wait(self.name, self.ready, timeout, self.progress)
+
+    def stop(self) -> None:
+        pid = self.pid()
+        if pid is None:
+            return
+        self.progress(f"stopping {self.name}")
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + 30
+        while _read_pid(self.pid_file) == pid and time.monotonic() < deadline:
+            time.sleep(0.2)
+        if _read_pid(self.pid_file) == pid:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        self.pid_file.unlink(missing_ok=True)
+
+    def _spawn(self, argv: list[str], env: dict[str, str] | None = None, cwd: Path | None = None) -> None:
+        """Run a foreground server detached from us, its output in its log, its pid in the pid file."""
+        log = self.log_file.open("ab")
+        proc = subprocess.Popen(
+            argv,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env={**os.environ, **(env or {})},
+            cwd=cwd,
+            start_new_session=True,
+        )
+        self.pid_file.write_text(str(proc.pid))
+
+
+def _pg_bin() -> Path:
+    versions = sorted(Path("/usr/lib/postgresql").glob("*/bin"), key=lambda p: int(p.parent.name))
+    if not versions:
+        raise ServiceError("PostgreSQL is not installed (expected /usr/lib/postgresql/<v>/bin)")
+    return versions[-1]
+
+
+class Postgres(Service):
+    @property
+    def data_dir(self) -> Path:
+        return self.stack.state_dir / "postgres" / "data"
+
+    @property
+    def socket_dir(self) -> Path:
+        return self.stack.state_dir / "postgres" / "sock"
+
+    def _as_owner(self, argv: list[str]) -> list[str]:
+        # PostgreSQL refuses to run as root; on a root-only machine it runs as Debian's `postgres` user.
+        if os.geteuid() == 0:
+            return ["runuser", "-u", "postgres", "--", *argv]
+        return argv
+
+    def ready(self) -> bool:
+        if not _port_open(self.stack.pg_port):
+            return False
+        argv = [str(_pg_bin() / "pg_isready"), "-q", "-h", "127.0.0.1", "-p", str(self.stack.pg_port)]
+        return subprocess.run(argv, check=False).returncode == 0
+
+    def pid(self) -> int | None:
+        return _read_pid(self.data_dir / "postmaster.pid")
+
+    def _init(self) -> None:
+        self.progress("initialising the PostgreSQL cluster")
+        base = self.data_dir.parent
+        for d in (base, self.socket_dir):
+            d.mkdir(parents=True, exist_ok=True)
+        pwfile = base / "pwfile"
+        pwfile.write_text(self.stack.pg_password.get_secret_value() + "\n")
+        if os.geteuid() == 0:
+            owner = pwd.getpwnam("postgres")
+            for p in (base, self.socket_dir, pwfile):
+                os.chown(p, owner.pw_uid, owner.pw_gid)
+        argv = [
+            str(_pg_bin() / "initdb"),
+            "-D",
+            str(self.data_dir),
+            "-U",
+            self.stack.pg_user,
+            "--pwfile",
+            str(pwfile),
+            "--auth-local=trust",
+            "--auth-host=scram-sha-256",
+            "-E",
+            "UTF8",
+            "--locale=C.UTF-8",
+        ]
+        subprocess.run(self._as_owner(argv), check=True, stdout=subprocess.DEVNULL)
+        pwfile.unlink()
+
+    def _launch(self) -> None:
+        if not (self.data_dir / "PG_VERSION").exists():
+            self._init()
+        log = self.stack.log_dir / "postgres.log"
+        log.touch()
+        if os.geteuid() == 0:
+            owner = pwd.getpwnam("postgres")
+            os.chown(log, owner.pw_uid, owner.pw_gid)
+        opts = (
+            f"-p {self.stack.pg_port} -k {self.socket_dir} -c listen_addresses=127.0.0.1 "
+            "-c max_connections=200 -c shared_buffers=128MB -c fsync=on"
+        )
+        argv = [str(_pg_bin() / "pg_ctl"), "-D", str(self.data_dir), "-l", str(log), "-o", opts, "start"]
+        subprocess.run(self._as_owner(argv), check=True, stdout=subprocess.DEVNULL)
+
+    def start(self, timeout: float = 120) -> None:
+        super().start(timeout)
+        for db in (self.stack.pg_database, "engine"):
+            self.ensure_database(db)
+
+    def psql(self, sql: str, database: str = "postgres") -> str:
+        argv = [
+            str(_pg_bin() / "psql"),
+            "-h",
+            str(self.socket_dir),
+            "-p",
+            str(self.stack.pg_port),
+            "-U",
+            self.stack.pg_user,
+            "-d",
+            database,
+            "-tAc",
+            sql,
+        ]
+        return subprocess.run(argv, check=True, capture_output=True, text=True).stdout.strip()
+
+    def ensure_database(self, name: str) -> None:
+        if self.psql(f"SELECT 1 FROM pg_database WHERE datname = '{name}'") != "1":
+            self.psql(f'CREATE DATABASE "{name}"')
+
+    def stop(self) -> None:
+        if self.pid() is None:
+            return
+        self.progress("stopping postgres")
+        argv = [str(_pg_bin() / "pg_ctl"), "-D", str(self.data_dir), "-m", "fast", "-w", "stop"]
+        subprocess.run(self._as_owner(argv), check=False, stdout=subprocess.DEVNULL)
+
+
+class Redis(Service):
+    def ready(self) -> bool:
+        if not _port_open(self.stack.redis_port):
+            return False
+        out = subprocess.run(
+            ["redis-cli", "-p", str(self.stack.redis_port), "ping"], capture_output=True, text=True, check=False
+        )
+        return out.stdout.strip() == "PONG"
+
+    def _launch(self) -> None:
+        data = self.stack.state_dir / "redis"
+        data.mkdir(parents=True, exist_ok=True)
+        argv = [
+            "redis-server",
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            str(self.stack.redis_port),
+            "--dir",
+            str(data),
+            "--appendonly",
+            "yes",
+            "--save",
+            "",
+        ]
+        self._spawn(argv)
+
+
+class RabbitMQ(Service):
+    BIN = Path("/usr/lib/rabbitmq/bin")
+
+    @property
+    def node(self) -> str:
+        return "kep@localhost"
+
+    def _env(self) -> dict[str, str]:
+        base = self.stack.state_dir / "rabbitmq"
+        return {
+            "RABBITMQ_NODENAME": self.node,
+            "RABBITMQ_NODE_IP_ADDRESS": "127.0.0.1",
+            "RABBITMQ_NODE_PORT": str(self.stack.amqp_port),
+            "RABBITMQ_DIST_PORT": str(self.stack.rabbit_dist_port),
+            "RABBITMQ_MNESIA_BASE": str(base / "mnesia"),
+            "RABBITMQ_LOG_BASE": str(self.stack.log_dir / "rabbitmq"),
+            "RABBITMQ_ENABLED_PLUGINS_FILE": str(base / "enabled_plugins"),
+            "RABBITMQ_CONFIG_FILE": str(base / "rabbitmq"),
+            "RABBITMQ_PID_FILE": str(self.pid_file),
+            "ERL_EPMD_ADDRESS": "127.0.0.1",
+        }
+
+    def ready(self) -> bool:
+        url = f"http://127.0.0.1:{self.stack.rabbit_mgmt_port}/api/overview"
+        if not _port_open(self.stack.amqp_port) or not _port_open(self.stack.rabbit_mgmt_port):
+            return False
+        try:
+            return httpx.get(url, auth=("guest", "guest"), timeout=2.0).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def _launch(self) -> None:
+        if not (self.BIN / "rabbitmq-server").exists():
+            raise ServiceError("RabbitMQ is not installed (Debian package rabbitmq-server)")
+        base = self.stack.state_dir / "rabbitmq"
+        base.mkdir(parents=True, exist_ok=True)
+        (base / "enabled_plugins").write_text("[rabbitmq_management].\n")
+        (base / "rabbitmq.conf").write_text(
+            "\n".join(
+                [
+                    f"management.tcp.port = {self.stack.rabbit_mgmt_port}",
+                    "management.tcp.ip = 127.0.0.1",
+                    # Queue statistics fresh enough for the autoscaler to read depth every few seconds.
+                    "collect_statistics_interval = 1000",
+                    "vm_memory_high_watermark.relative = 0.2",
+                    "disk_free_limit.absolute = 500MB",
+                    "",
+                ]
+            )
+        )
+        self._spawn([str(self.BIN / "rabbitmq-server")], env=self._env())
+
+    def start(self, timeout: float = 180) -> None:
+        super().start(timeout)
+
+    def stop(self) -> None:
+        if self.pid() is None and not _port_open(self.stack.amqp_port):
+            return
+        self.progress("stopping rabbitmq")
+        subprocess.run(
+            [str(self.BIN / "rabbitmqctl"), "-n", self.node, "stop"],
+            env={**os.environ, **self._env()},
+            check=False,
+            capture_output=True,
+        )
+        super().stop()
+
+
+def minio_binary() -> Path:
+    gopath = subprocess.run(["go", "env", "GOPATH"], capture_output=True, text=True, check=False).stdout.strip()
+    candidates = [Path(gopath or Path.home() / "go") / "bin" / "minio", Path(shutil.which("minio") or "/nonexistent")]
+    for c in candidates:
+        if c.exists():
+            return c
+    raise ServiceError("MinIO is not built; run ./dev install")
+
+
+class MinIO(Service):
+    def ready(self) -> bool:
+        return _http_ok(f"http://127.0.0.1:{self.stack.minio_port}/minio/health/ready")
+
+    def _launch(self) -> None:
+        data = self.stack.state_dir / "minio"
+        data.mkdir(parents=True, exist_ok=True)
+        argv = [
+            str(minio_binary()),
+            "server",
+            str(data),
+            "--address",
+            f"127.0.0.1:{self.stack.minio_port}",
+            "--console-address",
+            f"127.0.0.1:{self.stack.minio_console_port}",
+            "--quiet",
+        ]
+        env = {
+            "MINIO_ROOT_USER": self.stack.minio_user,
+            "MINIO_ROOT_PASSWORD": self.stack.minio_password.get_secret_value(),
+            "MINIO_BROWSER": "off",
+        }
+        self._spawn(argv, env=env)
+
+
+class Engine(Service):
+    """The BPMN engine: our Operaton Spring Boot app from deployments/camunda."""
+
+    JAR = ROOT / "deployments" / "camunda" / "target" / "kep-engine.jar"
+
+    def ready(self) -> bool:
+        return _http_ok(f"{self.stack.engine_url}/version")
+
+    def _launch(self) -> None:
+        if not self.JAR.exists():
+            raise ServiceError(f"the engine is not built ({self.JAR}); run ./dev install")
+        env = {
+            "KEP_ENGINE_PORT": str(self.stack.engine_port),
+            "KEP_ENGINE_DB_URL": f"jdbc:postgresql://127.0.0.1:{self.stack.pg_port}/engine",
+            "KEP_ENGINE_DB_USER": self.stack.pg_user,
+            "KEP_ENGINE_DB_PASSWORD": self.stack.pg_password.get_secret_value(),
+            "KEP_BPMN_DIR": str(ROOT / "bpmn_bridge" / "processes"),
+        }
+        argv = [
+            "java",
+            f"-Xmx{self.stack.engine_heap}",
+            "-XX:+UseSerialGC",
+            "-XX:TieredStopAtLevel=1",
+            "-Xss512k",
+            "-jar",
+            str(self.JAR),
+        ]
+        self._spawn(argv, env=env)
+
+    def start(self, timeout: float = 240) -> None:
+        super().start(timeout)
+
+
+def all_services(stack: StackSettings, progress: ProgressFn = print) -> list[Service]:
+    """In start order; the engine needs PostgreSQL."""
+    return [
+        Postgres("postgres", stack, progress),
+        Redis("redis", stack, progress),
+        RabbitMQ("rabbitmq", stack, progress),
+        MinIO("minio", stack, progress),
+        Engine("engine", stack, progress),
+    ]
+
+
+def start_all(stack: StackSettings, progress: ProgressFn = print, only: set[str] | None = None) -> None:
+    for svc in all_services(stack, progress):
+        if only is None or svc.name in only:
+            svc.start()
+
+
+def stop_all(stack: StackSettings, progress: ProgressFn = print) -> None:
+    for svc in reversed(all_services(stack, progress)):
+        svc.stop()

@@ -1,0 +1,85 @@
+"""The local stack: where each service keeps its data, which port it listens on, and the URLs the app uses."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class StackSettings(BaseSettings):
+    """Ports and folders of the services run on one machine; every value has a local default."""
+
+    model_config = SettingsConfigDict(env_prefix="KEP_", extra="ignore")
+
+    state_dir: Path = ROOT / ".state"
+    pg_port: int = 54329
+    pg_user: str = "kep"
+    pg_password: SecretStr = SecretStr("kep")
+    pg_database: str = "kep"
+    redis_port: int = 63799
+    amqp_port: int = 56729
+    rabbit_mgmt_port: int = 15679
+    rabbit_dist_port: int = 25679
+    minio_port: int = 9109
+    minio_console_port: int = 9110
+    minio_user: str = "kepminio"
+    minio_password: SecretStr = SecretStr("kepminio-secret")
+    engine_port: int = 18089
+    engine_heap: str = "384m"
+    http_port: int = 8000
+    ray_port: int = 6389
+
+    @property
+    def run_dir(self) -> Path:
+        return self.state_dir / "run"
+
+    @property
+    def log_dir(self) -> Path:
+        return self.state_dir / "log"
+
+    def database_url(self, database: str | None = None) -> str:
+        pw = self.pg_password.get_secret_value()
+        db = database or self.pg_database
+        return f"postgresql://{self.pg_user}:{pw}@127.0.0.1:{self.pg_port}/{db}"
+
+    @property
+    def redis_url(self) -> str:
+        return f"redis://127.0.0.1:{self.redis_port}/0"
+
+    @property
+    def amqp_url(self) -> str:
+        return f"amqp://guest:guest@127.0.0.1:{self.amqp_port}/"
+
+    @property
+    def rabbit_mgmt_url(self) -> str:
+        return f"http://guest:guest@127.0.0.1:{self.rabbit_mgmt_port}"
+
+    @property
+    def minio_endpoint(self) -> str:
+        return f"127.0.0.1:{self.minio_port}"
+
+    @property
+    def engine_url(self) -> str:
+        return f"http://127.0.0.1:{self.engine_port}/engine-rest"
+
+    def app_env(self, database: str | None = None) -> dict[str, str]:
+        """The `KEP_*` variables that point the application at this local stack."""
+        return {
+            "KEP_DATABASE_URL": self.database_url(database),
+            "KEP_REDIS_URL": self.redis_url,
+            "KEP_AMQP_URL": self.amqp_url,
+            "KEP_RABBIT_MGMT_URL": self.rabbit_mgmt_url,
+            "KEP_ENGINE_URL": self.engine_url,
+            "KEP_STORAGE_BACKEND": os.environ.get("KEP_STORAGE_BACKEND", "minio"),
+            "KEP_STORAGE_DIR": str(self.state_dir / "objects"),
+            "KEP_MINIO_ENDPOINT": self.minio_endpoint,
+            "KEP_MINIO_ACCESS_KEY": self.minio_user,
+            "KEP_MINIO_SECRET_KEY": self.minio_password.get_secret_value(),
+            "KEP_HTTP_PORT": str(self.http_port),
+            "KEP_DEV_KEYS_DIR": str(self.state_dir / "dev-keys"),
+        }

@@ -1,0 +1,31 @@
+"""RFC 9457 problem details, the body of every error answer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+
+class FieldError(BaseModel):
+    """One invalid field: `path` is a JSON pointer into the request body (`/citizen/afm`)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    path: str
+    message: str
+    type: str
+
+
+class Problem(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="allow")
+
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str | None = None
+    instance: str | None = None
+    errors: list[FieldError] | None = None
+
+    def body(self) -> dict[str, Any]:
+        return self.model_dump(exclude_none=True)

@@ -1,0 +1,54 @@
+"""The HTTP application: one FastAPI ingress deployment with a router per audience."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from ray import serve
+
+from infra.logging import configure_logging
+from infra.settings import Settings
+from serve import problems
+from serve.routers import cases, health
+
+
+def create_api() -> FastAPI:
+    api = FastAPI(
+        title="KEP Backoffice",
+        version="0.1.0",
+        description="Back office of the Greek Citizen Service Centres (ΚΕΠ) and of EUGO.",
+        docs_url="/docs",
+        openapi_url="/openapi.json",
+    )
+    problems.install(api)
+    api.include_router(health.router)
+    api.include_router(cases.router)
+    return api
+
+
+api = create_api()
+
+
+@serve.deployment(
+    name="KepIngress",
+    # Serve's default of 5 concurrent requests per replica throttles an async, I/O-bound app to a crawl.
+    max_ongoing_requests=256,
+    max_queued_requests=2048,
+    ray_actor_options={"num_cpus": 0},
+    health_check_period_s=10,
+)
+@serve.ingress(api)
+class KepIngress:
+    def __init__(self, settings: Settings) -> None:
+        configure_logging(settings.log_format, settings.log_level)
+        api.state.settings = settings
+        api.state.ctx = None
+
+    async def check_health(self) -> None:
+        """Serve restarts a replica whose database pool is broken."""
+        ctx = api.state.ctx
+        if ctx is not None:
+            await ctx.pool.fetchval("SELECT 1")
+
+
+def build(settings: Settings, replicas: int = 1) -> serve.Application:
+    return KepIngress.options(num_replicas=replicas).bind(settings)  # type: ignore[no-any-return]

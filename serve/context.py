@@ -1,0 +1,104 @@
+"""What a Serve replica holds: connection pools and clients, opened once on first use and shared by requests."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+import aio_pika
+import asyncpg
+import httpx
+import ray
+from aio_pika.abc import AbstractRobustConnection
+from redis.asyncio import Redis
+
+from actors.cases.shards import shard_index, shard_name
+from infra import amqp
+from infra.db import create_pool
+from infra.redis import create_redis
+from infra.settings import Settings
+from infra.storage import ObjectStore, create_store
+from messages.errors import ConfigurationError
+from messages.health import DependencyStatus, Readiness
+from serve.security import JwksSource, TokenVerifier
+
+PROBE_TIMEOUT = 3.0
+
+
+@dataclass
+class Context:
+    settings: Settings
+    pool: asyncpg.Pool
+    redis: Redis
+    amqp: AbstractRobustConnection
+    store: ObjectStore
+    http: httpx.AsyncClient
+    verifier: TokenVerifier
+    _shards: dict[int, ray.actor.ActorHandle] = field(default_factory=dict)
+
+    @classmethod
+    async def open(cls, settings: Settings) -> Context:
+        http = httpx.AsyncClient(timeout=httpx.Timeout(5.0))
+        jwks_url = settings.oidc_jwks_url or (
+            f"file://{settings.dev_keys_dir}/jwks.json" if settings.dev_keys_dir else None
+        )
+        if jwks_url is None:
+            raise ConfigurationError("KEP_OIDC_JWKS_URL (or KEP_DEV_KEYS_DIR for development) is required")
+        return cls(
+            settings=settings,
+            pool=await create_pool(settings.database_url.get_secret_value(), settings.db_pool_min, settings.db_pool_max),
+            redis=create_redis(settings.redis_url),
+            amqp=await amqp.connect(settings.amqp_url.get_secret_value(), "kep-serve"),
+            store=create_store(settings),
+            http=http,
+            verifier=TokenVerifier(settings.oidc_issuer, settings.oidc_audience, JwksSource(jwks_url, http)),
+        )
+
+    def shard_for(self, case_id: uuid.UUID) -> ray.actor.ActorHandle:
+        idx = shard_index(case_id, self.settings.case_shards)
+        handle = self._shards.get(idx)
+        if handle is None:
+            handle = ray.get_actor(shard_name(idx), namespace=self.settings.ray_namespace)
+            self._shards[idx] = handle
+        return handle
+
+    async def readiness(self) -> Readiness:
+        checks: dict[str, Callable[[], Awaitable[object]]] = {
+            "postgres": lambda: self.pool.fetchval("SELECT 1"),
+            "redis": self.redis.ping,
+            "rabbitmq": self._probe_rabbit,
+            "objects": self.store.check,
+            "engine": self._probe_engine,
+        }
+        results = await asyncio.gather(*(_probe(name, fn) for name, fn in checks.items()))
+        return Readiness(ok=all(r.ok for r in results), dependencies=list(results))
+
+    async def _probe_rabbit(self) -> None:
+        channel = await self.amqp.channel()
+        try:
+            await channel.get_exchange(amqp.EVENTS_EXCHANGE, ensure=True)
+        finally:
+            await channel.close()
+
+    async def _probe_engine(self) -> None:
+        resp = await self.http.get(f"{self.settings.engine_url}/version")
+        resp.raise_for_status()
+
+    async def close(self) -> None:
+        await self.pool.close()
+        await self.redis.aclose()
+        await self.amqp.close()
+        await self.http.aclose()
+
+
+async def _probe(name: str, fn: Callable[[], Awaitable[object]]) -> DependencyStatus:
+    started = time.perf_counter()
+    try:
+        await asyncio.wait_for(fn(), PROBE_TIMEOUT)
+        ok, detail = True, None
+    except (Exception, aio_pika.exceptions.AMQPError) as exc:  # a probe reports every failure, whatever it is
+        ok, detail = False, f"{type(exc).__name__}: {exc}"[:300]
+    return DependencyStatus(name=name, ok=ok, detail=detail, latency_ms=round((time.perf_counter() - started) * 1000, 2))

@@ -1,0 +1,76 @@
+"""Every error answer as RFC 9457 problem+json; validation errors name the fields by JSON pointer."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+
+from messages.errors import InvalidInput, KepError, Unauthorized
+from messages.problems import FieldError, Problem
+
+MEDIA_TYPE = "application/problem+json"
+log = structlog.get_logger("http")
+
+
+def _pointer(loc: Sequence[int | str]) -> str:
+    parts = list(loc[1:] if loc and loc[0] in {"body", "query", "path", "header"} else loc)
+    return "/" + "/".join(str(p).replace("~", "~0").replace("/", "~1") for p in parts)
+
+
+def field_errors(errors: Sequence[Any]) -> list[FieldError]:
+    return [FieldError(path=_pointer(e["loc"]), message=e["msg"], type=e["type"]) for e in errors]
+
+
+def problem_response(problem: Problem, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse(problem.body(), status_code=problem.status, media_type=MEDIA_TYPE, headers=headers)
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return problem_response(
+            Problem(
+                title="Invalid input",
+                status=422,
+                detail="the request does not match the schema",
+                instance=request.url.path,
+                errors=field_errors(exc.errors()),
+            )
+        )
+
+    @app.exception_handler(KepError)
+    async def _domain(request: Request, exc: KepError) -> JSONResponse:
+        errors = None
+        if isinstance(exc, InvalidInput):
+            errors = [FieldError(**e) for e in exc.errors]
+        headers = {"WWW-Authenticate": 'Bearer error="invalid_token"'} if isinstance(exc, Unauthorized) else None
+        if exc.status >= 500:
+            log.error("request_failed", error=exc.detail, error_type=type(exc).__name__)
+        return problem_response(
+            Problem(
+                type=f"urn:kep:problem:{type(exc).__name__}",
+                title=exc.title,
+                status=exc.status,
+                detail=exc.detail,
+                instance=request.url.path,
+                errors=errors,
+            ),
+            headers,
+        )
+
+    @app.exception_handler(HTTPException)
+    async def _http(request: Request, exc: HTTPException) -> JSONResponse:
+        return problem_response(
+            Problem(title=str(exc.detail), status=exc.status_code, instance=request.url.path), exc.headers
+        )
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("request_crashed", path=request.url.path)
+        return problem_response(Problem(title="Internal error", status=500, instance=request.url.path))

@@ -1,0 +1,130 @@
+"""Who is calling: OIDC access tokens checked against the issuer's JWKS; roles and office from the claims."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+import httpx
+from joserfc import jwt
+from joserfc.errors import JoseError
+from joserfc.jwk import KeySet
+from joserfc.jws import extract_compact
+
+from messages.errors import Forbidden, Unauthorized
+
+# Asymmetric only: an HS256 token signed with a public key, or `alg: none`, never verifies.
+ALGORITHMS = ["RS256", "PS256", "ES256"]
+OFFICE_CLAIM = "kep_office"
+JWKS_MAX_AGE = 300.0
+
+
+class Role(StrEnum):
+    EMPLOYEE = "employee"
+    SUPERVISOR = "supervisor"
+    ADMINISTRATOR = "administrator"
+
+
+@dataclass(frozen=True)
+class Principal:
+    subject: str
+    office_id: uuid.UUID | None
+    roles: frozenset[str]
+    name: str | None = None
+
+    def require(self, *roles: Role) -> None:
+        if not self.roles.intersection(r.value for r in roles):
+            raise Forbidden(f"requires one of the roles: {', '.join(r.value for r in roles)}")
+
+    def require_office(self) -> uuid.UUID:
+        if self.office_id is None:
+            raise Forbidden("the caller belongs to no office")
+        return self.office_id
+
+
+class JwksSource:
+    """The issuer's signing keys, cached; an unknown `kid` triggers one refetch (key rotation)."""
+
+    def __init__(self, url: str, client: httpx.AsyncClient | None = None) -> None:
+        self.url = url
+        self.client = client
+        self._keys: KeySet | None = None
+        self._fetched = 0.0
+        self._lock = asyncio.Lock()
+
+    async def _load(self) -> KeySet:
+        if self.url.startswith("file://"):
+            data: dict[str, Any] = json.loads(Path(self.url[7:]).read_text())
+        else:
+            client = self.client or httpx.AsyncClient(timeout=5)
+            resp = await client.get(self.url)
+            resp.raise_for_status()
+            data = resp.json()
+        return KeySet.import_key_set(data)  # type: ignore[arg-type]
+
+    async def keys(self, kid: str | None) -> KeySet:
+        async with self._lock:
+            stale = time.monotonic() - self._fetched > JWKS_MAX_AGE
+            unknown = kid is not None and self._keys is not None and not _has_kid(self._keys, kid)
+            if self._keys is None or stale or unknown:
+                try:
+                    self._keys = await self._load()
+                    self._fetched = time.monotonic()
+                except (httpx.HTTPError, OSError, ValueError) as exc:
+                    if self._keys is None:
+                        raise Unauthorized("the token issuer's keys cannot be fetched") from exc
+            return self._keys
+
+
+def _has_kid(keys: KeySet, kid: str) -> bool:
+    return any(k.kid == kid for k in keys.keys)
+
+
+class TokenVerifier:
+    def __init__(self, issuer: str, audience: str, jwks: JwksSource, leeway: int = 30) -> None:
+        self.issuer = issuer
+        self.audience = audience
+        self.jwks = jwks
+        self.registry = jwt.JWTClaimsRegistry(
+            leeway=leeway,
+            iss={"essential": True, "value": issuer},
+            exp={"essential": True},
+            sub={"essential": True},
+        )
+
+    async def verify(self, token: str) -> Principal:
+        try:
+            header = extract_compact(token.encode()).protected
+            keys = await self.jwks.keys(header.get("kid"))
+            decoded = jwt.decode(token, keys, algorithms=ALGORITHMS)
+            self.registry.validate(decoded.claims)
+        except (JoseError, ValueError) as exc:
+            raise Unauthorized(f"invalid access token: {exc}") from None
+        claims = decoded.claims
+        aud = claims.get("aud")
+        audiences = {aud} if isinstance(aud, str) else set(aud or [])
+        if self.audience not in audiences and claims.get("azp") != self.audience:
+            raise Unauthorized("invalid access token: wrong audience")
+        return _principal(claims)
+
+
+def _principal(claims: dict[str, Any]) -> Principal:
+    roles = set(claims.get("roles") or [])
+    roles.update((claims.get("realm_access") or {}).get("roles") or [])
+    office = claims.get(OFFICE_CLAIM)
+    try:
+        office_id = uuid.UUID(str(office)) if office else None
+    except ValueError:
+        raise Unauthorized(f"invalid access token: {OFFICE_CLAIM} is not a UUID") from None
+    return Principal(
+        subject=str(claims["sub"]),
+        office_id=office_id,
+        roles=frozenset(roles),
+        name=claims.get("name") or claims.get("preferred_username"),
+    )
