@@ -13,11 +13,11 @@ from typing import Any
 
 import aio_pika
 import asyncpg
-import ray
 import structlog
 from aio_pika.abc import AbstractExchange, AbstractRobustConnection
 from tenacity import AsyncRetrying, retry_if_exception_type, wait_exponential_jitter
 
+from actors.ray_options import actor_class
 from infra import amqp, outbox
 from infra.db import create_pool
 from infra.settings import Settings
@@ -27,14 +27,14 @@ _TRANSIENT = (OSError, asyncpg.PostgresError, aio_pika.exceptions.AMQPError, asy
 
 
 class OutboxRelay:
-    async def __init__(self, settings: Settings) -> None:
+    async def __init__(self, settings: Settings) -> None:  # type: ignore[misc]  # Ray awaits async __init__
         self.settings = settings
         self.published = 0
         self._paused = False
         self._crash_after_publish = False
         self._wake = asyncio.Event()
-        self._pool: asyncpg.Pool | None = None
-        self._listener: asyncpg.Connection | None = None
+        self._pool: asyncpg.Pool[asyncpg.Record] | None = None
+        self._listener: asyncpg.Connection[asyncpg.Record] | None = None
         self._amqp: AbstractRobustConnection | None = None
         self._exchange: AbstractExchange | None = None
         self._task = asyncio.get_running_loop().create_task(self._run())
@@ -56,13 +56,15 @@ class OutboxRelay:
             if closer is not None:
                 with contextlib.suppress(Exception):
                     await closer.close()
-        self._listener = self._amqp = self._pool = self._exchange = None  # type: ignore[assignment]
+        self._listener = self._amqp = self._pool = self._exchange = None
 
     async def _run(self) -> None:
         async for attempt in AsyncRetrying(
             retry=retry_if_exception_type(_TRANSIENT),
             wait=wait_exponential_jitter(initial=0.2, max=10),
-            before_sleep=lambda rs: log.warning("outbox_relay_retrying", error=str(rs.outcome.exception())),
+            before_sleep=lambda rs: log.warning(
+                "outbox_relay_retrying", error=str(rs.outcome and rs.outcome.exception())
+            ),
         ):
             with attempt:
                 try:
@@ -83,7 +85,8 @@ class OutboxRelay:
 
     async def relay_once(self) -> int:
         """Publish one batch; returns how many events left."""
-        assert self._pool is not None and self._exchange is not None
+        assert self._pool is not None
+        assert self._exchange is not None
         exchange = self._exchange
         async with self._pool.acquire() as conn, conn.transaction():
             events = await outbox.claim(conn, self.settings.outbox_batch)
@@ -125,4 +128,4 @@ class OutboxRelay:
         return {"published": self.published, "paused": self._paused, "pid": os.getpid()}
 
 
-OutboxRelayActor = ray.remote(num_cpus=0, max_restarts=-1, max_task_retries=0, max_concurrency=8)(OutboxRelay)
+OutboxRelayActor = actor_class(OutboxRelay, max_restarts=-1, max_task_retries=0, max_concurrency=8)

@@ -37,10 +37,12 @@ import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-import ray  # noqa: E402
-from ray import serve  # noqa: E402
+import contextlib
 
-from bench._app import app  # noqa: E402
+import ray
+from ray import serve
+
+from bench._app import app
 
 APP_NAME = "kep"
 PING_PATH = "/api/ping"
@@ -99,12 +101,17 @@ def main() -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     try:
+        # The logging config must reach the *application* (serve.run / the
+        # config file's applications[].logging_config): serve.start's only
+        # covers the controller and proxy, replicas would keep the default
+        # (access log on, INFO).
+        logging_config = {
+            "enable_access_log": bool(cfg.get("access_log", True)),
+            "log_level": cfg.get("log_level", "INFO"),
+        }
         serve.start(
             http_options={"host": "127.0.0.1", "port": http_port},
-            logging_config={
-                "enable_access_log": bool(cfg.get("access_log", True)),
-                "log_level": cfg.get("log_level", "INFO"),
-            },
+            logging_config=logging_config,
         )
 
         @serve.deployment(**cfg.get("deployment", {}))
@@ -112,15 +119,18 @@ def main() -> int:
         class PingIngress:
             pass
 
-        serve.run(PingIngress.bind(), name=APP_NAME, route_prefix="/", blocking=False)
+        serve.run(
+            PingIngress.bind(),
+            name=APP_NAME,
+            route_prefix="/",
+            blocking=False,
+            logging_config=logging_config,
+        )
 
         deadline = time.monotonic() + 120
         url = None
         while time.monotonic() < deadline and not stop.is_set():
-            if target == "direct":
-                bases = _direct_ingress_urls()
-            else:
-                bases = [f"http://127.0.0.1:{http_port}"]
+            bases = _direct_ingress_urls() if target == "direct" else [f"http://127.0.0.1:{http_port}"]
             ready = [b for b in bases if _get(b + PING_PATH) == 200]
             if ready and len(ready) == len(bases):
                 url = ready[0] + PING_PATH
@@ -133,10 +143,8 @@ def main() -> int:
         print("READY " + json.dumps({"url": url, "other_urls": extra}), flush=True)
         stop.wait()
     finally:
-        try:
+        with contextlib.suppress(Exception):
             serve.shutdown()
-        except Exception:
-            pass
         ray.shutdown()
     return 0
 

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+from typing import TypeAlias
+
 import asyncpg
 import orjson
+from asyncpg.pool import PoolConnectionProxy
+
+# What a function that runs SQL accepts: a bare connection or one borrowed from a pool.
+Conn: TypeAlias = "asyncpg.Connection[asyncpg.Record] | PoolConnectionProxy[asyncpg.Record]"
 
 
-async def _init_connection(conn: asyncpg.Connection) -> None:
+async def _init_connection(conn: asyncpg.Connection[asyncpg.Record]) -> None:
     for typ in ("json", "jsonb"):
         await conn.set_type_codec(
             typ,
@@ -16,7 +22,7 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
         )
 
 
-async def create_pool(dsn: str, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
+async def create_pool(dsn: str, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool[asyncpg.Record]:
     pool = await asyncpg.create_pool(
         dsn,
         min_size=min_size,

@@ -6,13 +6,13 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-import asyncpg
 import orjson
 
+from infra.db import Conn
 from messages.envelope import Envelope
 
 
-async def enqueue(conn: asyncpg.Connection, envelope: Envelope[Any], routing_key: str) -> None:
+async def enqueue(conn: Conn, envelope: Envelope[Any], routing_key: str) -> None:
     """Must run inside the caller's transaction: the event exists exactly when the change does."""
     await conn.execute(
         "INSERT INTO outbox (id, type, routing_key, envelope) VALUES ($1, $2, $3, $4)",
@@ -32,7 +32,7 @@ class PendingEvent:
     correlation_id: str | None
 
 
-async def claim(conn: asyncpg.Connection, limit: int) -> list[PendingEvent]:
+async def claim(conn: Conn, limit: int) -> list[PendingEvent]:
     """Oldest unpublished events, locked so that a second relay skips them; call inside a transaction."""
     rows = await conn.fetch(
         """
@@ -50,13 +50,13 @@ async def claim(conn: asyncpg.Connection, limit: int) -> list[PendingEvent]:
     ]
 
 
-async def mark_published(conn: asyncpg.Connection, ids: list[uuid.UUID]) -> None:
+async def mark_published(conn: Conn, ids: list[uuid.UUID]) -> None:
     await conn.execute(
         "UPDATE outbox SET published_at = now(), attempts = attempts + 1 WHERE id = ANY($1::uuid[])", ids
     )
 
 
-async def mark_failed(conn: asyncpg.Connection, event_id: uuid.UUID, error: str) -> None:
+async def mark_failed(conn: Conn, event_id: uuid.UUID, error: str) -> None:
     await conn.execute(
         "UPDATE outbox SET attempts = attempts + 1, last_error = $2 WHERE id = $1", event_id, error[:1000]
     )

@@ -6,9 +6,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-import asyncpg
-
-from infra.db import create_pool
+from infra.db import Conn, create_pool
 
 NS = uuid.UUID("6f1c9a4e-3d0b-4b8e-9a59-0d1f6c2b7e10")
 
@@ -94,7 +92,7 @@ async def seed(database_url: str) -> dict[str, int]:
         await pool.close()
 
 
-async def _seed(conn: asyncpg.Connection) -> dict[str, int]:
+async def _seed(conn: Conn) -> dict[str, int]:
     counts = {"offices": 0, "users": 0, "procedures": 0, "forms": 0}
     for code, kind, name_el, name_en, municipality in OFFICES:
         status = await conn.execute(

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import os
 import pwd
+import re
 import shutil
 import signal
 import socket
@@ -228,7 +229,9 @@ class Postgres(Service):
         return subprocess.run(argv, check=True, capture_output=True, text=True).stdout.strip()
 
     def ensure_database(self, name: str) -> None:
-        if self.psql(f"SELECT 1 FROM pg_database WHERE datname = '{name}'") != "1":
+        if not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", name):
+            raise ServiceError(f"invalid database name {name!r}")
+        if self.psql(f"SELECT 1 FROM pg_database WHERE datname = '{name}'") != "1":  # noqa: S608 (checked above)
             self.psql(f'CREATE DATABASE "{name}"')
 
     def stop(self) -> None:

@@ -36,5 +36,5 @@ class Envelope(BaseModel, Generic[T]):
     data: T
 
 
-class RawEnvelope(Envelope[Any]):  # type: ignore[type-var]
+class RawEnvelope(Envelope[Any]):
     """An envelope read off the wire before its type is known."""

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import FastAPI
 from ray import serve
 
 from infra.logging import configure_logging
 from infra.settings import Settings
-from serve import problems
+from serve import deps, problems
 from serve.routers import cases, health
 
 
@@ -40,15 +42,15 @@ api = create_api()
 class KepIngress:
     def __init__(self, settings: Settings) -> None:
         configure_logging(settings.log_format, settings.log_level)
-        api.state.settings = settings
-        api.state.ctx = None
+        deps.configure(settings)
 
     async def check_health(self) -> None:
         """Serve restarts a replica whose database pool is broken."""
-        ctx = api.state.ctx
+        ctx = deps.replica.ctx
         if ctx is not None:
             await ctx.pool.fetchval("SELECT 1")
 
 
 def build(settings: Settings, replicas: int = 1) -> serve.Application:
-    return KepIngress.options(num_replicas=replicas).bind(settings)  # type: ignore[no-any-return]
+    deployment: Any = KepIngress
+    return deployment.options(num_replicas=replicas).bind(settings)  # type: ignore[no-any-return]

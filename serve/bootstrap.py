@@ -13,6 +13,7 @@ from ray import serve
 from actors.cases.shards import shard_name
 from actors.cases.workflow import CaseWorkflowActor
 from actors.outbox import OutboxRelayActor
+from actors.ray_options import ActorHandle
 from infra.settings import Settings
 from serve.app import build
 
@@ -44,18 +45,16 @@ def init_ray(settings: Settings, **kwargs: Any) -> None:
         )
 
 
-def start_actors(settings: Settings, detached: bool = False) -> dict[str, ray.actor.ActorHandle]:
+def start_actors(settings: Settings, detached: bool = False) -> dict[str, ActorHandle]:
     """Named actors, created if missing; `get_if_exists` makes a second bootstrap a no-op."""
     lifetime = "detached" if detached else None
-    handles: dict[str, ray.actor.ActorHandle] = {}
+    handles: dict[str, ActorHandle] = {}
     for i in range(settings.case_shards):
         name = shard_name(i)
-        handles[name] = CaseWorkflowActor.options(name=name, lifetime=lifetime, get_if_exists=True).remote(
-            settings, i
-        )
-    handles[OUTBOX_RELAY] = OutboxRelayActor.options(
-        name=OUTBOX_RELAY, lifetime=lifetime, get_if_exists=True
-    ).remote(settings)
+        handles[name] = CaseWorkflowActor.options(name=name, lifetime=lifetime, get_if_exists=True).remote(settings, i)
+    handles[OUTBOX_RELAY] = OutboxRelayActor.options(name=OUTBOX_RELAY, lifetime=lifetime, get_if_exists=True).remote(
+        settings
+    )
     ray.get([h.__ray_ready__.remote() for h in handles.values()])
     return handles
 
@@ -66,7 +65,7 @@ def deploy_http(settings: Settings, replicas: int = 1) -> None:
     log.info("http_ready", url=f"http://{settings.http_host}:{settings.http_port}/docs")
 
 
-def bootstrap(settings: Settings, detached: bool = False) -> dict[str, ray.actor.ActorHandle]:
+def bootstrap(settings: Settings, detached: bool = False) -> dict[str, ActorHandle]:
     init_ray(settings)
     handles = start_actors(settings, detached=detached)
     deploy_http(settings)

@@ -16,6 +16,7 @@ from aio_pika.abc import AbstractRobustConnection
 from redis.asyncio import Redis
 
 from actors.cases.shards import shard_index, shard_name
+from actors.ray_options import ActorHandle
 from infra import amqp
 from infra.db import create_pool
 from infra.redis import create_redis
@@ -31,13 +32,13 @@ PROBE_TIMEOUT = 3.0
 @dataclass
 class Context:
     settings: Settings
-    pool: asyncpg.Pool
+    pool: asyncpg.Pool[asyncpg.Record]
     redis: Redis
     amqp: AbstractRobustConnection
     store: ObjectStore
     http: httpx.AsyncClient
     verifier: TokenVerifier
-    _shards: dict[int, ray.actor.ActorHandle] = field(default_factory=dict)
+    _shards: dict[int, ActorHandle] = field(default_factory=dict)
 
     @classmethod
     async def open(cls, settings: Settings) -> Context:
@@ -49,7 +50,9 @@ class Context:
             raise ConfigurationError("KEP_OIDC_JWKS_URL (or KEP_DEV_KEYS_DIR for development) is required")
         return cls(
             settings=settings,
-            pool=await create_pool(settings.database_url.get_secret_value(), settings.db_pool_min, settings.db_pool_max),
+            pool=await create_pool(
+                settings.database_url.get_secret_value(), settings.db_pool_min, settings.db_pool_max
+            ),
             redis=create_redis(settings.redis_url),
             amqp=await amqp.connect(settings.amqp_url.get_secret_value(), "kep-serve"),
             store=create_store(settings),
@@ -57,7 +60,7 @@ class Context:
             verifier=TokenVerifier(settings.oidc_issuer, settings.oidc_audience, JwksSource(jwks_url, http)),
         )
 
-    def shard_for(self, case_id: uuid.UUID) -> ray.actor.ActorHandle:
+    def shard_for(self, case_id: uuid.UUID) -> ActorHandle:
         idx = shard_index(case_id, self.settings.case_shards)
         handle = self._shards.get(idx)
         if handle is None:
@@ -101,4 +104,6 @@ async def _probe(name: str, fn: Callable[[], Awaitable[object]]) -> DependencySt
         ok, detail = True, None
     except (Exception, aio_pika.exceptions.AMQPError) as exc:  # a probe reports every failure, whatever it is
         ok, detail = False, f"{type(exc).__name__}: {exc}"[:300]
-    return DependencyStatus(name=name, ok=ok, detail=detail, latency_ms=round((time.perf_counter() - started) * 1000, 2))
+    return DependencyStatus(
+        name=name, ok=ok, detail=detail, latency_ms=round((time.perf_counter() - started) * 1000, 2)
+    )

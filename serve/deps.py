@@ -4,27 +4,44 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 import ray
 import structlog
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Header
 
-from messages.errors import KepError, Unauthorized
+from infra.settings import Settings
+from messages.errors import ConfigurationError, KepError, Unauthorized
 from serve.context import Context
 from serve.security import Principal
 
-_open_lock = asyncio.Lock()
+
+@dataclass
+class _Replica:
+    """Per-process state: Serve pickles the FastAPI app into the replica, so state lives here, not on the app."""
+
+    settings: Settings | None = None
+    ctx: Context | None = None
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
-async def get_context(request: Request) -> Context:
-    state = request.app.state
-    if getattr(state, "ctx", None) is None:
-        async with _open_lock:
-            if getattr(state, "ctx", None) is None:
-                state.ctx = await Context.open(state.settings)
-    ctx: Context = state.ctx
-    return ctx
+replica = _Replica()
+
+
+def configure(settings: Settings) -> None:
+    replica.settings = settings
+    replica.ctx = None
+
+
+async def get_context() -> Context:
+    if replica.ctx is None:
+        async with replica.lock:
+            if replica.ctx is None:
+                if replica.settings is None:
+                    raise ConfigurationError("the HTTP replica was not configured")
+                replica.ctx = await Context.open(replica.settings)
+    return replica.ctx
 
 
 Ctx = Annotated[Context, Depends(get_context)]

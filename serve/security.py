@@ -60,7 +60,7 @@ class JwksSource:
 
     async def _load(self) -> KeySet:
         if self.url.startswith("file://"):
-            data: dict[str, Any] = json.loads(Path(self.url[7:]).read_text())
+            data: dict[str, Any] = json.loads(await asyncio.to_thread(Path(self.url[7:]).read_text))
         else:
             client = self.client or httpx.AsyncClient(timeout=5)
             resp = await client.get(self.url)

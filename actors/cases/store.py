@@ -9,6 +9,7 @@ from typing import Any
 import asyncpg
 
 from infra import outbox
+from infra.db import Conn
 from messages.cases import (
     CASE_OPENED,
     CaseOpened,
@@ -32,7 +33,7 @@ def _view(row: asyncpg.Record) -> CaseView:
     return CaseView.model_validate(dict(row))
 
 
-async def get_case(*, conn: asyncpg.Connection, case_id: uuid.UUID, office_id: uuid.UUID) -> CaseView:
+async def get_case(*, conn: Conn, case_id: uuid.UUID, office_id: uuid.UUID) -> CaseView:
     """A case of the caller's office; another office's case is reported as not found, not forbidden."""
     row = await conn.fetchrow(_SELECT_CASE + " WHERE c.id = $1 AND c.office_id = $2", case_id, office_id)
     if row is None:
@@ -40,10 +41,9 @@ async def get_case(*, conn: asyncpg.Connection, case_id: uuid.UUID, office_id: u
     return _view(row)
 
 
-async def _existing(conn: asyncpg.Connection, cmd: OpenCase) -> CaseView | None:
+async def _existing(conn: Conn, cmd: OpenCase) -> CaseView | None:
     row = await conn.fetchrow(
-        _SELECT_CASE
-        + " WHERE c.office_id = $2 AND (c.id = $1 OR (c.request_key IS NOT NULL AND c.request_key = $3))",
+        _SELECT_CASE + " WHERE c.office_id = $2 AND (c.id = $1 OR (c.request_key IS NOT NULL AND c.request_key = $3))",
         cmd.case_id,
         cmd.office_id,
         cmd.request_key,
@@ -51,7 +51,7 @@ async def _existing(conn: asyncpg.Connection, cmd: OpenCase) -> CaseView | None:
     return None if row is None else _view(row)
 
 
-async def _next_number(conn: asyncpg.Connection, office_id: uuid.UUID, year: int) -> tuple[int, str]:
+async def _next_number(conn: Conn, office_id: uuid.UUID, year: int) -> tuple[int, str]:
     # The upsert takes the counter row's lock, so concurrent openings in one office queue here and never clash.
     row = await conn.fetchrow(
         """
@@ -71,7 +71,7 @@ async def _next_number(conn: asyncpg.Connection, office_id: uuid.UUID, year: int
     return seq, f"{row['code']}/{year}/{seq:06d}"
 
 
-async def open_case(*, conn: asyncpg.Connection, cmd: OpenCase) -> OpenCaseResult:
+async def open_case(*, conn: Conn, cmd: OpenCase) -> OpenCaseResult:
     """Case row, audit event and outbox event in one transaction. Idempotent on case id and request key."""
     try:
         return await _open_case_once(conn, cmd)
@@ -84,7 +84,7 @@ async def open_case(*, conn: asyncpg.Connection, cmd: OpenCase) -> OpenCaseResul
         return OpenCaseResult(case=found, created=False)
 
 
-async def _open_case_once(conn: asyncpg.Connection, cmd: OpenCase) -> OpenCaseResult:
+async def _open_case_once(conn: Conn, cmd: OpenCase) -> OpenCaseResult:
     async with conn.transaction():
         found = await _existing(conn, cmd)
         if found is not None:
@@ -148,7 +148,7 @@ async def _open_case_once(conn: asyncpg.Connection, cmd: OpenCase) -> OpenCaseRe
         return OpenCaseResult(case=view, created=True)
 
 
-async def _record_event(conn: asyncpg.Connection, view: CaseView, cmd: OpenCase, reason: str | None) -> None:
+async def _record_event(conn: Conn, view: CaseView, cmd: OpenCase, reason: str | None) -> None:
     new: dict[str, Any] = view.model_dump(mode="json")
     await conn.execute(
         """

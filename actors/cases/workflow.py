@@ -11,10 +11,10 @@ import uuid
 import weakref
 
 import asyncpg
-import ray
 import structlog
 
 from actors.cases import store
+from actors.ray_options import actor_class
 from infra.db import create_pool
 from infra.settings import Settings
 from messages.cases import CaseView, OpenCase, OpenCaseResult
@@ -26,11 +26,11 @@ class CaseWorkflow:
     def __init__(self, settings: Settings, shard: int) -> None:
         self.settings = settings
         self.shard = shard
-        self._pool: asyncpg.Pool | None = None
+        self._pool: asyncpg.Pool[asyncpg.Record] | None = None
         self._pool_lock = asyncio.Lock()
         self._case_locks: weakref.WeakValueDictionary[uuid.UUID, asyncio.Lock] = weakref.WeakValueDictionary()
 
-    async def _db(self) -> asyncpg.Pool:
+    async def _db(self) -> asyncpg.Pool[asyncpg.Record]:
         async with self._pool_lock:
             if self._pool is None:
                 self._pool = await create_pool(self.settings.database_url.get_secret_value(), 1, 5)
@@ -61,9 +61,4 @@ class CaseWorkflow:
         return self.shard
 
 
-CaseWorkflowActor = ray.remote(
-    num_cpus=0,
-    max_restarts=-1,
-    max_task_retries=3,
-    max_concurrency=64,
-)(CaseWorkflow)
+CaseWorkflowActor = actor_class(CaseWorkflow, max_restarts=-1, max_task_retries=3, max_concurrency=64)

@@ -87,7 +87,7 @@ class MinioStore:
                 resp.close()
                 resp.release_conn()
 
-        return await self._call(download, key)
+        return await self._call(download)
 
     async def exists(self, key: str) -> bool:
         check_key(key)

@@ -1,0 +1,159 @@
+"""Session fixtures: the real services are up, a fresh database per session, Ray and Serve started once."""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+import ray
+from ray import serve
+
+from infra.db import create_pool
+from infra.migrate import migrate
+from infra.settings import Settings
+from kepctl import devtokens, services
+from kepctl.stack import StackSettings
+from serve.bootstrap import deploy_http, init_ray, start_actors
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def stack() -> StackSettings:
+    st = StackSettings()
+    services.start_all(st, progress=lambda m: print(m, flush=True))
+    return st
+
+
+@pytest.fixture(scope="session")
+def database_url(stack: StackSettings) -> Iterator[str]:
+    pg = services.Postgres("postgres", stack)
+    name = f"kep_test_{uuid.uuid4().hex[:10]}"
+    pg.psql(f'CREATE DATABASE "{name}"')
+    url = stack.database_url(name)
+    migrate(url)
+    yield url
+    if not os.environ.get("KEP_TEST_KEEP_DB"):
+        pg.psql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def keys_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    d = tmp_path_factory.mktemp("dev-keys")
+    devtokens.ensure_keys(d)
+    return d
+
+
+@pytest.fixture(scope="session")
+def settings(stack: StackSettings, database_url: str, keys_dir: Path) -> Settings:
+    env = stack.app_env()
+    return Settings(
+        env="test",
+        database_url=database_url,  # type: ignore[arg-type]
+        redis_url=env["KEP_REDIS_URL"],
+        amqp_url=env["KEP_AMQP_URL"],  # type: ignore[arg-type]
+        rabbit_mgmt_url=env["KEP_RABBIT_MGMT_URL"],
+        engine_url=env["KEP_ENGINE_URL"],
+        storage_backend="minio",
+        storage_bucket=f"kep-test-{uuid.uuid4().hex[:8]}",
+        minio_endpoint=env["KEP_MINIO_ENDPOINT"],
+        minio_access_key=env["KEP_MINIO_ACCESS_KEY"],
+        minio_secret_key=env["KEP_MINIO_SECRET_KEY"],  # type: ignore[arg-type]
+        ray_namespace=f"kep-test-{uuid.uuid4().hex[:8]}",
+        case_shards=2,
+        http_port=_free_port(),
+        dev_keys_dir=keys_dir,
+        outbox_poll_seconds=0.5,
+    )
+
+
+@pytest.fixture(scope="session")
+def ray_app(settings: Settings) -> Iterator[dict[str, Any]]:
+    """Ray, the named actors and the HTTP application, once for the whole session."""
+    init_ray(settings, num_cpus=2)
+    handles = start_actors(settings)
+    deploy_http(settings)
+    yield handles
+    serve.shutdown()
+    ray.shutdown()
+
+
+@pytest.fixture(scope="session")
+async def pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
+    p = await create_pool(database_url, 1, 5)
+    yield p
+    await p.close()
+
+
+@pytest.fixture
+async def http(settings: Settings, ray_app: dict[str, Any]) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{settings.http_port}", timeout=30) as client:
+        yield client
+
+
+OfficeFactory = Callable[..., Awaitable[uuid.UUID]]
+
+
+@pytest.fixture
+async def make_office(pool: asyncpg.Pool) -> OfficeFactory:
+    """Each test gets offices of its own, so tests never see each other's cases."""
+
+    async def create(kind: str = "kep") -> uuid.UUID:
+        code = f"T-{uuid.uuid4().hex[:10].upper()}"
+        office_id = uuid.uuid4()
+        await pool.execute(
+            "INSERT INTO offices (id, code, kind, name_el) VALUES ($1, $2, $3, $4)",
+            office_id,
+            code,
+            kind,
+            f"Γραφείο δοκιμής {code}",
+        )
+        return office_id
+
+    return create
+
+
+@pytest.fixture
+async def make_procedure(pool: asyncpg.Pool) -> Callable[..., Awaitable[uuid.UUID]]:
+    async def create(active: bool = True, duration_days: int | None = 10) -> uuid.UUID:
+        pid = uuid.uuid4()
+        mitos_id = str(uuid.uuid4().int % 10**9)
+        await pool.execute(
+            """INSERT INTO procedures (id, mitos_id, title_el, payload, active, duration_days)
+               VALUES ($1, $2, $3, $4, $5, $6)""",
+            pid,
+            mitos_id,
+            f"Έκδοση πιστοποιητικού {mitos_id}",
+            {"id": mitos_id},
+            active,
+            duration_days,
+        )
+        return pid
+
+    return create
+
+
+@pytest.fixture
+def token_for(settings: Settings, keys_dir: Path) -> Callable[..., str]:
+    def mint(office_id: uuid.UUID | None, roles: tuple[str, ...] = ("employee",), subject: str | None = None) -> str:
+        return devtokens.mint(
+            keys_dir,
+            subject=subject or f"user-{uuid.uuid4().hex[:6]}",
+            office_id=office_id,
+            roles=list(roles),
+            issuer=settings.oidc_issuer,
+            audience=settings.oidc_audience,
+        )
+
+    return mint

@@ -1,0 +1,37 @@
+"""A missing or malformed setting stops start-up with the variable's name."""
+
+from __future__ import annotations
+
+import pytest
+
+from infra.settings import load_settings
+from messages.errors import ConfigurationError
+
+REQUIRED = ["KEP_DATABASE_URL", "KEP_REDIS_URL", "KEP_AMQP_URL", "KEP_ENGINE_URL"]
+
+
+def test_every_missing_required_variable_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in REQUIRED:
+        monkeypatch.delenv(name, raising=False)
+    with pytest.raises(ConfigurationError) as err:
+        load_settings()
+    for name in REQUIRED:
+        assert f"{name} is required but not set" in str(err.value)
+
+
+def test_a_malformed_value_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in REQUIRED:
+        monkeypatch.setenv(name, "x://y")
+    monkeypatch.setenv("KEP_CASE_SHARDS", "zero")
+    with pytest.raises(ConfigurationError, match="KEP_CASE_SHARDS"):
+        load_settings()
+
+
+def test_secrets_do_not_leak_into_repr(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in REQUIRED:
+        monkeypatch.setenv(name, "http://somewhere/")
+    monkeypatch.setenv("KEP_DATABASE_URL", "postgresql://kep:hunter2@db/kep")
+    monkeypatch.setenv("KEP_AMQP_URL", "amqp://kep:hunter2@mq/")
+    s = load_settings()
+    assert "hunter2" not in repr(s)
+    assert "hunter2" not in str(s.model_dump())
