@@ -233,8 +233,10 @@ class Target:
                 pass
         if self._log_file:
             self._log_file.close()
-        if self.temp_dir:
+        if self.temp_dir and not KEEP_LOGS:
             shutil.rmtree(self.temp_dir, ignore_errors=True)
+        elif self.temp_dir:
+            log(f"{self.name}: Ray logs kept in {self.temp_dir}/session_latest/logs")
         self.proc = None
 
     def tail_log(self, n: int = 30) -> str:
@@ -490,7 +492,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--start-timeout", type=float, default=180)
     ap.add_argument("--wrk", default=shutil.which("wrk") or "wrk")
     ap.add_argument("--list", action="store_true", help="print the variants and exit")
+    ap.add_argument("--keep-logs", action="store_true",
+                    help="keep each Serve run's Ray temp dir (logs) instead of deleting it")  # fmt: skip
     args = ap.parse_args(argv)
+    global KEEP_LOGS
+    KEEP_LOGS = args.keep_logs
 
     variants = {n: VARIANTS[n] for n in args.variants.split(",") if n}
     for c in args.custom:

@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import uuid
+from pathlib import Path
 from typing import Annotated
 
 import httpx
@@ -88,6 +89,10 @@ def seed_cmd() -> None:
 
 def _ray_head(stack: StackSettings) -> str:
     address = f"127.0.0.1:{stack.ray_port}"
+    # The head, this driver and `ray status` must agree on token authentication: say it explicitly, once.
+    os.environ.setdefault("RAY_AUTH_MODE", "token")
+    if os.environ["RAY_AUTH_MODE"] == "token" and not (Path.home() / ".ray" / "auth_token").exists():
+        subprocess.run([sys.executable, "-m", "ray.scripts.scripts", "get-auth-token", "--generate"], check=True)
     probe = subprocess.run(
         [sys.executable, "-m", "ray.scripts.scripts", "status", "--address", address],
         capture_output=True,
@@ -105,6 +110,7 @@ def _ray_head(stack: StackSettings) -> str:
                 "start",
                 "--head",
                 f"--port={stack.ray_port}",
+                "--node-ip-address=127.0.0.1",
                 "--num-cpus=2",
                 "--include-dashboard=false",
                 "--disable-usage-stats",

@@ -36,7 +36,9 @@ def init_ray(settings: Settings, **kwargs: Any) -> None:
     if settings.ray_address:
         ray.init(address=settings.ray_address, namespace=settings.ray_namespace, **kwargs)
     else:
+        # "local" starts a private instance even when a `ray start` cluster runs on this machine.
         ray.init(
+            address="local",
             namespace=settings.ray_namespace,
             include_dashboard=False,
             object_store_memory=200 * 1024**2,
