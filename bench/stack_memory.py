@@ -15,10 +15,20 @@ import json
 import statistics
 import time
 from collections import defaultdict
+from pathlib import Path
 
 import psutil
 
-RAY_CORE = ("gcs_server", "raylet", "log_monitor", "monitor.py", "dashboard", "runtime_env", "ray_client_server")
+RAY_CORE = (
+    "gcs_server",
+    "raylet",
+    "log_monitor",
+    "monitor.py",
+    "dashboard",
+    "runtime_env",
+    "DashboardAgent",
+    "RuntimeEnvAgent",
+)
 
 
 def component(proc: psutil.Process) -> str | None:
@@ -36,22 +46,46 @@ def component(proc: psutil.Process) -> str | None:
     if name == "minio":
         return "minio"
     if name == "java" and "kep-engine.jar" in cmd:
-        return "engine (Operaton)"
+        return "engine (Camunda 7)"
+    if any(part in cmd for part in RAY_CORE) and "ray" in cmd:
+        return "ray core (gcs, raylet, agents)"
     if "ServeController" in cmd or "ProxyActor" in cmd or "ServeReplica" in cmd:
         return "ray serve (controller, proxy, replicas)"
     if "ray::CaseWorkflow" in cmd or "ray::OutboxRelay" in cmd:
         return "ray kep actors"
-    if any(part in cmd for part in RAY_CORE) and "ray" in cmd:
-        return "ray core (gcs, raylet, agents)"
     if "ray::" in cmd or "default_worker.py" in cmd:
         return "ray idle workers"
     return None
 
 
-def sample() -> dict[str, dict[str, float]]:
+def our_ray_pids(session_dir: Path) -> set[int]:
+    """Processes of the `kep up` cluster only: its session's daemons and all their descendants.
+
+    Other Ray instances on the machine (a test run, a benchmark) are left out of the figures.
+    """
+    roots = set()
+    for proc in psutil.process_iter():
+        try:
+            if str(session_dir) in " ".join(proc.cmdline()):
+                roots.add(proc)
+        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+            continue
+    pids = {p.pid for p in roots}
+    for root in roots:
+        try:
+            pids.update(c.pid for c in root.children(recursive=True))
+        except psutil.NoSuchProcess:
+            continue
+    return pids
+
+
+def sample(session_dir: Path) -> dict[str, dict[str, float]]:
     acc: dict[str, dict[str, float]] = defaultdict(lambda: {"pss": 0.0, "rss": 0.0, "procs": 0})
+    ray_pids = our_ray_pids(session_dir)
     for proc in psutil.process_iter():
         comp = component(proc)
+        if comp is not None and comp.startswith("ray") and proc.pid not in ray_pids:
+            continue
         if comp is None:
             continue
         try:
@@ -68,10 +102,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--samples", type=int, default=5)
     parser.add_argument("--interval", type=float, default=2.0)
+    parser.add_argument("--ray-session", type=Path, default=Path("/tmp/ray/session_latest"))
     args = parser.parse_args()
+    session = args.ray_session.resolve()
     samples = []
     for i in range(args.samples):
-        samples.append(sample())
+        samples.append(sample(session))
         if i + 1 < args.samples:
             time.sleep(args.interval)
     names = sorted({n for s in samples for n in s})

@@ -40,7 +40,7 @@ class Settings(BaseSettings):
 
     ray_address: str | None = None
     ray_namespace: str = "kep"
-    case_shards: int = Field(default=4, ge=1, le=256)
+    case_shards: int = Field(default=2, ge=1, le=256)
 
     http_host: str = "127.0.0.1"
     http_port: int = 8000

@@ -100,7 +100,7 @@ def _ray_head(stack: StackSettings) -> str:
     )
     if probe.returncode != 0:
         _say("starting ray head")
-        from serve.bootstrap import SERVE_ENV
+        from serve.bootstrap import RAY_NODE_ENV, SERVE_ENV
 
         subprocess.run(
             [
@@ -117,7 +117,7 @@ def _ray_head(stack: StackSettings) -> str:
                 f"--object-store-memory={200 * 1024**2}",
             ],
             check=True,
-            env={**os.environ, **SERVE_ENV},
+            env={**os.environ, **SERVE_ENV, **RAY_NODE_ENV},
         )
     return address
 
