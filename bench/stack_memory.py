@@ -102,7 +102,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--samples", type=int, default=5)
     parser.add_argument("--interval", type=float, default=2.0)
-    parser.add_argument("--ray-session", type=Path, default=Path("/tmp/ray/session_latest"))
+    parser.add_argument("--ray-session", type=Path, default=Path("/tmp/ray/session_latest"))  # noqa: S108 (Ray's own path)
     args = parser.parse_args()
     session = args.ray_session.resolve()
     samples = []
