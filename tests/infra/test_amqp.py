@@ -6,10 +6,12 @@ import uuid
 from collections.abc import AsyncIterator
 
 import pytest
-from aio_pika.abc import AbstractChannel
+from aio_pika.abc import AbstractChannel, AbstractIncomingMessage
 
 from infra import amqp
+from infra.consumer import consume
 from infra.settings import Settings
+from messages.errors import InvalidInput, RetryableError
 from tests.helpers import eventually
 
 
@@ -59,3 +61,47 @@ async def test_declaring_twice_is_harmless(channel: AbstractChannel) -> None:
     assert q1.name == q2.name == name
     await q1.delete(if_unused=False, if_empty=False)
     await (await channel.get_queue(f"{name}.dlq")).delete(if_unused=False, if_empty=False)
+
+
+async def test_the_error_type_decides_ack_retry_or_dead_letter(channel: AbstractChannel) -> None:
+    # given a queue and a handler that fails differently per message
+    name = f"test.consume.{uuid.uuid4().hex}"
+    queue = await amqp.declare_queue(channel, name, [amqp.Binding(amqp.TASKS_EXCHANGE, name)], delivery_limit=3)
+    exchange = (await amqp.declare_exchanges(channel))[amqp.TASKS_EXCHANGE]
+    attempts: dict[str, int] = {}
+
+    async def handler(msg: AbstractIncomingMessage) -> None:
+        mid = str(msg.message_id)
+        attempts[mid] = attempts.get(mid, 0) + 1
+        if mid == "flaky" and attempts[mid] < 2:
+            raise RetryableError("engine busy")
+        if mid == "broken":
+            raise InvalidInput("payload makes no sense")
+
+    for mid in ("ok", "flaky", "broken"):
+        await amqp.publish(exchange, amqp.raw_message(b"{}", mid, "gr.kep.test.v1"), name)
+    # when
+    tag = await consume(queue, handler, prefetch=2)
+    dlq = await channel.get_queue(f"{name}.dlq")
+
+    async def settled() -> bool:
+        return attempts.get("ok") == 1 and attempts.get("flaky") == 2 and attempts.get("broken") == 1
+
+    await eventually(settled)
+    dead = None
+
+    async def dead_lettered() -> bool:
+        nonlocal dead
+        dead = await dlq.get(fail=False)
+        return dead is not None
+
+    await eventually(dead_lettered)
+    # then: acked once, retried once then acked, dead-lettered without a retry
+    assert dead is not None
+    assert dead.message_id == "broken"
+    await dead.ack()
+    await queue.cancel(tag)
+    assert await queue.get(fail=False) is None
+    assert await dlq.get(fail=False) is None
+    await queue.delete(if_unused=False, if_empty=False)
+    await dlq.delete(if_unused=False, if_empty=False)

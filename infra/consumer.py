@@ -1,0 +1,55 @@
+"""Consuming with manual acks: the error's type decides between ack, redelivery and the dead-letter queue.
+
+- the handler returns → ack;
+- it raises a retryable KepError (or loses a dependency: OSError, timeout) → nack with requeue; the quorum
+  queue's delivery limit dead-letters a message that never succeeds;
+- it raises anything else → reject without requeue: straight to `<queue>.dlq`, where an operator can look.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+
+import structlog
+from aio_pika.abc import AbstractIncomingMessage, AbstractQueue
+
+from messages.errors import KepError
+
+log = structlog.get_logger("consumer")
+
+Handler = Callable[[AbstractIncomingMessage], Awaitable[None]]
+
+
+def is_retryable(exc: BaseException) -> bool:
+    if isinstance(exc, KepError):
+        return exc.retryable
+    return isinstance(exc, OSError | asyncio.TimeoutError)
+
+
+async def deliver(message: AbstractIncomingMessage, handler: Handler) -> None:
+    """Run the handler for one message and settle the message according to the outcome."""
+    try:
+        await handler(message)
+    except Exception as exc:  # every failure must settle the message, whatever it is
+        retry = is_retryable(exc)
+        log.warning(
+            "message_failed",
+            message_id=message.message_id,
+            type=message.type,
+            retry=retry,
+            error=f"{type(exc).__name__}: {exc}",
+        )
+        if retry:
+            await message.nack(requeue=True)
+        else:
+            await message.reject(requeue=False)
+        return
+    await message.ack()
+
+
+async def consume(queue: AbstractQueue, handler: Handler, prefetch: int = 10) -> str:
+    """Start consuming; returns the consumer tag. `prefetch` bounds the unacknowledged messages in flight."""
+    await queue.channel.set_qos(prefetch_count=prefetch)
+    tag: str = await queue.consume(lambda m: deliver(m, handler), no_ack=False)
+    return tag
