@@ -23,7 +23,6 @@ class Settings(BaseSettings):
     rabbit_mgmt_url: str | None = None
     engine_url: str
 
-    db_pool_min: int = 1
     db_pool_max: int = 10
 
     storage_backend: Literal["local", "minio"] = "local"

@@ -34,14 +34,16 @@ class Context:
     settings: Settings
     pool: asyncpg.Pool[asyncpg.Record]
     redis: Redis
-    amqp: AbstractRobustConnection
     store: ObjectStore
     http: httpx.AsyncClient
     verifier: TokenVerifier
     _shards: dict[int, ActorHandle] = field(default_factory=dict)
+    _amqp: AbstractRobustConnection | None = None
+    _amqp_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     @classmethod
     async def open(cls, settings: Settings) -> Context:
+        """Opens no connection yet: a replica must start, and report which dependency is down, while one is."""
         http = httpx.AsyncClient(timeout=httpx.Timeout(5.0))
         jwks_url = settings.oidc_jwks_url or (
             f"file://{settings.dev_keys_dir}/jwks.json" if settings.dev_keys_dir else None
@@ -50,11 +52,8 @@ class Context:
             raise ConfigurationError("KEP_OIDC_JWKS_URL (or KEP_DEV_KEYS_DIR for development) is required")
         return cls(
             settings=settings,
-            pool=await create_pool(
-                settings.database_url.get_secret_value(), settings.db_pool_min, settings.db_pool_max
-            ),
+            pool=await create_pool(settings.database_url.get_secret_value(), 0, settings.db_pool_max),
             redis=create_redis(settings.redis_url),
-            amqp=await amqp.connect(settings.amqp_url.get_secret_value(), "kep-serve"),
             store=create_store(settings),
             http=http,
             verifier=TokenVerifier(settings.oidc_issuer, settings.oidc_audience, JwksSource(jwks_url, http)),
@@ -79,8 +78,14 @@ class Context:
         results = await asyncio.gather(*(_probe(name, fn) for name, fn in checks.items()))
         return Readiness(ok=all(r.ok for r in results), dependencies=list(results))
 
+    async def amqp(self) -> AbstractRobustConnection:
+        async with self._amqp_lock:
+            if self._amqp is None:
+                self._amqp = await amqp.connect(self.settings.amqp_url.get_secret_value(), "kep-serve")
+            return self._amqp
+
     async def _probe_rabbit(self) -> None:
-        channel = await self.amqp.channel()
+        channel = await (await self.amqp()).channel()
         try:
             await channel.get_exchange(amqp.EVENTS_EXCHANGE, ensure=True)
         finally:
@@ -93,7 +98,8 @@ class Context:
     async def close(self) -> None:
         await self.pool.close()
         await self.redis.aclose()
-        await self.amqp.close()
+        if self._amqp is not None:
+            await self._amqp.close()
         await self.http.aclose()
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import httpx
+from pydantic import SecretStr
 
 from infra.settings import Settings
 from serve.context import Context
@@ -29,8 +30,14 @@ async def test_readyz_checks_every_dependency(http: httpx.AsyncClient) -> None:
 
 
 async def test_readiness_names_the_dependency_that_is_down(settings: Settings) -> None:
-    # given a replica whose Redis and engine addresses point at ports where nothing listens
-    broken = settings.model_copy(update={"redis_url": "redis://127.0.0.1:1/0", "engine_url": "http://127.0.0.1:1/x"})
+    # given a replica whose Redis, RabbitMQ and engine addresses point at ports where nothing listens
+    broken = settings.model_copy(
+        update={
+            "redis_url": "redis://127.0.0.1:1/0",
+            "engine_url": "http://127.0.0.1:1/x",
+            "amqp_url": SecretStr("amqp://guest:guest@127.0.0.1:1/"),
+        }
+    )
     ctx = await Context.open(broken)
     try:
         # when
@@ -40,7 +47,7 @@ async def test_readiness_names_the_dependency_that_is_down(settings: Settings) -
     # then
     status = {d.name: d.ok for d in report.dependencies}
     assert report.ok is False
-    assert status == {"postgres": True, "redis": False, "rabbitmq": True, "objects": True, "engine": False}
+    assert status == {"postgres": True, "redis": False, "rabbitmq": False, "objects": True, "engine": False}
     assert all(d.detail for d in report.dependencies if not d.ok)
 
 
