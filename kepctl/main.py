@@ -59,9 +59,11 @@ def services_start(
 
 
 @svc_app.command("stop")
-def services_stop() -> None:
-    """Stop the local services."""
-    services.stop_all(_stack(), _say)
+def services_stop(
+    only: Annotated[list[str] | None, typer.Argument(help="postgres redis rabbitmq minio engine")] = None,
+) -> None:
+    """Stop the local services (all, or the ones named)."""
+    services.stop_all(_stack(), _say, set(only) if only else None)
 
 
 @svc_app.command("status")

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+import psutil
 
 from kepctl.stack import ROOT, StackSettings
 
@@ -57,6 +58,14 @@ def _read_pid(path: Path) -> int | None:
     return pid
 
 
+def _listener_pid(port: int) -> int | None:
+    """Who listens on a loopback port: finds a server whose pid file was lost or overwritten."""
+    for conn in psutil.net_connections(kind="tcp"):
+        if conn.status == psutil.CONN_LISTEN and conn.laddr and conn.laddr.port == port and conn.pid:
+            return int(conn.pid)
+    return None
+
+
 def _wait(what: str, probe: Callable[[], bool], timeout: float, progress: ProgressFn) -> None:
     deadline = time.monotonic() + timeout
     next_note = time.monotonic() + 10
@@ -88,8 +97,12 @@ class Service:
     def ready(self) -> bool:
         raise NotImplementedError
 
+    @property
+    def port(self) -> int:
+        raise NotImplementedError
+
     def pid(self) -> int | None:
-        return _read_pid(self.pid_file)
+        return _read_pid(self.pid_file) or _listener_pid(self.port)
 
     def _launch(self) -> None:
         raise NotImplementedError
@@ -99,6 +112,11 @@ class Service:
             return
         self.stack.run_dir.mkdir(parents=True, exist_ok=True)
         self.stack.log_dir.mkdir(parents=True, exist_ok=True)
+        if _port_open(self.port):
+            raise ServiceError(
+                f"{self.name}: port {self.port} is held by pid {_listener_pid(self.port)}, which does not answer as "
+                f"{self.name}; stop it (`kep services stop {self.name}`) or set another port"
+            )
         self.progress(f"starting {self.name}")
         self._launch()
         _wait(self.name, self.ready, timeout, self.progress)
@@ -111,9 +129,9 @@ class Service:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGTERM)
         deadline = time.monotonic() + 30
-        while _read_pid(self.pid_file) == pid and time.monotonic() < deadline:
+        while psutil.pid_exists(pid) and time.monotonic() < deadline:
             time.sleep(0.2)
-        if _read_pid(self.pid_file) == pid:
+        if psutil.pid_exists(pid):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
         self.pid_file.unlink(missing_ok=True)
@@ -141,6 +159,10 @@ def _pg_bin() -> Path:
 
 
 class Postgres(Service):
+    @property
+    def port(self) -> int:
+        return self.stack.pg_port
+
     @property
     def data_dir(self) -> Path:
         return self.stack.state_dir / "postgres" / "data"
@@ -243,6 +265,10 @@ class Postgres(Service):
 
 
 class Redis(Service):
+    @property
+    def port(self) -> int:
+        return self.stack.redis_port
+
     def ready(self) -> bool:
         if not _port_open(self.stack.redis_port):
             return False
@@ -272,6 +298,10 @@ class Redis(Service):
 
 class RabbitMQ(Service):
     BIN = Path("/usr/lib/rabbitmq/bin")
+
+    @property
+    def port(self) -> int:
+        return self.stack.amqp_port
 
     @property
     def node(self) -> str:
@@ -348,6 +378,10 @@ def minio_binary() -> Path:
 
 
 class MinIO(Service):
+    @property
+    def port(self) -> int:
+        return self.stack.minio_port
+
     def ready(self) -> bool:
         return _http_ok(f"http://127.0.0.1:{self.stack.minio_port}/minio/health/ready")
 
@@ -376,6 +410,10 @@ class Engine(Service):
     """The BPMN engine: our Operaton Spring Boot app from deployments/camunda."""
 
     JAR = ROOT / "deployments" / "camunda" / "target" / "kep-engine.jar"
+
+    @property
+    def port(self) -> int:
+        return self.stack.engine_port
 
     def ready(self) -> bool:
         return _http_ok(f"{self.stack.engine_url}/version")
@@ -422,6 +460,7 @@ def start_all(stack: StackSettings, progress: ProgressFn = print, only: set[str]
             svc.start()
 
 
-def stop_all(stack: StackSettings, progress: ProgressFn = print) -> None:
+def stop_all(stack: StackSettings, progress: ProgressFn = print, only: set[str] | None = None) -> None:
     for svc in reversed(all_services(stack, progress)):
-        svc.stop()
+        if only is None or svc.name in only:
+            svc.stop()
