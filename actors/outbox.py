@@ -20,6 +20,7 @@ from tenacity import AsyncRetrying, retry_if_exception_type, wait_exponential_ji
 from actors.ray_options import actor_class
 from infra import amqp, outbox
 from infra.db import create_pool
+from infra.logging import configure_logging
 from infra.settings import Settings
 
 log = structlog.get_logger("outbox")
@@ -28,6 +29,7 @@ _TRANSIENT = (OSError, asyncpg.PostgresError, aio_pika.exceptions.AMQPError, asy
 
 class OutboxRelay:
     async def __init__(self, settings: Settings) -> None:  # type: ignore[misc]  # Ray awaits async __init__
+        configure_logging(settings.log_format, settings.log_level)
         self.settings = settings
         self.published = 0
         self._paused = False

@@ -74,29 +74,27 @@ BASE_SERVE_ENV = {
     "RAY_SERVE_DIRECT_INGRESS_MIN_DRAINING_PERIOD_S": "0",
 }
 
-# The tuned Serve settings (bench/README.md says why each matters):
-# Serve's request-path switches in ray/serve/_private/constants.py ...
+# The tuned Serve settings (bench/README.md has the numbers and the sources):
 TUNED_ENV = {
-    # direct ingress (replica serves HTTP itself), gRPC between deployments,
-    # user code + router on the replica's main loop, no stderr log copy,
-    # request-path log buffer 1000
+    # direct ingress (the ingress replica serves HTTP itself), gRPC between
+    # deployments, user code + router on the replica's main loop,
+    # RAY_SERVE_LOG_TO_STDERR=0, request-path log buffer of 1000 records
     "RAY_SERVE_THROUGHPUT_OPTIMIZED": "1",
-    # Ray core: don't export metrics (dashboard agent stops burning CPU)
+    # Ray core: no metrics export (the dashboard agent stops using ~10% CPU;
+    # costs the Ray/Serve Prometheus metrics)
     "RAY_enable_metrics_collection": "0",
-    # Ray starts workers (replicas, proxy, HAProxy) at nice 15
-    "RAY_worker_niceness": "0",
 }
-# ... plus HAProxy in front of the replicas instead of the Python proxy.
+# ... plus HAProxy on the Serve port in front of the replicas (replaces the
+# Python proxy actor); RAY_SERVE_HAPROXY_METRICS_ENABLED=0 stops HAProxy
+# sending a log line per request to the HAProxyManager actor, which parses
+# it in Python.
 HAPROXY_ENV = {
     "RAY_SERVE_ENABLE_HA_PROXY": "1",
-    # per-request log line parsed in Python by the HAProxyManager actor
     "RAY_SERVE_HAPROXY_METRICS_ENABLED": "0",
-    # default 4 threads; this box has 2 cores
-    "RAY_SERVE_HAPROXY_NBTHREAD": "1",
 }
 TUNED_DEPLOYMENT = {"max_ongoing_requests": 256}
-# App-level Serve LoggingConfig (serve.run(logging_config=...)).
-TUNED_LOGGING = {"access_log": False, "log_level": "WARNING"}
+# App-level Serve LoggingConfig (serve.run(logging_config=...)): no access log.
+TUNED_LOGGING = {"access_log": False}
 
 # name -> settings. Keys: env (extra env vars), deployment (@serve.deployment
 # kwargs), access_log / log_level (app LoggingConfig), target ("proxy": hit
@@ -150,24 +148,27 @@ VARIANTS: dict[str, dict[str, Any]] = {
 }
 
 
-def _without(base: dict[str, Any], env_key: str | None = None, **override: Any) -> dict[str, Any]:
-    out = {**base, "env": dict(base.get("env", {})), **override}
-    if env_key:
-        out["env"].pop(env_key)
+def _vary(
+    base: dict[str, Any], drop_env: str | None = None, add_env: dict[str, str] | None = None, **override: Any
+) -> dict[str, Any]:
+    out = {**base, "env": {**base.get("env", {}), **(add_env or {})}, **override}
+    if drop_env:
+        out["env"].pop(drop_env)
     return out
 
 
-# One-setting-off ablations of "serve-haproxy" (--variants ablation).
+# One-setting-changed runs of "serve-haproxy" (--variants ablation).
 _H = VARIANTS["serve-haproxy"]
 ABLATION: dict[str, dict[str, Any]] = {
     "serve-haproxy": _H,
-    "abl-haproxy-metrics-on": _without(_H, "RAY_SERVE_HAPROXY_METRICS_ENABLED"),
-    "abl-haproxy-4-threads": _without(_H, "RAY_SERVE_HAPROXY_NBTHREAD"),
-    "abl-ray-metrics-on": _without(_H, "RAY_enable_metrics_collection"),
-    "abl-nice-15": _without(_H, "RAY_worker_niceness"),
-    "abl-log-info": _without(_H, log_level="INFO"),
-    "abl-access-log-on": _without(_H, access_log=True, log_level="INFO"),
-    "abl-mor-5": _without(_H, deployment={}),
+    "abl-access-log-on": _vary(_H, access_log=True),
+    "abl-ray-metrics-on": _vary(_H, drop_env="RAY_enable_metrics_collection"),
+    "abl-haproxy-metrics-on": _vary(_H, drop_env="RAY_SERVE_HAPROXY_METRICS_ENABLED"),
+    "abl-mor-5": _vary(_H, deployment={}),
+    "abl-haproxy-1-thread": _vary(_H, add_env={"RAY_SERVE_HAPROXY_NBTHREAD": "1"}),
+    "abl-nice-0": _vary(_H, add_env={"RAY_worker_niceness": "0"}),
+    "abl-log-warning": _vary(_H, log_level="WARNING"),
+    "abl-log-to-stderr": _vary(_H, add_env={"RAY_SERVE_LOG_TO_STDERR": "1"}),
 }
 DEFAULT_VARIANTS = list(VARIANTS)
 

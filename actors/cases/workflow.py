@@ -16,6 +16,7 @@ import structlog
 from actors.cases import store
 from actors.ray_options import actor_class
 from infra.db import create_pool
+from infra.logging import configure_logging
 from infra.settings import Settings
 from messages.cases import CaseView, OpenCase, OpenCaseResult
 
@@ -24,6 +25,7 @@ log = structlog.get_logger("cases")
 
 class CaseWorkflow:
     def __init__(self, settings: Settings, shard: int) -> None:
+        configure_logging(settings.log_format, settings.log_level)
         self.settings = settings
         self.shard = shard
         self._pool: asyncpg.Pool[asyncpg.Record] | None = None
@@ -49,7 +51,7 @@ class CaseWorkflow:
             pool = await self._db()
             async with pool.acquire() as conn:
                 result = await store.open_case(conn=conn, cmd=cmd)
-        log.info("case_opened" if result.created else "case_open_replayed", number=result.case.number)
+        log.info("case_opened" if result.created else "case_open_replayed", number=result.case.number, shard=self.shard)
         return result
 
     async def get_case(self, case_id: uuid.UUID, office_id: uuid.UUID) -> CaseView:
