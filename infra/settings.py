@@ -18,9 +18,9 @@ class Settings(BaseSettings):
 
     env: Literal["development", "test", "production"] = "development"
     database_url: SecretStr
-    redis_url: str
+    redis_url: SecretStr
     amqp_url: SecretStr
-    rabbit_mgmt_url: str | None = None
+    rabbit_mgmt_url: SecretStr | None = None
     engine_url: str
 
     db_pool_max: int = 10

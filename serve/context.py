@@ -53,7 +53,7 @@ class Context:
         return cls(
             settings=settings,
             pool=await create_pool(settings.database_url.get_secret_value(), 0, settings.db_pool_max),
-            redis=create_redis(settings.redis_url),
+            redis=create_redis(settings.redis_url.get_secret_value()),
             store=create_store(settings),
             http=http,
             verifier=TokenVerifier(settings.oidc_issuer, settings.oidc_audience, JwksSource(jwks_url, http)),

@@ -61,9 +61,9 @@ def settings(stack: StackSettings, database_url: str, keys_dir: Path) -> Setting
     return Settings(
         env="test",
         database_url=database_url,  # type: ignore[arg-type]
-        redis_url=env["KEP_REDIS_URL"],
+        redis_url=env["KEP_REDIS_URL"],  # type: ignore[arg-type]
         amqp_url=env["KEP_AMQP_URL"],  # type: ignore[arg-type]
-        rabbit_mgmt_url=env["KEP_RABBIT_MGMT_URL"],
+        rabbit_mgmt_url=env["KEP_RABBIT_MGMT_URL"],  # type: ignore[arg-type]
         engine_url=env["KEP_ENGINE_URL"],
         storage_backend="minio",
         storage_bucket=f"kep-test-{uuid.uuid4().hex[:8]}",

@@ -33,7 +33,7 @@ async def test_readiness_names_the_dependency_that_is_down(settings: Settings) -
     # given a replica whose Redis, RabbitMQ and engine addresses point at ports where nothing listens
     broken = settings.model_copy(
         update={
-            "redis_url": "redis://127.0.0.1:1/0",
+            "redis_url": SecretStr("redis://127.0.0.1:1/0"),
             "engine_url": "http://127.0.0.1:1/x",
             "amqp_url": SecretStr("amqp://guest:guest@127.0.0.1:1/"),
         }
