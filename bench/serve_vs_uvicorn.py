@@ -19,6 +19,10 @@ the median of ``--repeats`` runs and prints JSON lines
 and a final ``{"summary": ...}`` line with each Serve variant's ratio to
 uvicorn. ``cpu_pct`` is the CPU used per process kind during the measured
 runs (100 = one core), which shows where the bottleneck sits.
+``--variants ablation`` runs the recommended config with one setting changed
+at a time; ``--custom NAME=JSON`` adds an ad-hoc variant. A variant whose
+server vanished mid-run (another user's ``ray stop`` kills our raylet too) is
+restarted up to ``--retries`` times; ``attempts`` in its line says so.
 
 Ports: 18701 (uvicorn), 18711 (Serve proxy / HAProxy frontend), 18712-18715
 (fallback proxy, HAProxy stats/metrics), 18716-18720 (direct-ingress replica
@@ -290,6 +294,10 @@ class Target:
                 pass
         if self._log_file:
             self._log_file.close()
+            if not KEEP_LOGS:
+                with contextlib.suppress(OSError):
+                    os.unlink(self._log_file.name)
+            self._log_file = None
         if self.temp_dir and not KEEP_LOGS:
             shutil.rmtree(self.temp_dir, ignore_errors=True)
         elif self.temp_dir:
@@ -355,10 +363,18 @@ class ServeTarget(Target):
             "log_level": self.settings.get("log_level", "INFO"),
             "target": self.settings.get("target", "proxy"),
         }
+        # HAProxy's files (config, admin socket, server state) default to
+        # /tmp/haproxy-serve/<node id>/; keep them in this run's temp dir.
+        hap = os.path.join(self.temp_dir, "haproxy")
         env = {
             **os.environ,
             "PYTHONPATH": REPO,
             **BASE_SERVE_ENV,
+            "RAY_SERVE_HAPROXY_CONFIG_FILE_LOC": f"{hap}/haproxy.cfg",
+            "RAY_SERVE_HAPROXY_SOCKET_PATH": f"{hap}/admin.sock",
+            "RAY_SERVE_HAPROXY_SERVER_STATE_BASE": hap,
+            "RAY_SERVE_HAPROXY_SERVER_STATE_FILE": f"{hap}/server-state",
+            "RAY_SERVE_HAPROXY_METRICS_SOCKET_PATH": f"{hap}/metrics.sock",
             **self.settings.get("env", {}),
         }
         cmd = [sys.executable, os.path.join(BENCH_DIR, "_serve_app.py"), json.dumps(cfg)]

@@ -43,6 +43,7 @@ class Settings(BaseSettings):
 
     http_host: str = "127.0.0.1"
     http_port: int = 8000
+    serve_ingress: Literal["haproxy", "proxy"] = "haproxy"
     serve_app_name: str = "kep"
     serve_route_prefix: str = "/"
 

@@ -101,8 +101,9 @@ def _ray_head(stack: StackSettings) -> str:
         check=False,
     )
     if probe.returncode != 0:
+        services.reap_orphan_haproxy(stack.http_port, _say)
         _say("starting ray head")
-        from serve.bootstrap import RAY_NODE_ENV, SERVE_ENV
+        from serve.bootstrap import node_env
 
         subprocess.run(
             [
@@ -119,7 +120,7 @@ def _ray_head(stack: StackSettings) -> str:
                 f"--object-store-memory={200 * 1024**2}",
             ],
             check=True,
-            env={**os.environ, **SERVE_ENV, **RAY_NODE_ENV},
+            env={**node_env(_settings(stack)), **os.environ},
         )
     return address
 
@@ -148,6 +149,7 @@ def down() -> None:
     """Stop the HTTP API, Ray and the services."""
     stack = _stack()
     subprocess.run([sys.executable, "-m", "ray.scripts.scripts", "stop", "--force"], check=False)
+    services.reap_orphan_haproxy(stack.http_port, _say)
     services.stop_all(stack, _say)
 
 

@@ -443,6 +443,20 @@ class Engine(Service):
         super().start(timeout)
 
 
+def reap_orphan_haproxy(http_port: int, progress: ProgressFn = print) -> None:
+    """`ray stop` leaves Serve's HAProxy running, holding the HTTP port; stop the one on our ports."""
+    for port in range(http_port, http_port + 3):
+        pid = _listener_pid(port)
+        if pid is None:
+            continue
+        with contextlib.suppress(psutil.Error):
+            proc = psutil.Process(pid)
+            if proc.name() == "haproxy":
+                progress(f"stopping an orphaned haproxy (pid {pid}) on port {port}")
+                proc.terminate()
+                proc.wait(10)
+
+
 def all_services(stack: StackSettings, progress: ProgressFn = print) -> list[Service]:
     """In start order; the engine needs PostgreSQL."""
     return [

@@ -20,14 +20,6 @@ from serve.app import build
 log = structlog.get_logger("bootstrap")
 OUTBOX_RELAY = "kep-outbox-relay"
 
-# Ingress throughput on Ray 2.60 (see bench/README.md): keep Serve's router and user code on the replica's
-# main event loop instead of hopping threads for every request.
-SERVE_ENV = {
-    "RAY_SERVE_RUN_ROUTER_IN_SEPARATE_LOOP": "0",
-    "RAY_SERVE_RUN_USER_CODE_IN_SEPARATE_THREAD": "0",
-}
-
-
 # Ray keeps idle worker processes warm for tasks we never run (every actor gets its own process anyway);
 # on a small machine they cost ~65 MiB each.
 RAY_NODE_ENV = {
@@ -36,8 +28,45 @@ RAY_NODE_ENV = {
 }
 
 
+def serve_env(settings: Settings) -> dict[str, str]:
+    """Environment of every Ray node, read by Serve at import time in each worker (bench/README.md has the figures).
+
+    `haproxy`: the ingress replica serves HTTP itself (direct ingress) behind HAProxy on the HTTP port, so the
+    Python proxy actor (the ~600 req/s ceiling) leaves the data path. `proxy`: Serve's classic proxy actor.
+    The auxiliary ports derive from the HTTP port, so two clusters on one host (a `kep up` and a test run) never
+    collide.
+    """
+    env = {
+        "RAY_SERVE_RUN_ROUTER_IN_SEPARATE_LOOP": "0",
+        "RAY_SERVE_RUN_USER_CODE_IN_SEPARATE_THREAD": "0",
+        # our structlog lines go to the replica's stderr as they happen, not through Serve's buffered logger
+        "RAY_SERVE_LOG_TO_STDERR": "1",
+    }
+    if settings.serve_ingress == "haproxy":
+        p = settings.http_port
+        env |= {
+            "RAY_SERVE_THROUGHPUT_OPTIMIZED": "1",
+            "RAY_SERVE_ENABLE_HA_PROXY": "1",
+            # HAProxy's per-request log datagrams parsed in Python cost ~0.2 core; the replica counts instead
+            "RAY_SERVE_HAPROXY_METRICS_ENABLED": "0",
+            "RAY_SERVE_HAPROXY_STATS_PORT": str(p + 1),
+            "RAY_SERVE_HAPROXY_METRICS_PORT": str(p + 2),
+            "RAY_SERVE_FALLBACK_PROXY_HTTP_PORT": str(p + 3),
+            "RAY_SERVE_FALLBACK_PROXY_GRPC_PORT": str(p + 4),
+            "RAY_SERVE_DIRECT_INGRESS_MIN_HTTP_PORT": str(p + 10),
+            "RAY_SERVE_DIRECT_INGRESS_MAX_HTTP_PORT": str(p + 29),
+            "RAY_SERVE_DIRECT_INGRESS_MIN_GRPC_PORT": str(p + 30),
+            "RAY_SERVE_DIRECT_INGRESS_MAX_GRPC_PORT": str(p + 49),
+        }
+    return env
+
+
+def node_env(settings: Settings) -> dict[str, str]:
+    return serve_env(settings) | RAY_NODE_ENV
+
+
 def init_ray(settings: Settings, **kwargs: Any) -> None:
-    for k, v in (SERVE_ENV | RAY_NODE_ENV).items():
+    for k, v in node_env(settings).items():
         os.environ.setdefault(k, v)
     if ray.is_initialized():
         return
@@ -50,7 +79,6 @@ def init_ray(settings: Settings, **kwargs: Any) -> None:
             namespace=settings.ray_namespace,
             include_dashboard=False,
             object_store_memory=200 * 1024**2,
-            runtime_env={"env_vars": SERVE_ENV},
             **kwargs,
         )
 
@@ -71,7 +99,13 @@ def start_actors(settings: Settings, detached: bool = False) -> dict[str, ActorH
 
 def deploy_http(settings: Settings, replicas: int = 1) -> None:
     serve.start(http_options={"host": settings.http_host, "port": settings.http_port})
-    serve.run(build(settings, replicas), name=settings.serve_app_name, route_prefix=settings.serve_route_prefix)
+    serve.run(
+        build(settings, replicas),
+        name=settings.serve_app_name,
+        route_prefix=settings.serve_route_prefix,
+        # the access log costs ~15% of throughput (bench/README.md); failures are logged by the problem handlers
+        logging_config={"enable_access_log": False},
+    )
     log.info("http_ready", url=f"http://{settings.http_host}:{settings.http_port}/docs")
 
 
