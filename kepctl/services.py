@@ -13,6 +13,7 @@ import re
 import shutil
 import signal
 import socket
+import stat
 import subprocess
 import time
 from collections.abc import Callable
@@ -177,6 +178,14 @@ class Postgres(Service):
             return ["runuser", "-u", "postgres", "--", *argv]
         return argv
 
+    def _let_postgres_through(self, base: Path) -> None:
+        """The `postgres` user must traverse the folders above its data (a CI checkout may sit in a 0700 dir)."""
+        for parent in base.resolve().parents:
+            mode = parent.stat().st_mode
+            if not mode & stat.S_IXOTH:
+                self.progress(f"  allowing other users to traverse {parent} (PostgreSQL runs as 'postgres')")
+                parent.chmod(mode | stat.S_IXOTH)
+
     def ready(self) -> bool:
         if not _port_open(self.stack.pg_port):
             return False
@@ -194,6 +203,7 @@ class Postgres(Service):
         pwfile = base / "pwfile"
         pwfile.write_text(self.stack.pg_password.get_secret_value() + "\n")
         if os.geteuid() == 0:
+            self._let_postgres_through(base)
             owner = pwd.getpwnam("postgres")
             for p in (base, self.socket_dir, pwfile):
                 os.chown(p, owner.pw_uid, owner.pw_gid)
