@@ -49,8 +49,9 @@ def component(proc: psutil.Process) -> str | None:
         return "engine (Camunda 7)"
     if any(part in cmd for part in RAY_CORE) and "ray" in cmd:
         return "ray core (gcs, raylet, agents)"
-    if "ServeController" in cmd or "ProxyActor" in cmd or "ServeReplica" in cmd:
-        return "ray serve (controller, proxy, replicas)"
+    serve_parts = ("ServeController", "ProxyActor", "ServeReplica", "HAProxyManager")
+    if name == "haproxy" or any(part in cmd for part in serve_parts):
+        return "ray serve (controller, proxy/haproxy, replicas)"
     if "ray::CaseWorkflow" in cmd or "ray::OutboxRelay" in cmd:
         return "ray kep actors"
     if "ray::" in cmd or "default_worker.py" in cmd:
