@@ -11,7 +11,6 @@ import contextlib
 import os
 from typing import Any
 
-import aio_pika
 import asyncpg
 import structlog
 from aio_pika.abc import AbstractExchange, AbstractRobustConnection
@@ -24,7 +23,6 @@ from infra.logging import configure_logging
 from infra.settings import Settings
 
 log = structlog.get_logger("outbox")
-_TRANSIENT = (OSError, asyncpg.PostgresError, aio_pika.exceptions.AMQPError, asyncio.TimeoutError)
 
 
 class OutboxRelay:
@@ -62,7 +60,8 @@ class OutboxRelay:
 
     async def _run(self) -> None:
         async for attempt in AsyncRetrying(
-            retry=retry_if_exception_type(_TRANSIENT),
+            # Whatever fails, the relay must come back: a loop that died quietly would hold every event back.
+            retry=retry_if_exception_type(Exception),
             wait=wait_exponential_jitter(initial=0.2, max=10),
             before_sleep=lambda rs: log.warning(
                 "outbox_relay_retrying", error=str(rs.outcome and rs.outcome.exception())
@@ -72,7 +71,8 @@ class OutboxRelay:
                 try:
                     await self._connect()
                     await self._loop()
-                except _TRANSIENT:
+                except Exception:
+                    log.exception("outbox_relay_failed")
                     await self._close()
                     raise
 
