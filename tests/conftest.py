@@ -81,6 +81,8 @@ def settings(stack: StackSettings, database_url: str, keys_dir: Path) -> Setting
 @pytest.fixture(scope="session")
 def ray_app(settings: Settings) -> Iterator[dict[str, Any]]:
     """Ray, the named actors and the HTTP application, once for the whole session."""
+    # No load balancer drains these replicas: skip the 30 s that direct ingress waits for one at shutdown.
+    os.environ.setdefault("RAY_SERVE_DIRECT_INGRESS_MIN_DRAINING_PERIOD_S", "0")
     init_ray(settings, num_cpus=2)
     handles = start_actors(settings)
     deploy_http(settings)
