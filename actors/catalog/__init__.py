@@ -1,0 +1,1 @@
+"""The procedure catalogue: Mitos sync and what the offices serve."""
