@@ -37,6 +37,11 @@ class Settings(BaseSettings):
     outbox_batch: int = 100
     outbox_poll_seconds: float = 1.0
 
+    mitos_url: str = "http://127.0.0.1:18090"
+    mitos_api_key: SecretStr | None = None
+    mitos_timeout_s: float = 10.0
+    mitos_sync_interval_s: float = Field(default=3600.0, ge=0)  # 0: only on demand
+
     ray_address: str | None = None
     ray_namespace: str = "kep"
     case_shards: int = Field(default=2, ge=1, le=256)

@@ -9,7 +9,7 @@ import subprocess
 import sys
 import uuid
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import httpx
 import typer
@@ -18,7 +18,7 @@ from infra.migrate import migrate as run_migrations
 from infra.migrate import pending
 from infra.settings import Settings, load_settings
 from kepctl import devtokens, services
-from kepctl.seed import USERS, seed, sid
+from kepctl.seed import USERS, activate_demo_procedures, seed, sid
 from kepctl.stack import StackSettings
 from messages.errors import ConfigurationError
 
@@ -48,7 +48,7 @@ def _say(msg: str) -> None:
 
 @svc_app.command("start")
 def services_start(
-    only: Annotated[list[str] | None, typer.Argument(help="postgres redis rabbitmq minio engine")] = None,
+    only: Annotated[list[str] | None, typer.Argument(help="postgres redis rabbitmq minio engine mitos")] = None,
 ) -> None:
     """Start the local services that are not running yet (idempotent)."""
     try:
@@ -83,7 +83,7 @@ def migrate() -> None:
 
 @app.command("seed")
 def seed_cmd() -> None:
-    """Insert demo offices, users, procedures and forms (idempotent)."""
+    """Insert demo offices, users and a form (idempotent)."""
     settings = _settings(_stack())
     counts = asyncio.run(seed(settings.database_url.get_secret_value()))
     typer.echo(f"seeded: {counts}")
@@ -137,9 +137,19 @@ def up(demo: Annotated[bool, typer.Option(help="seed demo data")] = True) -> Non
     devtokens.ensure_keys(stack.state_dir / "dev-keys")
     os.environ["KEP_RAY_ADDRESS"] = _ray_head(stack)
     settings = _settings(stack)
+    import ray
+
+    from actors.catalog.catalog import CATALOG_ACTOR
+    from messages.catalog import SyncKind, SyncRun
     from serve.bootstrap import bootstrap
 
-    bootstrap(settings, detached=True)
+    handles = bootstrap(settings, detached=True)
+    if demo:
+        catalog: Any = handles[CATALOG_ACTOR]
+        run: SyncRun = ray.get(catalog.sync.remote(SyncKind.FULL, "startup"))
+        _say(f"catalogue synced from {settings.mitos_url}: {run.status.value}, {run.added} added")
+        activated = asyncio.run(activate_demo_procedures(settings.database_url.get_secret_value()))
+        _say(f"demo: {activated} procedures activated")
     _say(f"KEP Backoffice is up: http://127.0.0.1:{stack.http_port}/docs")
     _say("a token for the demo employee: ./dev kep token maria.papadopoulou")
 

@@ -1,10 +1,10 @@
-"""Demo data: offices, their staff, a few procedures and a form. Fixed ids, so seeding twice changes nothing."""
+"""Demo data: offices, their staff and a form (fixed ids: seeding twice changes nothing); procedures come from
+Mitos, and a few synced ones are activated for the demo offices."""
 
 from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from typing import Any
 
 from infra.db import Conn, create_pool
 
@@ -37,43 +37,6 @@ USERS = [
     DemoUser("admin", "CENTRAL", "Διαχειριστής", ("administrator",)),
 ]
 
-PROCEDURES: list[dict[str, Any]] = [
-    {
-        "mitos_id": "100101",
-        "title_el": "Έκδοση πιστοποιητικού οικογενειακής κατάστασης",
-        "title_en": "Issuance of a family status certificate",
-        "owner_org": "Υπουργείο Εσωτερικών",
-        "categories": ["Οικογένεια"],
-        "duration_days": 1,
-    },
-    {
-        "mitos_id": "100102",
-        "title_el": "Έκδοση αντιγράφου ποινικού μητρώου",
-        "title_en": "Issuance of a criminal record extract",
-        "owner_org": "Υπουργείο Δικαιοσύνης",
-        "categories": ["Δικαιοσύνη"],
-        "duration_days": 3,
-    },
-    {
-        "mitos_id": "100103",
-        "title_el": "Χορήγηση άδειας διαμονής για επαγγελματική δραστηριότητα",
-        "title_en": "Residence permit for professional activity",
-        "owner_org": "Υπουργείο Μετανάστευσης και Ασύλου",
-        "categories": ["Μετανάστευση"],
-        "duration_days": 60,
-        "eugo": True,
-    },
-    {
-        "mitos_id": "100104",
-        "title_el": "Βεβαίωση μόνιμης κατοικίας",
-        "title_en": "Certificate of permanent residence",
-        "owner_org": "Δήμοι",
-        "categories": ["Πολίτης"],
-        "duration_days": 5,
-        "mykeplive": True,
-    },
-]
-
 CONTACT_FORM = {
     "display": "form",
     "components": [
@@ -93,7 +56,7 @@ async def seed(database_url: str) -> dict[str, int]:
 
 
 async def _seed(conn: Conn) -> dict[str, int]:
-    counts = {"offices": 0, "users": 0, "procedures": 0, "forms": 0}
+    counts = {"offices": 0, "users": 0, "forms": 0}
     for code, kind, name_el, name_en, municipality in OFFICES:
         status = await conn.execute(
             """INSERT INTO offices (id, code, kind, name_el, name_en, municipality)
@@ -125,22 +88,19 @@ async def _seed(conn: Conn) -> dict[str, int]:
         CONTACT_FORM,
     )
     counts["forms"] += status.endswith("1")
-    for p in PROCEDURES:
-        status = await conn.execute(
-            """INSERT INTO procedures (id, mitos_id, title_el, title_en, owner_org, categories, eugo, mykeplive,
-                                       duration_days, payload, active, form_key)
-               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, true, 'generic-request')
-               ON CONFLICT (id) DO NOTHING""",
-            sid("procedure", p["mitos_id"]),
-            p["mitos_id"],
-            p["title_el"],
-            p["title_en"],
-            p["owner_org"],
-            p["categories"],
-            p.get("eugo", False),
-            p.get("mykeplive", False),
-            p["duration_days"],
-            {"id": p["mitos_id"], "title": p["title_el"], "source": "seed"},
-        )
-        counts["procedures"] += status.endswith("1")
     return counts
+
+
+async def activate_demo_procedures(database_url: str, count: int = 10) -> int:
+    """Activate the first synced procedures (by Mitos id) with the demo form, unless some are active already."""
+    pool = await create_pool(database_url, 1, 1)
+    try:
+        status: str = await pool.execute(
+            """UPDATE procedures SET active = true, form_key = 'generic-request'
+               WHERE id IN (SELECT id FROM procedures WHERE removed_at IS NULL ORDER BY mitos_id LIMIT $1)
+                 AND NOT EXISTS (SELECT 1 FROM procedures WHERE active)""",
+            count,
+        )
+        return int(status.split()[-1])
+    finally:
+        await pool.close()

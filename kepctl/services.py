@@ -15,6 +15,7 @@ import signal
 import socket
 import stat
 import subprocess
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -467,6 +468,31 @@ def reap_orphan_haproxy(http_port: int, progress: ProgressFn = print) -> None:
                 proc.wait(10)
 
 
+class MitosDouble(Service):
+    """The local Mitos API (doubles/mitos): the catalogue's default source when the real API is not reachable."""
+
+    @property
+    def port(self) -> int:
+        return self.stack.mitos_port
+
+    def ready(self) -> bool:
+        return _http_ok(f"http://127.0.0.1:{self.port}/v1/services?limit=1")
+
+    def _launch(self) -> None:
+        argv = [
+            sys.executable,
+            "-m",
+            "doubles.mitos.server",
+            "--port",
+            str(self.port),
+            "--seed",
+            str(self.stack.mitos_seed),
+            "--count",
+            str(self.stack.mitos_count),
+        ]
+        self._spawn(argv, cwd=ROOT)
+
+
 def all_services(stack: StackSettings, progress: ProgressFn = print) -> list[Service]:
     """In start order; the engine needs PostgreSQL."""
     return [
@@ -475,6 +501,7 @@ def all_services(stack: StackSettings, progress: ProgressFn = print) -> list[Ser
         RabbitMQ("rabbitmq", stack, progress),
         MinIO("minio", stack, progress),
         Engine("engine", stack, progress),
+        MitosDouble("mitos", stack, progress),
     ]
 
 

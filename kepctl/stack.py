@@ -30,6 +30,9 @@ class StackSettings(BaseSettings):
     minio_user: str = "kepminio"
     minio_password: SecretStr = SecretStr("kepminio-secret")
     engine_port: int = 18089
+    mitos_port: int = 18090
+    mitos_seed: int = 42
+    mitos_count: int = 800
     engine_heap: str = "384m"
     http_port: int = 8000
     ray_port: int = 6389
@@ -75,6 +78,7 @@ class StackSettings(BaseSettings):
             "KEP_AMQP_URL": self.amqp_url,
             "KEP_RABBIT_MGMT_URL": self.rabbit_mgmt_url,
             "KEP_ENGINE_URL": self.engine_url,
+            "KEP_MITOS_URL": f"http://127.0.0.1:{self.mitos_port}",
             "KEP_STORAGE_BACKEND": os.environ.get("KEP_STORAGE_BACKEND", "minio"),
             "KEP_STORAGE_DIR": str(self.state_dir / "objects"),
             "KEP_MINIO_ENDPOINT": self.minio_endpoint,

@@ -53,3 +53,11 @@ class ProcedureChanged(BaseModel):
     mitos_id: str
     title_el: str
     sync_run_id: uuid.UUID
+
+
+class ProcedureHit(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    procedure_id: str
+    title: str
+    score: float

@@ -12,6 +12,7 @@ from ray import serve
 
 from actors.cases.shards import shard_name
 from actors.cases.workflow import CaseWorkflowActor
+from actors.catalog.catalog import CATALOG_ACTOR, ProcedureCatalogActor
 from actors.outbox import OutboxRelayActor
 from actors.ray_options import ActorHandle
 from infra.settings import Settings
@@ -90,6 +91,9 @@ def start_actors(settings: Settings, detached: bool = False) -> dict[str, ActorH
     for i in range(settings.case_shards):
         name = shard_name(i)
         handles[name] = CaseWorkflowActor.options(name=name, lifetime=lifetime, get_if_exists=True).remote(settings, i)
+    handles[CATALOG_ACTOR] = ProcedureCatalogActor.options(
+        name=CATALOG_ACTOR, lifetime=lifetime, get_if_exists=True
+    ).remote(settings)
     handles[OUTBOX_RELAY] = OutboxRelayActor.options(name=OUTBOX_RELAY, lifetime=lifetime, get_if_exists=True).remote(
         settings
     )

@@ -75,6 +75,8 @@ def settings(stack: StackSettings, database_url: str, keys_dir: Path) -> Setting
         http_port=_free_port(),
         dev_keys_dir=keys_dir,
         outbox_poll_seconds=0.5,
+        mitos_url=env["KEP_MITOS_URL"],
+        mitos_sync_interval_s=0,
     )
 
 

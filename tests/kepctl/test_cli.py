@@ -32,7 +32,14 @@ def test_services_status_lists_every_service_up(stack: StackSettings) -> None:
     result = runner.invoke(app, ["services", "status"])
     assert result.exit_code == 0, result.output
     states = {line.split()[0]: line.split()[1] for line in result.output.splitlines()}
-    assert states == {"postgres": "up", "redis": "up", "rabbitmq": "up", "minio": "up", "engine": "up"}
+    assert states == {
+        "postgres": "up",
+        "redis": "up",
+        "rabbitmq": "up",
+        "minio": "up",
+        "engine": "up",
+        "mitos": "up",
+    }
 
 
 def test_migrate_on_a_current_schema_applies_nothing(database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
