@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -61,3 +61,52 @@ class ProcedureHit(BaseModel):
     procedure_id: str
     title: str
     score: float
+
+
+class ProcedureFilter(BaseModel):
+    """Query of the administrators' procedure list."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    q: str | None = Field(default=None, max_length=200)
+    category: str | None = None
+    active: bool | None = None
+    eugo: bool | None = None
+    mykeplive: bool | None = None
+    include_removed: bool = False
+    sort: Literal["title", "mitos_id", "updated"] = "title"
+    descending: bool = False
+    page: int = Field(default=1, ge=1)
+    size: int = Field(default=10, ge=1, le=100)
+
+
+class AdminProcedure(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    id: uuid.UUID
+    mitos_id: str
+    title_el: str
+    title_en: str | None
+    owner_org: str | None
+    categories: list[str]
+    eugo: bool
+    mykeplive: bool
+    duration_days: int | None
+    cost_min: float | None
+    cost_max: float | None
+    active: bool
+    form_key: str | None
+    bpmn_process_key: str | None
+    mitos_updated_at: datetime | None
+    synced_at: datetime
+    removed_at: datetime | None
+    payload: dict[str, Any] | None = None
+
+
+class ProcedurePage(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    items: list[AdminProcedure]
+    total: int
+    page: int
+    size: int

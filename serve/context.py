@@ -16,6 +16,7 @@ from aio_pika.abc import AbstractRobustConnection
 from redis.asyncio import Redis
 
 from actors.cases.shards import shard_index, shard_name
+from actors.catalog.catalog import CATALOG_ACTOR
 from actors.ray_options import ActorHandle
 from infra import amqp
 from infra.db import create_pool
@@ -66,6 +67,9 @@ class Context:
             handle = ray.get_actor(shard_name(idx), namespace=self.settings.ray_namespace)
             self._shards[idx] = handle
         return handle
+
+    def catalog(self) -> ActorHandle:
+        return ray.get_actor(CATALOG_ACTOR, namespace=self.settings.ray_namespace)
 
     async def readiness(self) -> Readiness:
         checks: dict[str, Callable[[], Awaitable[object]]] = {

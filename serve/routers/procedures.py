@@ -1,0 +1,30 @@
+"""Procedure search for employees (and EUGO later): answered from the catalogue actor's in-memory indexes."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query
+
+from messages.catalog import ProcedureHit
+from serve.deps import Caller, Ctx, call_actor
+from serve.routers.cases import PROBLEMS
+from serve.security import Role
+
+router = APIRouter(prefix="/api/procedures", tags=["procedures"])
+
+
+@router.get("/search", response_model=list[ProcedureHit], responses=PROBLEMS)
+async def search(
+    caller: Caller,
+    ctx: Ctx,
+    q: Annotated[str, Query(min_length=1, max_length=200)],
+    lang: Literal["el", "en"] = "el",
+    # semantic and hybrid modes come with the embedding index (issue 3, still open)
+    mode: Literal["lexical"] = "lexical",
+    limit: Annotated[int, Query(ge=1, le=50)] = 10,
+) -> list[ProcedureHit]:
+    """Accent- and case-insensitive, prefix and typo tolerant; titles weigh more than descriptions."""
+    caller.require(Role.EMPLOYEE, Role.SUPERVISOR, Role.ADMINISTRATOR)
+    hits: list[ProcedureHit] = await call_actor(ctx.catalog().search.remote(q, lang, limit))
+    return hits
