@@ -87,6 +87,8 @@ class AdminProcedure(BaseModel):
     mitos_id: str
     title_el: str
     title_en: str | None
+    description_el: str | None
+    description_en: str | None
     owner_org: str | None
     categories: list[str]
     eugo: bool
@@ -101,6 +103,10 @@ class AdminProcedure(BaseModel):
     synced_at: datetime
     removed_at: datetime | None
     payload: dict[str, Any] | None = None
+    # the reading in the language asked for (`?lang=`), English falling back to Greek where Mitos has none
+    lang: Literal["el", "en"] = "el"
+    title: str | None = None
+    description: str | None = None
 
 
 class ProcedurePage(BaseModel):

@@ -11,7 +11,8 @@ from infra.db import Conn
 from messages.catalog import AdminProcedure, ProcedureFilter, ProcedurePage, SyncRun
 from messages.errors import NotFound
 
-_COLUMNS = """p.id, p.mitos_id, p.title_el, p.title_en, p.owner_org, p.categories, p.eugo, p.mykeplive,
+_COLUMNS = """p.id, p.mitos_id, p.title_el, p.title_en, p.description_el, p.description_en, p.owner_org,
+              p.categories, p.eugo, p.mykeplive,
               p.duration_days, p.cost_min, p.cost_max, p.active, p.form_key, p.bpmn_process_key,
               p.mitos_updated_at, p.synced_at, p.removed_at"""
 _SORT = {"title": "p.title_el", "mitos_id": "p.mitos_id", "updated": "p.mitos_updated_at"}

@@ -48,10 +48,14 @@ async def get_procedure(
 ) -> AdminProcedure:
     async with ctx.pool.acquire() as conn:
         proc = await store.get_procedure(conn=conn, procedure_id=procedure_id)
-    if lang == "en" and proc.title_en:
-        # the English reading: English title first; the payload keeps both
-        return proc.model_copy(update={"title_el": proc.title_en})
-    return proc
+    english = lang == "en"
+    return proc.model_copy(
+        update={
+            "lang": lang,
+            "title": (proc.title_en if english else None) or proc.title_el,
+            "description": (proc.description_en if english else None) or proc.description_el,
+        }
+    )
 
 
 @router.post("/procedures/{procedure_id}/activate", response_model=AdminProcedure)

@@ -113,7 +113,9 @@ async def test_activate_deactivate_and_read_in_english(
     assert on.json()["active"] is True
     assert await pool.fetchval("SELECT active FROM procedures WHERE id = $1", pid) is True
     en = await http.get(f"/api/admin/procedures/{pid}", params={"lang": "en"}, headers=admin)
-    assert en.json()["title_el"] == "Licence issue"
+    assert (en.json()["lang"], en.json()["title"], en.json()["title_el"]) == ("en", "Licence issue", "Έκδοση άδειας")
+    el = await http.get(f"/api/admin/procedures/{pid}", headers=admin)
+    assert el.json()["title"] == "Έκδοση άδειας"
     off = await http.post(f"/api/admin/procedures/{pid}/deactivate", headers=admin)
     assert off.json()["active"] is False
 
