@@ -9,12 +9,16 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import aio_pika
 import asyncpg
 import httpx
 import pytest
 import ray
 from ray import serve
 
+from doubles.mitos.generator import generate
+from doubles.mitos.server import MitosApp, create_app, serve_in_thread
+from infra import amqp
 from infra.db import create_pool
 from infra.migrate import migrate
 from infra.settings import Settings
@@ -161,3 +165,29 @@ def token_for(settings: Settings, keys_dir: Path) -> Callable[..., str]:
         )
 
     return mint
+
+
+@pytest.fixture(scope="module")
+def mitos_app(request: pytest.FixtureRequest) -> MitosApp:
+    """A Mitos double per test module (modules mutate its data set); `MITOS_SEED` / `MITOS_COUNT` tune it."""
+    seed = getattr(request.module, "MITOS_SEED", 42)
+    count = getattr(request.module, "MITOS_COUNT", 800)
+    return create_app(generate(seed=seed, count=count))
+
+
+@pytest.fixture(scope="module")
+def mitos_url(mitos_app: MitosApp) -> Iterator[str]:
+    with serve_in_thread(mitos_app) as url:
+        yield url
+
+
+@pytest.fixture
+async def case_events(settings: Settings) -> AsyncIterator[aio_pika.abc.AbstractQueue]:
+    """A private queue bound to every case event, as a consumer elsewhere would declare it."""
+    conn = await amqp.connect(settings.amqp_url.get_secret_value(), "test-consumer")
+    channel = await conn.channel()
+    await amqp.declare_exchanges(channel)
+    queue = await channel.declare_queue(f"test.events.{uuid.uuid4().hex}", exclusive=True)
+    await queue.bind(amqp.EVENTS_EXCHANGE, routing_key="case.#")
+    yield queue
+    await conn.close()

@@ -4,32 +4,19 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
 import aio_pika
 import asyncpg
 import httpx
-import pytest
 import ray
 
-from infra import amqp
 from infra.settings import Settings
 from serve.bootstrap import OUTBOX_RELAY
 from tests.conftest import OfficeFactory
 from tests.helpers import bearer, eventually
 from tests.serve.test_cases_http import body
-
-
-@pytest.fixture
-async def case_queue(settings: Settings) -> AsyncIterator[aio_pika.abc.AbstractQueue]:
-    conn = await amqp.connect(settings.amqp_url.get_secret_value(), "test-outbox")
-    channel = await conn.channel()
-    await amqp.declare_exchanges(channel)
-    queue = await channel.declare_queue(f"test.outbox.{uuid.uuid4().hex}", exclusive=True)
-    await queue.bind(amqp.EVENTS_EXCHANGE, routing_key="case.opened.#")
-    yield queue
-    await conn.close()
 
 
 async def drain(queue: aio_pika.abc.AbstractQueue) -> list[aio_pika.abc.AbstractIncomingMessage]:
@@ -59,7 +46,7 @@ async def test_relay_killed_between_commit_and_publish_publishes_after_restart(
     http: httpx.AsyncClient,
     settings: Settings,
     pool: asyncpg.Pool,
-    case_queue: aio_pika.abc.AbstractQueue,
+    case_events: aio_pika.abc.AbstractQueue,
     make_office: OfficeFactory,
     make_procedure: Callable[..., Any],
     token_for: Callable[..., str],
@@ -77,7 +64,7 @@ async def test_relay_killed_between_commit_and_publish_publishes_after_restart(
     await eventually(lambda: stamped(pool, case_id), within=60)
     # then the event went out once, under the outbox row's id
     assert (await relay(settings).stats.remote())["pid"] != old_pid
-    mine = [m for m in await drain(case_queue) if json.loads(m.body)["subject"] == case_id]
+    mine = [m for m in await drain(case_events) if json.loads(m.body)["subject"] == case_id]
     assert [m.message_id for m in mine] == [str(row["id"])]
 
 
@@ -85,7 +72,7 @@ async def test_crash_after_the_broker_confirmed_republishes_under_the_same_id(
     http: httpx.AsyncClient,
     settings: Settings,
     pool: asyncpg.Pool,
-    case_queue: aio_pika.abc.AbstractQueue,
+    case_events: aio_pika.abc.AbstractQueue,
     make_office: OfficeFactory,
     make_procedure: Callable[..., Any],
     token_for: Callable[..., str],
@@ -96,7 +83,7 @@ async def test_crash_after_the_broker_confirmed_republishes_under_the_same_id(
     case_id = await open_case(http, token_for(await make_office()), await make_procedure())
     await eventually(lambda: stamped(pool, case_id), within=60)
     # then the event was delivered twice, both times under one id, so consumers can drop the repeat
-    mine = [m for m in await drain(case_queue) if json.loads(m.body)["subject"] == case_id]
+    mine = [m for m in await drain(case_events) if json.loads(m.body)["subject"] == case_id]
     event_id = await pool.fetchval("SELECT id FROM outbox WHERE envelope->>'subject' = $1", case_id)
     assert len(mine) == 2
     assert {m.message_id for m in mine} == {str(event_id)}

@@ -11,26 +11,16 @@ from doubles.mitos.generator import MYKEPLIVE_GROUP_ID, MitosDataset, generate
 from doubles.mitos.server import MitosApp, create_app, serve_in_thread
 
 COUNT = 800
+MITOS_COUNT = COUNT
 API_KEY = "test-key"
 
 
-@pytest.fixture(scope="module")
-def app() -> MitosApp:
-    return create_app(generate(seed=42, count=COUNT))
-
-
-@pytest.fixture(scope="module")
-def base_url(app: MitosApp) -> Iterator[str]:
-    with serve_in_thread(app) as url:
-        yield url
-
-
 @pytest.fixture
-def http(base_url: str, app: MitosApp) -> Iterator[httpx.Client]:
-    app.faults.clear()
-    with httpx.Client(base_url=base_url, timeout=10) as client:
+def http(mitos_url: str, mitos_app: MitosApp) -> Iterator[httpx.Client]:
+    mitos_app.faults.clear()
+    with httpx.Client(base_url=mitos_url, timeout=10) as client:
         yield client
-    app.faults.clear()
+    mitos_app.faults.clear()
 
 
 def _english_id(ds: MitosDataset) -> int:
@@ -111,8 +101,8 @@ def test_flat_record_has_ids_and_extended_embeds_objects(http: httpx.Client) -> 
     assert all(isinstance(ev["evidence_type"], dict) for ev in extended["metadata"]["process_evidences"])
 
 
-def test_lang_en_switches_free_text(http: httpx.Client, app: MitosApp) -> None:
-    mitos_id = _english_id(app.dataset)
+def test_lang_en_switches_free_text(http: httpx.Client, mitos_app: MitosApp) -> None:
+    mitos_id = _english_id(mitos_app.dataset)
 
     el = http.get(f"/v1/services-extended/{mitos_id}").json()["data"]
     en = http.get(f"/v1/services-extended/{mitos_id}", params={"lang": "en"}).json()["data"]
@@ -122,8 +112,8 @@ def test_lang_en_switches_free_text(http: httpx.Client, app: MitosApp) -> None:
     assert en["metadata"]["process"]["description"].startswith("The procedure")
 
 
-def test_extended_body_sometimes_lacks_the_id(http: httpx.Client, app: MitosApp) -> None:
-    mitos_id = next(p.id for p in app.dataset.procedures.values() if p.omit_id_in_extended)
+def test_extended_body_sometimes_lacks_the_id(http: httpx.Client, mitos_app: MitosApp) -> None:
+    mitos_id = next(p.id for p in mitos_app.dataset.procedures.values() if p.omit_id_in_extended)
 
     assert "id" not in http.get(f"/v1/services-extended/{mitos_id}").json()["data"]
     assert http.get(f"/v1/services/{mitos_id}").json()["data"]["id"] == mitos_id
@@ -157,8 +147,8 @@ def test_provision_org_group_keeps_children_as_the_api_does(http: httpx.Client) 
 
 
 def test_api_key_is_checked_when_configured() -> None:
-    app = create_app(generate(seed=1, count=300), api_key=API_KEY)
-    with serve_in_thread(app) as url, httpx.Client(base_url=url) as http:
+    mitos_app = create_app(generate(seed=1, count=300), api_key=API_KEY)
+    with serve_in_thread(mitos_app) as url, httpx.Client(base_url=url) as http:
         missing = http.get("/v1/services")
         wrong = http.get("/v1/services", headers={"x-api-key": "nope"})
         right = http.get("/v1/services", headers={"x-api-key": API_KEY})
@@ -167,13 +157,13 @@ def test_api_key_is_checked_when_configured() -> None:
     assert missing.json()["success"] is False
 
 
-def test_injected_status_faults_pass(http: httpx.Client, app: MitosApp) -> None:
-    app.faults.fail("/v1/services-extended/*", status=503, times=2)
+def test_injected_status_faults_pass(http: httpx.Client, mitos_app: MitosApp) -> None:
+    mitos_app.faults.fail("/v1/services-extended/*", status=503, times=2)
 
     codes = [http.get("/v1/services-extended/144400").status_code for _ in range(3)]
 
     assert codes == [503, 503, 200]
-    assert app.faults.hits["/v1/services-extended/144400"] == 3
+    assert mitos_app.faults.hits["/v1/services-extended/144400"] == 3
 
 
 def test_injected_faults_through_the_admin_endpoint(http: httpx.Client) -> None:
@@ -190,8 +180,8 @@ def test_injected_faults_through_the_admin_endpoint(http: httpx.Client) -> None:
 
 
 def test_mutations_show_in_the_list() -> None:
-    app = create_app(generate(seed=5, count=300))
-    with serve_in_thread(app) as url, httpx.Client(base_url=url) as http:
+    mitos_app = create_app(generate(seed=5, count=300))
+    with serve_in_thread(mitos_app) as url, httpx.Client(base_url=url) as http:
         before = {i["id"]: i for i in http.get("/v1/services", params={"limit": 1000}).json()["data"]}
         victim, changed = sorted(before)[:2]
         added = http.post("/_admin/mutate", json={"add": 2, "change": [changed], "remove": [victim]}).json()
@@ -203,10 +193,10 @@ def test_mutations_show_in_the_list() -> None:
     assert after[changed]["title"]["el"] != before[changed]["title"]["el"]
 
 
-def test_pyemdd_reads_the_double(base_url: str) -> None:
+def test_pyemdd_reads_the_double(mitos_url: str) -> None:
     from pyemdd.emdd import EmddClient
 
-    client = EmddClient(api_url=base_url)
+    client = EmddClient(api_url=mitos_url)
 
     extended = client.get_extended_process(144400)
     group = client.get_provision_org_group(MYKEPLIVE_GROUP_ID)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
 import aio_pika
@@ -13,10 +13,8 @@ import asyncpg
 import httpx
 import pytest
 
-from infra import amqp
-from infra.settings import Settings
 from tests.conftest import OfficeFactory
-from tests.helpers import bearer
+from tests.helpers import bearer, eventually
 
 VALID_AFM = "090000045"  # a well-known valid ΑΦΜ (check digit 5)
 
@@ -31,32 +29,17 @@ def body(procedure_id: uuid.UUID, **over: Any) -> dict[str, Any]:
     return b
 
 
-@pytest.fixture
-async def events(settings: Settings) -> AsyncIterator[asyncio.Queue[aio_pika.abc.AbstractIncomingMessage]]:
-    """A private queue bound to every case event, as a consumer elsewhere would declare it."""
-    conn = await amqp.connect(settings.amqp_url.get_secret_value(), "test-consumer")
-    channel = await conn.channel()
-    await amqp.declare_exchanges(channel)
-    queue = await channel.declare_queue(f"test.events.{uuid.uuid4().hex}", exclusive=True)
-    await queue.bind(amqp.EVENTS_EXCHANGE, routing_key="case.#")
-    received: asyncio.Queue[aio_pika.abc.AbstractIncomingMessage] = asyncio.Queue()
+async def next_event_for(queue: aio_pika.abc.AbstractQueue, case_id: str) -> aio_pika.abc.AbstractIncomingMessage:
+    found: list[aio_pika.abc.AbstractIncomingMessage] = []
 
-    async def on_message(msg: aio_pika.abc.AbstractIncomingMessage) -> None:
-        await msg.ack()
-        await received.put(msg)
+    async def arrived() -> bool:
+        msg = await queue.get(fail=False, no_ack=True)
+        if msg is not None and json.loads(msg.body)["subject"] == case_id:
+            found.append(msg)
+        return bool(found)
 
-    await queue.consume(on_message)
-    yield received
-    await conn.close()
-
-
-async def next_event_for(
-    received: asyncio.Queue[aio_pika.abc.AbstractIncomingMessage], case_id: str
-) -> aio_pika.abc.AbstractIncomingMessage:
-    while True:
-        msg = await asyncio.wait_for(received.get(), 30)
-        if json.loads(msg.body)["subject"] == case_id:
-            return msg
+    await eventually(arrived, within=30)
+    return found[0]
 
 
 async def test_open_case_then_read_it_back_and_receive_the_event(
@@ -64,7 +47,7 @@ async def test_open_case_then_read_it_back_and_receive_the_event(
     make_office: OfficeFactory,
     make_procedure: Callable[..., Any],
     token_for: Callable[..., str],
-    events: asyncio.Queue[aio_pika.abc.AbstractIncomingMessage],
+    case_events: aio_pika.abc.AbstractQueue,
     pool: asyncpg.Pool,
 ) -> None:
     # given
@@ -86,7 +69,7 @@ async def test_open_case_then_read_it_back_and_receive_the_event(
     assert read.status_code == 200
     assert read.json() == case
 
-    msg = await next_event_for(events, case["id"])
+    msg = await next_event_for(case_events, case["id"])
     envelope = json.loads(msg.body)
     assert envelope["type"] == "gr.kep.case.opened.v1"
     assert msg.message_id == envelope["id"]

@@ -24,25 +24,15 @@ from doubles.mitos.server import MitosApp, create_app, free_port, serve_in_threa
 from messages.mitos import MitosListItem, duration_days
 
 COUNT = 800
+MITOS_COUNT = COUNT
 FAST = RetryPolicy(attempts=3, initial_s=0.01, max_s=0.05, jitter_s=0.01)
 
 
-@pytest.fixture(scope="module")
-def app() -> MitosApp:
-    return create_app(generate(seed=42, count=COUNT))
-
-
-@pytest.fixture(scope="module")
-def base_url(app: MitosApp) -> Iterator[str]:
-    with serve_in_thread(app) as url:
-        yield url
-
-
 @pytest.fixture(autouse=True)
-def _no_faults(app: MitosApp) -> Iterator[None]:
-    app.faults.clear()
+def _no_faults(mitos_app: MitosApp) -> Iterator[None]:
+    mitos_app.faults.clear()
     yield
-    app.faults.clear()
+    mitos_app.faults.clear()
 
 
 def client(url: str, **kw: Any) -> MitosClient:
@@ -62,29 +52,29 @@ def _raw_process(ds: MitosDataset, mitos_id: int) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize("limit", [50, 97, 800, 1000])
-async def test_list_all_pages_until_total(base_url: str, limit: int) -> None:
-    async with client(base_url) as mitos:
+async def test_list_all_pages_until_total(mitos_url: str, limit: int) -> None:
+    async with client(mitos_url) as mitos:
         items = await mitos.list_all(limit=limit)
 
     assert len({i.id for i in items}) == len(items) == COUNT
 
 
-async def test_fetch_many_normalises_every_record(base_url: str, app: MitosApp) -> None:
-    async with client(base_url, concurrency=16) as mitos:
+async def test_fetch_many_normalises_every_record(mitos_url: str, mitos_app: MitosApp) -> None:
+    async with client(mitos_url, concurrency=16) as mitos:
         results = await mitos.fetch_many(await mitos.list_all())
 
     procedures = {r.procedure.mitos_id: r.procedure for r in results if r.procedure is not None}
     assert [r.error for r in results if r.error is not None] == []
-    assert set(procedures) == set(app.dataset.procedures)
+    assert set(procedures) == set(mitos_app.dataset.procedures)
     assert all(p.title_el for p in procedures.values())
     assert any(p.title_en is None for p in procedures.values())
     assert any(p.description_en for p in procedures.values())
 
 
-async def test_missing_id_in_extended_body_is_carried_over(base_url: str, app: MitosApp) -> None:
-    mitos_id = next(p.id for p in app.dataset.procedures.values() if p.omit_id_in_extended)
+async def test_missing_id_in_extended_body_is_carried_over(mitos_url: str, mitos_app: MitosApp) -> None:
+    mitos_id = next(p.id for p in mitos_app.dataset.procedures.values() if p.omit_id_in_extended)
 
-    async with client(base_url) as mitos:
+    async with client(mitos_url) as mitos:
         procedure = await mitos.fetch_procedure(_item(mitos_id))
 
     assert procedure.mitos_id == mitos_id
@@ -119,28 +109,28 @@ def test_duration_days_accepts_both_encodings(raw: object, days: float | None) -
 
 
 @pytest.mark.parametrize("encoding", [int, str], ids=["seconds", "iso"])
-async def test_both_duration_encodings_in_the_data_set(base_url: str, app: MitosApp, encoding: type) -> None:
+async def test_both_duration_encodings_in_the_data_set(mitos_url: str, mitos_app: MitosApp, encoding: type) -> None:
     mitos_id = next(
         p.id
-        for p in app.dataset.procedures.values()
+        for p in mitos_app.dataset.procedures.values()
         if isinstance(p.record["metadata"]["process"]["estimated_implementation_time"], encoding)
     )
-    raw = _raw_process(app.dataset, mitos_id)["estimated_implementation_time"]
+    raw = _raw_process(mitos_app.dataset, mitos_id)["estimated_implementation_time"]
     expected = raw / 86400 if isinstance(raw, int) else float(raw[1:-1]) * (7 if raw.endswith("W") else 1)
 
-    async with client(base_url) as mitos:
+    async with client(mitos_url) as mitos:
         procedure = await mitos.fetch_procedure(_item(mitos_id))
 
     assert procedure.implementation_days == expected
 
 
-async def test_mykeplive_flag_matches_provision_groups(base_url: str, app: MitosApp) -> None:
+async def test_mykeplive_flag_matches_provision_groups(mitos_url: str, mitos_app: MitosApp) -> None:
     def served(mitos_id: int) -> bool:
-        process = _raw_process(app.dataset, mitos_id)
+        process = _raw_process(mitos_app.dataset, mitos_id)
         groups = process["provision_org_group"] + process["provision_org_group_remote"]
         return "8256" in {str(g) for g in groups}
 
-    async with client(base_url, concurrency=16) as mitos:
+    async with client(mitos_url, concurrency=16) as mitos:
         results = await mitos.fetch_many(await mitos.list_all(), english=False)
 
     flags = {r.item.id: r.procedure.is_served_via_mykeplive for r in results if r.procedure}
@@ -150,8 +140,8 @@ async def test_mykeplive_flag_matches_provision_groups(base_url: str, app: Mitos
     assert flags[144400] is True
 
 
-async def test_raw_extended_record_is_marked_as_pyemdd_does(base_url: str) -> None:
-    async with client(base_url) as mitos:
+async def test_raw_extended_record_is_marked_as_pyemdd_does(mitos_url: str) -> None:
+    async with client(mitos_url) as mitos:
         data = await mitos.get_extended_process(144400)
         group = await mitos.get_provision_org_group(8256)
 
@@ -159,8 +149,8 @@ async def test_raw_extended_record_is_marked_as_pyemdd_does(base_url: str) -> No
     assert "children" not in group
 
 
-async def test_get_process_embeds_references_as_pyemdd_does(base_url: str, app: MitosApp) -> None:
-    async with client(base_url) as mitos:
+async def test_get_process_embeds_references_as_pyemdd_does(mitos_url: str, mitos_app: MitosApp) -> None:
+    async with client(mitos_url) as mitos:
         flat = await mitos.get_process(144400, embedded=False)
         embedded = await mitos.get_process(144400)
 
@@ -170,7 +160,7 @@ async def test_get_process_embeds_references_as_pyemdd_does(base_url: str, app: 
     assert process["provision_org_group"] == [{"id": "8256", "title": {"el": "myKEPlive", "en": "myKEPlive"}}]
     assert process["is_served_via_mykeplive"] is True
     assert all(isinstance(ev["evidence_type"], dict) for ev in embedded["metadata"]["process_evidences"])
-    assert embedded["metadata"]["process"] == app.dataset.extended(144400)["metadata"]["process"] | {  # type: ignore[index]
+    assert embedded["metadata"]["process"] == mitos_app.dataset.extended(144400)["metadata"]["process"] | {  # type: ignore[index]
         "is_served_via_mykeplive": True
     }
 
@@ -249,12 +239,12 @@ def test_normalise_rejects_malformed_records(payload: dict[str, Any]) -> None:
 # failures
 
 
-async def test_malformed_record_fails_alone(base_url: str, app: MitosApp) -> None:
-    items = (await _list(base_url))[:20]
+async def test_malformed_record_fails_alone(mitos_url: str, mitos_app: MitosApp) -> None:
+    items = (await _list(mitos_url))[:20]
     bad = items[3].id
-    app.faults.malformed(bad)
+    mitos_app.faults.malformed(bad)
 
-    async with client(base_url) as mitos:
+    async with client(mitos_url) as mitos:
         results = await mitos.fetch_many(items)
         with pytest.raises(MalformedRecord) as caught:
             await mitos.fetch_procedure(items[3])
@@ -267,31 +257,31 @@ async def test_malformed_record_fails_alone(base_url: str, app: MitosApp) -> Non
     assert sum(r.procedure is not None for r in results) == 19
 
 
-async def _list(base_url: str) -> list[MitosListItem]:
-    async with client(base_url) as mitos:
+async def _list(mitos_url: str) -> list[MitosListItem]:
+    async with client(mitos_url) as mitos:
         return await mitos.list_all()
 
 
 @pytest.mark.parametrize("status", [500, 502, 503])
-async def test_retries_server_errors_then_succeeds(base_url: str, app: MitosApp, status: int) -> None:
-    app.faults.fail("/v1/services-extended/144400", status=status, times=2)
+async def test_retries_server_errors_then_succeeds(mitos_url: str, mitos_app: MitosApp, status: int) -> None:
+    mitos_app.faults.fail("/v1/services-extended/144400", status=status, times=2)
 
-    async with client(base_url) as mitos:
+    async with client(mitos_url) as mitos:
         procedure = await mitos.fetch_procedure(_item(144400), english=False)
 
     assert procedure.mitos_id == 144400
-    assert app.faults.hits["/v1/services-extended/144400"] == 3
+    assert mitos_app.faults.hits["/v1/services-extended/144400"] == 3
 
 
-async def test_gives_up_after_the_attempts_with_a_retryable_error(base_url: str, app: MitosApp) -> None:
-    app.faults.fail("/v1/services", status=500, times=10)
+async def test_gives_up_after_the_attempts_with_a_retryable_error(mitos_url: str, mitos_app: MitosApp) -> None:
+    mitos_app.faults.fail("/v1/services", status=500, times=10)
 
-    async with client(base_url) as mitos:
+    async with client(mitos_url) as mitos:
         with pytest.raises(MitosUnavailable) as caught:
             await mitos.list_all()
 
     assert caught.value.retryable is True
-    assert app.faults.hits["/v1/services"] == FAST.attempts
+    assert mitos_app.faults.hits["/v1/services"] == FAST.attempts
 
 
 @pytest.mark.parametrize(
@@ -303,45 +293,45 @@ async def test_gives_up_after_the_attempts_with_a_retryable_error(base_url: str,
     ],
 )
 async def test_client_errors_are_not_retried(
-    base_url: str, app: MitosApp, path: str, call: Any, error: type[MitosError]
+    mitos_url: str, mitos_app: MitosApp, path: str, call: Any, error: type[MitosError]
 ) -> None:
-    async with client(base_url) as mitos:
+    async with client(mitos_url) as mitos:
         with pytest.raises(error) as caught:
             await call(mitos)
 
     assert caught.value.retryable is False
-    assert app.faults.hits[path] == 1
+    assert mitos_app.faults.hits[path] == 1
 
 
-async def test_failed_envelope_is_a_bad_response(base_url: str, app: MitosApp) -> None:
-    app.faults.envelope_false("/v1/services-extended/*")
+async def test_failed_envelope_is_a_bad_response(mitos_url: str, mitos_app: MitosApp) -> None:
+    mitos_app.faults.envelope_false("/v1/services-extended/*")
 
-    async with client(base_url) as mitos:
+    async with client(mitos_url) as mitos:
         with pytest.raises(MitosBadResponse) as caught:
             await mitos.get_extended_process(144400)
 
     assert caught.value.retryable is False
 
 
-async def test_timeouts_are_retried(base_url: str, app: MitosApp) -> None:
-    app.faults.delay("/v1/services-extended/144400", seconds=1.0, times=1)
+async def test_timeouts_are_retried(mitos_url: str, mitos_app: MitosApp) -> None:
+    mitos_app.faults.delay("/v1/services-extended/144400", seconds=1.0, times=1)
 
-    async with client(base_url, timeout_s=0.2) as mitos:
+    async with client(mitos_url, timeout_s=0.2) as mitos:
         procedure = await mitos.fetch_procedure(_item(144400), english=False)
 
     assert procedure.mitos_id == 144400
-    assert app.faults.hits["/v1/services-extended/144400"] == 2
+    assert mitos_app.faults.hits["/v1/services-extended/144400"] == 2
 
 
-async def test_timeouts_give_up_with_a_retryable_error(base_url: str, app: MitosApp) -> None:
-    app.faults.delay("/v1/services-extended/144400", seconds=1.0, times=10)
+async def test_timeouts_give_up_with_a_retryable_error(mitos_url: str, mitos_app: MitosApp) -> None:
+    mitos_app.faults.delay("/v1/services-extended/144400", seconds=1.0, times=10)
 
-    async with client(base_url, timeout_s=0.2, retry=RetryPolicy(attempts=2, initial_s=0.01, jitter_s=0)) as mitos:
+    async with client(mitos_url, timeout_s=0.2, retry=RetryPolicy(attempts=2, initial_s=0.01, jitter_s=0)) as mitos:
         with pytest.raises(MitosTimeout) as caught:
             await mitos.get_extended_process(144400)
 
     assert caught.value.retryable is True
-    assert app.faults.hits["/v1/services-extended/144400"] == 2
+    assert mitos_app.faults.hits["/v1/services-extended/144400"] == 2
 
 
 async def test_unreachable_server_is_retryable() -> None:
@@ -353,8 +343,8 @@ async def test_unreachable_server_is_retryable() -> None:
 
 
 async def test_wrong_api_key_is_a_configuration_error() -> None:
-    app = create_app(generate(seed=3, count=300), api_key="right")
-    with serve_in_thread(app) as url:
+    mitos_app = create_app(generate(seed=3, count=300), api_key="right")
+    with serve_in_thread(mitos_app) as url:
         async with client(url, api_key="wrong") as mitos:
             with pytest.raises(MitosAuthFailed) as caught:
                 await mitos.check_health()
@@ -362,7 +352,7 @@ async def test_wrong_api_key_is_a_configuration_error() -> None:
             await mitos.check_health()
 
     assert caught.value.retryable is False
-    assert app.faults.hits["/v1/services"] == 2
+    assert mitos_app.faults.hits["/v1/services"] == 2
 
 
 # the generator behind the double

@@ -3,21 +3,22 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import asyncpg
 import pytest
 
 from actors.catalog.mitos_client import MitosClient, RetryPolicy
 from actors.catalog.sync import procedure_uuid, sync
-from doubles.mitos.generator import generate
-from doubles.mitos.server import MitosApp, create_app, serve_in_thread
+from doubles.mitos.server import MitosApp
 from infra.db import create_pool
 from infra.migrate import migrate
 from kepctl import services
 from kepctl.stack import StackSettings
 from messages.catalog import SyncKind, SyncStatus
 
+MITOS_SEED = 7
+MITOS_COUNT = 300
 FAST = RetryPolicy(attempts=2, initial_s=0.01, max_s=0.02, jitter_s=0.01)
 
 
@@ -34,23 +35,12 @@ async def db(stack: StackSettings) -> AsyncIterator[asyncpg.Pool[asyncpg.Record]
     pg.psql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-@pytest.fixture(scope="module")
-def mitos() -> MitosApp:
-    return create_app(generate(seed=7, count=300))
-
-
-@pytest.fixture(scope="module")
-def mitos_url(mitos: MitosApp) -> Iterator[str]:
-    with serve_in_thread(mitos) as url:
-        yield url
-
-
 @pytest.fixture
-async def client(mitos: MitosApp, mitos_url: str) -> AsyncIterator[MitosClient]:
-    mitos.faults.clear()
+async def client(mitos_app: MitosApp, mitos_url: str) -> AsyncIterator[MitosClient]:
+    mitos_app.faults.clear()
     async with MitosClient(mitos_url, retry=FAST, timeout_s=5.0) as c:
         yield c
-    mitos.faults.clear()
+    mitos_app.faults.clear()
 
 
 async def counts(db: asyncpg.Pool[asyncpg.Record]) -> tuple[int, int]:
@@ -79,16 +69,16 @@ async def test_full_sync_fills_the_catalogue_and_a_second_run_changes_nothing(
 
 
 async def test_incremental_sync_applies_changes_and_keeps_local_fields(
-    db: asyncpg.Pool[asyncpg.Record], client: MitosClient, mitos: MitosApp
+    db: asyncpg.Pool[asyncpg.Record], client: MitosClient, mitos_app: MitosApp
 ) -> None:
     await sync(db, client, SyncKind.FULL, trigger="test")
-    mitos_id = sorted(mitos.dataset.procedures)[0]
+    mitos_id = sorted(mitos_app.dataset.procedures)[0]
     pid = procedure_uuid(str(mitos_id))
     await db.execute("UPDATE procedures SET active = true, form_key = 'f-1' WHERE id = $1", pid)
     before = await db.fetchval("SELECT content_hash FROM procedures WHERE id = $1", pid)
-    with mitos.data_lock:
-        mitos.dataset.change([mitos_id])
-        added = mitos.dataset.add(2)
+    with mitos_app.data_lock:
+        mitos_app.dataset.change([mitos_id])
+        added = mitos_app.dataset.add(2)
 
     run = await sync(db, client, SyncKind.INCREMENTAL, trigger="test")
 
@@ -104,12 +94,12 @@ async def test_incremental_sync_applies_changes_and_keeps_local_fields(
 
 
 async def test_a_procedure_gone_from_mitos_is_marked_removed_not_deleted(
-    db: asyncpg.Pool[asyncpg.Record], client: MitosClient, mitos: MitosApp
+    db: asyncpg.Pool[asyncpg.Record], client: MitosClient, mitos_app: MitosApp
 ) -> None:
     await sync(db, client, SyncKind.FULL, trigger="test")
-    mitos_id = sorted(mitos.dataset.procedures)[1]
-    with mitos.data_lock:
-        mitos.dataset.remove([mitos_id])
+    mitos_id = sorted(mitos_app.dataset.procedures)[1]
+    with mitos_app.data_lock:
+        mitos_app.dataset.remove([mitos_id])
     run = await sync(db, client, SyncKind.INCREMENTAL, trigger="test")
     assert (run.status, run.removed) == (SyncStatus.SUCCEEDED, 1)
     row = await db.fetchrow("SELECT removed_at, active FROM procedures WHERE id = $1", procedure_uuid(str(mitos_id)))
@@ -123,14 +113,14 @@ async def test_a_procedure_gone_from_mitos_is_marked_removed_not_deleted(
 
 
 async def test_a_malformed_record_is_skipped_and_reported_never_removed(
-    db: asyncpg.Pool[asyncpg.Record], client: MitosClient, mitos: MitosApp
+    db: asyncpg.Pool[asyncpg.Record], client: MitosClient, mitos_app: MitosApp
 ) -> None:
     await sync(db, client, SyncKind.FULL, trigger="test")
-    bad, good = sorted(mitos.dataset.procedures)[2:4]
+    bad, good = sorted(mitos_app.dataset.procedures)[2:4]
     stored = await db.fetchval("SELECT content_hash FROM procedures WHERE id = $1", procedure_uuid(str(bad)))
-    with mitos.data_lock:
-        mitos.dataset.change([bad, good])
-    mitos.faults.malformed(bad)
+    with mitos_app.data_lock:
+        mitos_app.dataset.change([bad, good])
+    mitos_app.faults.malformed(bad)
 
     run = await sync(db, client, SyncKind.INCREMENTAL, trigger="test")
 
@@ -143,13 +133,13 @@ async def test_a_malformed_record_is_skipped_and_reported_never_removed(
 
 
 async def test_mitos_failing_during_the_listing_applies_nothing(
-    db: asyncpg.Pool[asyncpg.Record], client: MitosClient, mitos: MitosApp
+    db: asyncpg.Pool[asyncpg.Record], client: MitosClient, mitos_app: MitosApp
 ) -> None:
     await sync(db, client, SyncKind.FULL, trigger="test")
     before = await counts(db)
-    with mitos.data_lock:
-        mitos.dataset.add(1)
-    mitos.faults.fail("/v1/services", status=503, times=10)
+    with mitos_app.data_lock:
+        mitos_app.dataset.add(1)
+    mitos_app.faults.fail("/v1/services", status=503, times=10)
 
     run = await sync(db, client, SyncKind.FULL, trigger="test")
 
@@ -160,12 +150,12 @@ async def test_mitos_failing_during_the_listing_applies_nothing(
 
 
 async def test_a_listing_that_lost_most_of_the_catalogue_removes_nothing(
-    db: asyncpg.Pool[asyncpg.Record], client: MitosClient, mitos: MitosApp
+    db: asyncpg.Pool[asyncpg.Record], client: MitosClient, mitos_app: MitosApp
 ) -> None:
     await sync(db, client, SyncKind.FULL, trigger="test")
     live, _ = await counts(db)
-    with mitos.data_lock:
-        mitos.dataset.remove(sorted(mitos.dataset.procedures)[10:110])
+    with mitos_app.data_lock:
+        mitos_app.dataset.remove(sorted(mitos_app.dataset.procedures)[10:110])
 
     run = await sync(db, client, SyncKind.FULL, trigger="test")
 
