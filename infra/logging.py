@@ -25,12 +25,3 @@ def configure_logging(fmt: str = "console", level: str = "INFO") -> None:
         logger_factory=structlog.PrintLoggerFactory(sys.stderr),
         cache_logger_on_first_use=True,
     )
-
-
-def get_logger(name: str) -> structlog.stdlib.BoundLogger:
-    return structlog.get_logger(name)  # type: ignore[no-any-return]
-
-
-def audit_logger() -> structlog.stdlib.BoundLogger:
-    """Business actions go to their own stream so they can be shipped and kept apart from diagnostics."""
-    return structlog.get_logger("kep_audit")  # type: ignore[no-any-return]

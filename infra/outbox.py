@@ -56,11 +56,5 @@ async def mark_published(conn: Conn, ids: list[uuid.UUID]) -> None:
     )
 
 
-async def mark_failed(conn: Conn, event_id: uuid.UUID, error: str) -> None:
-    await conn.execute(
-        "UPDATE outbox SET attempts = attempts + 1, last_error = $2 WHERE id = $1", event_id, error[:1000]
-    )
-
-
 def json_bytes(envelope: dict[str, Any]) -> bytes:
     return orjson.dumps(envelope)

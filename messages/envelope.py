@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from typing import Any, Generic, TypeVar
+from typing import Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -34,7 +34,3 @@ class Envelope(BaseModel, Generic[T]):
     correlationid: str | None = None
     causationid: str | None = None
     data: T
-
-
-class RawEnvelope(Envelope[Any]):
-    """An envelope read off the wire before its type is known."""

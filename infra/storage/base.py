@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Protocol
 
-from messages.errors import InvalidInput, KepError, NotFound, RetryableError
+from messages.errors import InvalidInput, NotFound, RetryableError
 
 _KEY = re.compile(r"^[A-Za-z0-9!_.*'()/-]{1,900}$")
 
@@ -53,6 +53,3 @@ class ObjectStore(Protocol):
     async def check(self) -> None:
         """Raise StorageError unless the store is reachable and writable."""
         ...
-
-
-__all__ = ["KepError", "ObjectInfo", "ObjectNotFound", "ObjectStore", "StorageError", "check_key"]
