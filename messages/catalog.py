@@ -19,6 +19,12 @@ class SyncKind(StrEnum):
     INCREMENTAL = "incremental"
 
 
+class SearchMode(StrEnum):
+    LEXICAL = "lexical"
+    SEMANTIC = "semantic"
+    HYBRID = "hybrid"
+
+
 class SyncStatus(StrEnum):
     RUNNING = "running"
     SUCCEEDED = "succeeded"

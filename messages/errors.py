@@ -60,6 +60,13 @@ class Conflict(KepError):
     title = "Conflict"
 
 
+class NotAvailable(KepError):
+    """A capability switched off on this system (by its settings), not a passing failure."""
+
+    status = 503
+    title = "Not available"
+
+
 class InvalidInput(KepError):
     """The input breaks a rule that a schema alone cannot express."""
 

@@ -49,7 +49,11 @@ def install(app: FastAPI) -> None:
         errors = None
         if isinstance(exc, InvalidInput):
             errors = [FieldError(**e) for e in exc.errors]
-        headers = {"WWW-Authenticate": 'Bearer error="invalid_token"'} if isinstance(exc, Unauthorized) else None
+        headers: dict[str, str] = {}
+        if isinstance(exc, Unauthorized):
+            headers["WWW-Authenticate"] = 'Bearer error="invalid_token"'
+        if exc.retryable and exc.status == 503:  # clients and proxies back off instead of hammering
+            headers["Retry-After"] = "5"
         if exc.status >= 500:
             log.error("request_failed", error=exc.detail, error_type=type(exc).__name__)
         return problem_response(

@@ -2,6 +2,9 @@
 
 One actor: syncs are serialised (a scheduled run and an administrator's trigger never overlap), and the indexes
 are swapped whole after a sync, so a search never sees half an index. A restart rebuilds them in `__init__`.
+
+The lexical indexes are ready when the actor is; the semantic ones follow in the background (encoding a new
+catalogue takes a while on a CPU), and until they are, semantic and hybrid searches answer 503 with Retry-After.
 """
 
 from __future__ import annotations
@@ -14,14 +17,24 @@ from typing import Any
 import asyncpg
 import structlog
 
-from actors.catalog.lexical import LexicalIndex, SearchDoc
+from actors.catalog.embedding import SentenceEncoder, resolve_model_dir
+from actors.catalog.lexical import Hit, LexicalIndex, SearchDoc
 from actors.catalog.mitos_client import MitosClient
+from actors.catalog.semantic import (
+    EmbeddingDoc,
+    SemanticIndex,
+    embed,
+    embedding_text,
+    model_digest,
+    reciprocal_rank_fusion,
+)
 from actors.catalog.sync import sync
 from actors.ray_options import actor_class
 from infra.db import create_pool
 from infra.logging import configure_logging
 from infra.settings import Settings
-from messages.catalog import ProcedureHit, SyncKind, SyncRun
+from messages.catalog import ProcedureHit, SearchMode, SyncKind, SyncRun
+from messages.errors import NotAvailable, RetryableError
 
 log = structlog.get_logger("catalog")
 CATALOG_ACTOR = "kep-procedure-catalog"
@@ -32,6 +45,23 @@ class _Indexes:
     el: LexicalIndex
     en: LexicalIndex
     titles: dict[str, tuple[str, str | None]]
+    # what the semantic indexes are built from, kept until they are
+    embedding_docs: dict[str, list[EmbeddingDoc]]
+
+
+@dataclass(frozen=True)
+class _Semantic:
+    el: SemanticIndex
+    en: SemanticIndex
+
+
+@dataclass(frozen=True)
+class _Model:
+    encoder: SentenceEncoder
+    digest: str
+
+
+FUSION_DEPTH = 50  # how far down each list hybrid ranking looks
 
 
 class ProcedureCatalog:
@@ -40,7 +70,11 @@ class ProcedureCatalog:
         self.settings = settings
         self.pool: asyncpg.Pool[asyncpg.Record] = await create_pool(settings.database_url.get_secret_value(), 0, 4)
         self._sync_lock = asyncio.Lock()
-        self._indexes = await self._build()
+        self._embed_lock = asyncio.Lock()
+        self._model: _Model | None = None
+        self._semantic: _Semantic | None = None
+        self._semantic_task: asyncio.Task[None] | None = None
+        await self._rebuild()
         self._schedule = (
             asyncio.get_running_loop().create_task(self._scheduled()) if settings.mitos_sync_interval_s > 0 else None
         )
@@ -67,14 +101,52 @@ class ProcedureCatalog:
             asyncio.to_thread(LexicalIndex, el), asyncio.to_thread(LexicalIndex, en)
         )
         log.info("catalog_indexed", procedures=len(rows), english=len(en))
-        return _Indexes(el_index, en_index, {r["id"]: (r["title_el"], r["title_en"]) for r in rows})
+        indexes = _Indexes(
+            el_index,
+            en_index,
+            {r["id"]: (r["title_el"], r["title_en"]) for r in rows},
+            {
+                "el": [EmbeddingDoc(d.procedure_id, embedding_text(d.title, d.alternative_titles)) for d in el],
+                "en": [EmbeddingDoc(d.procedure_id, embedding_text(d.title)) for d in en],
+            },
+        )
+        return indexes
+
+    async def _rebuild(self) -> None:
+        self._indexes = indexes = await self._build()
+        if self.settings.embedding_model:
+            self._semantic_task = asyncio.get_running_loop().create_task(self._build_semantic(indexes))
+
+    async def _load_model(self) -> _Model:
+        if self._model is None:
+            model_dir = resolve_model_dir(self.settings.embedding_model)
+            encoder = await asyncio.to_thread(SentenceEncoder, model_dir, self.settings.embedding_max_tokens)
+            self._model = _Model(encoder, await asyncio.to_thread(model_digest, model_dir))
+            log.info("embedding_model_loaded", model=self.settings.embedding_model, digest=self._model.digest)
+        return self._model
+
+    async def _build_semantic(self, indexes: _Indexes) -> None:
+        # one build at a time; a build for indexes already replaced by a newer sync is skipped
+        async with self._embed_lock:
+            if indexes is not self._indexes:
+                return
+            try:
+                model = await self._load_model()
+                el = await embed(self.pool, model.encoder, model.digest, "el", indexes.embedding_docs["el"])
+                en = await embed(self.pool, model.encoder, model.digest, "en", indexes.embedding_docs["en"])
+            except Exception:
+                log.exception("semantic_index_failed")  # lexical search goes on; the next sync tries again
+                return
+            if indexes is self._indexes:
+                self._semantic = _Semantic(el, en)
+                log.info("semantic_indexed", greek=el.size, english=en.size)
 
     async def sync(self, kind: SyncKind = SyncKind.INCREMENTAL, trigger: str = "manual") -> SyncRun:
         async with self._sync_lock:
             async with self._client() as client:
                 run = await sync(self.pool, client, kind, trigger)
             if run.added or run.changed or run.removed:
-                self._indexes = await self._build()
+                await self._rebuild()
         log.info(
             "catalog_synced",
             run_id=str(run.id),
@@ -92,10 +164,19 @@ class ProcedureCatalog:
             with contextlib.suppress(Exception):  # a failed run is recorded by sync(); the schedule goes on
                 await self.sync(SyncKind.INCREMENTAL, trigger="schedule")
 
-    async def search(self, query: str, lang: str = "el", limit: int = 10) -> list[ProcedureHit]:
+    async def search(
+        self, query: str, lang: str = "el", limit: int = 10, mode: SearchMode = SearchMode.LEXICAL
+    ) -> list[ProcedureHit]:
         ix = self._indexes
-        index = ix.en if lang == "en" else ix.el
-        hits = await asyncio.to_thread(index.search, query, limit)
+        if mode is SearchMode.LEXICAL:
+            hits = await asyncio.to_thread((ix.en if lang == "en" else ix.el).search, query, limit)
+        else:
+            semantic = await self._semantic_hits(query, lang, limit if mode is SearchMode.SEMANTIC else FUSION_DEPTH)
+            if mode is SearchMode.SEMANTIC:
+                hits = semantic
+            else:
+                lexical = await asyncio.to_thread((ix.en if lang == "en" else ix.el).search, query, FUSION_DEPTH)
+                hits = reciprocal_rank_fusion([lexical, semantic], limit)
         return [
             ProcedureHit(
                 procedure_id=h.procedure_id,
@@ -103,15 +184,35 @@ class ProcedureCatalog:
                 score=round(h.score, 4),
             )
             for h in hits
+            if h.procedure_id in ix.titles  # semantic indexes may trail a sync by a few seconds
         ]
+
+    async def _semantic_hits(self, query: str, lang: str, limit: int) -> list[Hit]:
+        if not self.settings.embedding_model:
+            raise NotAvailable("semantic search is switched off on this system (KEP_EMBEDDING_MODEL is empty)")
+        semantic, model = self._semantic, self._model
+        if semantic is None or model is None:
+            raise RetryableError("the semantic index is still being built; lexical search is available")
+        index = semantic.en if lang == "en" else semantic.el
+        vector = await asyncio.to_thread(model.encoder.encode, [query])
+        return index.search(vector[0], limit)
 
     async def reindex(self) -> int:
         """After a change made outside a sync (none yet); also for operators."""
-        self._indexes = await self._build()
+        await self._rebuild()
         return len(self._indexes.titles)
 
     async def stats(self) -> dict[str, Any]:
-        return {"procedures": len(self._indexes.titles), "english": self._indexes.en.size}
+        semantic = self._semantic
+        return {
+            "procedures": len(self._indexes.titles),
+            "english": self._indexes.en.size,
+            "semantic": None if semantic is None else {"el": semantic.el.size, "en": semantic.en.size},
+            "embedding_model": self._model.digest if self._model else None,
+        }
+
+    async def semantic_ready(self) -> bool:
+        return self._semantic is not None
 
 
 ProcedureCatalogActor = actor_class(ProcedureCatalog, max_restarts=-1, max_task_retries=0, max_concurrency=32)

@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 
-from messages.catalog import ProcedureHit
+from messages.catalog import ProcedureHit, SearchMode
 from serve.deps import Caller, Ctx, call_actor
 from serve.routers.cases import PROBLEMS
 from serve.security import Role
@@ -20,11 +20,13 @@ async def search(
     ctx: Ctx,
     q: Annotated[str, Query(min_length=1, max_length=200)],
     lang: Literal["el", "en"] = "el",
-    # semantic and hybrid modes come with the embedding index (issue 3, still open)
-    mode: Literal["lexical"] = "lexical",
+    mode: SearchMode = SearchMode.LEXICAL,
     limit: Annotated[int, Query(ge=1, le=50)] = 10,
 ) -> list[ProcedureHit]:
-    """Accent- and case-insensitive, prefix and typo tolerant; titles weigh more than descriptions."""
+    """`lexical`: accent- and case-insensitive, prefix and typo tolerant, titles weigh more than descriptions.
+    `semantic`: nearest procedure names by sentence embedding (finds what is meant when other words are used).
+    `hybrid`: both lists fused by reciprocal rank. Semantic modes answer 503 with Retry-After while their index is
+    being built after a start or a sync."""
     caller.require(Role.EMPLOYEE, Role.SUPERVISOR, Role.ADMINISTRATOR)
-    hits: list[ProcedureHit] = await call_actor(ctx.catalog().search.remote(q, lang, limit))
+    hits: list[ProcedureHit] = await call_actor(ctx.catalog().search.remote(q, lang, limit, mode))
     return hits

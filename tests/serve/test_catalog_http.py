@@ -15,7 +15,7 @@ import ray
 
 from actors.catalog.catalog import CATALOG_ACTOR
 from infra.settings import Settings
-from tests.helpers import bearer
+from tests.helpers import bearer, eventually
 
 Insert = Callable[..., Awaitable[list[uuid.UUID]]]
 
@@ -64,9 +64,32 @@ async def test_staff_search_is_accent_and_case_insensitive_with_prefixes_and_typ
         assert resp.json()[0]["procedure_id"] == str(pid), q
 
 
-async def test_search_refuses_modes_not_built_yet(http: httpx.AsyncClient, token_for: Callable[..., str]) -> None:
+async def test_semantic_and_hybrid_search_find_what_is_meant(
+    http: httpx.AsyncClient, insert: Insert, settings: Settings, token_for: Callable[..., str]
+) -> None:
+    [pid] = await insert(
+        ["Άδεια εγκατάστασης κυψελών"], category=f"c-{uuid.uuid4().hex}", title_en="Licence to keep bees on rural land"
+    )
+    await ray.get_actor(CATALOG_ACTOR, namespace=settings.ray_namespace).reindex.remote()
+    headers = bearer(token_for(uuid.uuid4()))
+
+    async def found(mode: str) -> bool:
+        params = {"q": "beekeeping permit", "lang": "en", "mode": mode}
+        resp = await http.get("/api/procedures/search", params=params, headers=headers)
+        if resp.status_code == 503:  # the semantic index is rebuilt after the reindex
+            assert resp.headers["Retry-After"]
+            return False
+        assert resp.status_code == 200, resp.text
+        return bool(resp.json()) and resp.json()[0]["procedure_id"] == str(pid)
+
+    await eventually(lambda: found("semantic"), within=60)
+    assert await found("hybrid")
+    assert not await found("lexical")  # no word in common: only meaning finds it
+
+
+async def test_search_refuses_an_unknown_mode(http: httpx.AsyncClient, token_for: Callable[..., str]) -> None:
     resp = await http.get(
-        "/api/procedures/search", params={"q": "άδεια", "mode": "semantic"}, headers=bearer(token_for(uuid.uuid4()))
+        "/api/procedures/search", params={"q": "άδεια", "mode": "vector"}, headers=bearer(token_for(uuid.uuid4()))
     )
     assert resp.status_code == 422
     assert resp.json()["errors"][0]["path"] == "/mode"
