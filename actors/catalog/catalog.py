@@ -18,16 +18,10 @@ import asyncpg
 import structlog
 
 from actors.catalog.embedding import SentenceEncoder, resolve_model_dir
-from actors.catalog.lexical import Hit, LexicalIndex, SearchDoc
+from actors.catalog.lexical import LexicalIndex, SearchDoc
 from actors.catalog.mitos_client import MitosClient
-from actors.catalog.semantic import (
-    EmbeddingDoc,
-    SemanticIndex,
-    embed,
-    embedding_text,
-    model_digest,
-    reciprocal_rank_fusion,
-)
+from actors.catalog.search import search_indexes
+from actors.catalog.semantic import EmbeddingDoc, SemanticIndex, embed, embedding_text, model_digest
 from actors.catalog.sync import sync
 from actors.ray_options import actor_class
 from infra.db import create_pool
@@ -59,9 +53,6 @@ class _Semantic:
 class _Model:
     encoder: SentenceEncoder
     digest: str
-
-
-FUSION_DEPTH = 50  # how far down each list hybrid ranking looks
 
 
 class ProcedureCatalog:
@@ -98,7 +89,7 @@ class ProcedureCatalog:
         en = [SearchDoc(r["id"], r["title_en"], (), r["description_en"] or "") for r in rows if r["title_en"]]
         # building is CPU work; off the event loop so searches keep being answered from the old indexes
         el_index, en_index = await asyncio.gather(
-            asyncio.to_thread(LexicalIndex, el), asyncio.to_thread(LexicalIndex, en)
+            asyncio.to_thread(LexicalIndex, el, "el"), asyncio.to_thread(LexicalIndex, en, "en")
         )
         log.info("catalog_indexed", procedures=len(rows), english=len(en))
         indexes = _Indexes(
@@ -167,16 +158,21 @@ class ProcedureCatalog:
     async def search(
         self, query: str, lang: str = "el", limit: int = 10, mode: SearchMode = SearchMode.LEXICAL
     ) -> list[ProcedureHit]:
-        ix = self._indexes
-        if mode is SearchMode.LEXICAL:
-            hits = await asyncio.to_thread((ix.en if lang == "en" else ix.el).search, query, limit)
-        else:
-            semantic = await self._semantic_hits(query, lang, limit if mode is SearchMode.SEMANTIC else FUSION_DEPTH)
-            if mode is SearchMode.SEMANTIC:
-                hits = semantic
-            else:
-                lexical = await asyncio.to_thread((ix.en if lang == "en" else ix.el).search, query, FUSION_DEPTH)
-                hits = reciprocal_rank_fusion([lexical, semantic], limit)
+        ix, semantic, model = self._indexes, self._semantic, self._model
+        if mode is not SearchMode.LEXICAL:
+            if not self.settings.embedding_model:
+                raise NotAvailable("semantic search is switched off on this system (KEP_EMBEDDING_MODEL is empty)")
+            if semantic is None or model is None:
+                raise RetryableError("the semantic index is still being built; lexical search is available")
+        hits = await asyncio.to_thread(
+            search_indexes,
+            query,
+            limit,
+            mode,
+            ix.en if lang == "en" else ix.el,
+            None if semantic is None else semantic.en if lang == "en" else semantic.el,
+            None if model is None else model.encoder,
+        )
         return [
             ProcedureHit(
                 procedure_id=h.procedure_id,
@@ -186,16 +182,6 @@ class ProcedureCatalog:
             for h in hits
             if h.procedure_id in ix.titles  # semantic indexes may trail a sync by a few seconds
         ]
-
-    async def _semantic_hits(self, query: str, lang: str, limit: int) -> list[Hit]:
-        if not self.settings.embedding_model:
-            raise NotAvailable("semantic search is switched off on this system (KEP_EMBEDDING_MODEL is empty)")
-        semantic, model = self._semantic, self._model
-        if semantic is None or model is None:
-            raise RetryableError("the semantic index is still being built; lexical search is available")
-        index = semantic.en if lang == "en" else semantic.el
-        vector = await asyncio.to_thread(model.encoder.encode, [query])
-        return index.search(vector[0], limit)
 
     async def reindex(self) -> int:
         """After a change made outside a sync (none yet); also for operators."""
