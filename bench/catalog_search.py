@@ -142,7 +142,8 @@ def main() -> None:
 
     def run(query: str, lang: str, mode: SearchMode) -> tuple[list[str], float]:
         started = time.perf_counter()
-        hits = search_indexes(query, 5, mode, lexical[lang], semantic[lang], encoder)
+        vector = None if mode is SearchMode.LEXICAL else encoder.encode([query])[0]
+        hits = search_indexes(query, 5, mode, lexical[lang], semantic[lang], vector)
         return [h.procedure_id for h in hits], (time.perf_counter() - started) * 1000
 
     titles = {lang: {d.procedure_id: d.title for d in docs[lang]} for lang in docs}

@@ -164,6 +164,10 @@ class ProcedureCatalog:
                 raise NotAvailable("semantic search is switched off on this system (KEP_EMBEDDING_MODEL is empty)")
             if semantic is None or model is None:
                 raise RetryableError("the semantic index is still being built; lexical search is available")
+        if mode is not SearchMode.LEXICAL and model is not None:
+            [vector] = await asyncio.to_thread(model.encoder.encode, [query])
+        else:
+            vector = None
         hits = await asyncio.to_thread(
             search_indexes,
             query,
@@ -171,7 +175,7 @@ class ProcedureCatalog:
             mode,
             ix.en if lang == "en" else ix.el,
             None if semantic is None else semantic.en if lang == "en" else semantic.el,
-            None if model is None else model.encoder,
+            vector,
         )
         return [
             ProcedureHit(
@@ -201,4 +205,13 @@ class ProcedureCatalog:
         return self._semantic is not None
 
 
-ProcedureCatalogActor = actor_class(ProcedureCatalog, max_restarts=-1, max_task_retries=0, max_concurrency=32)
+ProcedureCatalogActor = actor_class(
+    ProcedureCatalog,
+    max_restarts=-1,
+    max_task_retries=0,
+    max_concurrency=32,
+    # One BLAS thread per encoder pass; concurrent queries run their passes side by side in threads instead.
+    # Measured with 16 concurrent queries on 2 cores: 128-142 queries/s this way, 40-46 with OpenBLAS's default
+    # (a thread per core for every pass, all fighting), 88-120 with queries batched into one pass at a time.
+    runtime_env={"env_vars": {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}},
+)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from actors.catalog.embedding import SentenceEncoder
+from actors.catalog.embedding import Matrix
 from actors.catalog.lexical import Hit, LexicalIndex
 from actors.catalog.semantic import SemanticIndex, reciprocal_rank_fusion
 from messages.catalog import SearchMode
@@ -16,13 +16,13 @@ def search_indexes(
     mode: SearchMode,
     lexical: LexicalIndex,
     semantic: SemanticIndex | None = None,
-    encoder: SentenceEncoder | None = None,
+    query_vector: Matrix | None = None,
 ) -> list[Hit]:
     if mode is SearchMode.LEXICAL:
         return lexical.search(query, limit)
-    if semantic is None or encoder is None:
-        raise ValueError(f"{mode} search needs the semantic index and its encoder")
-    nearest = semantic.search(encoder.encode([query])[0], limit if mode is SearchMode.SEMANTIC else FUSION_DEPTH)
+    if semantic is None or query_vector is None:
+        raise ValueError(f"{mode} search needs the semantic index and the query's vector")
+    nearest = semantic.search(query_vector, limit if mode is SearchMode.SEMANTIC else FUSION_DEPTH)
     if mode is SearchMode.SEMANTIC:
         return nearest
     return reciprocal_rank_fusion([lexical.search(query, FUSION_DEPTH), nearest], limit)
