@@ -10,116 +10,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-MYKEPLIVE_GROUP_ID = 8256
+from doubles.mitos import vocabulary
+
+MYKEPLIVE_GROUP_ID = vocabulary.MYKEPLIVE_GROUP_ID
 MIN_COUNT, MAX_COUNT, DEFAULT_COUNT = 300, 3000, 800
 _EPOCH = datetime(2025, 1, 1, tzinfo=UTC)
 _DAY = 86400
 
 Json = dict[str, Any]
-
-# (nominative el, genitive el, en)
-_OBJECTS: list[tuple[str, str, str]] = [
-    ("πιστοποιητικό οικογενειακής κατάστασης", "πιστοποιητικού οικογενειακής κατάστασης", "family status certificate"),
-    ("βεβαίωση φορολογικής ενημερότητας", "βεβαίωσης φορολογικής ενημερότητας", "tax clearance certificate"),
-    ("βεβαίωση ασφαλιστικής ενημερότητας", "βεβαίωσης ασφαλιστικής ενημερότητας", "social security clearance"),
-    ("άδεια οδήγησης", "άδειας οδήγησης", "driving licence"),
-    ("άδεια διαμονής", "άδειας διαμονής", "residence permit"),
-    ("δελτίο αστυνομικής ταυτότητας", "δελτίου αστυνομικής ταυτότητας", "police identity card"),
-    ("πιστοποιητικό γέννησης", "πιστοποιητικού γέννησης", "birth certificate"),
-    ("ληξιαρχική πράξη θανάτου", "ληξιαρχικής πράξης θανάτου", "death certificate"),
-    ("επίδομα παιδιού", "επιδόματος παιδιού", "child benefit"),
-    ("επίδομα στέγασης", "επιδόματος στέγασης", "housing allowance"),
-    ("επίδομα θέρμανσης", "επιδόματος θέρμανσης", "heating allowance"),
-    ("κάρτα αναπηρίας", "κάρτας αναπηρίας", "disability card"),
-    ("πιστοποιητικό εγγυτέρων συγγενών", "πιστοποιητικού εγγυτέρων συγγενών", "certificate of next of kin"),
-    ("άδεια άσκησης επαγγέλματος", "άδειας άσκησης επαγγέλματος", "professional licence"),
-    ("βεβαίωση μόνιμης κατοικίας", "βεβαίωσης μόνιμης κατοικίας", "certificate of permanent residence"),
-    ("άδεια οικοδομής", "άδειας οικοδομής", "building permit"),
-    ("ευρωπαϊκή κάρτα ασφάλισης ασθένειας", "ευρωπαϊκής κάρτας ασφάλισης ασθένειας", "European health insurance card"),
-    ("σύνταξη γήρατος", "σύνταξης γήρατος", "old-age pension"),
-    ("άδεια λειτουργίας καταστήματος", "άδειας λειτουργίας καταστήματος", "shop operating licence"),
-    ("άδεια κυκλοφορίας οχήματος", "άδειας κυκλοφορίας οχήματος", "vehicle registration certificate"),
-    (
-        "πιστοποιητικό στρατολογικής κατάστασης",
-        "πιστοποιητικού στρατολογικής κατάστασης",
-        "military status certificate",
-    ),
-    ("βεβαίωση σπουδών", "βεβαίωσης σπουδών", "certificate of studies"),
-    ("κάρτα ανεργίας", "κάρτας ανεργίας", "unemployment card"),
-    ("ληξιαρχική πράξη γάμου", "ληξιαρχικής πράξης γάμου", "marriage certificate"),
-]
-# (el, en with {} for the object)
-_ACTIONS: list[tuple[str, str]] = [
-    ("Έκδοση", "Issue of {}"),
-    ("Ανανέωση", "Renewal of {}"),
-    ("Αντικατάσταση", "Replacement of {}"),
-    ("Χορήγηση", "Granting of {}"),
-    ("Επανέκδοση", "Reissue of {}"),
-    ("Ακύρωση", "Cancellation of {}"),
-    ("Δήλωση απώλειας", "Report of loss of {}"),
-    ("Μεταβολή στοιχείων", "Change of details of {}"),
-]
-_QUALIFIERS: list[tuple[str, str]] = [
-    ("", ""),
-    (" για ανηλίκους", " for minors"),
-    (" για πολίτες τρίτων χωρών", " for third-country nationals"),
-    (" λόγω φθοράς", " due to damage"),
-    (" για ομογενείς", " for persons of Greek origin"),
-    (" σε κατοίκους εξωτερικού", " for residents abroad"),
-]
-_STANDALONE: list[tuple[str, str]] = [
-    ("Εγγραφή στο Μητρώο Αγροτών και Αγροτικών Εκμεταλλεύσεων", "Registration in the Register of Farmers"),
-    ("Εγγραφή σε σχολική μονάδα πρωτοβάθμιας εκπαίδευσης", "Enrolment in a primary school"),
-    ("Δήλωση γέννησης τέκνου", "Declaration of a child's birth"),
-    ("Δήλωση έναρξης εργασιών επιχείρησης", "Declaration of business commencement"),
-    ("Δήλωση φορολογίας εισοδήματος φυσικών προσώπων", "Personal income tax return"),
-    ("Εγγραφή στο Γενικό Εμπορικό Μητρώο", "Registration in the General Commercial Register"),
-    ("Ανανέωση κάρτας ανεργίας", "Renewal of the unemployment card"),
-    ("Εγγραφή στους εκλογικούς καταλόγους", "Registration on the electoral roll"),
-]
-_LIFE_EVENTS = [
-    "Φορολογία πολιτών", "Γέννηση παιδιού", "Εκπαίδευση", "Εργασία και ασφάλιση", "Οικογένεια",
-    "Υγεία και αναπηρία", "Μεταφορές και οχήματα", "Κατοικία και ακίνητα", "Ταξίδια στο εξωτερικό",
-    "Επιχειρηματικότητα", "Συνταξιοδότηση", "Θάνατος και κληρονομιά", "Ιθαγένεια και μετανάστευση",
-]  # fmt: skip
-_ORGS: list[tuple[int, str, str]] = [
-    (23371, "Υπουργείο Προστασίας του Πολίτη", "Ministry of Citizen Protection"),
-    (23372, "Υπουργείο Εσωτερικών", "Ministry of the Interior"),
-    (23373, "Ανεξάρτητη Αρχή Δημοσίων Εσόδων (ΑΑΔΕ)", "Independent Authority for Public Revenue"),
-    (23374, "Ηλεκτρονικός Εθνικός Φορέας Κοινωνικής Ασφάλισης (e-ΕΦΚΑ)", "e-EFKA"),
-    (23375, "Οργανισμός Προνοιακών Επιδομάτων και Κοινωνικής Αλληλεγγύης (ΟΠΕΚΑ)", "OPEKA"),
-    (23376, "Υπουργείο Υποδομών και Μεταφορών", "Ministry of Infrastructure and Transport"),
-    (23377, "Υπουργείο Υγείας", "Ministry of Health"),
-    (23378, "Υπουργείο Παιδείας, Θρησκευμάτων και Αθλητισμού", "Ministry of Education"),
-    (23379, "Υπουργείο Αγροτικής Ανάπτυξης και Τροφίμων", "Ministry of Rural Development and Food"),
-    (23380, "Υπουργείο Ψηφιακής Διακυβέρνησης", "Ministry of Digital Governance"),
-    (23381, "Δήμος Αθηναίων", "Municipality of Athens"),
-    (23382, "Δήμος Θεσσαλονίκης", "Municipality of Thessaloniki"),
-    (23383, "Περιφέρεια Αττικής", "Region of Attica"),
-    (23384, "Δημόσια Υπηρεσία Απασχόλησης (ΔΥΠΑ)", "Public Employment Service"),
-]
-_UNIT_KINDS = [("Διεύθυνση Διοικητικών Υπηρεσιών", "Directorate of Administrative Services"),
-               ("Τμήμα Εξυπηρέτησης Πολιτών", "Citizen Service Department")]  # fmt: skip
-_GROUPS: list[tuple[int, str, str]] = [
-    (MYKEPLIVE_GROUP_ID, "myKEPlive", "myKEPlive"),
-    (3777, "Προξενικές Αρχές", "Consular authorities"),
-    (4272, "Αστυνομικά Τμήματα", "Police stations"),
-    (1001, "Κέντρα Εξυπηρέτησης Πολιτών (ΚΕΠ)", "Citizen Service Centres (KEP)"),
-    (1002, "Δήμοι", "Municipalities"),
-]
-_EVIDENCE: list[tuple[str, str]] = [
-    ("Αστυνομική ταυτότητα", "Police identity card"), ("Διαβατήριο", "Passport"),
-    ("Υπεύθυνη δήλωση", "Solemn declaration"), ("Φωτογραφία", "Photograph"), ("Παράβολο", "Fee receipt"),
-    ("Εκκαθαριστικό σημείωμα", "Tax assessment notice"), ("Ιατρική γνωμάτευση", "Medical opinion"),
-    ("Εξουσιοδότηση", "Authorisation"), ("Άδεια διαμονής", "Residence permit"),
-]  # fmt: skip
-_NACE = [("84.11", "Γενικές δημόσιες υπηρεσίες", "General public administration"),
-         ("47.11", "Λιανικό εμπόριο", "Retail sale"), ("56.10", "Εστιατόρια", "Restaurants")]  # fmt: skip
-_SDG = [("A1", "Πληροφορίες για δικαιώματα", "Information on rights"),
-        ("B2", "Διαδικασίες εγγραφής", "Registration procedures")]  # fmt: skip
-_REGISTRIES = [(501, "Μητρώο Πολιτών", "Civil registry"), (502, "Φορολογικό Μητρώο", "Tax registry")]
-_PROVIDED_TO = ["Πολίτες", "Επιχειρήσεις", "Νομικά πρόσωπα"]
-_RULE_TYPES = ["Νόμος", "Προεδρικό Διάταγμα", "Υπουργική Απόφαση", "Κοινή Υπουργική Απόφαση"]
 
 
 def _ref(id_: int | str, el: str, en: str | None) -> Json:
@@ -273,11 +171,11 @@ def _duration(rng: random.Random, days: int) -> str | int | None:
 def _title(rng: random.Random) -> tuple[str, str, str, str]:
     """Greek title, English title, Greek and English noun phrase for the description."""
     if rng.random() < 0.12:
-        el, en = rng.choice(_STANDALONE)
+        el, en = rng.choice(vocabulary.STANDALONE)
         return el, en, el.lower(), en.lower()
-    action_el, action_en = rng.choice(_ACTIONS)
-    _nom, gen, obj_en = rng.choice(_OBJECTS)
-    qual_el, qual_en = rng.choice(_QUALIFIERS)
+    action_el, action_en = rng.choice(vocabulary.ACTIONS)
+    _nom, gen, obj_en = rng.choice(vocabulary.OBJECTS)
+    qual_el, qual_en = rng.choice(vocabulary.QUALIFIERS)
     el = f"{action_el} {gen}{qual_el}"
     en = action_en.format(obj_en) + qual_en
     return el, en, el[0].lower() + el[1:], en[0].lower() + en[1:]
@@ -288,8 +186,8 @@ def _make_procedure(rng: random.Random, mitos_id: int, ds: MitosDataset, stamp: 
     caps = rng.random()
     display_el = el.upper() if caps < 0.04 else _strip_accents(el).upper() if caps < 0.07 else el
     has_en = rng.random() < 0.5
-    owner = rng.choice(_ORGS)
-    group_pool = [g[0] for g in _GROUPS]
+    owner = rng.choice(vocabulary.ORGS)
+    group_pool = [g[0] for g in vocabulary.GROUPS]
     groups: list[int | str] = [str(g) if rng.random() < 0.5 else g for g in rng.sample(group_pool, rng.randint(0, 2))]
     remote: list[int | str] = [str(MYKEPLIVE_GROUP_ID)] if rng.random() < 0.15 else []
     eugo = rng.random() < 0.2
@@ -312,8 +210,8 @@ def _make_procedure(rng: random.Random, mitos_id: int, ds: MitosDataset, stamp: 
         "provision_org_owner_directory": rng.sample(unit_ids, min(len(unit_ids), rng.randint(0, 2))),
         "provision_org_group": groups,
         "provision_org_group_remote": remote,
-        "provided_to": rng.sample(_PROVIDED_TO, rng.randint(1, 2)),
-        "life_events": rng.sample(_LIFE_EVENTS, rng.randint(0, 3)),
+        "provided_to": rng.sample(vocabulary.PROVIDED_TO, rng.randint(1, 2)),
+        "life_events": rng.sample(vocabulary.LIFE_EVENTS, rng.randint(0, 3)),
         "provided_language": "Ελληνικά, Αγγλικά" if has_en else "Ελληνικά",
         "border_provision": "Cross-border" if eugo and rng.random() < 0.7 else None,
         "source": "EU-GO, SDG" if eugo else rng.choice([None, "ΕΜΔΔ"]),
@@ -326,9 +224,9 @@ def _make_procedure(rng: random.Random, mitos_id: int, ds: MitosDataset, stamp: 
         "deadline_duration": _duration(rng, rng.choice([15, 30, 50])),
         "validity_duration": _duration(rng, rng.choice([90, 180, 365, 3650])),
         "delivery_type": rng.sample(["Ψηφιακά", "Φυσική παρουσία", "Ταχυδρομικά"], rng.randint(1, 2)),
-        "output_registries": [r[0] for r in rng.sample(_REGISTRIES, rng.randint(0, 1))],
-        "nace_codes": [n[0] for n in rng.sample(_NACE, rng.randint(0, 1))],
-        "sdg_codes": [s[0] for s in rng.sample(_SDG, 1 if eugo else 0)],
+        "output_registries": [r[0] for r in rng.sample(vocabulary.REGISTRIES, rng.randint(0, 1))],
+        "nace_codes": [n[0] for n in rng.sample(vocabulary.NACE, rng.randint(0, 1))],
+        "sdg_codes": [s[0] for s in rng.sample(vocabulary.SDG, 1 if eugo else 0)],
         "govgr_codes": [{"title": el, "url": f"https://www.gov.gr/ipiresies/{mitos_id}"}] if rng.random() < 0.3 else [],
         "is_simplified": rng.random() < 0.2,
         "last_updated": stamp,
@@ -336,7 +234,7 @@ def _make_procedure(rng: random.Random, mitos_id: int, ds: MitosDataset, stamp: 
     rules = []
     for n in range(rng.randint(0, 3)):
         rule: Json = {
-            "rule_type": rng.choice(_RULE_TYPES),
+            "rule_type": rng.choice(vocabulary.RULE_TYPES),
             "rule_decision_number": str(rng.randint(1000, 5200)),
             "rule_decision_year": str(rng.randint(1990, 2025)),
             "rule_article": str(rng.randint(1, 80)),
@@ -368,7 +266,7 @@ def _make_procedure(rng: random.Random, mitos_id: int, ds: MitosDataset, stamp: 
             "process_evidences": [
                 {
                     "evidence_num_id": i + 1,
-                    "evidence_type": str(rng.randint(1, len(_EVIDENCE))),
+                    "evidence_type": str(rng.randint(1, len(vocabulary.EVIDENCE))),
                     "evidence_description": "Προσκομίζεται κατά την υποβολή της αίτησης",
                     "evidence_note": None,
                     "evidence_submission_type": ["Ψηφιακά"] if rng.random() < 0.5 else ["Φυσική παρουσία"],
@@ -447,14 +345,15 @@ def generate(seed: int = 42, count: int = DEFAULT_COUNT) -> MitosDataset:
     if not MIN_COUNT <= count <= MAX_COUNT:
         raise ValueError(f"count must be between {MIN_COUNT} and {MAX_COUNT}, got {count}")
     rng = random.Random(seed)  # noqa: S311 - synthetic data, not secrets
-    organizations = {str(i): {**_ref(i, el, en), "type": "Φορέας"} for i, el, en in _ORGS}
+    organizations = {str(i): {**_ref(i, el, en), "type": "Φορέας"} for i, el, en in vocabulary.ORGS}
     units: dict[str, Json] = {}
-    for n, (org_id, org_el, _org_en) in enumerate(_ORGS):
-        for k, (unit_el, unit_en) in enumerate(_UNIT_KINDS):
+    for n, (org_id, org_el, _org_en) in enumerate(vocabulary.ORGS):
+        for k, (unit_el, unit_en) in enumerate(vocabulary.UNIT_KINDS):
             unit_id = str(90000 + n * 10 + k)
             units[unit_id] = {**_ref(unit_id, f"{unit_el} — {org_el}", unit_en), "org": str(org_id)}
     groups = {
-        str(i): {**_ref(i, el, en), "children": [{"id": str(i * 10 + c)} for c in range(2)]} for i, el, en in _GROUPS
+        str(i): {**_ref(i, el, en), "children": [{"id": str(i * 10 + c)} for c in range(2)]}
+        for i, el, en in vocabulary.GROUPS
     }
     ds = MitosDataset(
         seed=seed,
@@ -462,10 +361,10 @@ def generate(seed: int = 42, count: int = DEFAULT_COUNT) -> MitosDataset:
         organizations=organizations,
         units=units,
         groups=groups,
-        evidence_types={str(i + 1): _ref(i + 1, el, en) for i, (el, en) in enumerate(_EVIDENCE)},
-        nace={c: _ref(c, el, en) for c, el, en in _NACE},
-        sdg={c: _ref(c, el, en) for c, el, en in _SDG},
-        registries={str(i): _ref(i, el, en) for i, el, en in _REGISTRIES},
+        evidence_types={str(i + 1): _ref(i + 1, el, en) for i, (el, en) in enumerate(vocabulary.EVIDENCE)},
+        nace={c: _ref(c, el, en) for c, el, en in vocabulary.NACE},
+        sdg={c: _ref(c, el, en) for c, el, en in vocabulary.SDG},
+        registries={str(i): _ref(i, el, en) for i, el, en in vocabulary.REGISTRIES},
         now=_EPOCH + timedelta(days=365),
         rng=rng,
     )
