@@ -7,7 +7,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 PROCEDURE_ADDED = "gr.kep.procedure.added.v1"
 PROCEDURE_CHANGED = "gr.kep.procedure.changed.v1"
@@ -105,6 +105,8 @@ class AdminProcedure(BaseModel):
     active: bool
     form_key: str | None
     bpmn_process_key: str | None
+    # offices that serve it; empty: every office
+    offices: list[uuid.UUID] = Field(default_factory=list)
     mitos_updated_at: datetime | None
     synced_at: datetime
     removed_at: datetime | None
@@ -113,6 +115,37 @@ class AdminProcedure(BaseModel):
     lang: Literal["el", "en"] = "el"
     title: str | None = None
     description: str | None = None
+
+
+class ProcedureSettings(BaseModel):
+    """An administrator's change to a procedure's local fields; a field left out stays as it is."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    active: bool | None = None
+    form_key: str | None = Field(default=None, min_length=1, max_length=100)
+    bpmn_process_key: str | None = Field(default=None, pattern=r"^[A-Za-z_][\w.-]{0,99}$")
+    offices: list[uuid.UUID] | None = Field(default=None, max_length=1000)
+    reason: str | None = Field(default=None, max_length=500)
+
+    @field_validator("active")
+    @classmethod
+    def _active_is_true_or_false(cls, value: bool | None) -> bool:
+        if value is None:  # only an explicit null reaches here; leaving the field out keeps it as it is
+            raise ValueError("must be true or false")
+        return value
+
+
+class AuditEntry(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    action: str
+    actor: str
+    request_id: str | None
+    reason: str | None
+    old: dict[str, Any]
+    new: dict[str, Any]
+    at: datetime
 
 
 class ProcedurePage(BaseModel):

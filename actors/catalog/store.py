@@ -8,13 +8,15 @@ import uuid
 from typing import Any
 
 from infra.db import Conn
-from messages.catalog import AdminProcedure, ProcedureFilter, ProcedurePage, SyncRun
-from messages.errors import NotFound
+from messages.catalog import AdminProcedure, AuditEntry, ProcedureFilter, ProcedurePage, ProcedureSettings, SyncRun
+from messages.errors import InvalidInput, NotFound
 
 _COLUMNS = """p.id, p.mitos_id, p.title_el, p.title_en, p.description_el, p.description_en, p.owner_org,
               p.categories, p.eugo, p.mykeplive,
               p.duration_days, p.cost_min, p.cost_max, p.active, p.form_key, p.bpmn_process_key,
-              p.mitos_updated_at, p.synced_at, p.removed_at"""
+              p.mitos_updated_at, p.synced_at, p.removed_at,
+              array(SELECT o.office_id FROM procedure_offices o WHERE o.procedure_id = p.id ORDER BY o.office_id)
+                  AS offices"""
 _SORT = {"title": "p.title_el", "mitos_id": "p.mitos_id", "updated": "p.mitos_updated_at"}
 
 
@@ -64,15 +66,85 @@ async def get_procedure(*, conn: Conn, procedure_id: uuid.UUID) -> AdminProcedur
     return AdminProcedure.model_validate(dict(row))
 
 
-async def set_active(*, conn: Conn, procedure_id: uuid.UUID, active: bool) -> AdminProcedure:
-    found = await conn.fetchval(
-        "UPDATE procedures SET active = $2 WHERE id = $1 AND (removed_at IS NULL OR NOT $2) RETURNING id",
+async def _settings_of(conn: Conn, procedure_id: uuid.UUID) -> tuple[dict[str, Any], bool] | None:
+    row = await conn.fetchrow(
+        """SELECT active, form_key, bpmn_process_key, removed_at IS NOT NULL AS removed,
+                  array(SELECT office_id::text FROM procedure_offices WHERE procedure_id = p.id ORDER BY 1) AS offices
+           FROM procedures p WHERE id = $1 FOR UPDATE""",
         procedure_id,
-        active,
     )
-    if found is None:
-        raise NotFound(f"procedure {procedure_id} not found or removed from Mitos")
+    if row is None:
+        return None
+    current = {k: row[k] for k in ("active", "form_key", "bpmn_process_key")} | {"offices": list(row["offices"])}
+    return current, bool(row["removed"])
+
+
+async def _invalid_settings(conn: Conn, change: dict[str, Any], removed: bool) -> list[dict[str, str]]:
+    errors = []
+    if change.get("active") and removed:
+        errors.append({"path": "/active", "message": "removed from Mitos: it cannot be activated", "type": "removed"})
+    key = change.get("form_key")
+    if key is not None and not await conn.fetchval("SELECT EXISTS (SELECT 1 FROM forms WHERE key = $1)", key):
+        errors.append({"path": "/form_key", "message": f"no form with key {key!r}", "type": "unknown_form"})
+    if change.get("offices"):
+        known = {
+            r["id"] for r in await conn.fetch("SELECT id FROM offices WHERE id = ANY($1::uuid[])", change["offices"])
+        }
+        errors += [
+            {"path": f"/offices/{i}", "message": f"no office {office}", "type": "unknown_office"}
+            for i, office in enumerate(change["offices"])
+            if office not in known
+        ]
+    return errors
+
+
+async def update_settings(
+    *, conn: Conn, procedure_id: uuid.UUID, settings: ProcedureSettings, actor: str, request_id: str | None
+) -> AdminProcedure:
+    """Change local fields in one transaction with an audit row of what changed; invalid input changes nothing."""
+    change = settings.model_dump(exclude_unset=True, exclude={"reason"})
+    async with conn.transaction():
+        found = await _settings_of(conn, procedure_id)
+        if found is None:
+            raise NotFound(f"procedure {procedure_id} not found")
+        current, removed = found
+        if errors := await _invalid_settings(conn, change, removed):
+            raise InvalidInput("the procedure's settings were not changed", errors)
+        if "offices" in change:
+            change["offices"] = sorted({str(o) for o in change["offices"] or []})  # null: every office again
+        changed = {k: v for k, v in change.items() if current[k] != v}
+        if changed:  # the same settings again: no write, no audit row
+            await conn.execute(
+                "UPDATE procedures SET active = $2, form_key = $3, bpmn_process_key = $4 WHERE id = $1",
+                procedure_id,
+                *((current | changed)[k] for k in ("active", "form_key", "bpmn_process_key")),
+            )
+            if "offices" in changed:
+                await conn.execute("DELETE FROM procedure_offices WHERE procedure_id = $1", procedure_id)
+                await conn.executemany(
+                    "INSERT INTO procedure_offices (procedure_id, office_id) VALUES ($1, $2)",
+                    [(procedure_id, uuid.UUID(o)) for o in changed["offices"]],
+                )
+            await conn.execute(
+                """INSERT INTO admin_audit (entity, entity_id, action, actor, request_id, reason, old, new)
+                   VALUES ('procedure', $1, 'settings', $2, $3, $4, $5, $6)""",
+                str(procedure_id),
+                actor,
+                request_id,
+                settings.reason,
+                {k: current[k] for k in changed},
+                changed,
+            )
     return await get_procedure(conn=conn, procedure_id=procedure_id)
+
+
+async def history(*, conn: Conn, procedure_id: uuid.UUID) -> list[AuditEntry]:
+    rows = await conn.fetch(
+        """SELECT action, actor, request_id, reason, old, new, at FROM admin_audit
+           WHERE entity = 'procedure' AND entity_id = $1 ORDER BY id""",
+        str(procedure_id),
+    )
+    return [AuditEntry.model_validate(dict(r)) for r in rows]
 
 
 def to_csv(page: ProcedurePage) -> str:

@@ -9,8 +9,16 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
 
 from actors.catalog import store
-from messages.catalog import AdminProcedure, ProcedureFilter, ProcedurePage, SyncKind, SyncRun
-from serve.deps import Caller, Ctx, call_actor
+from messages.catalog import (
+    AdminProcedure,
+    AuditEntry,
+    ProcedureFilter,
+    ProcedurePage,
+    ProcedureSettings,
+    SyncKind,
+    SyncRun,
+)
+from serve.deps import Caller, Ctx, RequestId, call_actor
 from serve.routers.cases import PROBLEMS
 from serve.security import Principal, Role
 
@@ -58,16 +66,32 @@ async def get_procedure(
     )
 
 
-@router.post("/procedures/{procedure_id}/activate", response_model=AdminProcedure)
-async def activate(procedure_id: uuid.UUID, _: Admin, ctx: Ctx) -> AdminProcedure:
+@router.patch("/procedures/{procedure_id}", response_model=AdminProcedure)
+async def change_settings(
+    procedure_id: uuid.UUID, body: ProcedureSettings, admin: Admin, ctx: Ctx, request_id: RequestId
+) -> AdminProcedure:
+    """Local fields a Mitos sync never touches: active, form, BPMN process, the offices that serve it (empty:
+    every office). Audited; the same settings again change nothing."""
     async with ctx.pool.acquire() as conn:
-        return await store.set_active(conn=conn, procedure_id=procedure_id, active=True)
+        return await store.update_settings(
+            conn=conn, procedure_id=procedure_id, settings=body, actor=admin.subject, request_id=request_id
+        )
+
+
+@router.post("/procedures/{procedure_id}/activate", response_model=AdminProcedure)
+async def activate(procedure_id: uuid.UUID, admin: Admin, ctx: Ctx, request_id: RequestId) -> AdminProcedure:
+    return await change_settings(procedure_id, ProcedureSettings(active=True), admin, ctx, request_id)
 
 
 @router.post("/procedures/{procedure_id}/deactivate", response_model=AdminProcedure)
-async def deactivate(procedure_id: uuid.UUID, _: Admin, ctx: Ctx) -> AdminProcedure:
+async def deactivate(procedure_id: uuid.UUID, admin: Admin, ctx: Ctx, request_id: RequestId) -> AdminProcedure:
+    return await change_settings(procedure_id, ProcedureSettings(active=False), admin, ctx, request_id)
+
+
+@router.get("/procedures/{procedure_id}/history", response_model=list[AuditEntry])
+async def procedure_history(procedure_id: uuid.UUID, _: Admin, ctx: Ctx) -> list[AuditEntry]:
     async with ctx.pool.acquire() as conn:
-        return await store.set_active(conn=conn, procedure_id=procedure_id, active=False)
+        return await store.history(conn=conn, procedure_id=procedure_id)
 
 
 @router.get("/catalog/sync-runs", response_model=list[SyncRun])

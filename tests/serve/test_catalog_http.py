@@ -144,8 +144,65 @@ async def test_activate_deactivate_and_read_in_english(
 
     await pool.execute("UPDATE procedures SET removed_at = now() WHERE id = $1", pid)
     gone = await http.post(f"/api/admin/procedures/{pid}/activate", headers=admin)
-    assert gone.status_code == 404
+    assert gone.status_code == 422
+    assert gone.json()["errors"][0]["path"] == "/active"
     assert await pool.fetchval("SELECT active FROM procedures WHERE id = $1", pid) is False
+    missing = await http.post(f"/api/admin/procedures/{uuid.uuid4()}/activate", headers=admin)
+    assert missing.status_code == 404
+
+
+async def test_local_settings_are_changed_audited_and_validated(
+    http: httpx.AsyncClient,
+    insert: Insert,
+    admin: dict[str, str],
+    pool: asyncpg.Pool[asyncpg.Record],
+    make_office: Callable[..., Awaitable[uuid.UUID]],
+) -> None:
+    [pid] = await insert(["Άδεια αλιείας"], category=f"c-{uuid.uuid4().hex}")
+    form_key = f"fishing-{uuid.uuid4().hex[:6]}"
+    await pool.execute(
+        """INSERT INTO forms (id, key, version, title, definition, created_by)
+           VALUES ($1, $2, 1, 'Αίτηση', '{"components": []}', 'test')""",
+        uuid.uuid4(),
+        form_key,
+    )
+    athens, thessaloniki = await make_office(), await make_office()
+    change = {
+        "active": True,
+        "form_key": form_key,
+        "bpmn_process_key": "kep_case",
+        "offices": [str(thessaloniki), str(athens), str(athens)],
+        "reason": "served from 1 December",
+    }
+    resp = await http.patch(f"/api/admin/procedures/{pid}", json=change, headers=admin)
+    assert resp.status_code == 200, resp.text
+    body = resp.json()
+    assert (body["active"], body["form_key"], body["bpmn_process_key"]) == (True, form_key, "kep_case")
+    assert body["offices"] == sorted([str(athens), str(thessaloniki)])
+
+    again = await http.patch(f"/api/admin/procedures/{pid}", json=change, headers=admin)
+    assert again.status_code == 200
+    history = (await http.get(f"/api/admin/procedures/{pid}/history", headers=admin)).json()
+    assert len(history) == 1  # the same settings twice: one change
+    assert history[0]["old"] == {"active": False, "form_key": None, "bpmn_process_key": None, "offices": []}
+    assert history[0]["new"]["offices"] == body["offices"]
+    assert (history[0]["reason"], history[0]["request_id"]) == ("served from 1 December", resp.headers["X-Request-ID"])
+
+    bad = {"form_key": "no-such-form", "offices": [str(athens), str(uuid.uuid4())], "active": False}
+    invalid = await http.patch(f"/api/admin/procedures/{pid}", json=bad, headers=admin)
+    assert invalid.status_code == 422
+    assert {e["path"] for e in invalid.json()["errors"]} == {"/form_key", "/offices/1"}
+    for schema_error, path in [({"active": None}, "/active"), ({"bpmn_process_key": "a b"}, "/bpmn_process_key"),
+                               ({"colour": "red"}, "/colour")]:  # fmt: skip
+        resp = await http.patch(f"/api/admin/procedures/{pid}", json=schema_error, headers=admin)
+        assert resp.status_code == 422
+        assert resp.json()["errors"][0]["path"] == path
+    unchanged = (await http.get(f"/api/admin/procedures/{pid}", headers=admin)).json()
+    assert (unchanged["active"], unchanged["form_key"], unchanged["offices"]) == (True, form_key, body["offices"])
+    assert len((await http.get(f"/api/admin/procedures/{pid}/history", headers=admin)).json()) == 1
+
+    cleared = await http.patch(f"/api/admin/procedures/{pid}", json={"offices": None, "form_key": None}, headers=admin)
+    assert (cleared.json()["offices"], cleared.json()["form_key"]) == ([], None)  # every office again
 
 
 async def test_csv_export_has_every_filtered_row(
@@ -169,6 +226,8 @@ async def test_csv_export_has_every_filtered_row(
         ("GET", f"/api/admin/procedures/{uuid.uuid4()}"),
         ("POST", f"/api/admin/procedures/{uuid.uuid4()}/activate"),
         ("POST", f"/api/admin/procedures/{uuid.uuid4()}/deactivate"),
+        ("PATCH", f"/api/admin/procedures/{uuid.uuid4()}"),
+        ("GET", f"/api/admin/procedures/{uuid.uuid4()}/history"),
         ("GET", "/api/admin/catalog/sync-runs"),
         ("POST", "/api/admin/catalog/sync"),
     ],
@@ -177,7 +236,8 @@ async def test_admin_endpoints_are_for_administrators_only(
     http: httpx.AsyncClient, token_for: Callable[..., str], method: str, path: str
 ) -> None:
     for roles in (("employee",), ("employee", "supervisor")):
-        resp = await http.request(method, path, headers=bearer(token_for(uuid.uuid4(), roles=roles)))
+        body = {"active": True} if method == "PATCH" else None
+        resp = await http.request(method, path, json=body, headers=bearer(token_for(uuid.uuid4(), roles=roles)))
         assert resp.status_code == 403, (roles, resp.text)
     assert (await http.request(method, path)).status_code == 401
 

@@ -75,6 +75,9 @@ async def test_incremental_sync_applies_changes_and_keeps_local_fields(
     mitos_id = sorted(mitos_app.dataset.procedures)[0]
     pid = procedure_uuid(str(mitos_id))
     await db.execute("UPDATE procedures SET active = true, form_key = 'f-1' WHERE id = $1", pid)
+    office = uuid.uuid4()
+    await db.execute("INSERT INTO offices (id, code, kind, name_el) VALUES ($1, 'T-SYNC', 'kep', 'Δοκιμή')", office)
+    await db.execute("INSERT INTO procedure_offices (procedure_id, office_id) VALUES ($1, $2)", pid, office)
     before = await db.fetchval("SELECT content_hash FROM procedures WHERE id = $1", pid)
     with mitos_app.data_lock:
         mitos_app.dataset.change([mitos_id])
@@ -87,6 +90,9 @@ async def test_incremental_sync_applies_changes_and_keeps_local_fields(
     row = await db.fetchrow("SELECT active, form_key, content_hash FROM procedures WHERE id = $1", pid)
     assert row is not None
     assert (row["active"], row["form_key"]) == (True, "f-1")
+    assert await db.fetchval("SELECT array_agg(office_id) FROM procedure_offices WHERE procedure_id = $1", pid) == [
+        office
+    ]
     assert row["content_hash"] != before
     assert await db.fetchval(
         "SELECT count(*) FROM procedures WHERE mitos_id = ANY($1::text[])", [str(a) for a in added]
