@@ -14,6 +14,11 @@ from messages.citizen import Citizen
 CASE_OPENED = "gr.kep.case.opened.v1"
 
 
+def case_event_type(action: str) -> str:
+    """`gr.kep.case.<action>.v1`: one versioned event type per action (started, suspended, assigned, ...)."""
+    return f"gr.kep.case.{action}.v1"
+
+
 class CaseStatus(StrEnum):
     DRAFT = "draft"
     SUBMITTED = "submitted"
@@ -22,6 +27,19 @@ class CaseStatus(StrEnum):
     COMPLETED = "completed"
     REJECTED = "rejected"
     CLOSED = "closed"
+
+
+class CaseAction(StrEnum):
+    START = "start"
+    SUSPEND = "suspend"
+    RESUME = "resume"
+    EXTEND = "extend"
+    COMPLETE = "complete"
+    REJECT = "reject"
+    CLOSE = "close"
+    REOPEN = "reopen"
+    ASSIGN = "assign"
+    NOTE = "note"
 
 
 class Channel(StrEnum):
@@ -70,6 +88,9 @@ class CaseView(BaseModel):
     form_data: dict[str, Any]
     assignee: str | None
     due_at: datetime | None
+    suspended_at: datetime | None = None
+    # when the case last entered each status
+    status_changed_at: dict[str, datetime] = Field(default_factory=dict)
     version: int
     created_by: str
     created_at: datetime
@@ -97,3 +118,97 @@ class CaseOpened(BaseModel):
     status: CaseStatus
     channel: Channel
     opened_by: str
+
+
+class Versioned(BaseModel):
+    """Optimistic concurrency: the version the client last read; a stale one is refused with 409."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    version: int = Field(ge=1)
+
+
+class TransitionRequest(Versioned):
+    reason: str | None = Field(default=None, max_length=2000)
+
+
+class ReasonedRequest(Versioned):
+    reason: str = Field(min_length=3, max_length=2000)
+
+
+class ExtendRequest(ReasonedRequest):
+    days: int = Field(ge=1, le=365)
+
+
+class AssignRequest(Versioned):
+    assignee: str | None = Field(max_length=200)  # null: nobody
+
+
+class NoteRequest(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    text: str = Field(min_length=1, max_length=4000)
+
+
+class BulkReassignRequest(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    case_ids: list[uuid.UUID] = Field(min_length=1, max_length=500)
+    assignee: str | None = Field(max_length=200)
+    reason: str | None = Field(default=None, max_length=2000)
+
+
+class CaseCommand(BaseModel):
+    """An action on an existing case, for its shard. `command_id` makes a re-sent command apply once."""
+
+    model_config = ConfigDict(frozen=True)
+
+    command_id: uuid.UUID
+    case_id: uuid.UUID
+    office_id: uuid.UUID
+    actor: str
+    roles: frozenset[str]
+    action: CaseAction
+    version: int | None = None
+    reason: str | None = None
+    days: int | None = None
+    assignee: str | None = None
+    request_id: str | None = None
+
+
+class CaseChanged(BaseModel):
+    """Data of every `gr.kep.case.<action>.v1` after the opening: enough for a list screen to update its row."""
+
+    model_config = ConfigDict(frozen=True)
+
+    case_id: uuid.UUID
+    number: str
+    office_id: uuid.UUID
+    procedure_id: uuid.UUID
+    action: CaseAction
+    status: CaseStatus
+    assignee: str | None
+    due_at: datetime | None
+    version: int
+    actor: str
+    reason: str | None = None
+
+
+class TimelineEntry(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    id: int
+    type: str
+    actor: str
+    reason: str | None
+    request_id: str | None
+    old: dict[str, Any] | None
+    new: dict[str, Any] | None
+    at: datetime
+
+
+class BulkResult(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    updated: list[uuid.UUID]
+    failed: dict[str, str]  # case id -> why

@@ -8,15 +8,21 @@ from typing import Any
 
 import asyncpg
 
+from actors.cases import lifecycle
 from infra import outbox
 from infra.db import Conn
 from messages.cases import (
     CASE_OPENED,
+    CaseAction,
+    CaseChanged,
+    CaseCommand,
     CaseOpened,
     CaseStatus,
     CaseView,
     OpenCase,
     OpenCaseResult,
+    TimelineEntry,
+    case_event_type,
 )
 from messages.envelope import Envelope
 from messages.errors import InvalidInput, NotFound
@@ -162,3 +168,109 @@ async def _record_event(conn: Conn, view: CaseView, cmd: OpenCase, reason: str |
         cmd.request_id,
         new,
     )
+
+
+def _jsonable(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, datetime) else value
+
+
+async def _check_assignee(conn: Conn, assignee: str, office_id: uuid.UUID) -> None:
+    found = await conn.fetchval(
+        "SELECT EXISTS (SELECT 1 FROM users WHERE subject = $1 AND office_id = $2 AND active)", assignee, office_id
+    )
+    if not found:
+        message = f"{assignee!r} is not an active user of this office"
+        raise InvalidInput(message, errors=[{"path": "/assignee", "message": message, "type": "unknown_user"}])
+
+
+async def apply_command(*, conn: Conn, cmd: CaseCommand) -> CaseView:
+    """One action on a case: the row, its audit event and its outbox event in one transaction, applied once per
+    command id (a command re-sent after a crash finds its event and returns the case as it is)."""
+    async with conn.transaction():
+        if await conn.fetchval("SELECT EXISTS (SELECT 1 FROM case_events WHERE command_id = $1)", cmd.command_id):
+            return await get_case(conn=conn, case_id=cmd.case_id, office_id=cmd.office_id)
+        row = await conn.fetchrow(
+            """SELECT c.*, p.mitos_id, o.code AS office_code FROM cases c
+               JOIN procedures p ON p.id = c.procedure_id JOIN offices o ON o.id = c.office_id
+               WHERE c.id = $1 AND c.office_id = $2 FOR UPDATE OF c""",
+            cmd.case_id,
+            cmd.office_id,
+        )
+        if row is None:
+            raise NotFound(f"case {cmd.case_id} not found")
+        state = lifecycle.CaseState(
+            status=CaseStatus(row["status"]),
+            version=row["version"],
+            assignee=row["assignee"],
+            due_at=row["due_at"],
+            suspended_at=row["suspended_at"],
+            suspended_from=CaseStatus(row["suspended_from"]) if row["suspended_from"] else None,
+        )
+        now = datetime.now(UTC)
+        command = lifecycle.Command(cmd.action, cmd.actor, cmd.roles, cmd.version, cmd.reason, cmd.days, cmd.assignee)
+        plan = lifecycle.plan(state, command, now)
+        if cmd.action is CaseAction.ASSIGN and cmd.assignee is not None and plan.changes:
+            await _check_assignee(conn, cmd.assignee, cmd.office_id)
+        if not plan.changes and cmd.action is not CaseAction.NOTE:
+            return await get_case(conn=conn, case_id=cmd.case_id, office_id=cmd.office_id)  # nothing to change
+
+        if plan.changes:
+            columns = list(plan.changes)
+            sets = ", ".join(f"{c} = ${i + 3}" for i, c in enumerate(columns))
+            stamp = ""
+            if "status" in plan.changes:
+                stamp = f", status_changed_at = status_changed_at || jsonb_build_object(${len(columns) + 3}::text, $2)"
+            await conn.execute(
+                f"UPDATE cases SET {sets}, version = version + 1, updated_at = $2{stamp} WHERE id = $1",  # noqa: S608
+                cmd.case_id,
+                now,
+                *plan.changes.values(),
+                *([plan.changes["status"]] if stamp else []),
+            )
+        view = await get_case(conn=conn, case_id=cmd.case_id, office_id=cmd.office_id)
+        past = lifecycle.past_tense(cmd.action)
+        note = cmd.action is CaseAction.NOTE
+        await conn.execute(
+            """INSERT INTO case_events (case_id, office_id, type, actor, reason, request_id, old, new, command_id)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)""",
+            cmd.case_id,
+            cmd.office_id,
+            f"case.{past}",
+            cmd.actor,
+            None if note else cmd.reason,
+            cmd.request_id,
+            None if note else {k: _jsonable(row[k]) for k in plan.changes},
+            {"note": cmd.reason} if note else {k: _jsonable(v) for k, v in plan.changes.items()},
+            cmd.command_id,
+        )
+        envelope = Envelope[CaseChanged](
+            type=case_event_type(past),
+            source=SOURCE,
+            subject=str(view.id),
+            correlationid=cmd.request_id,
+            data=CaseChanged(
+                case_id=view.id,
+                number=view.number,
+                office_id=view.office_id,
+                procedure_id=view.procedure_id,
+                action=cmd.action,
+                status=view.status,
+                assignee=view.assignee,
+                due_at=view.due_at,
+                version=view.version,
+                actor=cmd.actor,
+                reason=None if note else cmd.reason,
+            ),
+        )
+        await outbox.enqueue(conn, envelope, routing_key=f"case.{past}.{row['office_code']}.{row['mitos_id']}")
+        return view
+
+
+async def timeline(*, conn: Conn, case_id: uuid.UUID, office_id: uuid.UUID) -> list[TimelineEntry]:
+    await get_case(conn=conn, case_id=case_id, office_id=office_id)  # 404 for another office's case
+    rows = await conn.fetch(
+        """SELECT id, type, actor, reason, request_id, old, new, at FROM case_events
+           WHERE case_id = $1 ORDER BY id""",
+        case_id,
+    )
+    return [TimelineEntry.model_validate(dict(r)) for r in rows]

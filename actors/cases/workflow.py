@@ -18,7 +18,7 @@ from actors.ray_options import actor_class
 from infra.db import create_pool
 from infra.logging import configure_logging
 from infra.settings import Settings
-from messages.cases import CaseView, OpenCase, OpenCaseResult
+from messages.cases import CaseCommand, CaseView, OpenCase, OpenCaseResult
 
 log = structlog.get_logger("cases")
 
@@ -53,6 +53,15 @@ class CaseWorkflow:
                 result = await store.open_case(conn=conn, cmd=cmd)
         log.info("case_opened" if result.created else "case_open_replayed", number=result.case.number, shard=self.shard)
         return result
+
+    async def apply(self, cmd: CaseCommand) -> CaseView:
+        structlog.contextvars.bind_contextvars(case_id=str(cmd.case_id), request_id=cmd.request_id)
+        async with self._lock(cmd.case_id):
+            pool = await self._db()
+            async with pool.acquire() as conn:
+                view = await store.apply_command(conn=conn, cmd=cmd)
+        log.info("case_action", action=cmd.action.value, version=view.version, shard=self.shard)
+        return view
 
     async def get_case(self, case_id: uuid.UUID, office_id: uuid.UUID) -> CaseView:
         pool = await self._db()

@@ -2,23 +2,45 @@
 
 from __future__ import annotations
 
+import asyncio
+import csv
+import io
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Response
+from fastapi.responses import PlainTextResponse
 
 from actors.cases import store
-from messages.cases import CaseView, OpenCase, OpenCaseRequest, OpenCaseResult
+from messages.cases import (
+    AssignRequest,
+    BulkReassignRequest,
+    BulkResult,
+    CaseAction,
+    CaseCommand,
+    CaseView,
+    ExtendRequest,
+    NoteRequest,
+    OpenCase,
+    OpenCaseRequest,
+    OpenCaseResult,
+    ReasonedRequest,
+    TimelineEntry,
+    TransitionRequest,
+)
 from messages.envelope import new_id
+from messages.errors import KepError
 from messages.problems import Problem
 from serve.deps import Caller, Ctx, RequestId, call_actor
 from serve.security import Role
 
 router = APIRouter(prefix="/api/cases", tags=["cases"])
 PROBLEMS: dict[int | str, dict[str, object]] = {
-    code: {"model": Problem, "content": {"application/problem+json": {}}} for code in (401, 403, 404, 422)
+    code: {"model": Problem, "content": {"application/problem+json": {}}} for code in (401, 403, 404, 409, 422)
 }
 STAFF = (Role.EMPLOYEE, Role.SUPERVISOR)
+IdempotencyKey = Annotated[str | None, Header(max_length=200)]
 
 
 @router.post("", status_code=201, response_model=CaseView, responses=PROBLEMS)
@@ -47,8 +69,162 @@ async def open_case(
 
 
 @router.get("/{case_id}", response_model=CaseView, responses=PROBLEMS)
-async def get_case(case_id: uuid.UUID, caller: Caller, ctx: Ctx) -> CaseView:
-    """Read straight from PostgreSQL: no actor hop on the hot read path."""
+async def get_case(case_id: uuid.UUID, caller: Caller, ctx: Ctx, response: Response) -> CaseView:
+    """Read straight from PostgreSQL: no actor hop on the hot read path. `ETag` is the version to send back."""
     caller.require(*STAFF)
     async with ctx.pool.acquire() as conn:
-        return await store.get_case(conn=conn, case_id=case_id, office_id=caller.require_office())
+        case = await store.get_case(conn=conn, case_id=case_id, office_id=caller.require_office())
+    response.headers["ETag"] = f'"{case.version}"'
+    return case
+
+
+def _command_id(office_id: uuid.UUID, key: str | None) -> uuid.UUID:
+    # a client's retry with the same Idempotency-Key is the same command; without a key every request is new
+    return uuid.uuid5(office_id, key) if key else new_id()
+
+
+async def _act(
+    ctx: Ctx,
+    caller: Caller,
+    request_id: str,
+    case_id: uuid.UUID,
+    action: CaseAction,
+    key: str | None = None,
+    **fields: object,
+) -> CaseView:
+    caller.require(*STAFF)
+    office = caller.require_office()
+    cmd = CaseCommand.model_validate(
+        {
+            "command_id": _command_id(office, key),
+            "case_id": case_id,
+            "office_id": office,
+            "actor": caller.subject,
+            "roles": caller.roles,
+            "action": action,
+            "request_id": request_id,
+            **fields,
+        }
+    )
+    view: CaseView = await call_actor(ctx.shard_for(case_id).apply.remote(cmd))
+    return view
+
+
+def _route(action: CaseAction, endpoint: Callable[..., Awaitable[CaseView]], doc: str) -> None:
+    endpoint.__doc__ = doc
+    router.add_api_route(
+        f"/{{case_id}}/{action.value}",
+        endpoint,
+        methods=["POST"],
+        response_model=CaseView,
+        responses=PROBLEMS,
+        name=f"{action.value}_case",
+    )
+
+
+def _transition(action: CaseAction, doc: str) -> None:
+    async def endpoint(
+        case_id: uuid.UUID,
+        body: TransitionRequest,
+        caller: Caller,
+        ctx: Ctx,
+        request_id: RequestId,
+        key: IdempotencyKey = None,
+    ) -> CaseView:
+        return await _act(ctx, caller, request_id, case_id, action, key, version=body.version, reason=body.reason)
+
+    _route(action, endpoint, doc)
+
+
+def _reasoned(action: CaseAction, doc: str) -> None:
+    async def endpoint(
+        case_id: uuid.UUID,
+        body: ReasonedRequest,
+        caller: Caller,
+        ctx: Ctx,
+        request_id: RequestId,
+        key: IdempotencyKey = None,
+    ) -> CaseView:
+        return await _act(ctx, caller, request_id, case_id, action, key, version=body.version, reason=body.reason)
+
+    _route(action, endpoint, doc)
+
+
+_transition(CaseAction.START, "A submitted case is taken into work.")
+_reasoned(CaseAction.SUSPEND, "Wait (e.g. for a document from the citizen); the clock stops.")
+_transition(CaseAction.RESUME, "Back to where the suspension began; the due date moves on.")
+_transition(CaseAction.COMPLETE, "The work is done.")
+_reasoned(CaseAction.REJECT, "Refused, with the reason the citizen will read.")
+_transition(CaseAction.CLOSE, "A completed or rejected case is filed.")
+_reasoned(CaseAction.REOPEN, "A closed case back in work (supervisors only).")
+
+
+@router.post("/{case_id}/extend", response_model=CaseView, responses=PROBLEMS)
+async def extend_case(
+    case_id: uuid.UUID, body: ExtendRequest, caller: Caller, ctx: Ctx, request_id: RequestId, key: IdempotencyKey = None
+) -> CaseView:
+    """Move the due date by some days, with a reason."""
+    fields = {"version": body.version, "reason": body.reason, "days": body.days}
+    return await _act(ctx, caller, request_id, case_id, CaseAction.EXTEND, key, **fields)
+
+
+@router.post("/{case_id}/assign", response_model=CaseView, responses=PROBLEMS)
+async def assign_case(
+    case_id: uuid.UUID, body: AssignRequest, caller: Caller, ctx: Ctx, request_id: RequestId, key: IdempotencyKey = None
+) -> CaseView:
+    """An employee takes a case (or gives back their own); a supervisor gives it to anyone of the office."""
+    fields = {"version": body.version, "assignee": body.assignee}
+    return await _act(ctx, caller, request_id, case_id, CaseAction.ASSIGN, key, **fields)
+
+
+@router.post("/{case_id}/notes", status_code=201, response_model=CaseView, responses=PROBLEMS)
+async def add_note(
+    case_id: uuid.UUID, body: NoteRequest, caller: Caller, ctx: Ctx, request_id: RequestId, key: IdempotencyKey = None
+) -> CaseView:
+    """A note on the case's timeline; it changes no field and needs no version."""
+    return await _act(ctx, caller, request_id, case_id, CaseAction.NOTE, key, reason=body.text)
+
+
+@router.post("/bulk/reassign", response_model=BulkResult, responses=PROBLEMS)
+async def bulk_reassign(body: BulkReassignRequest, caller: Caller, ctx: Ctx, request_id: RequestId) -> BulkResult:
+    """A supervisor moves many cases to one person (or to nobody); each case is its own command, reported apart."""
+    caller.require(Role.SUPERVISOR)
+
+    async def one(case_id: uuid.UUID) -> str | None:
+        try:
+            await _act(ctx, caller, request_id, case_id, CaseAction.ASSIGN, assignee=body.assignee, reason=body.reason)
+        except KepError as exc:
+            return exc.detail
+        return None
+
+    outcomes = await asyncio.gather(*(one(c) for c in dict.fromkeys(body.case_ids)))
+    return BulkResult(
+        updated=[c for c, e in zip(dict.fromkeys(body.case_ids), outcomes, strict=True) if e is None],
+        failed={str(c): e for c, e in zip(dict.fromkeys(body.case_ids), outcomes, strict=True) if e is not None},
+    )
+
+
+@router.get("/{case_id}/timeline", response_model=list[TimelineEntry], responses=PROBLEMS)
+async def case_timeline(case_id: uuid.UUID, caller: Caller, ctx: Ctx) -> list[TimelineEntry]:
+    """Every change of the case with old and new values, who, why and the request it came from."""
+    caller.require(*STAFF)
+    async with ctx.pool.acquire() as conn:
+        return await store.timeline(conn=conn, case_id=case_id, office_id=caller.require_office())
+
+
+@router.get("/{case_id}/timeline.csv", response_class=PlainTextResponse, responses=PROBLEMS)
+async def case_timeline_csv(case_id: uuid.UUID, caller: Caller, ctx: Ctx) -> PlainTextResponse:
+    """The timeline as CSV, for the file of the case."""
+    entries = await case_timeline(case_id, caller, ctx)
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["at", "type", "actor", "reason", "request_id", "old", "new"])
+    for e in entries:
+        writer.writerow(
+            [e.at.isoformat(), e.type, e.actor, e.reason or "", e.request_id or "", e.old or "", e.new or ""]
+        )
+    return PlainTextResponse(
+        out.getvalue(),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="case-{case_id}-timeline.csv"'},
+    )
