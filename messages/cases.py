@@ -132,11 +132,8 @@ class TransitionRequest(Versioned):
     reason: str | None = Field(default=None, max_length=2000)
 
 
-class ReasonedRequest(Versioned):
+class ExtendRequest(Versioned):
     reason: str = Field(min_length=3, max_length=2000)
-
-
-class ExtendRequest(ReasonedRequest):
     days: int = Field(ge=1, le=365)
 
 

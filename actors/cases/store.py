@@ -219,7 +219,7 @@ async def apply_command(*, conn: Conn, cmd: CaseCommand) -> CaseView:
             sets = ", ".join(f"{c} = ${i + 3}" for i, c in enumerate(columns))
             stamp = ""
             if "status" in plan.changes:
-                stamp = f", status_changed_at = status_changed_at || jsonb_build_object(${len(columns) + 3}::text, $2)"
+                stamp = f", status_changed_at = status_changed_at || jsonb_build_object(${len(columns) + 3}::text, $2::timestamptz)"
             await conn.execute(
                 f"UPDATE cases SET {sets}, version = version + 1, updated_at = $2{stamp} WHERE id = $1",  # noqa: S608
                 cmd.case_id,

@@ -6,8 +6,7 @@ import asyncio
 import csv
 import io
 import uuid
-from collections.abc import Awaitable, Callable
-from typing import Annotated
+from typing import Annotated, Literal, get_args
 
 from fastapi import APIRouter, Header, Response
 from fastapi.responses import PlainTextResponse
@@ -25,7 +24,6 @@ from messages.cases import (
     OpenCase,
     OpenCaseRequest,
     OpenCaseResult,
-    ReasonedRequest,
     TimelineEntry,
     TransitionRequest,
 )
@@ -110,79 +108,45 @@ async def _act(
     return view
 
 
-def _route(action: CaseAction, endpoint: Callable[..., Awaitable[CaseView]], doc: str) -> None:
-    endpoint.__doc__ = doc
-    router.add_api_route(
-        f"/{{case_id}}/{action.value}",
-        endpoint,
-        methods=["POST"],
-        response_model=CaseView,
-        responses=PROBLEMS,
-        name=f"{action.value}_case",
-    )
-
-
-def _transition(action: CaseAction, doc: str) -> None:
-    async def endpoint(
-        case_id: uuid.UUID,
-        body: TransitionRequest,
-        caller: Caller,
-        ctx: Ctx,
-        request_id: RequestId,
-        key: IdempotencyKey = None,
-    ) -> CaseView:
-        return await _act(ctx, caller, request_id, case_id, action, key, version=body.version, reason=body.reason)
-
-    _route(action, endpoint, doc)
-
-
-def _reasoned(action: CaseAction, doc: str) -> None:
-    async def endpoint(
-        case_id: uuid.UUID,
-        body: ReasonedRequest,
-        caller: Caller,
-        ctx: Ctx,
-        request_id: RequestId,
-        key: IdempotencyKey = None,
-    ) -> CaseView:
-        return await _act(ctx, caller, request_id, case_id, action, key, version=body.version, reason=body.reason)
-
-    _route(action, endpoint, doc)
-
-
-_transition(CaseAction.START, "A submitted case is taken into work.")
-_reasoned(CaseAction.SUSPEND, "Wait (e.g. for a document from the citizen); the clock stops.")
-_transition(CaseAction.RESUME, "Back to where the suspension began; the due date moves on.")
-_transition(CaseAction.COMPLETE, "The work is done.")
-_reasoned(CaseAction.REJECT, "Refused, with the reason the citizen will read.")
-_transition(CaseAction.CLOSE, "A completed or rejected case is filed.")
-_reasoned(CaseAction.REOPEN, "A closed case back in work (supervisors only).")
-
-
 @router.post("/{case_id}/extend", response_model=CaseView, responses=PROBLEMS)
 async def extend_case(
-    case_id: uuid.UUID, body: ExtendRequest, caller: Caller, ctx: Ctx, request_id: RequestId, key: IdempotencyKey = None
+    case_id: uuid.UUID,
+    body: ExtendRequest,
+    caller: Caller,
+    ctx: Ctx,
+    request_id: RequestId,
+    idempotency_key: IdempotencyKey = None,
 ) -> CaseView:
     """Move the due date by some days, with a reason."""
     fields = {"version": body.version, "reason": body.reason, "days": body.days}
-    return await _act(ctx, caller, request_id, case_id, CaseAction.EXTEND, key, **fields)
+    return await _act(ctx, caller, request_id, case_id, CaseAction.EXTEND, idempotency_key, **fields)
 
 
 @router.post("/{case_id}/assign", response_model=CaseView, responses=PROBLEMS)
 async def assign_case(
-    case_id: uuid.UUID, body: AssignRequest, caller: Caller, ctx: Ctx, request_id: RequestId, key: IdempotencyKey = None
+    case_id: uuid.UUID,
+    body: AssignRequest,
+    caller: Caller,
+    ctx: Ctx,
+    request_id: RequestId,
+    idempotency_key: IdempotencyKey = None,
 ) -> CaseView:
     """An employee takes a case (or gives back their own); a supervisor gives it to anyone of the office."""
     fields = {"version": body.version, "assignee": body.assignee}
-    return await _act(ctx, caller, request_id, case_id, CaseAction.ASSIGN, key, **fields)
+    return await _act(ctx, caller, request_id, case_id, CaseAction.ASSIGN, idempotency_key, **fields)
 
 
 @router.post("/{case_id}/notes", status_code=201, response_model=CaseView, responses=PROBLEMS)
 async def add_note(
-    case_id: uuid.UUID, body: NoteRequest, caller: Caller, ctx: Ctx, request_id: RequestId, key: IdempotencyKey = None
+    case_id: uuid.UUID,
+    body: NoteRequest,
+    caller: Caller,
+    ctx: Ctx,
+    request_id: RequestId,
+    idempotency_key: IdempotencyKey = None,
 ) -> CaseView:
     """A note on the case's timeline; it changes no field and needs no version."""
-    return await _act(ctx, caller, request_id, case_id, CaseAction.NOTE, key, reason=body.text)
+    return await _act(ctx, caller, request_id, case_id, CaseAction.NOTE, idempotency_key, reason=body.text)
 
 
 @router.post("/bulk/reassign", response_model=BulkResult, responses=PROBLEMS)
@@ -202,6 +166,27 @@ async def bulk_reassign(body: BulkReassignRequest, caller: Caller, ctx: Ctx, req
         updated=[c for c, e in zip(dict.fromkeys(body.case_ids), outcomes, strict=True) if e is None],
         failed={str(c): e for c, e in zip(dict.fromkeys(body.case_ids), outcomes, strict=True) if e is not None},
     )
+
+
+TransitionAction = Literal["start", "suspend", "resume", "complete", "reject", "close", "reopen"]
+TRANSITION_ACTIONS: tuple[str, ...] = get_args(TransitionAction)
+
+
+@router.post("/{case_id}/{action}", response_model=CaseView, responses=PROBLEMS)
+async def transition(
+    case_id: uuid.UUID,
+    action: TransitionAction,
+    body: TransitionRequest,
+    caller: Caller,
+    ctx: Ctx,
+    request_id: RequestId,
+    idempotency_key: IdempotencyKey = None,
+) -> CaseView:
+    """Move the case: `start` a submitted case; `suspend` it (a reason; the clock stops) and `resume` it (the due
+    date moves by the time suspended); `complete`; `reject` (a reason the citizen will read); `close` a completed or
+    rejected case; `reopen` a closed one (supervisors; a reason). Declared after the other actions' routes."""
+    fields = {"version": body.version, "reason": body.reason}
+    return await _act(ctx, caller, request_id, case_id, CaseAction(action), idempotency_key, **fields)
 
 
 @router.get("/{case_id}/timeline", response_model=list[TimelineEntry], responses=PROBLEMS)
