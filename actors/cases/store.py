@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -183,7 +184,7 @@ async def _check_assignee(conn: Conn, assignee: str, office_id: uuid.UUID) -> No
         raise InvalidInput(message, errors=[{"path": "/assignee", "message": message, "type": "unknown_user"}])
 
 
-async def apply_command(*, conn: Conn, cmd: CaseCommand) -> CaseView:
+async def apply_command(*, conn: Conn, cmd: CaseCommand, before_commit: Callable[[], None] | None = None) -> CaseView:
     """One action on a case: the row, its audit event and its outbox event in one transaction, applied once per
     command id (a command re-sent after a crash finds its event and returns the case as it is)."""
     async with conn.transaction():
@@ -219,7 +220,10 @@ async def apply_command(*, conn: Conn, cmd: CaseCommand) -> CaseView:
             sets = ", ".join(f"{c} = ${i + 3}" for i, c in enumerate(columns))
             stamp = ""
             if "status" in plan.changes:
-                stamp = f", status_changed_at = status_changed_at || jsonb_build_object(${len(columns) + 3}::text, $2::timestamptz)"
+                status_param = f"${len(columns) + 3}::text"
+                stamp = (
+                    f", status_changed_at = status_changed_at || jsonb_build_object({status_param}, $2::timestamptz)"
+                )
             await conn.execute(
                 f"UPDATE cases SET {sets}, version = version + 1, updated_at = $2{stamp} WHERE id = $1",  # noqa: S608
                 cmd.case_id,
@@ -263,6 +267,8 @@ async def apply_command(*, conn: Conn, cmd: CaseCommand) -> CaseView:
             ),
         )
         await outbox.enqueue(conn, envelope, routing_key=f"case.{past}.{row['office_code']}.{row['mitos_id']}")
+        if before_commit is not None:
+            before_commit()
         return view
 
 

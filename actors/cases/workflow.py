@@ -7,8 +7,10 @@ which the store applies at most once because commands are idempotent on the case
 from __future__ import annotations
 
 import asyncio
+import os
 import uuid
 import weakref
+from typing import Literal
 
 import asyncpg
 import structlog
@@ -31,6 +33,7 @@ class CaseWorkflow:
         self._pool: asyncpg.Pool[asyncpg.Record] | None = None
         self._pool_lock = asyncio.Lock()
         self._case_locks: weakref.WeakValueDictionary[uuid.UUID, asyncio.Lock] = weakref.WeakValueDictionary()
+        self._crash: Literal["before_commit", "after_commit"] | None = None
 
     async def _db(self) -> asyncpg.Pool[asyncpg.Record]:
         async with self._pool_lock:
@@ -59,7 +62,11 @@ class CaseWorkflow:
         async with self._lock(cmd.case_id):
             pool = await self._db()
             async with pool.acquire() as conn:
-                view = await store.apply_command(conn=conn, cmd=cmd)
+                view = await store.apply_command(
+                    conn=conn, cmd=cmd, before_commit=self._crash_now if self._crash == "before_commit" else None
+                )
+            if self._crash == "after_commit":
+                self._crash_now()
         log.info("case_action", action=cmd.action.value, version=view.version, shard=self.shard)
         return view
 
@@ -67,6 +74,14 @@ class CaseWorkflow:
         pool = await self._db()
         async with pool.acquire() as conn:
             return await store.get_case(conn=conn, case_id=case_id, office_id=office_id)
+
+    async def arm_crash(self, when: Literal["before_commit", "after_commit"]) -> None:
+        """Tests: the process dies in the next command, with its transaction still open or already committed."""
+        self._crash = when
+
+    def _crash_now(self) -> None:
+        log.warning("case_shard_crash_injected", shard=self.shard, when=self._crash)
+        os._exit(1)
 
     async def ping(self) -> int:
         return self.shard

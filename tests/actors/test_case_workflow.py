@@ -7,11 +7,12 @@ from collections.abc import Callable
 from typing import Any
 
 import asyncpg
+import pytest
 import ray
 
 from actors.cases.shards import shard_index, shard_name
 from infra.settings import Settings
-from messages.cases import OpenCase, OpenCaseRequest
+from messages.cases import CaseAction, CaseCommand, CaseStatus, OpenCase, OpenCaseRequest
 from messages.citizen import Citizen
 from messages.envelope import new_id
 from tests.conftest import OfficeFactory
@@ -60,6 +61,39 @@ async def test_a_killed_shard_restarts_and_still_serves_its_cases(
     # the restarted actor has rebuilt nothing in memory: it reads the case back from PostgreSQL
     again = await shard_of(settings, cmd.case_id).get_case.remote(cmd.case_id, office)
     assert again == opened.case
+
+
+@pytest.mark.parametrize("when", ["before_commit", "after_commit"])
+async def test_a_shard_killed_in_the_middle_of_a_command_applies_it_once(
+    ray_app: dict[str, Any],
+    settings: Settings,
+    make_office: OfficeFactory,
+    make_procedure: Callable[..., Any],
+    pool: asyncpg.Pool[asyncpg.Record],
+    when: str,
+) -> None:
+    office = await make_office()
+    opened = await shard_of(settings, (cmd := command(office, await make_procedure())).case_id).open_case.remote(cmd)
+    start = CaseCommand(
+        command_id=new_id(),
+        case_id=cmd.case_id,
+        office_id=office,
+        actor="maria",
+        roles=frozenset({"employee"}),
+        action=CaseAction.START,
+        version=opened.case.version,
+    )
+    shard = shard_of(settings, cmd.case_id)
+    await shard.arm_crash.remote(when)
+    # the process dies inside this call; Ray restarts the shard and re-sends the same command
+    view = await shard.apply.remote(start)
+    assert (view.status, view.version) == (CaseStatus.IN_PROGRESS, opened.case.version + 1)
+    events = await pool.fetch("SELECT type FROM case_events WHERE case_id = $1 ORDER BY id", cmd.case_id)
+    assert [e["type"] for e in events] == ["case.opened", "case.started"]
+    outbox = await pool.fetchval("SELECT count(*) FROM outbox WHERE envelope->>'subject' = $1", str(cmd.case_id))
+    assert outbox == 2
+    again = await shard_of(settings, cmd.case_id).apply.remote(start)  # and once more, after the restart
+    assert again.version == view.version
 
 
 def test_shards_spread_case_ids() -> None:
