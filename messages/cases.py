@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -209,3 +209,44 @@ class BulkResult(BaseModel):
 
     updated: list[uuid.UUID]
     failed: dict[str, str]  # case id -> why
+
+
+class CaseFilter(BaseModel):
+    """Query of the office's case list: free text, filters, keyset pagination (newest first)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    q: str | None = Field(default=None, min_length=2, max_length=200)  # number, citizen name, ΑΦΜ, procedure
+    status: list[CaseStatus] = Field(default_factory=list)
+    assignee: str | None = Field(default=None, max_length=200)
+    unassigned: bool = False
+    procedure_id: uuid.UUID | None = None
+    created_from: date | None = None
+    created_to: date | None = None  # inclusive
+    overdue: bool = False  # open (not suspended), past its due date
+    limit: int = Field(default=25, ge=1, le=100)
+    cursor: str | None = Field(default=None, max_length=200)  # from the previous page's `next_cursor`
+
+
+class CaseSummary(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    id: uuid.UUID
+    number: str
+    status: CaseStatus
+    procedure_id: uuid.UUID
+    procedure_title: str
+    citizen_name: str
+    afm: str
+    assignee: str | None
+    due_at: datetime | None
+    overdue: bool
+    created_at: datetime
+    version: int
+
+
+class CasePage(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    items: list[CaseSummary]
+    next_cursor: str | None

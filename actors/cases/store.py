@@ -30,10 +30,7 @@ from messages.errors import InvalidInput, NotFound
 
 SOURCE = "urn:kep:backoffice:cases"
 
-_SELECT_CASE = """
-    SELECT c.*, p.title_el AS procedure_title
-    FROM cases c JOIN procedures p ON p.id = c.procedure_id
-"""
+_SELECT_CASE = "SELECT c.* FROM cases c"
 
 
 def _view(row: asyncpg.Record) -> CaseView:
@@ -97,11 +94,22 @@ async def _open_case_once(conn: Conn, cmd: OpenCase) -> OpenCaseResult:
         if found is not None:
             return OpenCaseResult(case=found, created=False)
         proc = await conn.fetchrow(
-            "SELECT id, mitos_id, active, duration_days FROM procedures WHERE id = $1",
+            """SELECT id, mitos_id, active, duration_days, title_el,
+                      NOT EXISTS (SELECT 1 FROM procedure_offices WHERE procedure_id = p.id)
+                      OR EXISTS (SELECT 1 FROM procedure_offices WHERE procedure_id = p.id AND office_id = $2)
+                      AS offered
+               FROM procedures p WHERE id = $1""",
             cmd.request.procedure_id,
+            cmd.office_id,
         )
-        if proc is None or not proc["active"]:
-            reason = "does not exist" if proc is None else "is not active"
+        if proc is None or not proc["active"] or not proc["offered"]:
+            reason = (
+                "does not exist"
+                if proc is None
+                else "is not active"
+                if not proc["active"]
+                else "is not offered by this office"
+            )
             raise InvalidInput(
                 f"procedure {reason}",
                 errors=[{"path": "/procedure_id", "message": f"procedure {reason}", "type": "procedure"}],
@@ -114,8 +122,8 @@ async def _open_case_once(conn: Conn, cmd: OpenCase) -> OpenCaseResult:
             """
                     INSERT INTO cases (id, office_id, year, seq, number, procedure_id, status, citizen, form_data,
                                        channel, due_at, request_key, created_by, created_at, updated_at,
-                                       status_changed_at)
-                    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14, $15)
+                                       status_changed_at, procedure_title)
+                    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14, $15, $16)
                     """,
             cmd.case_id,
             cmd.office_id,
@@ -132,6 +140,7 @@ async def _open_case_once(conn: Conn, cmd: OpenCase) -> OpenCaseResult:
             cmd.actor,
             now,
             {status.value: now.isoformat()},
+            proc["title_el"],
         )
         view = await get_case(conn=conn, case_id=cmd.case_id, office_id=cmd.office_id)
         await _record_event(conn, view, cmd, reason=cmd.request.note)

@@ -6,18 +6,21 @@ import asyncio
 import csv
 import io
 import uuid
+from datetime import UTC, datetime
 from typing import Annotated, Literal, get_args
 
-from fastapi import APIRouter, Header, Response
+from fastapi import APIRouter, Header, Query, Response
 from fastapi.responses import PlainTextResponse
 
-from actors.cases import store
+from actors.cases import search, store
 from messages.cases import (
     AssignRequest,
     BulkReassignRequest,
     BulkResult,
     CaseAction,
     CaseCommand,
+    CaseFilter,
+    CasePage,
     CaseView,
     ExtendRequest,
     NoteRequest,
@@ -66,6 +69,15 @@ async def open_case(
     return result.case
 
 
+@router.get("", response_model=CasePage, responses=PROBLEMS)
+async def list_cases(caller: Caller, ctx: Ctx, filters: Annotated[CaseFilter, Query()]) -> CasePage:
+    """The caller's office's cases, newest first: `q` finds a case number, citizen name, ΑΦΜ or procedure title
+    (without accents or case, any part of it); filters combine; `next_cursor` fetches the following page."""
+    caller.require(*STAFF)
+    async with ctx.pool.acquire() as conn:
+        return await search.search_cases(conn=conn, f=filters, office_id=caller.require_office(), now=utcnow())
+
+
 @router.get("/{case_id}", response_model=CaseView, responses=PROBLEMS)
 async def get_case(case_id: uuid.UUID, caller: Caller, ctx: Ctx, response: Response) -> CaseView:
     """Read straight from PostgreSQL: no actor hop on the hot read path. `ETag` is the version to send back."""
@@ -74,6 +86,10 @@ async def get_case(case_id: uuid.UUID, caller: Caller, ctx: Ctx, response: Respo
         case = await store.get_case(conn=conn, case_id=case_id, office_id=caller.require_office())
     response.headers["ETag"] = f'"{case.version}"'
     return case
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
 
 
 def _command_id(office_id: uuid.UUID, key: str | None) -> uuid.UUID:

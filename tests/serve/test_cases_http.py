@@ -137,6 +137,23 @@ async def test_inactive_or_unknown_procedure_is_refused(
     )
 
 
+async def test_a_procedure_limited_to_other_offices_is_refused(
+    http: httpx.AsyncClient,
+    make_office: OfficeFactory,
+    make_procedure: Callable[..., Any],
+    token_for: Callable[..., str],
+    pool: asyncpg.Pool,
+) -> None:
+    serving, other = await make_office(), await make_office()
+    procedure = await make_procedure()
+    await pool.execute("INSERT INTO procedure_offices (procedure_id, office_id) VALUES ($1, $2)", procedure, serving)
+    refused = await http.post("/api/cases", json=body(procedure), headers=bearer(token_for(other)))
+    assert refused.status_code == 422
+    assert refused.json()["errors"][0]["message"] == "procedure is not offered by this office"
+    served = await http.post("/api/cases", json=body(procedure), headers=bearer(token_for(serving)))
+    assert served.status_code == 201
+
+
 async def test_an_office_cannot_read_another_offices_case(
     http: httpx.AsyncClient,
     make_office: OfficeFactory,
