@@ -13,6 +13,7 @@ from ray import serve
 from actors.cases.shards import shard_name
 from actors.cases.workflow import CaseWorkflowActor
 from actors.catalog.catalog import CATALOG_ACTOR, ProcedureCatalogActor
+from actors.live import LIVE_RELAY, LiveRelayActor
 from actors.outbox import OutboxRelayActor
 from actors.ray_options import ActorHandle
 from infra.settings import Settings
@@ -95,6 +96,9 @@ def start_actors(settings: Settings, detached: bool = False) -> dict[str, ActorH
         name=CATALOG_ACTOR, lifetime=lifetime, get_if_exists=True
     ).remote(settings)
     handles[OUTBOX_RELAY] = OutboxRelayActor.options(name=OUTBOX_RELAY, lifetime=lifetime, get_if_exists=True).remote(
+        settings
+    )
+    handles[LIVE_RELAY] = LiveRelayActor.options(name=LIVE_RELAY, lifetime=lifetime, get_if_exists=True).remote(
         settings
     )
     ray.get([h.__ray_ready__.remote() for h in handles.values()])

@@ -1,0 +1,196 @@
+"""Validating a submission's `data` against its form definition as Form.io's server does.
+
+Form.io processes components one by one in document order (@formio/core `process/process.ts`), and for each one
+fills a missing value from `defaultValue` (`process/defaultValue`), decides its conditional visibility
+(`process/conditions`), clears the value of a conditionally hidden component unless `clearOnHide` is false
+(`process/clearHidden`), then validates (`process/validation`). Later conditions therefore see earlier hidden
+values cleared; this module does the same on a copy of the data.
+
+Decisions, from that source:
+
+- Hidden components are not validated. `validation/index.ts` `_shouldSkipValidation` skips a component that is
+  conditionally hidden, has `hidden: true` ("intentionallyHidden"), or sits inside a component that is either
+  (`clearHidden` passes both down to children), unless it sets `validateWhenHidden`. A `hidden: true` component
+  keeps its value; a conditionally hidden one loses it.
+- Unknown keys in the data are not errors: Form.io's `filter` processor silently keeps only the paths of the
+  form's components. A stored submission should be re-read through the definition, not trusted key by key.
+- Components with `input: false`, or `persistent: false` / `"client-only"` and not `protected`, are not validated
+  (`isInputComponent`, `isValueHidden`).
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from typing import Any
+
+from actors.forms import jsonlogic
+from actors.forms.conditions import Scope, is_conditionally_hidden
+from actors.forms.definition import MULTIPLE_TYPES, Form, Node, check_definition, parse
+from actors.forms.errors import DefinitionError, FieldError, pointer_join
+from actors.forms.js_semantics import MISSING, truthy
+from actors.forms.rules import (
+    VALUE_RULES,
+    Problem,
+    check_day_fields_required,
+    check_file_item,
+    check_required,
+    check_type,
+    validate_settings,
+)
+
+# a list where one value belongs is a `multiple` error for these; other types report it as a wrong type
+_SINGLE_VALUED = (MULTIPLE_TYPES | {"checkbox", "radio"}) - {"hidden"}
+
+
+def validate_submission(definition: dict[str, Any], data: dict[str, Any]) -> list[FieldError]:
+    """The errors in a submission's `data`, each located by a JSON pointer into `data`; empty when it is valid.
+
+    Raises DefinitionError when `check_definition` refuses the definition: a rule the server cannot run must not
+    pass silently.
+    """
+    problems = check_definition(definition)
+    if problems:
+        raise DefinitionError(problems)
+    if not isinstance(data, dict):
+        return [FieldError("", "The submission's data must be an object.", "type")]
+    working = copy.deepcopy(data)
+    walker = _Walker(parse(definition), working)
+    walker.visit(walker.form.nodes, working, "", {}, hidden=False, intentionally_hidden=False)
+    return walker.errors
+
+
+class _Walker:
+    def __init__(self, form: Form, data: dict[str, Any]) -> None:
+        self.form = form
+        self.data = data
+        self.errors: list[FieldError] = []
+
+    def visit(
+        self,
+        nodes: tuple[Node, ...],
+        holder: dict[str, Any],
+        pointer: str,
+        rows: Mapping[str, int],
+        *,
+        hidden: bool,
+        intentionally_hidden: bool,
+    ) -> None:
+        """`holder` is the data object the nodes' keys live in (Form.io's `row`); `pointer` locates it in `data`."""
+        for node in nodes:
+            if node.kind == "content":
+                continue
+            scope = Scope(self.form, self.data, holder, rows)
+            value = self._value(node, holder)
+            node_hidden = hidden or is_conditionally_hidden(node, scope, value)
+            node_intentionally_hidden = intentionally_hidden or truthy(node.component.get("hidden"))
+            if node_hidden and node.holds_data and node.key in holder and node.component.get("clearOnHide", True):
+                del holder[node.key]
+                value = MISSING
+            here = pointer_join(pointer, node.key) if node.holds_data else pointer
+            skip = (node_hidden or node_intentionally_hidden) and not truthy(node.component.get("validateWhenHidden"))
+            if node.holds_data and not skip and _validates(node.component):
+                self._validate(node, value, here, scope)
+            self._visit_children(node, holder, value, here, rows, node_hidden, node_intentionally_hidden)
+
+    def _value(self, node: Node, holder: dict[str, Any]) -> Any:
+        if not node.holds_data:
+            return MISSING
+        default = node.component.get("defaultValue")
+        # serverDefaultValueProcess fills an absent key from a truthy defaultValue, numbers excepted
+        if node.key not in holder and truthy(default) and node.type not in ("number", "currency"):
+            holder[node.key] = [default] if node.multiple and not isinstance(default, list) else copy.deepcopy(default)
+        return holder.get(node.key, MISSING)
+
+    def _visit_children(
+        self,
+        node: Node,
+        holder: dict[str, Any],
+        value: Any,
+        pointer: str,
+        rows: Mapping[str, int],
+        hidden: bool,
+        intentionally_hidden: bool,
+    ) -> None:
+        flags = {"hidden": hidden, "intentionally_hidden": intentionally_hidden}
+        if node.kind == "layout":
+            self.visit(node.children, holder, pointer, rows, **flags)
+        elif node.kind == "object":
+            if isinstance(value, dict):
+                self.visit(node.children, value, pointer, rows, **flags)
+            elif value is MISSING or value is None:
+                # Form.io still visits the children of an absent container, so their `required` applies
+                self.visit(node.children, {}, pointer, rows, **flags)
+        elif node.kind == "array" and isinstance(value, list):
+            for index, row in enumerate(value):
+                if isinstance(row, dict):
+                    self.visit(node.children, row, pointer_join(pointer, index), {**rows, node.path: index}, **flags)
+
+    def _report(self, node: Node, path: str, problem: Problem | None) -> bool:
+        if problem is None:
+            return False
+        kind, message = problem
+        custom = validate_settings(node.component).get("customMessage")
+        if isinstance(custom, str) and custom and kind not in ("type", "multiple"):
+            message = custom
+        # Form.io reports an error once per rule and path (handleError); `required` and `requiredDay` share a type
+        if not any(error.path == path and error.type == kind for error in self.errors):
+            self.errors.append(FieldError(path, message, kind))
+        return True
+
+    def _validate(self, node: Node, value: Any, path: str, scope: Scope) -> None:
+        component, label = node.component, node.label
+        if node.multiple:
+            # validateMultiple.ts: null is fine unless required; anything else must be an array, whose items
+            # each go through the other rules (validation/index.ts validateProcess, path `${path}[${i}]`)
+            if isinstance(value, list) and value:
+                for index, item in enumerate(value):
+                    self._validate_one(node, item, pointer_join(path, index), scope)
+            elif isinstance(value, list) or value is MISSING or value is None:
+                self._report(node, path, check_required(component, label, value))
+            else:
+                self._report(node, path, ("multiple", f"{label} must be a list of values."))
+            return
+        if isinstance(value, list) and node.type in _SINGLE_VALUED:
+            self._report(node, path, ("multiple", f"{label} must be a single value, not a list."))
+            return
+        self._validate_one(node, value, path, scope)
+        if node.type == "file" and isinstance(value, list):
+            if len(value) > 1 and not truthy(component.get("multiple")):
+                self._report(node, path, ("multiple", f"{label} takes a single file."))
+            for index, item in enumerate(value):
+                self._report(node, pointer_join(path, index), check_file_item(label, item))
+        if node.kind == "array" and isinstance(value, list):
+            for index, row in enumerate(value):
+                if not isinstance(row, dict):
+                    self._report(node, pointer_join(path, index), ("type", f"{label}: each row must be an object."))
+
+    def _validate_one(self, node: Node, value: Any, path: str, scope: Scope) -> None:
+        component, label = node.component, node.label
+        self._report(node, path, check_required(component, label, value))
+        self._report(node, path, check_day_fields_required(component, label, value))
+        if self._report(node, path, check_type(component, label, value)):
+            return
+        for rule in VALUE_RULES:
+            self._report(node, path, rule(component, label, value))
+        self._report(node, path, _check_json(node, value, scope))
+
+
+def _check_json(node: Node, value: Any, scope: Scope) -> Problem | None:
+    """validateJson.ts: the logic sees `value` as `value || null`; true or null passes, a string is the message."""
+    logic = validate_settings(node.component).get("json")
+    if not isinstance(logic, dict):
+        return None
+    valid = jsonlogic.apply(logic, scope.logic_context(node, value if truthy(value) else None))
+    if valid is True or valid is None:
+        return None
+    return "json", valid if isinstance(valid, str) and valid else f"{node.label} is invalid."
+
+
+def _validates(component: Mapping[str, Any]) -> bool:
+    if "input" in component and not component["input"]:
+        return False
+    if component.get("protected"):
+        return True
+    persistent = component.get("persistent", True)
+    return not (persistent is False or persistent == "client-only")

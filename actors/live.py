@@ -1,0 +1,49 @@
+"""LiveRelay: case events from RabbitMQ into each office's Redis stream, where the SSE endpoint reads them.
+
+Its own durable queue (`live.cases`, bound to `case.#`) means a relay restart loses nothing: unacknowledged
+events are redelivered, and `infra.live.append` writes each event id once.
+"""
+
+from __future__ import annotations
+
+import json
+
+import structlog
+from aio_pika.abc import AbstractIncomingMessage, AbstractRobustConnection
+
+from actors.ray_options import actor_class
+from infra import amqp, live
+from infra.consumer import consume
+from infra.logging import configure_logging
+from infra.redis import create_redis
+from infra.settings import Settings
+
+log = structlog.get_logger("live")
+LIVE_QUEUE = "live.cases"
+LIVE_RELAY = "kep-live-relay"
+
+
+class LiveRelay:
+    async def __init__(self, settings: Settings) -> None:  # type: ignore[misc]  # Ray awaits async __init__
+        configure_logging(settings.log_format, settings.log_level)
+        self.settings = settings
+        self.redis = create_redis(settings.redis_url.get_secret_value())
+        self.relayed = 0
+        self._amqp: AbstractRobustConnection = await amqp.connect(settings.amqp_url.get_secret_value(), LIVE_RELAY)
+        channel = await self._amqp.channel()
+        queue = await amqp.declare_queue(
+            channel, LIVE_QUEUE, [amqp.Binding(settings.events_exchange, "case.#")], delivery_limit=20
+        )
+        await consume(queue, self._relay, prefetch=50)
+
+    async def _relay(self, message: AbstractIncomingMessage) -> None:
+        envelope = json.loads(message.body)
+        office_id = envelope["data"]["office_id"]
+        if await live.append(self.redis, office_id, envelope["id"], message.body.decode()):
+            self.relayed += 1
+
+    async def stats(self) -> dict[str, int]:
+        return {"relayed": self.relayed}
+
+
+LiveRelayActor = actor_class(LiveRelay, max_restarts=-1, max_task_retries=0)

@@ -1,0 +1,47 @@
+"""Server-Sent Events: an office's case changes, live, to that office's staff only.
+
+The office comes from the caller's token, never from the request, so no parameter can open another office's
+stream. `Last-Event-ID` (sent by browsers on reconnect) resumes after the last event seen.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import APIRouter, Header
+from sse_starlette import EventSourceResponse
+
+from infra import live
+from serve.deps import Caller, Ctx
+from serve.routers.cases import PROBLEMS, STAFF
+
+router = APIRouter(prefix="/api/live", tags=["live updates"])
+STREAM_ID = re.compile(r"\d{1,20}-\d{1,20}")
+READ_BLOCK_MS = 3000  # under the Redis client's socket timeout; sse-starlette pings the client meanwhile
+
+
+@router.get("/cases", response_class=EventSourceResponse, responses=PROBLEMS)
+async def case_events(
+    caller: Caller, ctx: Ctx, last_event_id: Annotated[str | None, Header(max_length=50)] = None
+) -> EventSourceResponse:
+    """`text/event-stream` of the caller's office's case events (`event:` is the CloudEvents type, `data:` the
+    envelope, `id:` the position to resume from)."""
+    caller.require(*STAFF)
+    office = caller.require_office()
+    if last_event_id and STREAM_ID.fullmatch(last_event_id):
+        after = last_event_id
+    else:  # from now on: the stream's current end, pinned, so nothing slips between two reads
+        newest = await ctx.redis.xrevrange(live.office_stream(office), count=1)
+        after = newest[0][0] if newest else "0-0"
+
+    async def events() -> AsyncIterator[dict[str, str]]:
+        nonlocal after
+        while True:
+            for entry_id, data in await live.read(ctx.redis, office, after, READ_BLOCK_MS):
+                after = entry_id
+                yield {"id": entry_id, "event": json.loads(data)["type"], "data": data}
+
+    return EventSourceResponse(events(), ping=15)
