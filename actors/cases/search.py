@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import uuid
 from datetime import datetime, time, timedelta
 from typing import Any
@@ -17,6 +18,8 @@ from messages.cases import CaseFilter, CasePage, CaseSummary
 from messages.errors import InvalidInput
 
 OPEN_FOR_DEADLINE = ("submitted", "in_progress")  # a suspended case's clock is stopped
+AFM = re.compile(r"\d{9}")
+CASE_NUMBER = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{1,31}/\d{4}/\d{6}")
 
 
 def encode_cursor(created_at: datetime, case_id: uuid.UUID) -> str:
@@ -41,9 +44,14 @@ def _where(f: CaseFilter, office_id: uuid.UUID, now: datetime) -> tuple[list[str
         args.append(value)
         return f"${len(args)}"
 
-    if f.q:
+    q = f.q.strip() if f.q else ""
+    if AFM.fullmatch(q):  # a whole identifier: an exact index lookup, not a substring scan
+        clauses.append(f"c.citizen->>'afm' = {arg(q)}")
+    elif CASE_NUMBER.fullmatch(q):
+        clauses.append(f"c.number = {arg(q.upper())}")
+    elif q:
         # the same folding as the generated column; LIKE '%…%' is served by the trigram index
-        clauses.append(f"c.search_text LIKE '%' || translate(kep_fold({arg(f.q.strip())}), 'ς', 'σ') || '%'")
+        clauses.append(f"c.search_text LIKE '%' || translate(kep_fold({arg(q)}), 'ς', 'σ') || '%'")
     if f.status:
         clauses.append(f"c.status = ANY({arg([s.value for s in f.status])}::text[])")
     if f.unassigned:
