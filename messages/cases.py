@@ -40,6 +40,7 @@ class CaseAction(StrEnum):
     REOPEN = "reopen"
     ASSIGN = "assign"
     NOTE = "note"
+    UPDATE_FORM = "update_form"
 
 
 class Channel(StrEnum):
@@ -86,6 +87,9 @@ class CaseView(BaseModel):
     citizen: Citizen
     channel: Channel
     form_data: dict[str, Any]
+    # the form version the data was filled with (GET /api/forms/{form_key}?version=...)
+    form_key: str | None = None
+    form_version: int | None = None
     assignee: str | None
     due_at: datetime | None
     suspended_at: datetime | None = None
@@ -141,6 +145,12 @@ class AssignRequest(Versioned):
     assignee: str | None = Field(max_length=200)  # null: nobody
 
 
+class FormDataRequest(Versioned):
+    """The whole submission `data`, validated against the form version the case was opened with."""
+
+    data: dict[str, Any]
+
+
 class NoteRequest(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -170,6 +180,7 @@ class CaseCommand(BaseModel):
     reason: str | None = None
     days: int | None = None
     assignee: str | None = None
+    form_data: dict[str, Any] | None = None
     request_id: str | None = None
 
 

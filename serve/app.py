@@ -10,7 +10,7 @@ from ray import serve
 from infra.logging import configure_logging
 from infra.settings import Settings
 from serve import deps, problems
-from serve.routers import admin_catalog, cases, health, live, procedures
+from serve.routers import admin_catalog, cases, forms, health, live, procedures
 
 
 def create_api() -> FastAPI:
@@ -27,6 +27,7 @@ def create_api() -> FastAPI:
     api.include_router(procedures.router)
     api.include_router(admin_catalog.router)
     api.include_router(live.router)
+    api.include_router(forms.router)
     return api
 
 

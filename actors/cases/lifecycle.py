@@ -28,6 +28,7 @@ TRANSITIONS: dict[CaseAction, tuple[frozenset[CaseStatus], CaseStatus | None]] =
     CaseAction.REOPEN: (frozenset({S.CLOSED}), S.IN_PROGRESS),
     CaseAction.ASSIGN: (OPEN, None),
     CaseAction.NOTE: (frozenset(CaseStatus), None),
+    CaseAction.UPDATE_FORM: (OPEN, None),
 }
 NEEDS_REASON = frozenset({CaseAction.SUSPEND, CaseAction.REJECT, CaseAction.REOPEN, CaseAction.EXTEND})
 SUPERVISOR_ONLY = frozenset({CaseAction.REOPEN})
@@ -55,6 +56,7 @@ class Command:
     reason: str | None = None
     days: int | None = None
     assignee: str | None = None
+    form_data: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -95,6 +97,8 @@ def plan(state: CaseState, cmd: Command, now: datetime) -> Plan:
         if cmd.assignee == state.assignee:
             return Plan(bumps_version=False)
         return Plan({"assignee": cmd.assignee})
+    if cmd.action is CaseAction.UPDATE_FORM:
+        return Plan({"form_data": cmd.form_data or {}})
     if cmd.action is CaseAction.EXTEND:
         if not cmd.days:
             raise _invalid("/days", "the number of days to extend by is required", "missing")
@@ -123,6 +127,7 @@ _PAST = {
     CaseAction.REOPEN: "reopened",
     CaseAction.ASSIGN: "assigned",
     CaseAction.NOTE: "noted",
+    CaseAction.UPDATE_FORM: "form_updated",
 }
 
 

@@ -23,6 +23,7 @@ from messages.cases import (
     CasePage,
     CaseView,
     ExtendRequest,
+    FormDataRequest,
     NoteRequest,
     OpenCase,
     OpenCaseRequest,
@@ -150,6 +151,21 @@ async def assign_case(
     """An employee takes a case (or gives back their own); a supervisor gives it to anyone of the office."""
     fields = {"version": body.version, "assignee": body.assignee}
     return await _act(ctx, caller, request_id, case_id, CaseAction.ASSIGN, idempotency_key, **fields)
+
+
+@router.put("/{case_id}/form", response_model=CaseView, responses=PROBLEMS)
+async def update_form_data(
+    case_id: uuid.UUID,
+    body: FormDataRequest,
+    caller: Caller,
+    ctx: Ctx,
+    request_id: RequestId,
+    idempotency_key: IdempotencyKey = None,
+) -> CaseView:
+    """Replace the case's form data; validated as Form.io would against the form version the case was opened
+    with (errors name paths under `/form_data`)."""
+    fields = {"version": body.version, "form_data": body.data}
+    return await _act(ctx, caller, request_id, case_id, CaseAction.UPDATE_FORM, idempotency_key, **fields)
 
 
 @router.post("/{case_id}/notes", status_code=201, response_model=CaseView, responses=PROBLEMS)

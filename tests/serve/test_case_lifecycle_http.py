@@ -201,6 +201,7 @@ BODIES: dict[str, dict[str, Any] | None] = {
     "extend": {"version": 1, "reason": "λόγος", "days": 3},
     "assign": {"version": 1, "assignee": None},
     "notes": {"text": "σημείωση"},
+    "form": {"version": 1, "data": {}},
     "timeline": None,
     "timeline.csv": None,
     "{case_id}": None,

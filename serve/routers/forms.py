@@ -1,0 +1,39 @@
+"""Form definitions: administrators save new versions (checked on save); staff read them to render."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path
+
+from actors.forms import store
+from messages.forms import FormVersion, SaveFormRequest
+from serve.deps import Caller, Ctx
+from serve.routers.admin_catalog import Admin
+from serve.routers.cases import PROBLEMS, STAFF
+from serve.security import Role
+
+router = APIRouter(tags=["forms"], responses=PROBLEMS)
+Key = Annotated[str, Path(pattern=r"^[a-z0-9][a-z0-9-]{1,99}$")]
+
+
+@router.post("/api/admin/forms", status_code=201, response_model=FormVersion)
+async def save_form(body: SaveFormRequest, admin: Admin, ctx: Ctx) -> FormVersion:
+    """A new version of the form `key` (the first one creates it). Components, validators or conditions the
+    server cannot check (custom JavaScript, unknown types, remote data sources...) are refused with pointers."""
+    async with ctx.pool.acquire() as conn:
+        return await store.save_form(conn=conn, request=body, actor=admin.subject)
+
+
+@router.get("/api/admin/forms/{key}", response_model=list[FormVersion])
+async def form_versions(key: Key, _: Admin, ctx: Ctx) -> list[FormVersion]:
+    async with ctx.pool.acquire() as conn:
+        return await store.versions(conn=conn, key=key)
+
+
+@router.get("/api/forms/{key}", response_model=FormVersion)
+async def current_form(key: Key, caller: Caller, ctx: Ctx, version: int | None = None) -> FormVersion:
+    """The definition to render (newest, or the `version` a case was filled with)."""
+    caller.require(*STAFF, Role.ADMINISTRATOR)
+    async with ctx.pool.acquire() as conn:
+        return await store.get_form(conn=conn, key=key, version=version)
