@@ -69,12 +69,15 @@ def main() -> None:
         kep = [str(ROOT / ".venv/bin/kep"), "token", user]
         return subprocess.run(kep, check=True, capture_output=True, text=True, cwd=ROOT).stdout.strip()
 
-    token = token_of(args.user)
-    headers = {"Authorization": f"Bearer {token}"}
-    with httpx.Client(base_url=args.base, headers=headers, timeout=30) as client:
+    # Keycloak's tokens live 5 minutes: a fresh one for each request here and for each wrk run below.
+    with httpx.Client(base_url=args.base, timeout=30) as client:
         deadline = time.monotonic() + 600
         while True:  # the semantic index follows the start-up sync by a while
-            r = client.get("/api/procedures/search", params={"q": "passport", "lang": "en", "mode": "semantic"})
+            r = client.get(
+                "/api/procedures/search",
+                params={"q": "passport", "lang": "en", "mode": "semantic"},
+                headers={"Authorization": f"Bearer {token_of(args.user)}"},
+            )
             if r.status_code == 200:
                 break
             if r.status_code != 503 or time.monotonic() > deadline:
@@ -86,15 +89,13 @@ def main() -> None:
 
     results: dict[str, list[dict[str, float]]] = {m: [] for m in MODES}
     with tempfile.TemporaryDirectory() as tmp:
-        scripts = {}
-        for mode in MODES:
-            scripts[mode] = Path(tmp) / f"{mode}.lua"
-            scripts[mode].write_text(lua(token, paths(mode)))
         for _ in range(args.repeats):
             for mode in MODES:
+                script = Path(tmp) / f"{mode}.lua"
+                script.write_text(lua(token_of(args.user), paths(mode)))
                 cmd = ["wrk", "-t2", f"-c{args.connections}", f"-d{args.duration}s", "--latency"]
                 out = subprocess.run(
-                    [*cmd, "-s", str(scripts[mode]), args.base], check=True, capture_output=True, text=True
+                    [*cmd, "-s", str(script), args.base], check=True, capture_output=True, text=True
                 ).stdout
                 results[mode].append(parse_wrk(out))
     for mode, runs in results.items():

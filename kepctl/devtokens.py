@@ -1,7 +1,9 @@
 """A development token issuer: an RSA key under the state folder and the tokens it signs.
 
-Stands in for Keycloak on a developer's machine and in tests of the HTTP layer; the services verify these
-tokens with exactly the code that verifies Keycloak's (JWKS, issuer, audience, expiry).
+Stands in for Keycloak in the tests of the HTTP layer (`token_for`, `keys_dir` in tests/conftest.py; the forged
+tokens of tests/serve/test_security.py) until they take real tokens from tests/keycloak.py; the services verify
+these tokens with exactly the code that verifies Keycloak's (JWKS, issuer, audience, expiry). `kep token` asks the
+local Keycloak.
 """
 
 from __future__ import annotations

@@ -7,7 +7,6 @@ import json
 import os
 import subprocess
 import sys
-import uuid
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -17,8 +16,9 @@ import typer
 from infra.migrate import migrate as run_migrations
 from infra.migrate import pending
 from infra.settings import Settings, load_settings
-from kepctl import devtokens, services
-from kepctl.seed import USERS, activate_demo_procedures, seed, sid
+from kepctl import services
+from kepctl.realm import DEMO_PASSWORD, password_grant
+from kepctl.seed import USERS, activate_demo_procedures, seed
 from kepctl.stack import StackSettings
 from messages.errors import ConfigurationError
 
@@ -48,7 +48,9 @@ def _say(msg: str) -> None:
 
 @svc_app.command("start")
 def services_start(
-    only: Annotated[list[str] | None, typer.Argument(help="postgres redis rabbitmq minio engine mitos")] = None,
+    only: Annotated[
+        list[str] | None, typer.Argument(help="postgres redis rabbitmq minio engine keycloak mitos")
+    ] = None,
 ) -> None:
     """Start the local services that are not running yet (idempotent)."""
     try:
@@ -60,7 +62,9 @@ def services_start(
 
 @svc_app.command("stop")
 def services_stop(
-    only: Annotated[list[str] | None, typer.Argument(help="postgres redis rabbitmq minio engine")] = None,
+    only: Annotated[
+        list[str] | None, typer.Argument(help="postgres redis rabbitmq minio engine keycloak mitos")
+    ] = None,
 ) -> None:
     """Stop the local services (all, or the ones named)."""
     services.stop_all(_stack(), _say, set(only) if only else None)
@@ -134,7 +138,6 @@ def up(demo: Annotated[bool, typer.Option(help="seed demo data")] = True) -> Non
     migrate()
     if demo:
         seed_cmd()
-    devtokens.ensure_keys(stack.state_dir / "dev-keys")
     os.environ["KEP_RAY_ADDRESS"] = _ray_head(stack)
     settings = _settings(stack)
     import ray
@@ -182,30 +185,17 @@ def status() -> None:
 
 
 @app.command()
-def token(
-    subject: str,
-    ttl: Annotated[int, typer.Option(help="seconds")] = 8 * 3600,
-) -> None:
-    """Print a development access token for a demo user (see kepctl/seed.py)."""
-    stack = _stack()
-    settings = _settings(stack)
+def token(subject: str) -> None:
+    """Print an access token for a demo user (see kepctl/seed.py), issued by the local Keycloak (valid 5 min)."""
     user = next((u for u in USERS if u.subject == subject), None)
     if user is None:
         typer.secho(f"unknown demo user; one of: {', '.join(u.subject for u in USERS)}", fg="red", err=True)
         raise typer.Exit(2)
-    office: uuid.UUID | None = sid("office", user.office) if user.office else None
-    typer.echo(
-        devtokens.mint(
-            stack.state_dir / "dev-keys",
-            subject=user.subject,
-            office_id=office,
-            roles=list(user.roles),
-            issuer=settings.oidc_issuer,
-            audience=settings.oidc_audience,
-            ttl=ttl,
-            name=user.name,
-        )
-    )
+    try:
+        typer.echo(password_grant(_stack(), user.subject, DEMO_PASSWORD))
+    except httpx.HTTPError as exc:
+        typer.secho(f"Keycloak issued no token: {exc} (`kep services start keycloak`?)", fg="red", err=True)
+        raise typer.Exit(1) from None
 
 
 @app.command()

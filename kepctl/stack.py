@@ -9,6 +9,8 @@ from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ROOT = Path(__file__).resolve().parent.parent
+# The Keycloak realm of the local stack (deployments/keycloak/realm-kep.json, made by kepctl/realm.py).
+REALM = "kep"
 
 
 class StackSettings(BaseSettings):
@@ -34,6 +36,12 @@ class StackSettings(BaseSettings):
     mitos_seed: int = 42
     mitos_count: int = 800
     engine_heap: str = "384m"
+    keycloak_port: int = 18180
+    keycloak_mgmt_port: int = 19000
+    keycloak_heap: str = "256m"
+    # The master realm's first administrator, created by Keycloak on its first start (development only).
+    keycloak_admin_user: str = "admin"
+    keycloak_admin_password: SecretStr = SecretStr("kep-keycloak-admin")
     http_port: int = 8000
     ray_port: int = 6389
 
@@ -70,6 +78,23 @@ class StackSettings(BaseSettings):
     def engine_url(self) -> str:
         return f"http://127.0.0.1:{self.engine_port}/engine-rest"
 
+    @property
+    def keycloak_url(self) -> str:
+        return f"http://127.0.0.1:{self.keycloak_port}"
+
+    @property
+    def oidc_issuer(self) -> str:
+        """Exactly the `iss` of the realm's tokens: Keycloak runs with this as its fixed hostname."""
+        return f"{self.keycloak_url}/realms/{REALM}"
+
+    @property
+    def oidc_jwks_url(self) -> str:
+        return f"{self.oidc_issuer}/protocol/openid-connect/certs"
+
+    @property
+    def oidc_token_url(self) -> str:
+        return f"{self.oidc_issuer}/protocol/openid-connect/token"
+
     def app_env(self, database: str | None = None) -> dict[str, str]:
         """The `KEP_*` variables that point the application at this local stack."""
         return {
@@ -85,5 +110,6 @@ class StackSettings(BaseSettings):
             "KEP_MINIO_ACCESS_KEY": self.minio_user,
             "KEP_MINIO_SECRET_KEY": self.minio_password.get_secret_value(),
             "KEP_HTTP_PORT": str(self.http_port),
-            "KEP_DEV_KEYS_DIR": str(self.state_dir / "dev-keys"),
+            "KEP_OIDC_ISSUER": self.oidc_issuer,
+            "KEP_OIDC_JWKS_URL": self.oidc_jwks_url,
         }

@@ -33,6 +33,9 @@ class Role(StrEnum):
 
 @dataclass(frozen=True)
 class Principal:
+    # The token's `sub`: the issuer's own, permanent id of the user (Keycloak: the user's UUID), which audit
+    # records name. Not `preferred_username`: a realm may let usernames change, and a deleted account's
+    # name can be given to someone else. The username stays in `name` when the token has no full name.
     subject: str
     office_id: uuid.UUID | None
     roles: frozenset[str]
@@ -111,6 +114,10 @@ class TokenVerifier:
         audiences = {aud} if isinstance(aud, str) else set(aud or [])
         if self.audience not in audiences and claims.get("azp") != self.audience:
             raise Unauthorized("invalid access token: wrong audience")
+        # Keycloak signs its ID tokens (`typ: ID`) with the same key, and the web client's carry our audience:
+        # only an access token is a credential for the API. Issuers without a `typ` claim are not affected.
+        if str(claims.get("typ", "Bearer")).lower() != "bearer":
+            raise Unauthorized("invalid access token: not an access token")
         return _principal(claims)
 
 

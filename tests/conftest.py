@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
+import threading
+import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +28,7 @@ from infra.settings import Settings
 from kepctl import devtokens, services
 from kepctl.stack import StackSettings
 from serve.bootstrap import deploy_http, init_ray, start_actors
+from tests.keycloak import KeycloakUsers
 
 
 def _free_port() -> int:
@@ -60,7 +64,7 @@ def keys_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def settings(stack: StackSettings, database_url: str, keys_dir: Path) -> Settings:
+def settings(stack: StackSettings, database_url: str) -> Settings:
     env = stack.app_env()
     return Settings(
         env="test",
@@ -77,7 +81,8 @@ def settings(stack: StackSettings, database_url: str, keys_dir: Path) -> Setting
         ray_namespace=f"kep-test-{uuid.uuid4().hex[:8]}",
         case_shards=2,
         http_port=_free_port(),
-        dev_keys_dir=keys_dir,
+        oidc_issuer=stack.oidc_issuer,
+        oidc_jwks_url=stack.oidc_jwks_url,
         outbox_poll_seconds=0.5,
         mitos_url=env["KEP_MITOS_URL"],
         mitos_sync_interval_s=0,
@@ -152,19 +157,50 @@ async def make_procedure(pool: asyncpg.Pool) -> Callable[..., Awaitable[uuid.UUI
     return create
 
 
-@pytest.fixture
-def token_for(settings: Settings, keys_dir: Path) -> Callable[..., str]:
-    def mint(office_id: uuid.UUID | None, roles: tuple[str, ...] = ("employee",), subject: str | None = None) -> str:
-        return devtokens.mint(
-            keys_dir,
-            subject=subject or f"user-{uuid.uuid4().hex[:6]}",
-            office_id=office_id,
-            roles=list(roles),
-            issuer=settings.oidc_issuer,
-            audience=settings.oidc_audience,
-        )
+class SyncKeycloak:
+    """The Keycloak test helper on an event loop of its own thread, so that `token_for` stays a plain function
+    for sync and async tests alike. Tokens are reused while they have a minute left (they live five)."""
 
-    return mint
+    def __init__(self, stack: StackSettings) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, name="keycloak-tests", daemon=True)
+        self.thread.start()
+        self.users = KeycloakUsers(stack)
+        self._tokens: dict[tuple[Any, ...], tuple[str, float]] = {}
+
+    def _run(self, coro: Coroutine[Any, Any, Any]) -> Any:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout=120)
+
+    def token(self, office_id: uuid.UUID | None, roles: tuple[str, ...], subject: str | None) -> str:
+        key = (office_id, roles, subject)
+        cached = self._tokens.get(key)
+        if cached and cached[1] > time.monotonic():
+            return cached[0]
+        token: str = self._run(self.users.token(office_id, roles, subject))
+        self._tokens[key] = (token, time.monotonic() + 240)
+        return token
+
+    def close(self) -> None:
+        self._run(self.users.aclose())
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join()
+
+
+@pytest.fixture(scope="session")
+def keycloak(stack: StackSettings) -> Iterator[SyncKeycloak]:
+    helper = SyncKeycloak(stack)
+    yield helper
+    helper.close()
+
+
+@pytest.fixture
+def token_for(keycloak: SyncKeycloak) -> Callable[..., str]:
+    """A real access token from the local Keycloak for a user of that office with those roles (made on demand)."""
+
+    def token(office_id: uuid.UUID | None, roles: tuple[str, ...] = ("employee",), subject: str | None = None) -> str:
+        return keycloak.token(office_id, tuple(roles), subject or f"user-{uuid.uuid4().hex[:8]}")
+
+    return token
 
 
 @pytest.fixture(scope="module")

@@ -5,13 +5,12 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
-from infra.settings import Settings
 from kepctl.main import app
+from kepctl.realm import WEB_CLIENT
 from kepctl.seed import sid
 from kepctl.stack import StackSettings
 from serve.security import JwksSource, TokenVerifier
@@ -38,6 +37,7 @@ def test_services_status_lists_every_service_up(stack: StackSettings) -> None:
         "rabbitmq": "up",
         "minio": "up",
         "engine": "up",
+        "keycloak": "up",
         "mitos": "up",
     }
 
@@ -56,17 +56,12 @@ def test_a_missing_setting_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
     assert "KEP_CASE_SHARDS" in result.output
 
 
-async def test_a_dev_token_is_accepted_by_the_services_verifier(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, settings: Settings
-) -> None:
-    monkeypatch.setenv("KEP_STATE_DIR", str(tmp_path))
+async def test_kep_token_is_a_keycloak_token_the_services_accept(stack: StackSettings) -> None:
     result = runner.invoke(app, ["token", "maria.papadopoulou"])
     assert result.exit_code == 0, result.output
-    verifier = TokenVerifier(
-        settings.oidc_issuer, settings.oidc_audience, JwksSource(f"file://{tmp_path}/dev-keys/jwks.json")
-    )
+    verifier = TokenVerifier(stack.oidc_issuer, WEB_CLIENT, JwksSource(stack.oidc_jwks_url))
     principal = await verifier.verify(result.output.strip())
-    assert principal.subject == "maria.papadopoulou"
+    assert principal.subject == str(sid("user", "maria.papadopoulou"))  # Keycloak's id, imported from the seed
     assert principal.office_id == sid("office", "KEP-ATH-001")
     assert principal.roles == frozenset({"employee"})
 

@@ -19,6 +19,8 @@ from joserfc.jwk import RSAKey
 
 from infra.settings import Settings
 from kepctl import devtokens
+from messages.errors import Unauthorized
+from serve.security import JwksSource, TokenVerifier
 from tests.helpers import bearer
 
 
@@ -94,13 +96,22 @@ def _attacks(settings: Settings, keys_dir: Path) -> dict[str, str]:
         "garbage",
     ],
 )
-async def test_token_attacks_are_rejected(
-    http: httpx.AsyncClient, settings: Settings, keys_dir: Path, attack: str
+async def test_token_attacks_are_rejected_by_the_verifier(settings: Settings, keys_dir: Path, attack: str) -> None:
+    """Against a verifier that trusts the forger's key set, so each token fails for its own flaw, not its key."""
+    verifier = TokenVerifier(settings.oidc_issuer, settings.oidc_audience, JwksSource(f"file://{keys_dir}/jwks.json"))
+    honest = await verifier.verify(_signed(keys_dir, _claims(settings)))
+    assert honest.subject == "mallory"  # the same key and claims, untampered, pass
+    with pytest.raises(Unauthorized):
+        await verifier.verify(_attacks(settings, keys_dir)[attack])
+
+
+async def test_token_attacks_are_rejected_over_http(
+    http: httpx.AsyncClient, settings: Settings, keys_dir: Path
 ) -> None:
-    token = _attacks(settings, keys_dir)[attack]
-    resp = await http.get(f"/api/cases/{uuid.uuid4()}", headers=bearer(token))
-    assert resp.status_code == 401, resp.text
-    assert resp.json()["title"] == "Unauthorized"
+    for attack, token in _attacks(settings, keys_dir).items():
+        resp = await http.get(f"/api/cases/{uuid.uuid4()}", headers=bearer(token))
+        assert resp.status_code == 401, attack
+        assert resp.json()["title"] == "Unauthorized"
 
 
 async def test_a_valid_token_passes(http: httpx.AsyncClient, token_for: Callable[..., str]) -> None:
