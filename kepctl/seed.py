@@ -71,10 +71,12 @@ async def _seed(conn: Conn) -> dict[str, int]:
         counts["offices"] += status.endswith("1")
     for u in USERS:
         status = await conn.execute(
+            # `subject` is the token's `sub`: the realm gives each demo user the id sid("user", username)
             """INSERT INTO users (id, subject, office_id, display_name, roles)
-               VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO NOTHING""",
+               VALUES ($1, $2, $3, $4, $5)
+               ON CONFLICT (id) DO UPDATE SET subject = EXCLUDED.subject WHERE users.subject <> EXCLUDED.subject""",
             sid("user", u.subject),
-            u.subject,
+            str(sid("user", u.subject)),
             sid("office", u.office) if u.office else None,
             u.name,
             list(u.roles),

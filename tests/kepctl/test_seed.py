@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncpg
 
-from kepctl.seed import OFFICES, USERS, seed
+from kepctl.seed import OFFICES, USERS, seed, sid
 
 
 async def test_seeding_twice_adds_nothing_the_second_time(database_url: str, pool: asyncpg.Pool) -> None:
@@ -15,4 +15,4 @@ async def test_seeding_twice_adds_nothing_the_second_time(database_url: str, poo
     codes = {r["code"] for r in await pool.fetch("SELECT code FROM offices")}
     assert {o[0] for o in OFFICES} <= codes
     subjects = {r["subject"] for r in await pool.fetch("SELECT subject FROM users")}
-    assert {u.subject for u in USERS} <= subjects
+    assert {str(sid("user", u.subject)) for u in USERS} <= subjects  # the `sub` of their Keycloak tokens
