@@ -33,6 +33,10 @@ class Settings(BaseSettings):
     minio_secret_key: SecretStr | None = None
     minio_secure: bool = False
 
+    # attachments, where a procedure sets no limits of its own
+    attachment_max_mb: int = Field(default=10, ge=1, le=100)
+    attachment_types: tuple[str, ...] = ("application/pdf", "image/jpeg", "image/png")
+
     events_exchange: str = "kep.events"
     outbox_batch: int = 100
     outbox_poll_seconds: float = 1.0

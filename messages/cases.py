@@ -41,6 +41,7 @@ class CaseAction(StrEnum):
     ASSIGN = "assign"
     NOTE = "note"
     UPDATE_FORM = "update_form"
+    ATTACH = "attach"
 
 
 class Channel(StrEnum):
@@ -124,6 +125,23 @@ class CaseOpened(BaseModel):
     opened_by: str
 
 
+class DocumentView(BaseModel):
+    """A file attached to a case. Its bytes are in the object store under a key of ours, never its file name."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: uuid.UUID
+    case_id: uuid.UUID
+    kind: str
+    filename: str
+    content_type: str
+    size_bytes: int
+    sha256: str
+    created_by: str
+    created_at: datetime
+    url: str | None = None  # a presigned download link, on request for one document
+
+
 class Versioned(BaseModel):
     """Optimistic concurrency: the version the client last read; a stale one is refused with 409."""
 
@@ -181,6 +199,7 @@ class CaseCommand(BaseModel):
     days: int | None = None
     assignee: str | None = None
     form_data: dict[str, Any] | None = None
+    document: DocumentView | None = None
     request_id: str | None = None
 
 

@@ -107,6 +107,8 @@ class AdminProcedure(BaseModel):
     bpmn_process_key: str | None
     # offices that serve it; empty: every office
     offices: list[uuid.UUID] = Field(default_factory=list)
+    attachment_max_mb: int | None = None
+    attachment_types: list[str] | None = None
     mitos_updated_at: datetime | None
     synced_at: datetime
     removed_at: datetime | None
@@ -115,6 +117,16 @@ class AdminProcedure(BaseModel):
     lang: Literal["el", "en"] = "el"
     title: str | None = None
     description: str | None = None
+
+
+AttachmentType = Literal[
+    "application/pdf",
+    "image/jpeg",
+    "image/png",
+    "image/tiff",
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    "application/vnd.oasis.opendocument.text",
+]
 
 
 class ProcedureSettings(BaseModel):
@@ -126,6 +138,9 @@ class ProcedureSettings(BaseModel):
     form_key: str | None = Field(default=None, min_length=1, max_length=100)
     bpmn_process_key: str | None = Field(default=None, pattern=r"^[A-Za-z_][\w.-]{0,99}$")
     offices: list[uuid.UUID] | None = Field(default=None, max_length=1000)
+    # attachment limits; null: the system's defaults
+    attachment_max_mb: int | None = Field(default=None, ge=1, le=100)
+    attachment_types: list[AttachmentType] | None = Field(default=None, min_length=1)
     reason: str | None = Field(default=None, max_length=500)
 
     @field_validator("active")

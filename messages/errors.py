@@ -60,6 +60,17 @@ class Conflict(KepError):
     title = "Conflict"
 
 
+class TooLarge(KepError):
+    """The request's content is over the size allowed for it."""
+
+    status = 413
+    title = "Content too large"
+
+    def __init__(self, detail: str, errors: list[dict[str, Any]] | None = None) -> None:
+        super().__init__(detail, errors=errors or [])
+        self.errors = errors or []
+
+
 class NotAvailable(KepError):
     """A capability switched off on this system (by its settings), not a passing failure."""
 

@@ -10,7 +10,7 @@ from ray import serve
 from infra.logging import configure_logging
 from infra.settings import Settings
 from serve import deps, problems
-from serve.routers import admin_catalog, cases, forms, health, live, procedures
+from serve.routers import admin_catalog, cases, documents, forms, health, live, procedures
 
 
 def create_api() -> FastAPI:
@@ -23,6 +23,7 @@ def create_api() -> FastAPI:
     )
     problems.install(api)
     api.include_router(health.router)
+    api.include_router(documents.router)
     api.include_router(cases.router)
     api.include_router(procedures.router)
     api.include_router(admin_catalog.router)

@@ -11,7 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
-from messages.errors import InvalidInput, KepError, Unauthorized
+from messages.errors import InvalidInput, KepError, TooLarge, Unauthorized
 from messages.problems import FieldError, Problem
 
 MEDIA_TYPE = "application/problem+json"
@@ -47,7 +47,7 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(KepError)
     async def _domain(request: Request, exc: KepError) -> JSONResponse:
         errors = None
-        if isinstance(exc, InvalidInput):
+        if isinstance(exc, InvalidInput | TooLarge):
             errors = [FieldError(**e) for e in exc.errors]
         headers: dict[str, str] = {}
         if isinstance(exc, Unauthorized):

@@ -29,6 +29,7 @@ TRANSITIONS: dict[CaseAction, tuple[frozenset[CaseStatus], CaseStatus | None]] =
     CaseAction.ASSIGN: (OPEN, None),
     CaseAction.NOTE: (frozenset(CaseStatus), None),
     CaseAction.UPDATE_FORM: (OPEN, None),
+    CaseAction.ATTACH: (OPEN, None),
 }
 NEEDS_REASON = frozenset({CaseAction.SUSPEND, CaseAction.REJECT, CaseAction.REOPEN, CaseAction.EXTEND})
 SUPERVISOR_ONLY = frozenset({CaseAction.REOPEN})
@@ -77,6 +78,10 @@ def plan(state: CaseState, cmd: Command, now: datetime) -> Plan:
     if cmd.action in SUPERVISOR_ONLY and not supervisor:
         raise Forbidden(f"only a supervisor may {cmd.action.value} a case")
     if cmd.action is CaseAction.NOTE:
+        return Plan(bumps_version=False)
+    if cmd.action is CaseAction.ATTACH:  # a document is added next to the case; no field of the case changes
+        if state.status not in allowed_from:
+            raise Conflict(f"a {state.status.value} case takes no more documents")
         return Plan(bumps_version=False)
     if cmd.version is None:
         if not (cmd.action is CaseAction.ASSIGN and supervisor):
@@ -128,6 +133,7 @@ _PAST = {
     CaseAction.ASSIGN: "assigned",
     CaseAction.NOTE: "noted",
     CaseAction.UPDATE_FORM: "form_updated",
+    CaseAction.ATTACH: "document_added",
 }
 
 

@@ -22,6 +22,7 @@ from messages.cases import (
     CaseOpened,
     CaseStatus,
     CaseView,
+    DocumentView,
     OpenCase,
     OpenCaseResult,
     TimelineEntry,
@@ -248,7 +249,11 @@ async def apply_command(*, conn: Conn, cmd: CaseCommand, before_commit: Callable
         if cmd.action is CaseAction.UPDATE_FORM and row["form_id"] is not None:
             definition = await conn.fetchval("SELECT definition FROM forms WHERE id = $1", row["form_id"])
             _check_form_data(definition, cmd.form_data or {})
-        if not plan.changes and cmd.action is not CaseAction.NOTE:
+        if cmd.action is CaseAction.ATTACH:
+            if cmd.document is None:
+                raise InvalidInput("an attach command carries its document")
+            await _insert_document(conn, cmd)
+        if not plan.changes and cmd.action not in (CaseAction.NOTE, CaseAction.ATTACH):
             return await get_case(conn=conn, case_id=cmd.case_id, office_id=cmd.office_id)  # nothing to change
 
         if plan.changes:
@@ -270,6 +275,7 @@ async def apply_command(*, conn: Conn, cmd: CaseCommand, before_commit: Callable
         view = await get_case(conn=conn, case_id=cmd.case_id, office_id=cmd.office_id)
         past = lifecycle.past_tense(cmd.action)
         note = cmd.action is CaseAction.NOTE
+        document = cmd.document.model_dump(mode="json", exclude={"url"}) if cmd.document else None
         await conn.execute(
             """INSERT INTO case_events (case_id, office_id, type, actor, reason, request_id, old, new, command_id)
                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)""",
@@ -279,8 +285,12 @@ async def apply_command(*, conn: Conn, cmd: CaseCommand, before_commit: Callable
             cmd.actor,
             None if note else cmd.reason,
             cmd.request_id,
-            None if note else {k: _jsonable(row[k]) for k in plan.changes},
-            {"note": cmd.reason} if note else {k: _jsonable(v) for k, v in plan.changes.items()},
+            None if note or document else {k: _jsonable(row[k]) for k in plan.changes},
+            {"note": cmd.reason}
+            if note
+            else {"document": document}
+            if document
+            else {k: _jsonable(v) for k, v in plan.changes.items()},
             cmd.command_id,
         )
         envelope = Envelope[CaseChanged](
@@ -306,6 +316,41 @@ async def apply_command(*, conn: Conn, cmd: CaseCommand, before_commit: Callable
         if before_commit is not None:
             before_commit()
         return view
+
+
+async def _insert_document(conn: Conn, cmd: CaseCommand) -> None:
+    d = cmd.document
+    assert d is not None
+    await conn.execute(
+        """INSERT INTO documents (id, case_id, office_id, kind, filename, content_type, size_bytes, sha256,
+                                  storage_key, created_by, created_at)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)""",
+        d.id,
+        cmd.case_id,
+        cmd.office_id,
+        d.kind,
+        d.filename,
+        d.content_type,
+        d.size_bytes,
+        d.sha256,
+        document_key(cmd.case_id, d.id),
+        d.created_by,
+        d.created_at,
+    )
+
+
+def document_key(case_id: uuid.UUID, document_id: uuid.UUID) -> str:
+    return f"cases/{case_id}/documents/{document_id}"
+
+
+async def documents(*, conn: Conn, case_id: uuid.UUID, office_id: uuid.UUID) -> list[DocumentView]:
+    await get_case(conn=conn, case_id=case_id, office_id=office_id)  # 404 for another office's case
+    rows = await conn.fetch(
+        """SELECT id, case_id, kind, filename, content_type, size_bytes, sha256, created_by, created_at
+           FROM documents WHERE case_id = $1 ORDER BY created_at, id""",
+        case_id,
+    )
+    return [DocumentView.model_validate(dict(r)) for r in rows]
 
 
 async def timeline(*, conn: Conn, case_id: uuid.UUID, office_id: uuid.UUID) -> list[TimelineEntry]:

@@ -14,6 +14,7 @@ from messages.errors import InvalidInput, NotFound
 _COLUMNS = """p.id, p.mitos_id, p.title_el, p.title_en, p.description_el, p.description_en, p.owner_org,
               p.categories, p.eugo, p.mykeplive,
               p.duration_days, p.cost_min, p.cost_max, p.active, p.form_key, p.bpmn_process_key,
+              p.attachment_max_mb, p.attachment_types,
               p.mitos_updated_at, p.synced_at, p.removed_at,
               array(SELECT o.office_id FROM procedure_offices o WHERE o.procedure_id = p.id ORDER BY o.office_id)
                   AS offices"""
@@ -66,16 +67,21 @@ async def get_procedure(*, conn: Conn, procedure_id: uuid.UUID) -> AdminProcedur
     return AdminProcedure.model_validate(dict(row))
 
 
+# the procedure's own columns that administrators set (offices are rows of their own)
+_LOCAL = ("active", "form_key", "bpmn_process_key", "attachment_max_mb", "attachment_types")
+
+
 async def _settings_of(conn: Conn, procedure_id: uuid.UUID) -> tuple[dict[str, Any], bool] | None:
     row = await conn.fetchrow(
-        """SELECT active, form_key, bpmn_process_key, removed_at IS NOT NULL AS removed,
+        """SELECT active, form_key, bpmn_process_key, attachment_max_mb, attachment_types,
+                  removed_at IS NOT NULL AS removed,
                   array(SELECT office_id::text FROM procedure_offices WHERE procedure_id = p.id ORDER BY 1) AS offices
            FROM procedures p WHERE id = $1 FOR UPDATE""",
         procedure_id,
     )
     if row is None:
         return None
-    current = {k: row[k] for k in ("active", "form_key", "bpmn_process_key")} | {"offices": list(row["offices"])}
+    current = {k: row[k] for k in _LOCAL} | {"offices": list(row["offices"])}
     return current, bool(row["removed"])
 
 
@@ -115,9 +121,9 @@ async def update_settings(
         changed = {k: v for k, v in change.items() if current[k] != v}
         if changed:  # the same settings again: no write, no audit row
             await conn.execute(
-                "UPDATE procedures SET active = $2, form_key = $3, bpmn_process_key = $4 WHERE id = $1",
+                f"UPDATE procedures SET {', '.join(f'{k} = ${i + 2}' for i, k in enumerate(_LOCAL))} WHERE id = $1",  # noqa: S608
                 procedure_id,
-                *((current | changed)[k] for k in ("active", "form_key", "bpmn_process_key")),
+                *((current | changed)[k] for k in _LOCAL),
             )
             if "offices" in changed:
                 await conn.execute("DELETE FROM procedure_offices WHERE procedure_id = $1", procedure_id)

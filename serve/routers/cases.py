@@ -98,7 +98,7 @@ def _command_id(office_id: uuid.UUID, key: str | None) -> uuid.UUID:
     return uuid.uuid5(office_id, key) if key else new_id()
 
 
-async def _act(
+async def act(
     ctx: Ctx,
     caller: Caller,
     request_id: str,
@@ -136,7 +136,7 @@ async def extend_case(
 ) -> CaseView:
     """Move the due date by some days, with a reason."""
     fields = {"version": body.version, "reason": body.reason, "days": body.days}
-    return await _act(ctx, caller, request_id, case_id, CaseAction.EXTEND, idempotency_key, **fields)
+    return await act(ctx, caller, request_id, case_id, CaseAction.EXTEND, idempotency_key, **fields)
 
 
 @router.post("/{case_id}/assign", response_model=CaseView, responses=PROBLEMS)
@@ -150,7 +150,7 @@ async def assign_case(
 ) -> CaseView:
     """An employee takes a case (or gives back their own); a supervisor gives it to anyone of the office."""
     fields = {"version": body.version, "assignee": body.assignee}
-    return await _act(ctx, caller, request_id, case_id, CaseAction.ASSIGN, idempotency_key, **fields)
+    return await act(ctx, caller, request_id, case_id, CaseAction.ASSIGN, idempotency_key, **fields)
 
 
 @router.put("/{case_id}/form", response_model=CaseView, responses=PROBLEMS)
@@ -165,7 +165,7 @@ async def update_form_data(
     """Replace the case's form data; validated as Form.io would against the form version the case was opened
     with (errors name paths under `/form_data`)."""
     fields = {"version": body.version, "form_data": body.data}
-    return await _act(ctx, caller, request_id, case_id, CaseAction.UPDATE_FORM, idempotency_key, **fields)
+    return await act(ctx, caller, request_id, case_id, CaseAction.UPDATE_FORM, idempotency_key, **fields)
 
 
 @router.post("/{case_id}/notes", status_code=201, response_model=CaseView, responses=PROBLEMS)
@@ -178,7 +178,7 @@ async def add_note(
     idempotency_key: IdempotencyKey = None,
 ) -> CaseView:
     """A note on the case's timeline; it changes no field and needs no version."""
-    return await _act(ctx, caller, request_id, case_id, CaseAction.NOTE, idempotency_key, reason=body.text)
+    return await act(ctx, caller, request_id, case_id, CaseAction.NOTE, idempotency_key, reason=body.text)
 
 
 @router.post("/bulk/reassign", response_model=BulkResult, responses=PROBLEMS)
@@ -188,7 +188,7 @@ async def bulk_reassign(body: BulkReassignRequest, caller: Caller, ctx: Ctx, req
 
     async def one(case_id: uuid.UUID) -> str | None:
         try:
-            await _act(ctx, caller, request_id, case_id, CaseAction.ASSIGN, assignee=body.assignee, reason=body.reason)
+            await act(ctx, caller, request_id, case_id, CaseAction.ASSIGN, assignee=body.assignee, reason=body.reason)
         except KepError as exc:
             return exc.detail
         return None
@@ -218,7 +218,7 @@ async def transition(
     date moves by the time suspended); `complete`; `reject` (a reason the citizen will read); `close` a completed or
     rejected case; `reopen` a closed one (supervisors; a reason). Declared after the other actions' routes."""
     fields = {"version": body.version, "reason": body.reason}
-    return await _act(ctx, caller, request_id, case_id, CaseAction(action), idempotency_key, **fields)
+    return await act(ctx, caller, request_id, case_id, CaseAction(action), idempotency_key, **fields)
 
 
 @router.get("/{case_id}/timeline", response_model=list[TimelineEntry], responses=PROBLEMS)

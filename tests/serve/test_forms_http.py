@@ -71,7 +71,11 @@ async def test_forms_are_versioned_checked_and_enforced_on_cases(
     update["data"] |= {"country": "Γερμανία"}
     updated = await http.put(f"/api/cases/{case['id']}/form", json=update, headers=staff)
     assert updated.status_code == 200, updated.text
-    assert updated.json()["form_data"].get("country") == "Γερμανία", (updated.json()["form_data"], updated.json()["version"], update)
+    assert updated.json()["form_data"].get("country") == "Γερμανία", (
+        updated.json()["form_data"],
+        updated.json()["version"],
+        update,
+    )
     event = await pool.fetchrow(
         "SELECT old, new FROM case_events WHERE case_id = $1 AND type = 'case.form_updated'", uuid.UUID(case["id"])
     )
