@@ -1,0 +1,93 @@
+// An employee's day under load: open a case, view it, work on it (start, suspend, resume), search the office's
+// list. Tokens come from the local Keycloak (password grant of the demo users), procedures from the catalogue.
+//
+//   ./dev up && ./dev k6                   (k6 is built from its Go module the first time; args go to `k6 run`)
+//   VUS=16 HOLD=60s ./dev k6               (BASE_URL / OIDC_ISSUER aim it elsewhere)
+//
+// Thresholds fail the run (k6 exits 99) when the system is broken or slower than them.
+import http from 'k6/http';
+import { check, fail } from 'k6';
+
+const BASE = __ENV.BASE_URL || 'http://127.0.0.1:8000';
+const ISSUER = __ENV.OIDC_ISSUER || 'http://127.0.0.1:18180/realms/kep';
+const PASSWORD = __ENV.DEMO_PASSWORD || 'kep-demo'; // the development realm's demo password
+const VUS = Number(__ENV.VUS || 8);
+
+export const options = {
+  scenarios: {
+    employees: {
+      executor: 'ramping-vus',
+      startVUs: 1,
+      stages: [
+        { duration: __ENV.RAMP || '10s', target: VUS },
+        { duration: __ENV.HOLD || '30s', target: VUS },
+        { duration: '5s', target: 0 },
+      ],
+      gracefulRampDown: '10s',
+    },
+  },
+  thresholds: {
+    http_req_failed: ['rate<0.01'],
+    checks: ['rate>0.99'],
+    'http_req_duration{name:open}': ['p(95)<800'],
+    'http_req_duration{name:view}': ['p(95)<300'],
+    'http_req_duration{name:update}': ['p(95)<800'],
+    'http_req_duration{name:search}': ['p(95)<500'],
+  },
+};
+
+function token(username) {
+  const r = http.post(`${ISSUER}/protocol/openid-connect/token`, {
+    grant_type: 'password', client_id: 'kep-cli', username, password: PASSWORD,
+  }, { tags: { name: 'login' } });
+  if (r.status !== 200) fail(`login of ${username} failed: ${r.status} ${r.body}`);
+  return r.json('access_token');
+}
+
+// once per run: the tokens (they live five minutes, longer than a run) and the procedures open to cases
+export function setup() {
+  const admin = { Authorization: `Bearer ${token('admin')}` };
+  const page = http.get(`${BASE}/api/admin/procedures?active=true&size=20`, { headers: admin });
+  if (page.status !== 200 || page.json('total') === 0) fail(`no active procedure: ${page.status} ${page.body}`);
+  return {
+    token: token(__ENV.EMPLOYEE || 'giorgos.nikolaou'),
+    procedures: page.json('items').map((p) => p.id),
+  };
+}
+
+// a valid ΑΦΜ: eight digits and their check digit
+function afm() {
+  const digits = Array.from({ length: 8 }, () => Math.floor(Math.random() * 10));
+  const sum = digits.reduce((acc, d, i) => acc + d * 2 ** (8 - i), 0);
+  return digits.join('') + String((sum % 11) % 10);
+}
+
+const SURNAMES = ['Παπαδάκη', 'Οικονόμου', 'Ιωάννου', 'Γεωργίου', 'Νικολάου'];
+
+export default function (data) {
+  const headers = { 'Content-Type': 'application/json', Authorization: `Bearer ${data.token}` };
+  const surname = SURNAMES[Math.floor(Math.random() * SURNAMES.length)];
+  const body = JSON.stringify({
+    procedure_id: data.procedures[Math.floor(Math.random() * data.procedures.length)],
+    citizen: { afm: afm(), first_name: 'Ελένη', last_name: surname },
+    form_data: { purpose: 'Υποβολή σε τράπεζα', copies: 1 }, // the demo procedures' form (kepctl/seed.py)
+  });
+  const opened = http.post(`${BASE}/api/cases`, body, { headers, tags: { name: 'open' } });
+  if (!check(opened, { 'opened 201': (r) => r.status === 201 })) return;
+  const id = opened.json('id');
+
+  const viewed = http.get(`${BASE}/api/cases/${id}`, { headers, tags: { name: 'view' } });
+  if (!check(viewed, { 'viewed 200': (r) => r.status === 200 })) return;
+
+  let version = viewed.json('version');
+  for (const [action, extra] of [['start', {}], ['suspend', { reason: 'λείπει δικαιολογητικό' }], ['resume', {}]]) {
+    const r = http.post(`${BASE}/api/cases/${id}/${action}`, JSON.stringify({ version, ...extra }),
+      { headers, tags: { name: 'update' } });
+    if (!check(r, { [`${action} 200`]: (res) => res.status === 200 })) return;
+    version = r.json('version');
+  }
+
+  const found = http.get(`${BASE}/api/cases?q=${encodeURIComponent(surname.toLowerCase())}&limit=25`,
+    { headers, tags: { name: 'search' } });
+  check(found, { 'search 200': (r) => r.status === 200 && r.json('items').length > 0 });
+}
