@@ -40,6 +40,7 @@ class Principal:
     office_id: uuid.UUID | None
     roles: frozenset[str]
     name: str | None = None
+    expires_at: float | None = None  # the token's `exp`: long-lived responses (SSE) end there
 
     def require(self, *roles: Role) -> None:
         if not self.roles.intersection(r.value for r in roles):
@@ -134,4 +135,5 @@ def _principal(claims: dict[str, Any]) -> Principal:
         office_id=office_id,
         roles=frozenset(roles),
         name=claims.get("name") or claims.get("preferred_username"),
+        expires_at=float(claims["exp"]) if "exp" in claims else None,
     )

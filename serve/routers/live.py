@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import json
 import re
+import time
+import uuid
 from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import APIRouter, Header
+from redis.asyncio import Redis
 from sse_starlette import EventSourceResponse
 
 from infra import live
@@ -37,11 +40,15 @@ async def case_events(
         newest = await ctx.redis.xrevrange(live.office_stream(office), count=1)
         after = newest[0][0] if newest else "0-0"
 
-    async def events() -> AsyncIterator[dict[str, str]]:
-        nonlocal after
-        while True:
-            for entry_id, data in await live.read(ctx.redis, office, after, READ_BLOCK_MS):
-                after = entry_id
-                yield {"id": entry_id, "event": json.loads(data)["type"], "data": data}
+    return EventSourceResponse(office_events(ctx.redis, office, after, caller.expires_at), ping=15)
 
-    return EventSourceResponse(events(), ping=15)
+
+async def office_events(
+    redis: Redis, office: uuid.UUID, after: str, expires_at: float | None
+) -> AsyncIterator[dict[str, str]]:
+    """Events after `after` until the caller's token expires: the stream then ends, and the browser's
+    EventSource reconnects (with Last-Event-ID) carrying a fresh token, so a revoked user stops listening."""
+    while expires_at is None or time.time() < expires_at:
+        for entry_id, data in await live.read(redis, office, after, READ_BLOCK_MS):
+            after = entry_id
+            yield {"id": entry_id, "event": json.loads(data)["type"], "data": data}

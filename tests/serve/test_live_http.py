@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -15,6 +16,7 @@ import pytest
 from infra import live
 from infra.redis import create_redis
 from infra.settings import Settings
+from serve.routers.live import office_events
 from tests.conftest import OfficeFactory
 from tests.helpers import bearer
 from tests.serve.test_cases_http import body
@@ -135,5 +137,19 @@ async def test_a_redelivered_event_is_appended_once(settings: Settings) -> None:
         assert first is not None
         assert again is None
         assert [entry for entry, _ in await live.read(redis, office, "0-0", block_ms=1)] == [first]
+    finally:
+        await redis.aclose()
+
+
+async def test_the_stream_ends_when_the_token_expires(settings: Settings) -> None:
+    redis = create_redis(settings.redis_url.get_secret_value())
+    office = uuid.uuid4()
+    try:
+        await live.append(redis, office, str(uuid.uuid4()), json.dumps({"type": "gr.kep.case.opened.v1"}))
+        expired = [e async for e in office_events(redis, office, "0-0", expires_at=time.time() - 1)]
+        assert expired == []  # nothing more for an expired token, though an event is waiting
+        stream = office_events(redis, office, "0-0", expires_at=time.time() + 600)
+        assert (await anext(stream))["event"] == "gr.kep.case.opened.v1"
+        await stream.aclose()
     finally:
         await redis.aclose()
