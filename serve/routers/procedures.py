@@ -6,8 +6,9 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 
+from actors.ray_options import call_actor
 from messages.catalog import ProcedureHit, SearchMode
-from serve.deps import Caller, Ctx, call_actor
+from serve.deps import Caller, Ctx
 from serve.routers.cases import PROBLEMS
 from serve.security import Role
 

@@ -1,0 +1,111 @@
+"""Topic handlers: a registry with typed options, and the pure rule turning a handler's result into an outcome.
+
+A handler returns the variables to complete the task with, raises `BusinessError` for a modelled BPMN error (the
+process catches it), or raises anything else: retryable failures (our retryable errors, lost connections, timeouts,
+`TaskFailed(retry=True)`) count the task's retries down with exponential backoff and jitter; the rest go straight
+to an incident (retries 0), where an operator looks, instead of repeating a bug.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import traceback
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from messages.errors import KepError
+from messages.tasks import OutcomeKind, TaskCommand, TaskOutcome
+
+
+class BusinessError(Exception):
+    """A BPMN error: the model has a boundary event for `code` (e.g. a missing document)."""
+
+    def __init__(self, code: str, message: str | None = None, variables: dict[str, Any] | None = None) -> None:
+        super().__init__(message or code)
+        self.code, self.message, self.variables = code, message, variables or {}
+
+
+class TaskFailed(Exception):
+    def __init__(self, message: str, *, retry: bool) -> None:
+        super().__init__(message)
+        self.retry = retry
+
+
+@dataclass(frozen=True)
+class TopicOptions:
+    topic: str
+    variables: tuple[str, ...] | None = None  # what to fetch; None: all (avoid: large payloads)
+    lock_ms: int = 60_000
+    retries: int = 3  # attempts before an incident
+    backoff_ms: int = 2_000  # first retry; doubles per attempt, with full jitter
+    max_backoff_ms: int = 300_000
+
+
+@dataclass(frozen=True)
+class HandlerContext:
+    """What handlers may use; built once per worker."""
+
+    pool: Any  # asyncpg.Pool
+    settings: Any  # infra.settings.Settings
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+Handler = Callable[[TaskCommand, HandlerContext], Awaitable[dict[str, Any]]]
+REGISTRY: dict[str, tuple[TopicOptions, Handler]] = {}
+
+
+def topic(options: TopicOptions) -> Callable[[Handler], Handler]:
+    def register(fn: Handler) -> Handler:
+        if options.topic in REGISTRY:
+            raise ValueError(f"topic {options.topic!r} has a handler already")
+        REGISTRY[options.topic] = (options, fn)
+        return fn
+
+    return register
+
+
+def is_retryable(exc: BaseException) -> bool:
+    if isinstance(exc, TaskFailed):
+        return exc.retry
+    if isinstance(exc, KepError):
+        return exc.retryable
+    return isinstance(exc, OSError | asyncio.TimeoutError | ConnectionError)
+
+
+def backoff_ms(options: TopicOptions, attempt: int, rng: random.Random | None = None) -> int:
+    """Full jitter (AWS architecture blog): uniform in [0, min(cap, base × 2^attempt)], at least the base / 2."""
+    ceiling = min(options.max_backoff_ms, options.backoff_ms * 2**attempt)
+    return max(options.backoff_ms // 2, int((rng or random).uniform(0, ceiling)))
+
+
+def outcome(
+    task: TaskCommand,
+    options: TopicOptions,
+    result: dict[str, Any] | BaseException,
+    rng: random.Random | None = None,
+) -> TaskOutcome:
+    if not isinstance(result, BaseException):
+        return TaskOutcome(task_id=task.task_id, topic=task.topic, kind=OutcomeKind.COMPLETE, variables=result)
+    if isinstance(result, BusinessError):
+        return TaskOutcome(
+            task_id=task.task_id,
+            topic=task.topic,
+            kind=OutcomeKind.BPMN_ERROR,
+            error_code=result.code,
+            error_message=result.message,
+            variables=result.variables,
+        )
+    # the engine never counts retries down itself: send what is left, explicitly
+    left = (options.retries if task.retries is None else task.retries) - 1 if is_retryable(result) else 0
+    attempt = options.retries - (task.retries if task.retries is not None else options.retries)
+    return TaskOutcome(
+        task_id=task.task_id,
+        topic=task.topic,
+        kind=OutcomeKind.FAILURE,
+        error_message=f"{type(result).__name__}: {result}"[:600],
+        error_details="".join(traceback.format_exception(result))[-4000:],
+        retries=max(left, 0),
+        retry_timeout_ms=backoff_ms(options, attempt, rng) if left > 0 else 0,
+    )

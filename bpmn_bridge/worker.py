@@ -1,0 +1,81 @@
+"""TaskWorker: consumes `tasks.<topic>`, runs the topic's handler, publishes the outcome on `tasks.results`.
+
+The command is acknowledged only after the outcome is confirmed by the broker: a crash in between redelivers the
+command, the handler runs again, and its effects (keyed, see `bpmn_bridge.effects`) are not repeated. The prefetch
+bounds how many tasks one worker holds; the bridge reads the queues' consumers to know how many it may fetch.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+from aio_pika.abc import AbstractExchange, AbstractIncomingMessage, AbstractRobustConnection
+
+import bpmn_bridge.case_topics  # noqa: F401 (registers the case process's topics)
+from actors.cases.shards import shard_index, shard_name
+from actors.ray_options import actor_class, call_actor
+from bpmn_bridge.handlers import REGISTRY, HandlerContext, outcome
+from infra import amqp
+from infra.consumer import consume
+from infra.db import create_pool
+from infra.logging import configure_logging
+from infra.settings import Settings
+from messages.cases import CaseCommand, CaseView
+from messages.tasks import TaskCommand
+
+log = structlog.get_logger("worker")
+RESULTS_QUEUE = "tasks.results"
+RESULTS_KEY = "results"
+
+
+def task_queue(topic: str) -> str:
+    return f"tasks.{topic}"
+
+
+class TaskWorker:
+    async def __init__(self, settings: Settings, topics: list[str] | None = None, prefetch: int = 8) -> None:  # type: ignore[misc]
+        configure_logging(settings.log_format, settings.log_level)
+        self.settings = settings
+        self.handled: dict[str, int] = {}
+        pool = await create_pool(settings.database_url.get_secret_value(), 1, 4)
+        self.ctx = HandlerContext(pool=pool, settings=settings, extras={"apply": self._apply_case_command})
+        self._amqp: AbstractRobustConnection = await amqp.connect(settings.amqp_url.get_secret_value(), "kep-worker")
+        publishing = await self._amqp.channel(publisher_confirms=True)
+        self._exchange: AbstractExchange = (await amqp.declare_exchanges(publishing))[amqp.TASKS_EXCHANGE]
+        await amqp.declare_queue(publishing, RESULTS_QUEUE, [amqp.Binding(amqp.TASKS_EXCHANGE, RESULTS_KEY)])
+        consuming = await self._amqp.channel()
+        for name in topics or list(REGISTRY):
+            queue = await amqp.declare_queue(consuming, task_queue(name), [amqp.Binding(amqp.TASKS_EXCHANGE, name)])
+            await consume(queue, self._handle, prefetch=prefetch)
+
+    async def _apply_case_command(self, command: CaseCommand) -> CaseView:
+        import ray  # in the actor's process only
+
+        shard = ray.get_actor(
+            shard_name(shard_index(command.case_id, self.settings.case_shards)), namespace=self.settings.ray_namespace
+        )
+        view: CaseView = await call_actor(shard.apply.remote(command))
+        return view
+
+    async def _handle(self, message: AbstractIncomingMessage) -> None:
+        task = TaskCommand.model_validate_json(message.body)
+        options, handler = REGISTRY[task.topic]
+        result: dict[str, Any] | BaseException
+        try:
+            result = await handler(task, self.ctx)
+        except Exception as exc:  # every failure becomes an outcome the engine hears about
+            result = exc
+        out = outcome(task, options, result)
+        body = out.model_dump_json().encode()
+        # raises (and so requeues the command) if the broker does not confirm
+        await amqp.publish(self._exchange, amqp.raw_message(body, f"{task.task_id}:{out.kind}", "kep.task.outcome"),
+                           routing_key=RESULTS_KEY)  # fmt: skip
+        self.handled[out.kind] = self.handled.get(out.kind, 0) + 1
+        log.info("task_handled", topic=task.topic, task_id=task.task_id, outcome=out.kind.value, retries=out.retries)
+
+    async def stats(self) -> dict[str, int]:
+        return dict(self.handled)
+
+
+TaskWorkerActor = actor_class(TaskWorker, max_restarts=-1, max_task_retries=0)
