@@ -25,6 +25,7 @@ from messages.cases import CaseCommand, CaseView
 from messages.tasks import TaskCommand
 
 log = structlog.get_logger("worker")
+TASK_WORKER = "kep-task-worker"
 RESULTS_QUEUE = "tasks.results"
 RESULTS_KEY = "results"
 

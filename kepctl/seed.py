@@ -46,6 +46,17 @@ CONTACT_FORM = {
 }
 
 
+# the KEP case process's review user task (formKey "kep:review")
+REVIEW_FORM = {
+    "display": "form",
+    "components": [
+        {"type": "radio", "key": "decision", "label": "Απόφαση", "validate": {"required": True},
+         "values": [{"label": "Έγκριση", "value": "approve"}, {"label": "Απόρριψη", "value": "reject"}]},
+        {"type": "textarea", "key": "comment", "label": "Σχόλιο", "validate": {"maxLength": 2000}},
+    ],
+}  # fmt: skip
+
+
 async def seed(database_url: str) -> dict[str, int]:
     pool = await create_pool(database_url, 1, 2)
     try:
@@ -90,15 +101,23 @@ async def _seed(conn: Conn) -> dict[str, int]:
         CONTACT_FORM,
     )
     counts["forms"] += status.endswith("1")
+    status = await conn.execute(
+        """INSERT INTO forms (id, key, version, title, definition, created_by)
+           VALUES ($1, 'review', 1, 'Έλεγχος υπόθεσης', $2, 'seed') ON CONFLICT (id) DO NOTHING""",
+        sid("form", "review:1"),
+        REVIEW_FORM,
+    )
+    counts["forms"] += status.endswith("1")
     return counts
 
 
 async def activate_demo_procedures(database_url: str, count: int = 10) -> int:
-    """Activate the first synced procedures (by Mitos id) with the demo form, unless some are active already."""
+    """Activate the first synced procedures (by Mitos id) with the demo form and the KEP case process, unless some
+    are active already."""
     pool = await create_pool(database_url, 1, 1)
     try:
         status: str = await pool.execute(
-            """UPDATE procedures SET active = true, form_key = 'generic-request'
+            """UPDATE procedures SET active = true, form_key = 'generic-request', bpmn_process_key = 'kep_case'
                WHERE id IN (SELECT id FROM procedures WHERE removed_at IS NULL ORDER BY mitos_id LIMIT $1)
                  AND NOT EXISTS (SELECT 1 FROM procedures WHERE active)""",
             count,

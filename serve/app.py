@@ -10,7 +10,7 @@ from ray import serve
 from infra.logging import configure_logging
 from infra.settings import Settings
 from serve import deps, problems
-from serve.routers import admin_catalog, cases, documents, forms, health, live, procedures
+from serve.routers import admin_catalog, cases, documents, forms, health, live, procedures, tasks
 
 
 def create_api() -> FastAPI:
@@ -29,6 +29,7 @@ def create_api() -> FastAPI:
     api.include_router(admin_catalog.router)
     api.include_router(live.router)
     api.include_router(forms.router)
+    api.include_router(tasks.router)
     return api
 
 

@@ -16,6 +16,8 @@ from actors.catalog.catalog import CATALOG_ACTOR, ProcedureCatalogActor
 from actors.live import LIVE_RELAY, LiveRelayActor
 from actors.outbox import OutboxRelayActor
 from actors.ray_options import ActorHandle
+from bpmn_bridge.bridge import BRIDGE_ACTOR, CamundaBridgeActor
+from bpmn_bridge.worker import TASK_WORKER, TaskWorkerActor
 from infra.settings import Settings
 from serve.app import build
 
@@ -96,6 +98,14 @@ def start_actors(settings: Settings, detached: bool = False) -> dict[str, ActorH
         name=CATALOG_ACTOR, lifetime=lifetime, get_if_exists=True
     ).remote(settings)
     handles[OUTBOX_RELAY] = OutboxRelayActor.options(name=OUTBOX_RELAY, lifetime=lifetime, get_if_exists=True).remote(
+        settings
+    )
+    # the workers first: the bridge fetches only for topics that have consumers
+    handles[TASK_WORKER] = TaskWorkerActor.options(name=TASK_WORKER, lifetime=lifetime, get_if_exists=True).remote(
+        settings, None, settings.worker_prefetch
+    )
+    ray.get(handles[TASK_WORKER].__ray_ready__.remote())
+    handles[BRIDGE_ACTOR] = CamundaBridgeActor.options(name=BRIDGE_ACTOR, lifetime=lifetime, get_if_exists=True).remote(
         settings
     )
     handles[LIVE_RELAY] = LiveRelayActor.options(name=LIVE_RELAY, lifetime=lifetime, get_if_exists=True).remote(

@@ -18,6 +18,7 @@ from redis.asyncio import Redis
 from actors.cases.shards import shard_index, shard_name
 from actors.catalog.catalog import CATALOG_ACTOR
 from actors.ray_options import ActorHandle
+from bpmn_bridge.engine import EngineClient
 from infra import amqp
 from infra.db import create_pool
 from infra.redis import create_redis
@@ -38,6 +39,7 @@ class Context:
     store: ObjectStore
     http: httpx.AsyncClient
     verifier: TokenVerifier
+    engine: EngineClient
     _shards: dict[int, ActorHandle] = field(default_factory=dict)
     _amqp: AbstractRobustConnection | None = None
     _amqp_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
@@ -58,6 +60,7 @@ class Context:
             store=create_store(settings),
             http=http,
             verifier=TokenVerifier(settings.oidc_issuer, settings.oidc_audience, JwksSource(jwks_url, http)),
+            engine=EngineClient(settings.engine_url, tenant_id=settings.engine_tenant),
         )
 
     def shard_for(self, case_id: uuid.UUID) -> ActorHandle:

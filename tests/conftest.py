@@ -86,6 +86,10 @@ def settings(stack: StackSettings, database_url: str) -> Settings:
         outbox_poll_seconds=0.5,
         mitos_url=env["KEP_MITOS_URL"],
         mitos_sync_interval_s=0,
+        # this session's processes, tasks and bridge are its own, even on an engine a `kep up` also uses
+        engine_tenant=f"test-{uuid.uuid4().hex[:12]}",
+        bridge_worker_id=f"kep-bridge-test-{uuid.uuid4().hex[:8]}",
+        bridge_long_poll_ms=5_000,
     )
 
 

@@ -1,0 +1,246 @@
+"""CamundaBridge: the engine's external tasks out to the workers over RabbitMQ, and their outcomes back.
+
+- One long poll for every topic that has workers, asking for no more tasks than the workers can hold
+  (consumers × prefetch, read from RabbitMQ, minus what is in flight): the queue never fills with locked tasks
+  nobody can run. The HTTP read timeout is the long poll plus a margin (a silent server never hangs us).
+- Locks of tasks in flight are extended at a third of their duration; a task whose lock we lost is dropped.
+- Outcomes come back on `tasks.results` and are reported as complete, failure (retries counted down by the worker
+  and backoff in `retryTimeout`) or BPMN error. A task already gone (404) or taken by another worker (400) is
+  settled; engine trouble requeues the outcome for later.
+- At start, tasks still locked under our worker id (a previous life of this bridge) are unlocked, so they are
+  fetched again at once rather than after their locks expire. Effects are keyed, so running one again is harmless.
+- Cases opened on a procedure with a BPMN process start that process, business key = case id (idempotent).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import random
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+import structlog
+from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractIncomingMessage, AbstractRobustConnection
+
+import bpmn_bridge.case_topics  # noqa: F401 (registers the case process's topics)
+from actors.ray_options import actor_class
+from bpmn_bridge.engine import EngineClient, ExternalTask, TopicRequest
+from bpmn_bridge.errors import EngineRejected, LockExpired, TaskGone, TaskLockedByOther
+from bpmn_bridge.handlers import REGISTRY
+from bpmn_bridge.worker import RESULTS_KEY, RESULTS_QUEUE, task_queue
+from infra import amqp
+from infra.consumer import consume
+from infra.db import create_pool
+from infra.logging import configure_logging
+from infra.settings import Settings
+from messages.errors import KepError
+from messages.tasks import OutcomeKind, TaskCommand, TaskOutcome
+
+log = structlog.get_logger("bridge")
+BRIDGE_ACTOR = "kep-camunda-bridge"
+CASE_OPENED_QUEUE = "bpmn.case-opened"
+DOCUMENTS_QUEUE = "bpmn.case-documents"
+PROCESSES_DIR = Path(__file__).with_name("processes")
+DEFAULT_DUE = timedelta(days=30)  # a case without a Mitos deadline still gets a date to escalate at
+
+
+@dataclass
+class InFlight:
+    topic: str
+    lock_ms: int
+    locked_until: float
+
+
+class CamundaBridge:
+    async def __init__(self, settings: Settings) -> None:  # type: ignore[misc]  # Ray awaits async __init__
+        configure_logging(settings.log_format, settings.log_level)
+        self.settings = settings
+        self.worker_id = settings.bridge_worker_id
+        self.engine = EngineClient(settings.engine_url, tenant_id=settings.engine_tenant)
+        self.pool = await create_pool(settings.database_url.get_secret_value(), 1, 2)
+        self.in_flight: dict[str, InFlight] = {}
+        self.counts: dict[str, int] = {"fetched": 0, "reported": 0, "abandoned": 0, "started": 0}
+        self._room = asyncio.Event()
+        self._amqp: AbstractRobustConnection = await amqp.connect(settings.amqp_url.get_secret_value(), BRIDGE_ACTOR)
+        self._publishing: AbstractChannel = await self._amqp.channel(publisher_confirms=True)
+        self._exchange: AbstractExchange = (await amqp.declare_exchanges(self._publishing))[amqp.TASKS_EXCHANGE]
+        for name in REGISTRY:  # declared here too, so capacity can be read before any worker ran
+            await amqp.declare_queue(self._publishing, task_queue(name), [amqp.Binding(amqp.TASKS_EXCHANGE, name)])
+        consuming = await self._amqp.channel()
+        results = await amqp.declare_queue(consuming, RESULTS_QUEUE, [amqp.Binding(amqp.TASKS_EXCHANGE, RESULTS_KEY)])
+        await consume(results, self._on_outcome, prefetch=64)
+        opened = await amqp.declare_queue(
+            consuming, CASE_OPENED_QUEUE, [amqp.Binding(settings.events_exchange, "case.opened.#")]
+        )
+        await consume(opened, self._on_case_opened, prefetch=16)
+        documents = await amqp.declare_queue(
+            consuming, DOCUMENTS_QUEUE, [amqp.Binding(settings.events_exchange, "case.document_added.#")]
+        )
+        await consume(documents, self._on_document_added, prefetch=16)
+        await self._deploy()
+        await self._release_own_locks()
+        loop = asyncio.get_running_loop()
+        self._tasks = [loop.create_task(self._poll()), loop.create_task(self._heartbeat())]
+
+    async def _deploy(self) -> None:
+        """Our processes, deployed when they changed (the engine filters duplicates by content)."""
+        files = {p.name: p.read_bytes() for p in sorted(PROCESSES_DIR.glob("*.bpmn"))}
+        with contextlib.suppress(KepError):  # the engine also deploys them at its own start
+            deployment = await self.engine.deploy("kep", files)
+            log.info("bridge_deployed", deployment=deployment.id, new_definitions=deployment.new_definitions)
+
+    async def _release_own_locks(self) -> None:
+        with contextlib.suppress(KepError):  # an engine that is down now is retried by the poll loop
+            for task in await self.engine.locked_by(self.worker_id):
+                with contextlib.suppress(TaskGone):
+                    await self.engine.unlock(task.id)
+                log.info("bridge_unlocked_leftover", task_id=task.id, topic=task.topic_name)
+
+    async def _capacity(self) -> tuple[list[str], int]:
+        """Topics that have workers, and how many more tasks those workers can hold."""
+        topics, slots = [], 0
+        for name in REGISTRY:
+            queue = await self._publishing.declare_queue(task_queue(name), passive=True)
+            consumers = queue.declaration_result.consumer_count or 0
+            if consumers:
+                topics.append(name)
+                slots += consumers * self.settings.worker_prefetch
+        free = min(slots, self.settings.bridge_max_in_flight) - len(self.in_flight)
+        return topics, max(free, 0)
+
+    async def _poll(self) -> None:
+        failures = 0
+        while True:
+            try:
+                topics, free = await self._capacity()
+                if not topics or free == 0:
+                    self._room.clear()
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._room.wait(), timeout=1.0)
+                    continue
+                requests = [
+                    TopicRequest(name, REGISTRY[name][0].lock_ms, variables=REGISTRY[name][0].variables)
+                    for name in topics
+                ]
+                tasks = await self.engine.fetch_and_lock(
+                    self.worker_id,
+                    requests,
+                    max_tasks=free,
+                    async_response_timeout_ms=self.settings.bridge_long_poll_ms,
+                )
+                for task in tasks:
+                    await self._dispatch(task)
+                failures = 0
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # engine or broker away: back off with jitter, never for minutes
+                failures += 1
+                pause = random.uniform(0, min(30.0, 0.5 * 2**failures))  # noqa: S311 (jitter, not a secret)
+                log.warning("bridge_poll_failed", error=f"{type(exc).__name__}: {exc}", retry_in_s=round(pause, 2))
+                await asyncio.sleep(pause)
+
+    async def _dispatch(self, task: ExternalTask) -> None:
+        options = REGISTRY[task.topic_name][0]
+        command = TaskCommand(
+            task_id=task.id,
+            topic=task.topic_name,
+            process_instance_id=task.process_instance_id,
+            activity_id=task.activity_id,
+            activity_instance_id=task.activity_instance_id,
+            business_key=task.business_key,
+            variables=task.variables,
+            retries=task.retries,
+        )
+        self.in_flight[task.id] = InFlight(task.topic_name, options.lock_ms, time.monotonic() + options.lock_ms / 1000)
+        try:
+            message = amqp.raw_message(command.model_dump_json().encode(), task.id, "kep.task.command")
+            await amqp.publish(self._exchange, message, routing_key=task.topic_name)
+        except Exception:
+            # not handed over: give the task back at once rather than after its lock runs out
+            self.in_flight.pop(task.id, None)
+            with contextlib.suppress(Exception):
+                await self.engine.unlock(task.id)
+            raise
+        self.counts["fetched"] += 1
+
+    async def _heartbeat(self) -> None:
+        while True:
+            period = min((f.lock_ms for f in self.in_flight.values()), default=30_000) / 3000
+            await asyncio.sleep(period)
+            for task_id, flight in list(self.in_flight.items()):
+                try:
+                    await self.engine.extend_lock(task_id, self.worker_id, flight.lock_ms)
+                    flight.locked_until = time.monotonic() + flight.lock_ms / 1000
+                except (LockExpired, TaskGone, TaskLockedByOther) as exc:
+                    # the engine took it back: whatever the worker reports for it will be refused, not repeated
+                    self.in_flight.pop(task_id, None)
+                    self.counts["abandoned"] += 1
+                    log.warning("bridge_lock_lost", task_id=task_id, error=type(exc).__name__)
+                    self._room.set()
+                except KepError as exc:
+                    log.warning("bridge_heartbeat_failed", task_id=task_id, error=str(exc))
+
+    async def _on_outcome(self, message: AbstractIncomingMessage) -> None:
+        out = TaskOutcome.model_validate_json(message.body)
+        try:
+            if out.kind is OutcomeKind.COMPLETE:
+                await self.engine.complete(out.task_id, self.worker_id, variables=out.variables)
+            elif out.kind is OutcomeKind.BPMN_ERROR:
+                await self.engine.bpmn_error(
+                    out.task_id, self.worker_id, out.error_code or "error", out.error_message, out.variables
+                )
+            else:
+                await self.engine.failure(
+                    out.task_id,
+                    self.worker_id,
+                    out.error_message or "failed",
+                    out.error_details,
+                    out.retries or 0,
+                    out.retry_timeout_ms or 0,
+                )
+            self.counts["reported"] += 1
+        except (TaskGone, TaskLockedByOther) as exc:  # done already, or another worker has it now
+            self.counts["abandoned"] += 1
+            log.info("bridge_outcome_settled", task_id=out.task_id, error=type(exc).__name__)
+        # anything else propagates: retryable engine errors requeue the outcome (infra.consumer)
+        self.in_flight.pop(out.task_id, None)
+        self._room.set()
+
+    async def _on_case_opened(self, message: AbstractIncomingMessage) -> None:
+        data = json.loads(message.body)["data"]
+        row = await self.pool.fetchrow(
+            """SELECT p.bpmn_process_key, c.due_at, c.created_at FROM cases c
+               JOIN procedures p ON p.id = c.procedure_id WHERE c.id = $1""",
+            uuid.UUID(data["case_id"]),
+        )
+        if row is None or not row["bpmn_process_key"]:
+            return  # a procedure without a process: the case is worked by hand
+        await self.engine.start_process(  # idempotent on the business key: a redelivered event starts nothing new
+            row["bpmn_process_key"],
+            business_key=data["case_id"],
+            variables={
+                "office": data["office_id"],
+                "caseId": data["case_id"],
+                "procedureId": data["procedure_id"],
+                "dueDate": row["due_at"] or row["created_at"] + DEFAULT_DUE,
+            },
+        )
+        self.counts["started"] += 1
+
+    async def _on_document_added(self, message: AbstractIncomingMessage) -> None:
+        """A case waiting for the citizen's documents goes on when one arrives; others are not waiting."""
+        case_id = json.loads(message.body)["data"]["case_id"]
+        with contextlib.suppress(EngineRejected):  # no instance waits for documents: nothing to do
+            await self.engine.correlate_message("documents-supplied", business_key=case_id)
+            self.counts["correlated"] = self.counts.get("correlated", 0) + 1
+
+    async def stats(self) -> dict[str, int]:
+        return self.counts | {"in_flight": len(self.in_flight)}
+
+
+CamundaBridgeActor = actor_class(CamundaBridge, max_restarts=-1, max_task_retries=0)
