@@ -176,10 +176,8 @@ class EngineClient:
             body["businessKey"] = business_key
         if process_instance_id is not None:
             body["processInstanceId"] = process_instance_id
-        if self.tenant_id:
-            body["tenantId"] = self.tenant_id
-        else:
-            body["withoutTenantId"] = True
+        if process_instance_id is None:  # an instance id names one instance already; the engine refuses both
+            body |= {"tenantId": self.tenant_id} if self.tenant_id else {"withoutTenantId": True}
         await self._call(_engine_did_nothing, "POST", "/message", json=body)
 
     async def business_keys(self, process_instance_ids: Sequence[str]) -> dict[str, str | None]:

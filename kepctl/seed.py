@@ -96,14 +96,14 @@ async def _seed(conn: Conn) -> dict[str, int]:
     form_id = sid("form", "generic-request:1")
     status = await conn.execute(
         """INSERT INTO forms (id, key, version, title, definition, created_by)
-           VALUES ($1, 'generic-request', 1, 'Γενική αίτηση', $2, 'seed') ON CONFLICT (id) DO NOTHING""",
+           VALUES ($1, 'generic-request', 1, 'Γενική αίτηση', $2, 'seed') ON CONFLICT DO NOTHING""",
         form_id,
         CONTACT_FORM,
     )
     counts["forms"] += status.endswith("1")
     status = await conn.execute(
         """INSERT INTO forms (id, key, version, title, definition, created_by)
-           VALUES ($1, 'review', 1, 'Έλεγχος υπόθεσης', $2, 'seed') ON CONFLICT (id) DO NOTHING""",
+           VALUES ($1, 'review', 1, 'Έλεγχος υπόθεσης', $2, 'seed') ON CONFLICT DO NOTHING""",
         sid("form", "review:1"),
         REVIEW_FORM,
     )
