@@ -20,12 +20,14 @@ import json
 import random
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
 import structlog
 from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractIncomingMessage, AbstractRobustConnection
+from tenacity import AsyncRetrying, retry_if_exception, stop_after_delay, wait_exponential_jitter
 
 import bpmn_bridge.case_topics  # noqa: F401 (registers the case process's topics)
 from actors.ray_options import actor_class
@@ -46,7 +48,10 @@ BRIDGE_ACTOR = "kep-camunda-bridge"
 CASE_OPENED_QUEUE = "bpmn.case-opened"
 DOCUMENTS_QUEUE = "bpmn.case-documents"
 PROCESSES_DIR = Path(__file__).with_name("processes")
-DEFAULT_DUE = timedelta(days=30)  # a case without a Mitos deadline still gets a date to escalate at
+DEFAULT_DUE = timedelta(days=30)
+# how long a message waiting on the engine is held (retrying) before it goes back to its queue: an engine restart
+# must not use up the queue's delivery limit and dead-letter the event
+ENGINE_PATIENCE_S = 300  # a case without a Mitos deadline still gets a date to escalate at
 
 
 @dataclass
@@ -72,14 +77,22 @@ class CamundaBridge:
         for name in REGISTRY:  # declared here too, so capacity can be read before any worker ran
             await amqp.declare_queue(self._publishing, task_queue(name), [amqp.Binding(amqp.TASKS_EXCHANGE, name)])
         consuming = await self._amqp.channel()
-        results = await amqp.declare_queue(consuming, RESULTS_QUEUE, [amqp.Binding(amqp.TASKS_EXCHANGE, RESULTS_KEY)])
+        results = await amqp.declare_queue(
+            consuming,
+            RESULTS_QUEUE,
+            [amqp.Binding(amqp.TASKS_EXCHANGE, RESULTS_KEY)],
+        )
         await consume(results, self._on_outcome, prefetch=64)
         opened = await amqp.declare_queue(
-            consuming, CASE_OPENED_QUEUE, [amqp.Binding(settings.events_exchange, "case.opened.#")]
+            consuming,
+            CASE_OPENED_QUEUE,
+            [amqp.Binding(settings.events_exchange, "case.opened.#")],
         )
         await consume(opened, self._on_case_opened, prefetch=16)
         documents = await amqp.declare_queue(
-            consuming, DOCUMENTS_QUEUE, [amqp.Binding(settings.events_exchange, "case.document_added.#")]
+            consuming,
+            DOCUMENTS_QUEUE,
+            [amqp.Binding(settings.events_exchange, "case.document_added.#")],
         )
         await consume(documents, self._on_document_added, prefetch=16)
         await self._deploy()
@@ -185,7 +198,20 @@ class CamundaBridge:
                 except KepError as exc:
                     log.warning("bridge_heartbeat_failed", task_id=task_id, error=str(exc))
 
+    async def _patiently(self, call: Callable[[], Awaitable[object]]) -> None:
+        async for attempt in AsyncRetrying(
+            retry=retry_if_exception(lambda e: isinstance(e, KepError) and e.retryable),
+            wait=wait_exponential_jitter(initial=0.5, max=15),
+            stop=stop_after_delay(ENGINE_PATIENCE_S),
+            reraise=True,
+        ):
+            with attempt:
+                await call()
+
     async def _on_outcome(self, message: AbstractIncomingMessage) -> None:
+        await self._patiently(lambda: self._report(message))
+
+    async def _report(self, message: AbstractIncomingMessage) -> None:
         out = TaskOutcome.model_validate_json(message.body)
         try:
             if out.kind is OutcomeKind.COMPLETE:
@@ -212,6 +238,9 @@ class CamundaBridge:
         self._room.set()
 
     async def _on_case_opened(self, message: AbstractIncomingMessage) -> None:
+        await self._patiently(lambda: self._start_for(message))
+
+    async def _start_for(self, message: AbstractIncomingMessage) -> None:
         data = json.loads(message.body)["data"]
         row = await self.pool.fetchrow(
             """SELECT p.bpmn_process_key, c.due_at, c.created_at FROM cases c
@@ -235,9 +264,13 @@ class CamundaBridge:
     async def _on_document_added(self, message: AbstractIncomingMessage) -> None:
         """A case waiting for the citizen's documents goes on when one arrives; others are not waiting."""
         case_id = json.loads(message.body)["data"]["case_id"]
-        with contextlib.suppress(EngineRejected):  # no instance waits for documents: nothing to do
-            await self.engine.correlate_message("documents-supplied", business_key=case_id)
-            self.counts["correlated"] = self.counts.get("correlated", 0) + 1
+
+        async def correlate() -> None:
+            with contextlib.suppress(EngineRejected):  # no instance waits for documents: nothing to do
+                await self.engine.correlate_message("documents-supplied", business_key=case_id)
+                self.counts["correlated"] = self.counts.get("correlated", 0) + 1
+
+        await self._patiently(correlate)
 
     async def stats(self) -> dict[str, int]:
         return self.counts | {"in_flight": len(self.in_flight)}

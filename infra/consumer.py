@@ -1,14 +1,16 @@
 """Consuming with manual acks: the error's type decides between ack, redelivery and the dead-letter queue.
 
 - the handler returns → ack;
-- it raises a retryable KepError (or loses a dependency: OSError, timeout) → nack with requeue; the quorum
-  queue's delivery limit dead-letters a message that never succeeds;
+- it raises a retryable KepError (or loses a dependency: OSError, timeout) → nack with requeue after a pause that
+  grows with the message's delivery count, so that a dependency down for a minute does not burn through the quorum
+  queue's delivery limit in a second; the limit dead-letters a message that never succeeds;
 - it raises anything else → reject without requeue: straight to `<queue>.dlq`, where an operator can look.
 """
 
 from __future__ import annotations
 
 import asyncio
+import random
 from collections.abc import Awaitable, Callable
 
 import structlog
@@ -27,6 +29,16 @@ def is_retryable(exc: BaseException) -> bool:
     return isinstance(exc, OSError | asyncio.TimeoutError)
 
 
+MAX_REQUEUE_PAUSE_S = 30.0
+
+
+def requeue_pause(message: AbstractIncomingMessage) -> float:
+    """Seconds to hold a failed message before requeueing it: 0.25 s doubling per delivery, capped, jittered."""
+    deliveries = int(str((message.headers or {}).get("x-delivery-count", 0) or 0))  # quorum queues count them
+    ceiling: float = min(MAX_REQUEUE_PAUSE_S, 0.25 * 2.0**deliveries)
+    return random.uniform(0.5, 1.0) * ceiling  # noqa: S311 (jitter, not a secret)
+
+
 async def deliver(message: AbstractIncomingMessage, handler: Handler) -> None:
     """Run the handler for one message and settle the message according to the outcome."""
     try:
@@ -41,6 +53,7 @@ async def deliver(message: AbstractIncomingMessage, handler: Handler) -> None:
             error=f"{type(exc).__name__}: {exc}",
         )
         if retry:
+            await asyncio.sleep(requeue_pause(message))
             await message.nack(requeue=True)
         else:
             await message.reject(requeue=False)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import random
 import socket
 import threading
 import time
@@ -31,10 +32,21 @@ from serve.bootstrap import deploy_http, init_ray, start_actors
 from tests.keycloak import KeycloakUsers
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+def _free_http_port(span: int = 50) -> int:
+    """A base port with `span` free ports after it (Serve's replica, stats and fallback ports are derived from it),
+    below Linux's ephemeral range (32768+): there, outgoing connections take ports at random and HAProxy's
+    listeners would now and then find theirs in use."""
+    rng = random.Random()
+    for _ in range(200):
+        base = rng.randrange(20_000, 32_000 - span)
+        try:
+            for port in range(base, base + span):
+                with socket.socket() as s:
+                    s.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        return base
+    raise RuntimeError("no free port range for the test HTTP server")
 
 
 @pytest.fixture(scope="session")
@@ -80,7 +92,7 @@ def settings(stack: StackSettings, database_url: str) -> Settings:
         minio_secret_key=env["KEP_MINIO_SECRET_KEY"],  # type: ignore[arg-type]
         ray_namespace=f"kep-test-{uuid.uuid4().hex[:8]}",
         case_shards=2,
-        http_port=_free_port(),
+        http_port=_free_http_port(),
         oidc_issuer=stack.oidc_issuer,
         oidc_jwks_url=stack.oidc_jwks_url,
         outbox_poll_seconds=0.5,

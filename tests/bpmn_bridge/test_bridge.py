@@ -19,21 +19,6 @@ from tests.serve.test_cases_http import body
 PDF = b"%PDF-1.7\n%%EOF\n"
 
 
-@pytest.fixture
-async def office_with_staff(
-    make_office: OfficeFactory, pool: asyncpg.Pool[asyncpg.Record], token_for: Callable[..., str]
-) -> dict[str, Any]:
-    office = await make_office()
-    employee = f"emp-{uuid.uuid4().hex[:8]}"
-    await pool.execute(
-        "INSERT INTO users (id, subject, office_id, display_name, roles) VALUES ($1, $2, $3, $2, '{employee}')",
-        uuid.uuid4(),
-        employee,
-        office,
-    )
-    return {"office": office, "employee": employee, "headers": bearer(token_for(office, subject=employee))}
-
-
 async def process_procedure(
     make_procedure: Callable[..., Any], pool: asyncpg.Pool[asyncpg.Record], evidences: int = 0
 ) -> uuid.UUID:
