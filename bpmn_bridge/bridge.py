@@ -48,10 +48,12 @@ BRIDGE_ACTOR = "kep-camunda-bridge"
 CASE_OPENED_QUEUE = "bpmn.case-opened"
 DOCUMENTS_QUEUE = "bpmn.case-documents"
 PROCESSES_DIR = Path(__file__).with_name("processes")
-DEFAULT_DUE = timedelta(days=30)
+DEFAULT_DUE = timedelta(days=30)  # a case without a Mitos deadline still gets a date to escalate at
 # how long a message waiting on the engine is held (retrying) before it goes back to its queue: an engine restart
 # must not use up the queue's delivery limit and dead-letter the event
-ENGINE_PATIENCE_S = 300  # a case without a Mitos deadline still gets a date to escalate at
+ENGINE_PATIENCE_S = 300
+# aio-pika's robust channels can wait for a reconnection without a timeout; the poll loop must not stall for good
+BROKER_TIMEOUT_S = 15.0
 
 
 @dataclass
@@ -59,6 +61,20 @@ class InFlight:
     topic: str
     lock_ms: int
     locked_until: float
+
+
+def _really_cancelled() -> bool:
+    """Whether this task is being cancelled, as opposed to awaiting a broker call that was cancelled under it."""
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
+
+
+async def _pause_after(exc: BaseException, failures: int) -> int:
+    failures += 1
+    pause = random.uniform(0, min(30.0, 0.5 * 2**failures))  # noqa: S311 (jitter, not a secret)
+    log.warning("bridge_poll_failed", error=f"{type(exc).__name__}: {exc}", retry_in_s=round(pause, 2))
+    await asyncio.sleep(pause)
+    return failures
 
 
 class CamundaBridge:
@@ -118,7 +134,8 @@ class CamundaBridge:
         """Topics that have workers, and how many more tasks those workers can hold."""
         topics, slots = [], 0
         for name in REGISTRY:
-            queue = await self._publishing.declare_queue(task_queue(name), passive=True)
+            # bounded: a channel still reopening after a broker restart must not stall the loop for good
+            queue = await self._publishing.declare_queue(task_queue(name), passive=True, timeout=BROKER_TIMEOUT_S)
             consumers = queue.declaration_result.consumer_count or 0
             if consumers:
                 topics.append(name)
@@ -130,7 +147,8 @@ class CamundaBridge:
         failures = 0
         while True:
             try:
-                topics, free = await self._capacity()
+                # asyncio's own bound: aio-pika's robust channels can wait for a reconnection without a timeout
+                topics, free = await asyncio.wait_for(self._capacity(), BROKER_TIMEOUT_S)
                 if not topics or free == 0:
                     self._room.clear()
                     with contextlib.suppress(TimeoutError):
@@ -147,15 +165,15 @@ class CamundaBridge:
                     async_response_timeout_ms=self.settings.bridge_long_poll_ms,
                 )
                 for task in tasks:
-                    await self._dispatch(task)
+                    await asyncio.wait_for(self._dispatch(task), BROKER_TIMEOUT_S)
                 failures = 0
-            except asyncio.CancelledError:
-                raise
+            except asyncio.CancelledError as exc:
+                if _really_cancelled():
+                    raise
+                failures = await _pause_after(exc, failures)  # aiormq cancels the calls of a closed channel
+                continue
             except Exception as exc:  # engine or broker away: back off with jitter, never for minutes
-                failures += 1
-                pause = random.uniform(0, min(30.0, 0.5 * 2**failures))  # noqa: S311 (jitter, not a secret)
-                log.warning("bridge_poll_failed", error=f"{type(exc).__name__}: {exc}", retry_in_s=round(pause, 2))
-                await asyncio.sleep(pause)
+                failures = await _pause_after(exc, failures)
 
     async def _dispatch(self, task: ExternalTask) -> None:
         options = REGISTRY[task.topic_name][0]
@@ -195,8 +213,10 @@ class CamundaBridge:
                     self.counts["abandoned"] += 1
                     log.warning("bridge_lock_lost", task_id=task_id, error=type(exc).__name__)
                     self._room.set()
-                except KepError as exc:
-                    log.warning("bridge_heartbeat_failed", task_id=task_id, error=str(exc))
+                except (KepError, OSError, asyncio.CancelledError) as exc:  # try again next beat
+                    if isinstance(exc, asyncio.CancelledError) and _really_cancelled():
+                        raise
+                    log.warning("bridge_heartbeat_failed", task_id=task_id, error=repr(exc))
 
     async def _patiently(self, call: Callable[[], Awaitable[object]]) -> None:
         async for attempt in AsyncRetrying(

@@ -11,6 +11,7 @@ import asyncpg
 import httpx
 import pytest
 
+from infra.settings import Settings
 from kepctl.seed import REVIEW_FORM
 from tests.conftest import OfficeFactory
 from tests.helpers import bearer, eventually
@@ -141,3 +142,47 @@ async def test_a_missing_document_suspends_the_case_until_it_arrives(
     ]
     assert [json.loads(e)["type"] for e in events] == ["case.started", "case.assigned", "case.suspended",
                                                       "case.resumed"]  # fmt: skip
+
+
+async def test_a_case_past_its_due_date_is_escalated_to_the_supervisor_once(
+    ray_app: dict[str, Any],
+    http: httpx.AsyncClient,
+    pool: asyncpg.Pool[asyncpg.Record],
+    settings: Settings,
+    make_procedure: Callable[..., Any],
+    office_with_staff: dict[str, Any],
+) -> None:
+    headers = office_with_staff["headers"]
+    supervisor = f"sup-{uuid.uuid4().hex[:8]}"
+    await pool.execute(
+        "INSERT INTO users (id, subject, office_id, display_name, roles) VALUES ($1, $2, $3, $2, '{supervisor}')",
+        uuid.uuid4(),
+        supervisor,
+        office_with_staff["office"],
+    )
+    procedure = await process_procedure(make_procedure, pool)
+    case = (await http.post("/api/cases", json=body(procedure), headers=headers)).json()
+
+    async def offered() -> bool:
+        return await review_task(http, headers, case["id"]) is not None
+
+    await eventually(offered, within=60)
+    async with httpx.AsyncClient(base_url=settings.engine_url, timeout=30) as engine:
+        [instance] = (await engine.get("/process-instance", params={"businessKey": case["id"]})).json()
+        # the due-date timer is a job of the engine: running it now is the engine's own way of letting time pass
+        [timer] = (await engine.get("/job", params={"processInstanceId": instance["id"], "timers": "true"})).json()
+        assert (await engine.post(f"/job/{timer['id']}/execute")).status_code == 204
+
+    async def escalated() -> bool:
+        return (await case_row(pool, case["id"]))["assignee"] == supervisor
+
+    await eventually(escalated, within=60)
+    events = await pool.fetch(
+        "SELECT type, new FROM case_events WHERE case_id = $1 AND actor = 'bpmn:kep_case' ORDER BY id",
+        uuid.UUID(case["id"]),
+    )
+    assert [e["type"] for e in events] == ["case.started", "case.assigned", "case.noted", "case.assigned"]
+    assert "κλιμάκωση" in events[2]["new"]["note"]
+    # non-interrupting: the review stays with the office, the case is still open for it
+    assert await review_task(http, headers, case["id"]) is not None
+    assert (await case_row(pool, case["id"]))["status"] == "in_progress"

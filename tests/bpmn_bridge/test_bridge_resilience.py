@@ -100,3 +100,5 @@ async def test_a_restart_of_the_broker_or_the_engine_mid_flight_loses_and_repeat
     target.stop()
     target.start()
     await all_worked_once(pool, case_ids, within=180)
+    # and the system goes on working afterwards: cases opened after the restart are worked as well
+    await all_worked_once(pool, await open_cases(http, office_with_staff["headers"], procedure), within=180)
