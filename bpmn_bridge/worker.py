@@ -14,10 +14,10 @@ from aio_pika.abc import AbstractExchange, AbstractIncomingMessage, AbstractRobu
 
 import bpmn_bridge.case_topics  # noqa: F401 (registers the case process's topics)
 from actors.cases.shards import shard_index, shard_name
-from actors.ray_options import actor_class, call_actor
+from actors.ray_options import ActorHandle, actor_class, call_actor
 from bpmn_bridge.handlers import REGISTRY, HandlerContext, outcome
 from infra import amqp
-from infra.consumer import consume
+from infra.consumer import ConsumerGroup
 from infra.db import create_pool
 from infra.logging import configure_logging
 from infra.settings import Settings
@@ -46,9 +46,10 @@ class TaskWorker:
         self._exchange: AbstractExchange = (await amqp.declare_exchanges(publishing))[amqp.TASKS_EXCHANGE]
         await amqp.declare_queue(publishing, RESULTS_QUEUE, [amqp.Binding(amqp.TASKS_EXCHANGE, RESULTS_KEY)])
         consuming = await self._amqp.channel()
+        self._consumers = ConsumerGroup()
         for name in topics or list(REGISTRY):
             queue = await amqp.declare_queue(consuming, task_queue(name), [amqp.Binding(amqp.TASKS_EXCHANGE, name)])
-            await consume(queue, self._handle, prefetch=prefetch)
+            await self._consumers.consume(queue, self._handle, prefetch=prefetch)
 
     async def _apply_case_command(self, command: CaseCommand) -> CaseView:
         import ray  # in the actor's process only
@@ -76,7 +77,22 @@ class TaskWorker:
         log.info("task_handled", topic=task.topic, task_id=task.task_id, outcome=out.kind.value, retries=out.retries)
 
     async def stats(self) -> dict[str, int]:
-        return dict(self.handled)
+        return dict(self.handled) | {"busy": self._consumers.busy}
+
+    async def drain(self, timeout_s: float = 60.0) -> int:
+        """Before this worker is removed: take no more tasks, finish those in hand; returns how many were left."""
+        left = await self._consumers.drain(timeout_s)
+        await self._amqp.close()
+        return left
 
 
 TaskWorkerActor = actor_class(TaskWorker, max_restarts=-1, max_task_retries=0)
+
+
+def pool_member(name: str, settings: Settings, prefetch: int | None = None) -> ActorHandle:
+    """One worker of the pool `TASK_WORKER-<i>`, which the autoscaler sizes. Detached: a worker outlives the
+    actor that started it (the autoscaler), and is removed only by being drained and killed."""
+    handle: ActorHandle = TaskWorkerActor.options(name=name, lifetime="detached", get_if_exists=True).remote(
+        settings, None, prefetch or settings.worker_prefetch
+    )
+    return handle

@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 from collections.abc import Awaitable, Callable
 
@@ -66,3 +67,49 @@ async def consume(queue: AbstractQueue, handler: Handler, prefetch: int = 10) ->
     await queue.channel.set_qos(prefetch_count=prefetch)
     tag: str = await queue.consume(lambda m: deliver(m, handler), no_ack=False)
     return tag
+
+
+class ConsumerGroup:
+    """The consumers of one actor, so that it can stop taking work and finish what it holds before it goes.
+
+    An autoscaler that removes a busy consumer makes the broker redeliver its unacknowledged messages to another
+    one, which repeats the work (KEDA's users know it: kedacore/keda#356, #6719); a drained consumer has none left.
+    """
+
+    def __init__(self) -> None:
+        self._consumers: list[tuple[AbstractQueue, str]] = []
+        self._busy = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    @property
+    def busy(self) -> int:
+        """Messages being handled now (received and not yet settled)."""
+        return self._busy
+
+    async def consume(self, queue: AbstractQueue, handler: Handler, prefetch: int = 10) -> str:
+        await queue.channel.set_qos(prefetch_count=prefetch)
+        tag: str = await queue.consume(lambda m: self._deliver(m, handler), no_ack=False)
+        self._consumers.append((queue, tag))
+        return tag
+
+    async def _deliver(self, message: AbstractIncomingMessage, handler: Handler) -> None:
+        self._busy += 1
+        self._idle.clear()
+        try:
+            await deliver(message, handler)
+        finally:
+            self._busy -= 1
+            if not self._busy:
+                self._idle.set()
+
+    async def drain(self, timeout_s: float) -> int:
+        """Stop receiving, then wait up to `timeout_s` for the messages in hand to settle; returns how many did
+        not (the broker redelivers those when the connection closes)."""
+        for queue, tag in self._consumers:
+            with contextlib.suppress(Exception):  # a channel already closed has no consumer to cancel
+                await queue.cancel(tag)
+        self._consumers.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._idle.wait(), timeout_s)
+        return self._busy

@@ -17,7 +17,8 @@ from actors.live import LIVE_RELAY, LiveRelayActor
 from actors.outbox import OutboxRelayActor
 from actors.ray_options import ActorHandle
 from bpmn_bridge.bridge import BRIDGE_ACTOR, CamundaBridgeActor
-from bpmn_bridge.worker import TASK_WORKER, TaskWorkerActor
+from bpmn_bridge.worker import TASK_WORKER
+from bpmn_bridge.worker import pool_member as task_worker
 from infra.settings import Settings
 from serve.app import build
 
@@ -100,11 +101,10 @@ def start_actors(settings: Settings, detached: bool = False) -> dict[str, ActorH
     handles[OUTBOX_RELAY] = OutboxRelayActor.options(name=OUTBOX_RELAY, lifetime=lifetime, get_if_exists=True).remote(
         settings
     )
-    # the workers first: the bridge fetches only for topics that have consumers
-    handles[TASK_WORKER] = TaskWorkerActor.options(name=TASK_WORKER, lifetime=lifetime, get_if_exists=True).remote(
-        settings, None, settings.worker_prefetch
-    )
-    ray.get(handles[TASK_WORKER].__ray_ready__.remote())
+    # the workers first: the bridge fetches only for topics that have consumers; the autoscaler grows the pool
+    first_worker = f"{TASK_WORKER}-0"
+    handles[first_worker] = task_worker(first_worker, settings)
+    ray.get(handles[first_worker].__ray_ready__.remote())
     handles[BRIDGE_ACTOR] = CamundaBridgeActor.options(name=BRIDGE_ACTOR, lifetime=lifetime, get_if_exists=True).remote(
         settings
     )
