@@ -13,6 +13,7 @@ from typing import Annotated, Any
 import httpx
 import typer
 
+from autoscaler.cli import app as autoscaler_app
 from infra.migrate import migrate as run_migrations
 from infra.migrate import pending
 from infra.settings import Settings, load_settings
@@ -25,6 +26,7 @@ from messages.errors import ConfigurationError
 app = typer.Typer(help="Operate KEP Backoffice on this machine.", no_args_is_help=True)
 svc_app = typer.Typer(help="The local service processes.", no_args_is_help=True)
 app.add_typer(svc_app, name="services")
+app.add_typer(autoscaler_app, name="autoscaler")
 
 
 def _stack() -> StackSettings:

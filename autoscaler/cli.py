@@ -1,0 +1,100 @@
+"""`kep autoscaler …`: replay a trace against a policy and against KEDA + HPA, and write the sample traces."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+import typer
+
+from autoscaler.plot import plot_runs
+from autoscaler.policy import PolicyError, TargetPolicy, load_policies
+from autoscaler.replay import compare
+from autoscaler.simulator import SimulationConfig, keda_for
+from autoscaler.traces import TraceError, load_trace, sample_traces, write_traces
+
+DEPLOYMENTS = Path(__file__).resolve().parent.parent / "deployments" / "autoscaler"
+DEFAULT_POLICIES = DEPLOYMENTS / "policies.yaml"
+DEFAULT_TRACES = DEPLOYMENTS / "traces"
+
+app = typer.Typer(help="Queue-depth autoscaling: replay traces, write sample traces.", no_args_is_help=True)
+
+
+def _fail(message: str) -> typer.Exit:
+    typer.secho(message, fg="red", err=True)
+    return typer.Exit(2)
+
+
+def _target(policy_path: Path, name: str | None) -> TargetPolicy:
+    try:
+        policies = load_policies(policy_path)
+    except PolicyError as exc:
+        raise _fail(str(exc)) from None
+    names = sorted(policies.targets)
+    if name is None:
+        if len(names) != 1:
+            raise _fail(f"{policy_path} holds several targets; choose one with --target: {', '.join(names)}")
+        name = names[0]
+    if name not in policies.targets:
+        raise _fail(f"no target {name!r} in {policy_path}; there are: {', '.join(names)}")
+    return policies[name]
+
+
+def _gap(text: str) -> tuple[int, int]:
+    start, _, end = text.partition("-")
+    try:
+        return int(start), int(end)
+    except ValueError:
+        raise _fail(f"--stats-gap wants START-END in seconds, not {text!r}") from None
+
+
+@app.command()
+def simulate(
+    trace: Annotated[Path, typer.Argument(help="CSV: second,arrivals,service_time_s[,duration_s]")],
+    policy: Annotated[Path, typer.Option(help="policy file or folder")] = DEFAULT_POLICIES,
+    target: Annotated[str | None, typer.Option(help="target name in the policy file")] = None,
+    png: Annotated[Path | None, typer.Option(help="draw backlog and replicas to this PNG")] = None,
+    seed: int = 1,
+    ready_delay: Annotated[float, typer.Option(help="seconds from asking for a replica to it consuming")] = 10.0,
+    concurrency: Annotated[int, typer.Option(help="messages one replica works on at once")] = 1,
+    keda_value: Annotated[float | None, typer.Option(help="KEDA queue length per replica (default: policy's)")] = None,
+    keda_protocol: Annotated[str, typer.Option(help="http (ready+unacked) or amqp (ready only)")] = "http",
+    stats_gap: Annotated[list[str] | None, typer.Option(help="START-END seconds without broker statistics")] = None,
+) -> None:
+    """Replay TRACE under the policy and under the KEDA + HPA emulation; print the figures side by side."""
+    chosen = _target(policy, target)
+    try:
+        loaded = load_trace(trace)
+    except TraceError as exc:
+        raise _fail(str(exc)) from None
+    if keda_protocol not in ("http", "amqp"):
+        raise _fail("--keda-protocol is http or amqp")
+    protocol: Literal["http", "amqp"] = "amqp" if keda_protocol == "amqp" else "http"
+    config = SimulationConfig(
+        seed=seed,
+        ready_delay_s=ready_delay,
+        concurrency=concurrency,
+        stats_gaps=tuple(_gap(g) for g in stats_gap or []),
+    )
+    keda = keda_for(chosen, value=keda_value, protocol=protocol)
+    result = compare(loaded, chosen, config, keda)
+    typer.echo(
+        f"policy {chosen.name}: every {chosen.interval_seconds:g} s, "
+        f"replicas {chosen.min_replicas}..{chosen.max_replicas}; "
+        f"KEDA: QueueLength value {keda.value:g} over {keda.protocol}, activation {keda.activation_value:g}, "
+        f"polling {keda.polling_interval_s:g} s, cooldown {keda.cooldown_period_s:g} s; seed {seed}, "
+        f"readiness {ready_delay:g} s, prefetch {chosen.prefetch}, concurrency {concurrency}"
+    )
+    typer.echo(result.table())
+    if png is not None:
+        typer.echo(f"chart: {plot_runs(loaded, [result.ours, result.keda], result.bursts, png)}")
+
+
+@app.command()
+def traces(
+    out: Annotated[Path, typer.Option(help="folder to write the CSV files to")] = DEFAULT_TRACES,
+    seed: int = 7,
+) -> None:
+    """Write the sample traces (office hours, steady, spike, ramp) generated from SEED."""
+    for path in write_traces(sample_traces(seed), out):
+        typer.echo(f"{path} ({path.stat().st_size // 1024} KiB)")

@@ -1,0 +1,71 @@
+"""`kep autoscaler`, as an operator runs it: no services needed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from kepctl.main import app
+
+runner = CliRunner()
+POLICY = """\
+targets:
+  - name: workers
+    queues: [q]
+    scale: {ray_pool: {name: pool}}
+    min_replicas: 0
+    max_replicas: 6
+    target_drain_seconds: 20
+    service_rate_per_replica: 4
+"""
+
+
+def files(tmp_path: Path) -> tuple[Path, Path]:
+    trace = tmp_path / "burst.csv"
+    rows = [f"{s},{20 if 60 <= s < 120 else 1},0.25" for s in range(300)]
+    trace.write_text("second,arrivals,service_time_s\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(POLICY, encoding="utf-8")
+    return trace, policy
+
+
+def test_simulate_prints_the_table_and_draws(tmp_path: Path) -> None:
+    trace, policy = files(tmp_path)
+    png = tmp_path / "out" / "chart.png"
+    result = runner.invoke(app, ["autoscaler", "simulate", str(trace), "--policy", str(policy), "--png", str(png)])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert "KEDA: QueueLength value 80 over http" in lines[0]
+    assert lines[1] == "trace burst: 0:05:00, 1440 messages"
+    for row in ("peak backlog", "drained after burst", "p95 wait", "replica-seconds", "scale events", "flaps"):
+        assert any(line.startswith(row) for line in lines), row
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_simulate_refuses_bad_input(tmp_path: Path) -> None:
+    trace, policy = files(tmp_path)
+    policy.write_text(POLICY.replace("max_replicas: 6", "max_replicas: -6"), encoding="utf-8")
+    result = runner.invoke(app, ["autoscaler", "simulate", str(trace), "--policy", str(policy)])
+    assert result.exit_code == 2
+    assert f"{policy}: targets.0.max_replicas: Input should be greater than or equal to 1" in result.output
+    policy.write_text(POLICY, encoding="utf-8")
+    result = runner.invoke(app, ["autoscaler", "simulate", str(trace), "--policy", str(tmp_path), "--target", "x"])
+    assert result.exit_code == 2
+    assert "no target 'x'" in result.output
+    result = runner.invoke(app, ["autoscaler", "simulate", str(tmp_path / "none.csv")])
+    assert result.exit_code == 2
+    assert "cannot read" in result.output
+
+
+def test_the_default_policy_file_needs_a_target_only_when_it_holds_several(tmp_path: Path) -> None:
+    trace, _ = files(tmp_path)
+    result = runner.invoke(app, ["autoscaler", "simulate", str(trace), "--target", "bridge-workers"])
+    assert result.exit_code == 0, result.output
+    assert "policy bridge-workers" in result.output
+
+
+def test_traces_writes_the_samples(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["autoscaler", "traces", "--out", str(tmp_path), "--seed", "7"])
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["office-hours.csv", "ramp.csv", "spike.csv", "steady.csv"]

@@ -1,0 +1,162 @@
+"""Policies from YAML: the shipped file loads, bad ones are refused naming the file and the field."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from autoscaler.behavior import StepPolicy
+from autoscaler.policy import OUR_SCALE_DOWN, OUR_SCALE_UP, PolicyError, load_policies
+from bpmn_bridge.worker import TASK_WORKER, task_queue
+
+SHIPPED = Path(__file__).resolve().parents[2] / "deployments" / "autoscaler" / "policies.yaml"
+
+
+def target(**overrides: Any) -> dict[str, Any]:
+    base: dict[str, Any] = {
+        "name": "workers",
+        "queues": ["tasks.case-status"],
+        "scale": {"ray_pool": {"name": "pool"}},
+        "min_replicas": 0,
+        "max_replicas": 5,
+        "target_backlog_per_replica": 20,
+    }
+    base.update(overrides)
+    return {k: v for k, v in base.items() if v is not None}
+
+
+def write(tmp_path: Path, *targets: dict[str, Any], name: str = "p.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(yaml.safe_dump({"targets": list(targets)}), encoding="utf-8")
+    return path
+
+
+def test_the_shipped_policy_covers_the_bridge_queues() -> None:
+    import bpmn_bridge.case_topics  # noqa: F401 - registers the topics
+    from bpmn_bridge.handlers import REGISTRY
+
+    policies = load_policies(SHIPPED)
+    workers = policies["bridge-workers"]
+    assert sorted(workers.queues) == sorted(task_queue(topic) for topic in REGISTRY)
+    assert workers.scale.ray_pool is not None
+    assert workers.scale.ray_pool.name == TASK_WORKER
+    assert workers.target_drain_seconds == 30
+    assert policies.sources["bridge-workers"] == SHIPPED
+
+
+def test_the_commented_kubernetes_example_is_valid_once_uncommented(tmp_path: Path) -> None:
+    text = SHIPPED.read_text(encoding="utf-8")
+    example = text[text.index("  # - name: bridge-workers-k8s") :]
+    uncommented = "targets:\n" + "\n".join(line.replace("  # ", "  ", 1) for line in example.splitlines())
+    (tmp_path / "k8s.yaml").write_text(uncommented, encoding="utf-8")
+    k8s = load_policies(tmp_path / "k8s.yaml")["bridge-workers-k8s"]
+    assert str(k8s.scale) == "kubernetes:kep/kep-task-worker"
+    # a partial scale_down takes the rest from our defaults, as the HPA fills a partial behavior
+    assert k8s.behavior.down.window_s == 120
+    assert k8s.behavior.down.policies == (StepPolicy("Pods", 2, 30),)
+    assert k8s.behavior.down.select == "Max"
+    assert k8s.behavior.up == OUR_SCALE_UP
+
+
+def test_defaults(tmp_path: Path) -> None:
+    policy = load_policies(write(tmp_path, target()))["workers"]
+    assert policy.behavior.up == OUR_SCALE_UP
+    assert policy.behavior.down == OUR_SCALE_DOWN
+    assert (policy.prefetch, policy.tolerance, policy.interval_seconds) == (8, 0.1, 5.0)
+    assert policy.scales_to_zero
+    assert policy.equivalent_backlog_per_replica() == 20
+
+
+INVALID = [
+    ("missing max", target(max_replicas=None), "targets.0.max_replicas: Field required"),
+    ("negative min", target(min_replicas=-1), "targets.0.min_replicas: Input should be greater than or equal to 0"),
+    ("max below min", target(min_replicas=6), "targets.0: Value error, `max_replicas` (5) is below `min_replicas` (6)"),
+    ("no queues", target(queues=[]), "targets.0.queues: List should have at least 1 item"),
+    ("same queue twice", target(queues=["a", "a"]), "`queues` names a queue twice"),
+    ("both targets", target(target_drain_seconds=30, service_rate_per_replica=4),
+     "give exactly one of `target_backlog_per_replica` or `target_drain_seconds`"),
+    ("no target", target(target_backlog_per_replica=None),
+     "give exactly one of `target_backlog_per_replica` or `target_drain_seconds`"),
+    ("drain needs a rate", target(target_backlog_per_replica=None, target_drain_seconds=30),
+     "`target_drain_seconds` needs `service_rate_per_replica`"),
+    ("scale both", target(scale={"ray_pool": {"name": "p"}, "kubernetes": {"namespace": "n", "name": "d"}}),
+     "targets.0.scale: Value error, give exactly one of `kubernetes` or `ray_pool`"),
+    ("scale neither", target(scale={}), "targets.0.scale: Value error, give exactly one of"),
+    ("bad namespace", target(scale={"kubernetes": {"namespace": "Kep_NS", "name": "d"}}),
+     "targets.0.scale.kubernetes.namespace: String should match pattern"),
+    ("unknown field", target(max_replica=3), "targets.0.max_replica: Extra inputs are not permitted"),
+    ("zero step", target(scale_up={"policies": [{"type": "Pods", "value": 0, "period_seconds": 15}]}),
+     "targets.0.scale_up.policies.0.value: Input should be greater than 0"),
+    ("long period", target(scale_down={"policies": [{"type": "Percent", "value": 50, "period_seconds": 1801}]}),
+     "targets.0.scale_down.policies.0.period_seconds: Input should be less than or equal to 1800"),
+    ("step type", target(scale_up={"policies": [{"type": "Replicas", "value": 1, "period_seconds": 15}]}),
+     "targets.0.scale_up.policies.0.type: Input should be 'Pods' or 'Percent'"),
+    ("select policy", target(scale_down={"select_policy": "Maximum"}),
+     "targets.0.scale_down.select_policy: Input should be 'Max', 'Min' or 'Disabled'"),
+    ("empty policies", target(scale_down={"policies": []}),
+     "targets.0.scale_down.policies: List should have at least 1 item"),
+    ("window", target(scale_down={"stabilization_window_seconds": 3601}),
+     "targets.0.scale_down.stabilization_window_seconds: Input should be less than or equal to 3600"),
+    ("tolerance", target(tolerance=1.5), "targets.0.tolerance: Input should be less than 1"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("doc", "message"), [pytest.param(d, m, id=i) for i, d, m in INVALID])
+def test_invalid_policies_name_the_field(tmp_path: Path, doc: dict[str, Any], message: str) -> None:
+    path = write(tmp_path, doc)
+    with pytest.raises(PolicyError) as refused:
+        load_policies(path)
+    assert str(refused.value).startswith(f"{path}: ")
+    assert any(message in problem for problem in refused.value.problems), refused.value.problems
+
+
+def test_every_fault_of_a_file_is_reported(tmp_path: Path) -> None:
+    path = write(tmp_path, target(min_replicas=-1), target(name="other", max_replicas=0))
+    with pytest.raises(PolicyError) as refused:
+        load_policies(path)
+    assert {p.split(":")[0] for p in refused.value.problems} == {"targets.0.min_replicas", "targets.1.max_replicas"}
+
+
+def test_duplicate_names(tmp_path: Path) -> None:
+    with pytest.raises(PolicyError, match="target names must be unique; repeated: workers"):
+        load_policies(write(tmp_path, target(), target()))
+    write(tmp_path, target(), name="a.yaml")
+    second = write(tmp_path, target(), name="b.yml")
+    with pytest.raises(PolicyError, match=r"b\.yml: targets\.0\.name: 'workers' is already defined in .*a\.yaml"):
+        load_policies(tmp_path)
+    assert str(second).endswith("b.yml")
+
+
+def test_a_folder_loads_every_yaml_file(tmp_path: Path) -> None:
+    write(tmp_path, target(), name="a.yaml")
+    write(tmp_path, target(name="second", queues=["other"]), name="b.yml")
+    (tmp_path / "notes.txt").write_text("not a policy", encoding="utf-8")
+    assert sorted(load_policies(tmp_path).targets) == ["second", "workers"]
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("targets: [", "(file): not YAML"),
+        ("- just a list", "(file): Input should be a valid dictionary"),
+        ("", "(file): Input should be a valid dictionary"),
+        ("targets: []", "targets: List should have at least 1 item"),
+        ("targets: [1]\n!!python/object:os.system x: 1", "(file): not YAML"),
+    ],
+)
+def test_broken_files(tmp_path: Path, text: str, message: str) -> None:
+    path = tmp_path / "broken.yaml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(PolicyError) as refused:
+        load_policies(path)
+    assert message in str(refused.value)
+
+
+def test_no_policy_files(tmp_path: Path) -> None:
+    with pytest.raises(PolicyError, match=r"no \*\.yaml policy files"):
+        load_policies(tmp_path)
+    with pytest.raises(PolicyError, match="cannot read"):
+        load_policies(tmp_path / "missing.yaml")

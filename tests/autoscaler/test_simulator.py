@@ -1,0 +1,212 @@
+"""The trace replay: the queue model keeps every message, a seed fixes the run, and our policy's promises hold in it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+
+from autoscaler.keda_hpa import KedaConfig
+from autoscaler.policy import TargetPolicy
+from autoscaler.queue_model import World, WorldConfig
+from autoscaler.replay import compare
+from autoscaler.scorecard import Burst, drain_time, find_bursts, flaps
+from autoscaler.simulator import (
+    OurAutoscaler,
+    Run,
+    ScaleChange,
+    SimulationConfig,
+    as_single_queue,
+    keda_for,
+    run_keda,
+    run_ours,
+)
+from autoscaler.traces import Trace, TraceRow
+
+
+def policy(**overrides: Any) -> TargetPolicy:
+    fields: dict[str, Any] = {
+        "name": "workers",
+        "queues": ["a", "b"],
+        "scale": {"ray_pool": {"name": "pool"}},
+        "min_replicas": 0,
+        "max_replicas": 10,
+        "target_drain_seconds": 30,
+        "service_rate_per_replica": 4,
+    }
+    fields.update(overrides)
+    return TargetPolicy.model_validate(fields)
+
+
+def trace(*segments: tuple[int, float], service: float = 0.25) -> Trace:
+    """Segments of (seconds, messages per second) one after the other."""
+    rows, second = [], 0
+    for seconds, rate in segments:
+        for s in range(second, second + seconds):
+            rows.append(TraceRow(second=s, arrivals=int(rate), service_time_s=service))
+        second += seconds
+    return Trace("test", tuple(rows))
+
+
+BURSTY = trace((120, 0), (60, 30), (300, 2), (60, 0))
+FAST = SimulationConfig(tail_s=300)
+
+
+def test_messages_are_conserved() -> None:
+    ours, _ = run_ours(BURSTY, policy(), FAST)
+    theirs = run_keda(BURSTY, policy(), keda_for(policy()), FAST)
+    for run in (ours, theirs):
+        assert run.published == BURSTY.total_arrivals
+        assert run.published == run.acked + run.remaining
+        assert len(run.waits) == run.acked
+        assert (run.waits >= -1e-9).all()
+
+
+def test_a_removed_replica_gives_its_messages_back() -> None:
+    world = World(trace((5, 50)), WorldConfig(prefetch=8, ready_delay_s=0), seed=1, replicas=3)
+    for _ in range(3):
+        world.step()
+    held = world.unacked
+    assert held == 24  # three full prefetch windows
+    world.set_replicas(1)
+    assert world.requeued == 16
+    assert world.interrupted == 2  # the two messages being worked on
+    assert world.unacked == 8
+    assert len(world.queue) + world.unacked + world.acked == world.published
+
+
+def test_statistics_lag_for_http_readers_but_not_for_amqp() -> None:
+    world = World(trace((20, 10)), WorldConfig(stats_interval_s=5, ready_delay_s=0), seed=1, replicas=0)
+    world.step()
+    assert world.http_reading().ready is None  # a fresh queue reports no counts at all
+    assert world.amqp_reading().ready == 10
+    for _ in range(4):
+        world.step()
+    assert world.http_reading().ready == 50
+    assert world.http_reading().publish_rate == 10.0
+    world.step()
+    assert world.http_reading().ready == 50  # until the next refresh
+    assert world.amqp_reading().ready == 60
+
+
+def test_a_seed_fixes_the_run() -> None:
+    a, decisions_a = run_ours(BURSTY, policy(), FAST)
+    b, decisions_b = run_ours(BURSTY, policy(), FAST)
+    assert np.array_equal(a.replicas, b.replicas)
+    assert np.array_equal(a.waits, b.waits)
+    assert [d.reason for d in decisions_a] == [d.reason for d in decisions_b]
+    c, _ = run_ours(BURSTY, policy(), SimulationConfig(tail_s=300, seed=2))
+    assert not np.array_equal(a.waits, c.waits)
+
+
+def test_the_messages_depend_on_the_seed_only() -> None:
+    # ours and KEDA's runs differ in consumers and timing, never in what is published
+    idle = World(BURSTY, WorldConfig(prefetch=1), seed=5, replicas=0)
+    other = World(BURSTY, WorldConfig(prefetch=50, ready_delay_s=0), seed=5, replicas=0)
+    for _ in range(200):
+        idle.step()
+        other.step()
+    assert [(m.arrival, m.service) for m in idle.queue] == [(m.arrival, m.service) for m in other.queue]
+    assert idle.published == 60 * 30 + 20 * 2
+
+
+def test_ours_never_scales_to_zero_with_work_in_flight_or_waiting() -> None:
+    busy_then_quiet = trace((30, 0), (120, 20), (200, 0), (60, 6), (400, 0))
+    p = as_single_queue(policy())
+    world = World(busy_then_quiet, WorldConfig(prefetch=p.prefetch), seed=3, replicas=0)
+    ours = OurAutoscaler(p, phase=2.0)
+    stops = 0
+    for _ in range(busy_then_quiet.duration_s):
+        before, requeued = len(world.replicas), world.requeued
+        ours.act(world)
+        if before > 0 and not world.replicas:
+            stops += 1
+            assert world.requeued == requeued, "a replica was stopped with messages on it"
+            assert not world.queue
+        world.step()
+    assert stops >= 2, "the trace goes quiet twice: the policy should stop every replica each time"
+    for d in ours.decisions:
+        if d.desired == 0 and d.current > 0:
+            window = [x for x in ours.decisions if d.at - 60 <= x.at <= d.at]
+            assert all("0 messages queued (0 ready, 0 in flight)" in x.reason for x in window), d.reason
+
+
+def test_unknown_statistics_hold() -> None:
+    gap = (200, 800)
+    load = trace((100, 5), (800, 25))
+    config = SimulationConfig(tail_s=0, stats_gaps=(gap,))
+    run, decisions = run_ours(load, policy(), config)
+    during = [d for d in decisions if gap[0] + 5 <= d.at < gap[1]]
+    assert during
+    assert all(d.reason.startswith(f"hold at {d.current}: the broker does not report") for d in during)
+    assert len(set(run.replicas[gap[0] + 5 : gap[1]])) == 1
+    # KEDA reads the missing counts as 0 and, after its cooldown, stops everything despite the backlog
+    theirs = run_keda(load, policy(), keda_for(policy()), config)
+    assert 0 in theirs.replicas[gap[0] : gap[1]]
+    assert theirs.ready[gap[1] - 1] > 1000
+
+
+def test_keda_counts_its_own_clock() -> None:
+    keda = KedaConfig(value=20, min_replica_count=0, max_replica_count=10, polling_interval_s=30)
+    run = run_keda(BURSTY, policy(), keda, FAST)
+    first_up = next(c for c in run.changes if c.after > c.before)
+    assert first_up.at < 120 + 30 + 15  # activation within one poll, or the HPA within one sync, of the burst
+    assert run.replicas.max() > 1
+
+
+def test_compare_scores_both_runs() -> None:
+    result = compare(BURSTY, policy(), FAST)
+    assert [s.label for s in result.scores] == ["ours", "keda+hpa"]
+    [burst] = result.bursts
+    assert 120 <= burst.start <= 125
+    table = result.table()
+    assert "peak backlog" in table
+    assert f"drained after burst 0:02:{burst.start - 120:02d}" in table
+    assert table.count("\n") >= 9
+
+
+def run_with(ready: list[int], replicas: list[int] | None = None, changes: list[ScaleChange] | None = None) -> Run:
+    n = len(ready)
+    return Run(
+        label="x",
+        seconds=np.arange(1, n + 1),
+        ready=np.asarray(ready),
+        unacked=np.zeros(n, int),
+        replicas=np.asarray(replicas or [1] * n),
+        waits=np.zeros(0),
+        changes=changes or [],
+        published=0,
+        acked=0,
+        remaining=0,
+        requeued=0,
+        interrupted=0,
+    )
+
+
+@pytest.mark.parametrize(
+    ("ready", "expected"),
+    [([0, 50, 80, 40, 9, 0], 1), ([0, 50, 80, 0, 0, 0], 0), ([0, 0, 0, 0, 0, 0], 0), ([0, 50, 80, 40, 20, 30], None)],
+)
+def test_drain_time_counts_from_the_burst_end(ready: list[int], expected: int | None) -> None:
+    assert drain_time(run_with(ready), Burst(1, 3), horizon=len(ready)) == expected
+
+
+def test_flaps_are_reversals_within_five_minutes() -> None:
+    changes = [
+        ScaleChange(0, 1, 3, "x"),
+        ScaleChange(100, 3, 2, "x"),  # reversal after 100 s: a flap
+        ScaleChange(200, 2, 1, "x"),  # same direction
+        ScaleChange(600, 1, 2, "x"),  # reversal after 400 s: not a flap
+        ScaleChange(650, 2, 1, "x"),  # a flap
+    ]
+    assert flaps(changes) == 2
+
+
+def test_bursts_are_found_against_the_median() -> None:
+    steady = trace((600, 10))
+    assert find_bursts(steady) == []
+    spike = trace((300, 3), (90, 60), (300, 3))
+    [burst] = find_bursts(spike)
+    assert 300 <= burst.start <= 305
+    assert 390 <= burst.end <= 420
