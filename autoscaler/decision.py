@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from autoscaler.behavior import Recommendations, ScaleEvents, limit_rate, stabilize, store_scale_event
-from autoscaler.demand import Demand, Need, Unknown, combine, measured_service_rate, replicas_needed
+from autoscaler.demand import Demand, Need, Unknown, combine, measured_service_rate, replicas_needed, saturated
 from autoscaler.model import Decision, QueueMetrics, ScaleState
 from autoscaler.policy import TargetPolicy
 
@@ -61,6 +61,13 @@ def _propose(policy: TargetPolicy, current: int, demand: Demand, need: Need) -> 
         return max(1, need.replicas), (
             f"activate from zero (backlog {demand.backlog} > {policy.activation_backlog}): {need.explanation}"
         )
+    if (
+        policy.upstream_backlog
+        and saturated(demand, policy.prefetch)
+        and need.exact <= current * (1 + policy.tolerance)
+    ):
+        full = f"{demand.unacked} in flight for {demand.consumers} consumers × prefetch {policy.prefetch}, none ready"
+        return current + 1, f"scale up to {current + 1}: every consumer is full ({full}), so more waits upstream"
     if need.lower_bound and need.replicas <= current:
         return None, f"hold at {current}: a figure is unknown and what is known ({need.explanation}) asks for no more"
     if need.exact > current * (1 + policy.tolerance):

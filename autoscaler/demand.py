@@ -32,6 +32,18 @@ class Demand:
         return self.ready == 0 and self.unacked == 0 and not self.arrival_rate
 
 
+# Share of the consumers' prefetch in flight, with nothing ready, that reads as "more work waits where the queue
+# cannot show it": the bridge fetches from the engine only what the workers can hold (bpmn_bridge/bridge.py), so
+# its queues never hold a backlog; a full pool is the only sign that the engine has more.
+SATURATED = 0.9
+
+
+def saturated(demand: Demand, prefetch: int) -> bool:
+    if not demand.consumers or demand.unacked is None or demand.ready:
+        return False
+    return demand.unacked >= SATURATED * demand.consumers * prefetch
+
+
 @dataclass(frozen=True)
 class Unknown:
     """Why the readings cannot be used: the decision holds and says this."""

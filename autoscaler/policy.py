@@ -61,7 +61,13 @@ class KubernetesTarget(_Strict):
 
 
 class RayPoolTarget(_Strict):
+    """Named actors `<name>-<i>`, each started by `member` (`module:function`) with `options`."""
+
     name: Annotated[str, Field(min_length=1)]
+    member: Annotated[str, Field(pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")] = "bpmn_bridge.worker:pool_member"
+    options: dict[str, str | int | float | bool] = {}
+    # how long a member being removed may take to finish the messages it holds
+    drain_seconds: Annotated[float, Field(gt=0, le=3600)] = 60.0
 
 
 class ScaleTargetRef(_Strict):
@@ -98,6 +104,10 @@ class TargetPolicy(_Strict):
     # messages a second one replica handles, for when it cannot be measured (no replica saturated yet)
     service_rate_per_replica: Annotated[float, Field(gt=0)] | None = None
     prefetch: Annotated[int, Field(gt=0)] = 8
+    # the producer publishes only what the consumers can hold and keeps the rest upstream (the BPMN bridge fetches
+    # from the engine only the workers' free prefetch): the queue never shows a backlog, and a full pool is the
+    # only sign that more waits, so a full pool with nothing ready scales up by one
+    upstream_backlog: bool = False
     tolerance: Annotated[float, Field(ge=0, lt=1)] = 0.1  # no scale-up until the load is this much above capacity
     # a scale-down only goes to a count that keeps this much spare capacity (hysteresis against flapping)
     scale_down_headroom: Annotated[float, Field(ge=0, le=1)] = 0.1
