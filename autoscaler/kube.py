@@ -2,7 +2,7 @@
 
 Writes are compare-and-swap: the PATCH carries the resourceVersion that was read, so a Deployment somebody else
 changed meanwhile (a rollout, `kubectl apply`, another scaler) answers 409 and the caller reads and decides again
-(`rescale`). The client is synchronous, so every call runs in a worker thread.
+(`autoscaler.rescale`). The client is synchronous, so every call runs in a worker thread.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -18,10 +18,8 @@ import urllib3
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError
-from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
-from tenacity.wait import wait_base
 
-from autoscaler.model import ScaleConflict, Scaler, ScalerError, ScaleState
+from autoscaler.model import ScaleConflict, ScalerError, ScaleState
 from messages.errors import ConfigurationError
 
 MERGE_PATCH = "application/merge-patch+json"
@@ -151,42 +149,3 @@ class DeploymentScaler:
                 return ScalerError(self.target, "unauthorized: the API server refused the credentials (token expired?)")
             case code:
                 return ScalerError(self.target, f"Kubernetes API answered {code} {status.reason}: {status.message}")
-
-
-@dataclass(frozen=True)
-class Rescaled:
-    """What `rescale` did: `before` is the state the final decision was made on."""
-
-    before: ScaleState
-    after: ScaleState
-    attempts: int
-
-    @property
-    def changed(self) -> bool:
-        return self.after.desired != self.before.desired
-
-
-async def rescale(
-    scaler: Scaler,
-    decide: Callable[[ScaleState], int],
-    *,
-    retries: int = 3,
-    wait: wait_base | None = None,
-) -> Rescaled:
-    """Read, decide, write; on a conflict read and decide again (somebody else resized the target), up to
-    `retries` times with jitter, then let the `ScaleConflict` go to the caller, who tries at its next tick."""
-    retrying = AsyncRetrying(
-        retry=retry_if_exception_type(ScaleConflict),
-        stop=stop_after_attempt(retries + 1),
-        wait=wait or wait_exponential_jitter(initial=0.05, max=1.0, jitter=0.2),
-        reraise=True,
-    )
-    async for attempt in retrying:
-        with attempt:
-            state = await scaler.read()
-            desired = decide(state)
-            number = attempt.retry_state.attempt_number
-            if desired == state.desired:
-                return Rescaled(state, state, number)
-            return Rescaled(state, await scaler.write(desired, state), number)
-    raise AssertionError("tenacity ends with a return or a raise")  # pragma: no cover

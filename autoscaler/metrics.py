@@ -113,9 +113,13 @@ class _Page(BaseModel):
     items: list[_Queue]
 
 
-def _rate(details: _Details | None) -> float | None:
+def _rate(details: _Details | None, counted: bool) -> float | None:
+    if details is None:
+        # a statistics database that is counting this queue (`counted`) but has never seen one of these
+        # operations omits the field: none happened. Without a live database an absent field tells nothing.
+        return 0.0 if counted else None
     # one sample gives no slope: the broker still reports 0.0, which would read as an idle queue
-    if details is None or len(details.samples) < 2:
+    if len(details.samples) < 2:
         return None
     return details.avg_rate
 
@@ -161,7 +165,7 @@ def reading_from_payloads(
     stats_fresh = newest is not None and broker_now_s - newest / 1000 <= max_stats_age_s
     counted = stats_fresh and stats.messages_ready is not None
     ready = unacked = None
-    if totals is not None and (totals.type == "classic" or counted):
+    if totals.type == "classic" or counted:
         ready, unacked = totals.messages_ready, totals.messages_unacknowledged
     elif counted:
         ready, unacked = stats.messages_ready, stats.messages_unacknowledged
@@ -173,9 +177,9 @@ def reading_from_payloads(
         ready=ready,
         unacked=unacked,
         consumers=stats.consumers if stats_fresh else None,
-        publish_rate=_rate(ms.publish_details),
-        deliver_rate=_rate(ms.deliver_get_details),
-        ack_rate=_rate(ms.ack_details),
+        publish_rate=_rate(ms.publish_details, counted),
+        deliver_rate=_rate(ms.deliver_get_details, counted),
+        ack_rate=_rate(ms.ack_details, counted),
     )
 
 

@@ -59,6 +59,15 @@ class Settings(BaseSettings):
     bridge_max_in_flight: int = Field(default=64, ge=1)
     worker_prefetch: int = Field(default=8, ge=1)
 
+    # the autoscaler: a policy file or folder (unset: deployments/autoscaler/policies.yaml), whether it only decides
+    # and logs (dry run), and how it reaches a Kubernetes API for `kubernetes` targets (unset: in-cluster)
+    autoscaler_enabled: bool = True
+    autoscaler_policies: Path | None = None
+    autoscaler_dry_run: bool = False
+    kube_api_url: str | None = None
+    kube_token: SecretStr | None = None
+    kubeconfig: Path | None = None
+
     ray_address: str | None = None
     ray_namespace: str = "kep"
     case_shards: int = Field(default=2, ge=1, le=256)

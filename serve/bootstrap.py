@@ -16,6 +16,7 @@ from actors.catalog.catalog import CATALOG_ACTOR, ProcedureCatalogActor
 from actors.live import LIVE_RELAY, LiveRelayActor
 from actors.outbox import OutboxRelayActor
 from actors.ray_options import ActorHandle
+from autoscaler.actor import AUTOSCALER_ACTOR, AutoscalerActor
 from bpmn_bridge.bridge import BRIDGE_ACTOR, CamundaBridgeActor
 from bpmn_bridge.worker import TASK_WORKER
 from bpmn_bridge.worker import pool_member as task_worker
@@ -108,6 +109,10 @@ def start_actors(settings: Settings, detached: bool = False) -> dict[str, ActorH
     handles[BRIDGE_ACTOR] = CamundaBridgeActor.options(name=BRIDGE_ACTOR, lifetime=lifetime, get_if_exists=True).remote(
         settings
     )
+    if settings.autoscaler_enabled:
+        handles[AUTOSCALER_ACTOR] = AutoscalerActor.options(
+            name=AUTOSCALER_ACTOR, lifetime=lifetime, get_if_exists=True
+        ).remote(settings)
     handles[LIVE_RELAY] = LiveRelayActor.options(name=LIVE_RELAY, lifetime=lifetime, get_if_exists=True).remote(
         settings
     )

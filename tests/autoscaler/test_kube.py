@@ -10,8 +10,9 @@ from typing import Any
 import pytest
 from tenacity import wait_none
 
-from autoscaler.kube import MERGE_PATCH, DeploymentScaler, KubeConnection, rescale
+from autoscaler.kube import MERGE_PATCH, DeploymentScaler, KubeConnection
 from autoscaler.model import ScaleConflict, ScalerError, ScaleState
+from autoscaler.rescale import rescale
 from doubles.kubernetes.server import KubeApp, create_app, serve_in_thread
 
 NS = "kep"

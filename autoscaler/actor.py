@@ -1,0 +1,203 @@
+"""The Autoscaler actor: every target's queues read at the target's interval, a decision made and logged with its
+inputs and reason, and applied unless in dry run. Policies reload when their file changes (or on request); a file
+that does not validate is refused and the policies in force stay.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from actors.ray_options import actor_class
+from autoscaler.decision import Memory, decide, record_scale
+from autoscaler.metrics import MetricsError, MetricsReader, reader_from_settings
+from autoscaler.model import Decision, QueueMetrics, Scaler, ScalerError, ScaleState
+from autoscaler.policy import DEFAULT_POLICIES, PolicyError, TargetPolicy, load_policies, policy_files
+from autoscaler.rescale import rescale
+from autoscaler.targets import scaler_for
+from infra.logging import configure_logging
+from infra.settings import Settings
+
+log = structlog.get_logger("autoscaler")
+AUTOSCALER_ACTOR = "kep-autoscaler"
+DECISIONS_KEPT = 500
+HISTORY_MARGIN_S = 30.0  # readings are kept for the rate window and this much more
+
+
+@dataclass
+class Target:
+    policy: TargetPolicy
+    scaler: Scaler
+    memory: Memory = field(default_factory=Memory)
+    history: deque[QueueMetrics] = field(default_factory=deque)
+    state: ScaleState | None = None
+    error: str | None = None
+    due: float = 0.0
+
+    def remember(self, reading: QueueMetrics, now: float) -> None:
+        self.history.append(reading)
+        horizon = now - max(self.policy.rate_window_seconds, self.policy.stale_after_seconds) - HISTORY_MARGIN_S
+        while self.history and self.history[0].at < horizon:
+            self.history.popleft()
+
+    def latest(self) -> dict[str, dict[str, Any]]:
+        last: dict[str, QueueMetrics] = {}
+        for reading in self.history:
+            last[reading.queue] = reading
+        return {q: {k: v for k, v in vars(r).items() if k != "queue"} for q, r in last.items()}
+
+
+def _wall(monotonic_at: float) -> str:
+    return datetime.fromtimestamp(time.time() - (time.monotonic() - monotonic_at), UTC).isoformat(timespec="seconds")
+
+
+class Autoscaler:
+    async def __init__(  # type: ignore[misc]  # Ray awaits async __init__
+        self, settings: Settings, policies: str | None = None, dry_run: bool | None = None
+    ) -> None:
+        configure_logging(settings.log_format, settings.log_level)
+        self.settings = settings
+        self.path = Path(policies) if policies else settings.autoscaler_policies or DEFAULT_POLICIES
+        self.dry_run = settings.autoscaler_dry_run if dry_run is None else dry_run
+        self.reader: MetricsReader = reader_from_settings(settings)
+        self.targets: dict[str, Target] = {}
+        self.decisions: deque[dict[str, Any]] = deque(maxlen=DECISIONS_KEPT)
+        self._stamp: tuple[tuple[str, float], ...] = ()
+        self._load()  # a bad file at start stops the actor: nothing to run
+        self._loop = asyncio.create_task(self._run())
+
+    # -- policies ----------------------------------------------------------------------------------------------
+
+    def _files_stamp(self) -> tuple[tuple[str, float], ...]:
+        with contextlib.suppress(OSError):
+            return tuple((str(f), f.stat().st_mtime) for f in policy_files(self.path))
+        return ()
+
+    def _load(self) -> None:
+        stamp = self._files_stamp()
+        policies = load_policies(self.path)
+        targets: dict[str, Target] = {}
+        for policy in policies:
+            old = self.targets.get(policy.name)
+            if old is not None and old.policy.scale == policy.scale:
+                # same target: its readings and memory still hold; the new limits apply from the next decision
+                old.policy = policy
+                targets[policy.name] = old
+            else:
+                targets[policy.name] = Target(policy, scaler_for(policy, self.settings))
+        self.targets, self._stamp = targets, stamp
+        log.info("autoscaler_policies_loaded", source=str(self.path), targets=sorted(targets), dry_run=self.dry_run)
+
+    async def reload(self) -> dict[str, Any]:
+        """Read the policies again; a file that does not validate changes nothing and says why."""
+        try:
+            self._load()
+        except PolicyError as exc:
+            log.warning("autoscaler_policies_refused", source=str(exc.file), problems=exc.problems)
+            self._stamp = self._files_stamp()  # not again until it changes again
+            return {"reloaded": False, "file": str(exc.file), "problems": exc.problems}
+        return {"reloaded": True, "targets": sorted(self.targets)}
+
+    # -- the loop ----------------------------------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        while True:
+            if self._files_stamp() != self._stamp:
+                await self.reload()
+            now = time.monotonic()
+            for target in list(self.targets.values()):
+                if target.due <= now:
+                    target.due = now + target.policy.interval_seconds
+                    try:
+                        await self._tick(target)
+                    except Exception as exc:  # one target's trouble must not stop the others
+                        target.error = f"{type(exc).__name__}: {exc}"
+                        log.exception("autoscaler_tick_failed", target=target.policy.name)
+            next_due = min((t.due for t in self.targets.values()), default=now + 5.0)
+            await asyncio.sleep(max(0.05, min(next_due - time.monotonic(), 5.0)))
+
+    async def _tick(self, target: Target) -> None:
+        policy = target.policy
+        for queue in policy.queues:
+            try:
+                target.remember(await self.reader.read(queue), time.monotonic())
+            except MetricsError as exc:  # no reading: the queue's last one goes stale and the decision holds
+                log.warning("autoscaler_metrics_failed", target=policy.name, queue=queue, error=exc.reason)
+        decided: list[tuple[Decision, Memory]] = []
+
+        def choose(state: ScaleState) -> int:
+            target.state = state
+            decision, memory = decide(policy, state, tuple(target.history), time.monotonic(), target.memory)
+            decided.append((decision, memory))
+            return decision.current if self.dry_run else decision.desired
+
+        try:
+            done = await rescale(target.scaler, choose)
+        except ScalerError as exc:
+            target.error = exc.reason
+            applied = False
+            if not decided:
+                log.warning("autoscaler_target_unreadable", target=policy.name, error=exc.reason)
+                return
+        else:
+            target.error, target.state = None, done.after
+            applied = done.changed
+        decision, memory = decided[-1]
+        target.memory = record_scale(memory, decision, policy) if applied else memory
+        self._record(target, decision, applied)
+
+    def _record(self, target: Target, decision: Decision, applied: bool) -> None:
+        entry = {
+            "target": decision.target,
+            "at": _wall(decision.at),
+            "current": decision.current,
+            "desired": decision.desired,
+            "raw": decision.raw,
+            "reason": decision.reason,
+            "applied": applied,
+            "dry_run": self.dry_run,
+            "error": target.error,
+            "metrics": target.latest(),
+        }
+        self.decisions.append(entry)
+        # every decision is kept for the view; the log gets the ones that change something or went wrong
+        (log.info if decision.changes or target.error else log.debug)("autoscaler_decision", **entry)
+
+    # -- the view ----------------------------------------------------------------------------------------------
+
+    async def view(self, recent: int = 50) -> dict[str, Any]:
+        """Policies, current replicas, latest readings and the recent decisions, for operators."""
+        targets = []
+        for name, t in sorted(self.targets.items()):
+            state = t.state
+            targets.append(
+                {
+                    "name": name,
+                    "scale": str(t.policy.scale),
+                    "replicas": None if state is None else {"desired": state.desired, "ready": state.ready},
+                    "error": t.error,
+                    "metrics": t.latest(),
+                    "policy": t.policy.model_dump(mode="json"),
+                }
+            )
+        return {
+            "source": str(self.path),
+            "dry_run": self.dry_run,
+            "targets": targets,
+            "decisions": list(self.decisions)[-recent:][::-1],
+        }
+
+    async def set_dry_run(self, dry_run: bool) -> None:
+        self.dry_run = dry_run
+        log.info("autoscaler_dry_run", dry_run=dry_run)
+
+
+AutoscalerActor = actor_class(Autoscaler, max_restarts=-1, max_task_retries=0)

@@ -1,0 +1,62 @@
+"""Operators' view of the autoscaler: policies in force, replicas, latest readings, recent decisions; reload the
+policy files after editing them (a file that does not validate is refused field by field and changes nothing)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import ray
+from fastapi import APIRouter, Query
+from pydantic import BaseModel, ConfigDict
+
+from actors.ray_options import ActorHandle, call_actor
+from autoscaler.actor import AUTOSCALER_ACTOR
+from messages.errors import InvalidInput, NotAvailable
+from serve.deps import Ctx
+from serve.routers.admin_catalog import Admin
+from serve.routers.cases import PROBLEMS
+
+router = APIRouter(prefix="/api/admin/autoscaler", tags=["admin: autoscaler"], responses=PROBLEMS)
+
+
+class DryRun(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    dry_run: bool
+
+
+def _autoscaler(ctx: Ctx) -> ActorHandle:
+    if not ctx.settings.autoscaler_enabled:
+        raise NotAvailable("the autoscaler is switched off on this system (KEP_AUTOSCALER_ENABLED)")
+    try:
+        return ray.get_actor(AUTOSCALER_ACTOR, namespace=ctx.settings.ray_namespace)
+    except ValueError:
+        raise NotAvailable("the autoscaler is not running") from None
+
+
+def _pointer(problem: str) -> dict[str, str]:
+    """`targets.0.max_replicas: message` as a JSON pointer into the policy file."""
+    where, _, message = problem.partition(": ")
+    return {"path": "" if where == "(file)" else "/" + where.replace(".", "/"), "message": message}
+
+
+@router.get("")
+async def view(_: Admin, ctx: Ctx, recent: Annotated[int, Query(ge=1, le=500)] = 50) -> dict[str, Any]:
+    answer: dict[str, Any] = await call_actor(_autoscaler(ctx).view.remote(recent))
+    return answer
+
+
+@router.post("/reload")
+async def reload(_: Admin, ctx: Ctx) -> dict[str, Any]:
+    result: dict[str, Any] = await call_actor(_autoscaler(ctx).reload.remote())
+    if not result["reloaded"]:
+        raise InvalidInput(
+            f"{result['file']} was refused; the policies in force stay", [_pointer(p) for p in result["problems"]]
+        )
+    return result
+
+
+@router.put("/dry-run")
+async def set_dry_run(body: DryRun, _: Admin, ctx: Ctx) -> DryRun:
+    await call_actor(_autoscaler(ctx).set_dry_run.remote(body.dry_run))
+    return body

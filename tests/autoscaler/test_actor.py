@@ -1,0 +1,195 @@
+"""The autoscaler on one machine, end to end: a flooded queue grows a pool of real consumer actors, the queue
+drains, the pool shrinks back after its window, and no message is redelivered on the way (members are drained
+before they go). Dry run decides without acting; a policy file that does not validate is refused, field by field.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import aio_pika
+import httpx
+import pytest
+import ray
+
+from actors.ray_options import ActorHandle, call_actor
+from autoscaler.actor import AUTOSCALER_ACTOR, AutoscalerActor
+from infra import amqp
+from infra.settings import Settings
+from tests.helpers import bearer, eventually
+
+MESSAGES = 300
+
+POLICY = """
+targets:
+  - name: flood
+    queues: [{queue}]
+    scale:
+      ray_pool:
+        name: {queue}
+        member: autoscaler.sink:pool_member
+        options: {{queue: {queue}, service_time_s: 0.05, prefetch: 1}}
+        drain_seconds: 10
+    min_replicas: 1
+    max_replicas: {max_replicas}
+    target_backlog_per_replica: 20
+    prefetch: 1
+    interval_seconds: 1
+    stale_after_seconds: 15
+    rate_window_seconds: 10
+    scale_down: {{stabilization_window_seconds: 5}}
+"""
+
+
+@pytest.fixture
+async def flood_queue(settings: Settings) -> AsyncIterator[str]:
+    name = f"flood-{uuid.uuid4().hex[:8]}"
+    connection = await aio_pika.connect(settings.amqp_url.get_secret_value())
+    async with connection:
+        await amqp.declare_queue(await connection.channel(), name, [])
+        yield name
+        channel = await connection.channel()
+        await channel.queue_delete(name)
+        await channel.queue_delete(f"{name}.dlq")
+
+
+async def flood(settings: Settings, queue: str, n: int) -> None:
+    connection = await aio_pika.connect(settings.amqp_url.get_secret_value())
+    async with connection:
+        channel = await connection.channel(publisher_confirms=True)
+        for i in range(n):
+            message = aio_pika.Message(b"{}", message_id=str(i), delivery_mode=aio_pika.DeliveryMode.PERSISTENT)
+            await channel.default_exchange.publish(message, routing_key=queue)
+
+
+async def queue_stats(settings: Settings, queue: str) -> dict[str, Any]:
+    assert settings.rabbit_mgmt_url is not None
+    url = httpx.URL(settings.rabbit_mgmt_url.get_secret_value())
+    auth = (url.username, url.password)
+    async with httpx.AsyncClient(base_url=str(url.copy_with(username=None, password=None)), auth=auth) as http:
+        stats: dict[str, Any] = (await http.get(f"/api/queues/%2F/{quote(queue, safe='')}")).json()
+    return stats
+
+
+def members(pool: str) -> list[str]:
+    return sorted(n for n in ray.util.list_named_actors() if n.startswith(f"{pool}-"))
+
+
+@pytest.fixture
+def start_autoscaler(
+    ray_app: dict[str, Any], settings: Settings, tmp_path: Path, flood_queue: str
+) -> Iterator[Callable[..., ActorHandle]]:
+    started: list[ActorHandle] = []
+
+    def start(dry_run: bool = False, max_replicas: int = 4) -> ActorHandle:
+        policy = tmp_path / "policies.yaml"
+        policy.write_text(POLICY.format(queue=flood_queue, max_replicas=max_replicas))
+        handle = AutoscalerActor.options(name=f"autoscaler-{uuid.uuid4().hex[:6]}").remote(
+            settings, str(policy), dry_run
+        )
+        started.append(handle)
+        ray.get(handle.__ray_ready__.remote())
+        return handle
+
+    yield start
+    for handle in started:
+        ray.kill(handle, no_restart=True)
+    for name in members(flood_queue):
+        ray.kill(ray.get_actor(name), no_restart=True)
+
+
+async def test_a_flood_grows_the_pool_which_drains_the_queue_and_shrinks_back(
+    start_autoscaler: Callable[..., ActorHandle], settings: Settings, flood_queue: str
+) -> None:
+    autoscaler = start_autoscaler()
+
+    async def at_min() -> bool:
+        return len(members(flood_queue)) == 1  # "below min_replicas 1": the pool is started
+
+    await eventually(at_min, within=60)
+    await flood(settings, flood_queue, MESSAGES)
+
+    peak = 0
+
+    async def grown() -> bool:
+        nonlocal peak
+        peak = max(peak, len(members(flood_queue)))
+        return peak > 1
+
+    await eventually(grown, within=60)
+
+    async def drained_and_shrunk() -> bool:
+        stats = await queue_stats(settings, flood_queue)
+        empty = stats.get("messages_ready") == 0 and stats.get("messages_unacknowledged") == 0
+        return empty and len(members(flood_queue)) == 1
+
+    await eventually(drained_and_shrunk, within=180)
+    stats = await queue_stats(settings, flood_queue)
+    # every message acknowledged once: none went back to the queue because its consumer was removed mid-work
+    assert stats["message_stats"]["ack"] == MESSAGES
+    assert stats["message_stats"].get("redeliver", 0) == 0
+
+    view = await call_actor(autoscaler.view.remote(500))
+    applied = [d for d in view["decisions"] if d["applied"]]
+    assert any(d["desired"] > d["current"] and d["reason"].startswith("scale up") for d in applied)
+    assert any(d["desired"] < d["current"] and d["reason"].startswith("scale down") for d in applied)
+    [target] = view["targets"]
+    assert target["replicas"] == {"desired": 1, "ready": 1}
+    assert target["metrics"][flood_queue]["ready"] == 0
+
+
+async def test_dry_run_decides_and_logs_but_leaves_the_pool_alone(
+    start_autoscaler: Callable[..., ActorHandle], settings: Settings, flood_queue: str
+) -> None:
+    autoscaler = start_autoscaler(dry_run=True)
+    await flood(settings, flood_queue, 100)
+
+    async def wants_more() -> bool:
+        view = await call_actor(autoscaler.view.remote(500))
+        return any(d["desired"] > d["current"] for d in view["decisions"])
+
+    await eventually(wants_more, within=60)
+    view = await call_actor(autoscaler.view.remote(500))
+    assert view["dry_run"] is True
+    assert not any(d["applied"] for d in view["decisions"])
+    assert members(flood_queue) == []  # not even the minimum was started
+
+
+async def test_a_policy_file_that_does_not_validate_is_refused_and_the_old_one_stays(
+    start_autoscaler: Callable[..., ActorHandle], tmp_path: Path
+) -> None:
+    autoscaler = start_autoscaler(dry_run=True)
+    policy = tmp_path / "policies.yaml"
+    policy.write_text(policy.read_text().replace("max_replicas: 4", "max_replicas: 0"))
+    result = await call_actor(autoscaler.reload.remote())
+    assert result["reloaded"] is False
+    assert any(p.startswith("targets.0.max_replicas:") for p in result["problems"])
+    view = await call_actor(autoscaler.view.remote())
+    assert view["targets"][0]["policy"]["max_replicas"] == 4
+
+    policy.write_text(policy.read_text().replace("max_replicas: 0", "max_replicas: 6"))
+    assert (await call_actor(autoscaler.reload.remote()))["reloaded"] is True
+    view = await call_actor(autoscaler.view.remote())
+    assert view["targets"][0]["policy"]["max_replicas"] == 6
+
+
+async def test_the_http_view_is_for_administrators(
+    ray_app: dict[str, Any], http: httpx.AsyncClient, token_for: Callable[..., str]
+) -> None:
+    admin = bearer(token_for(uuid.uuid4(), roles=("administrator",)))
+    view = await http.get("/api/admin/autoscaler", headers=admin)
+    assert view.status_code == 200, view.text
+    assert [t["name"] for t in view.json()["targets"]] == ["bridge-workers"]
+    assert view.json()["targets"][0]["scale"] == "ray_pool:kep-task-worker"
+    employee = bearer(token_for(uuid.uuid4(), roles=("employee", "supervisor")))
+    assert (await http.get("/api/admin/autoscaler", headers=employee)).status_code == 403
+    assert (await http.post("/api/admin/autoscaler/reload", headers=employee)).status_code == 403
+    assert (await http.get("/api/admin/autoscaler")).status_code == 401
+    reloaded = await http.post("/api/admin/autoscaler/reload", headers=admin)
+    assert reloaded.status_code == 200
+    assert reloaded.json() == {"reloaded": True, "targets": ["bridge-workers"]}
+    assert ray.get_actor(AUTOSCALER_ACTOR) is not None
