@@ -19,6 +19,7 @@ from autoscaler.behavior import Behavior, ScalingRules, StepPolicy
 from messages.errors import ConfigurationError
 
 _K8S_NAME = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+DEFAULT_POLICIES = Path(__file__).resolve().parent.parent / "deployments" / "autoscaler" / "policies.yaml"
 
 
 class _Strict(BaseModel):
@@ -127,6 +128,9 @@ class TargetPolicy(_Strict):
             raise ValueError(f"`max_replicas` ({self.max_replicas}) is below `min_replicas` ({self.min_replicas})")
         if len(set(self.queues)) != len(self.queues):
             raise ValueError("`queues` names a queue twice")
+        if self.upstream_backlog and self.min_replicas == 0:
+            # with no consumer the producer publishes nothing, so the queue never shows work to scale from zero on
+            raise ValueError("`upstream_backlog` needs `min_replicas` ≥ 1: at zero nothing is published to scale on")
         return self
 
     @property
