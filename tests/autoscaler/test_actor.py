@@ -15,9 +15,11 @@ import aio_pika
 import httpx
 import pytest
 import ray
+from pydantic import SecretStr
 
 from actors.ray_options import ActorHandle, call_actor
 from autoscaler.actor import AUTOSCALER_ACTOR, AutoscalerActor
+from doubles.kubernetes.server import create_app, serve_in_thread
 from infra import amqp
 from infra.settings import Settings
 from tests.helpers import bearer, eventually
@@ -193,3 +195,58 @@ async def test_the_http_view_is_for_administrators(
     assert reloaded.status_code == 200
     assert reloaded.json() == {"reloaded": True, "targets": ["bridge-workers"]}
     assert ray.get_actor(AUTOSCALER_ACTOR) is not None
+
+
+K8S_POLICY = """
+targets:
+  - name: k8s-workers
+    queues: [{queue}]
+    scale:
+      kubernetes: {{namespace: kep, name: {name}}}
+    min_replicas: 1
+    max_replicas: 5
+    target_backlog_per_replica: 20
+    interval_seconds: 1
+    stale_after_seconds: 15
+    scale_down: {{stabilization_window_seconds: 3}}
+"""
+
+
+async def test_a_kubernetes_deployment_is_scaled_through_its_scale_subresource(
+    ray_app: dict[str, Any], settings: Settings, tmp_path: Path, flood_queue: str
+) -> None:
+    app = create_app(token="k8s-test-token")
+    name = f"worker-{uuid.uuid4().hex[:6]}"
+    app.cluster.create("kep", name, replicas=1)
+    policy = tmp_path / "k8s.yaml"
+    policy.write_text(K8S_POLICY.format(queue=flood_queue, name=name))
+    with serve_in_thread(app) as url:
+        reach = settings.model_copy(update={"kube_api_url": url, "kube_token": SecretStr("k8s-test-token")})
+        autoscaler = AutoscalerActor.options(name=f"autoscaler-{uuid.uuid4().hex[:6]}").remote(reach, str(policy))
+        try:
+            await flood(settings, flood_queue, 200)  # nobody consumes: 200 waiting at 20 a replica
+
+            async def replicas(n: int) -> bool:
+                return app.cluster.deployment("kep", name).replicas == n
+
+            await eventually(lambda: replicas(5), within=60)  # 1 → 5: max_replicas (and the +4 step)
+            # RBAC takes the right away: the decision says what to grant, the size stays
+            app.cluster.deny("patch", "deployments/scale")
+            await purge(settings, flood_queue)
+
+            async def refused() -> bool:
+                view = await call_actor(autoscaler.view.remote())
+                return "deployments/k8s/autoscaler/rbac.yaml" in (view["targets"][0]["error"] or "")
+
+            await eventually(refused, within=60)
+            assert app.cluster.deployment("kep", name).replicas == 5
+            app.cluster.allow_all()
+            await eventually(lambda: replicas(1), within=60)  # empty queue, after the 3 s window: back to min
+        finally:
+            ray.kill(autoscaler, no_restart=True)
+
+
+async def purge(settings: Settings, queue: str) -> None:
+    connection = await aio_pika.connect(settings.amqp_url.get_secret_value())
+    async with connection:
+        await (await (await connection.channel()).get_queue(queue, ensure=False)).purge()
