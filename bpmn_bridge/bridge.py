@@ -63,6 +63,20 @@ class InFlight:
     locked_until: float
 
 
+def command_for(task: ExternalTask) -> TaskCommand:
+    """A locked task as its topic's workers receive it."""
+    return TaskCommand(
+        task_id=task.id,
+        topic=task.topic_name,
+        process_instance_id=task.process_instance_id,
+        activity_id=task.activity_id,
+        activity_instance_id=task.activity_instance_id,
+        business_key=task.business_key,
+        variables=task.variables,
+        retries=task.retries,
+    )
+
+
 def _really_cancelled() -> bool:
     """Whether this task is being cancelled, as opposed to awaiting a broker call that was cancelled under it."""
     task = asyncio.current_task()
@@ -177,16 +191,7 @@ class CamundaBridge:
 
     async def _dispatch(self, task: ExternalTask) -> None:
         options = REGISTRY[task.topic_name][0]
-        command = TaskCommand(
-            task_id=task.id,
-            topic=task.topic_name,
-            process_instance_id=task.process_instance_id,
-            activity_id=task.activity_id,
-            activity_instance_id=task.activity_instance_id,
-            business_key=task.business_key,
-            variables=task.variables,
-            retries=task.retries,
-        )
+        command = command_for(task)
         self.in_flight[task.id] = InFlight(task.topic_name, options.lock_ms, time.monotonic() + options.lock_ms / 1000)
         try:
             message = amqp.raw_message(command.model_dump_json().encode(), task.id, "kep.task.command")

@@ -7,9 +7,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import socket
-import threading
-import time
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -21,6 +18,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from doubles import serving
 from doubles.kubernetes.cluster import ApiError, Cluster, bad_request, unauthorized
 
 PREFIX = "/apis/apps/v1/namespaces/{namespace}/deployments/{name}"
@@ -142,30 +140,11 @@ def _admin_routes(get_app: Callable[[], KubeApp]) -> list[Route]:
     ]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @contextmanager
 def serve_in_thread(app: Starlette, *, host: str = "127.0.0.1", port: int | None = None) -> Iterator[str]:
     """Run the app in a background thread for the duration of the block; yields its base URL."""
-    port = port or free_port()
-    config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off", timeout_graceful_shutdown=1)
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name=f"kube-double-{port}", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError(f"Kubernetes double did not start on {host}:{port}")
-        time.sleep(0.02)
-    try:
-        yield f"http://{host}:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+    with serving.serve_in_thread(app, "kube-double", host=host, port=port) as url:
+        yield url
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -5,9 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import fnmatch
-import socket
 import threading
-import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
@@ -21,6 +19,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from doubles import serving
 from doubles.mitos.generator import DEFAULT_COUNT, MitosDataset, generate
 
 FaultKind = Literal["status", "delay", "envelope_false"]
@@ -243,30 +242,11 @@ def _admin_routes(get_app: Callable[[], MitosApp]) -> list[Route]:
     ]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @contextmanager
 def serve_in_thread(app: MitosApp, *, host: str = "127.0.0.1", port: int | None = None) -> Iterator[str]:
     """Run the app in a background thread for the duration of the block; yields its base URL."""
-    port = port or free_port()
-    config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off", timeout_graceful_shutdown=1)
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name=f"mitos-double-{port}", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError(f"Mitos double did not start on {host}:{port}")
-        time.sleep(0.02)
-    try:
-        yield f"http://{host}:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+    with serving.serve_in_thread(app, "mitos-double", host=host, port=port) as url:
+        yield url
 
 
 def main(argv: list[str] | None = None) -> None:

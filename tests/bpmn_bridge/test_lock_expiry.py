@@ -18,12 +18,11 @@ import asyncpg
 import httpx
 import pytest
 
-from bpmn_bridge.bridge import PROCESSES_DIR
+from bpmn_bridge.bridge import PROCESSES_DIR, command_for
 from bpmn_bridge.engine import EngineClient, ExternalTask, TopicRequest
 from bpmn_bridge.handlers import REGISTRY
 from infra import amqp
 from infra.settings import Settings
-from messages.tasks import TaskCommand
 from tests.helpers import eventually
 from tests.serve.test_cases_http import body
 
@@ -45,16 +44,7 @@ async def lock_first_task(engine: EngineClient, worker_id: str, lock_ms: int) ->
 
 async def hand_to_workers(settings: Settings, task: ExternalTask) -> None:
     """What the bridge does with a locked task: a command on `tasks.<topic>`."""
-    command = TaskCommand(
-        task_id=task.id,
-        topic=task.topic_name,
-        process_instance_id=task.process_instance_id,
-        activity_id=task.activity_id,
-        activity_instance_id=task.activity_instance_id,
-        business_key=task.business_key,
-        variables=task.variables,
-        retries=task.retries,
-    )
+    command = command_for(task)
     connection = await aio_pika.connect(settings.amqp_url.get_secret_value())
     async with connection:
         channel = await connection.channel(publisher_confirms=True)

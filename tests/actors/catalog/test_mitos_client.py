@@ -20,7 +20,8 @@ from actors.catalog.errors import (
 )
 from actors.catalog.mitos_client import MitosClient, RetryPolicy, normalise
 from doubles.mitos.generator import MitosDataset, generate
-from doubles.mitos.server import MitosApp, create_app, free_port, serve_in_thread
+from doubles.mitos.server import MitosApp, create_app, serve_in_thread
+from doubles.serving import free_port
 from messages.mitos import MitosListItem, duration_days
 
 COUNT = 800
