@@ -60,9 +60,21 @@ def simulate(
     keda_value: Annotated[float | None, typer.Option(help="KEDA queue length per replica (default: policy's)")] = None,
     keda_protocol: Annotated[str, typer.Option(help="http (ready+unacked) or amqp (ready only)")] = "http",
     stats_gap: Annotated[list[str] | None, typer.Option(help="START-END seconds without broker statistics")] = None,
+    upstream: Annotated[
+        bool | None,
+        typer.Option(
+            "--upstream/--no-upstream",
+            help="the producer holds work upstream and publishes only into free prefetch (default: the policy's "
+            "upstream_backlog); sets upstream_backlog for the replay too",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Replay TRACE under the policy and under the KEDA + HPA emulation; print the figures side by side."""
     chosen = _target(policy, target)
+    if upstream and chosen.min_replicas == 0:
+        # as the policy loader refuses it: with no consumer the producer publishes nothing, so nothing would start
+        raise _fail(f"--upstream needs min_replicas ≥ 1; target {chosen.name} has min_replicas 0")
     try:
         loaded = load_trace(trace)
     except TraceError as exc:
@@ -75,7 +87,9 @@ def simulate(
         ready_delay_s=ready_delay,
         concurrency=concurrency,
         stats_gaps=tuple(_gap(g) for g in stats_gap or []),
+        upstream=upstream,
     )
+    held_upstream = chosen.upstream_backlog if upstream is None else upstream
     keda = keda_for(chosen, value=keda_value, protocol=protocol)
     result = compare(loaded, chosen, config, keda)
     typer.echo(
@@ -83,7 +97,8 @@ def simulate(
         f"replicas {chosen.min_replicas}..{chosen.max_replicas}; "
         f"KEDA: QueueLength value {keda.value:g} over {keda.protocol}, activation {keda.activation_value:g}, "
         f"polling {keda.polling_interval_s:g} s, cooldown {keda.cooldown_period_s:g} s; seed {seed}, "
-        f"readiness {ready_delay:g} s, prefetch {chosen.prefetch}, concurrency {concurrency}"
+        f"readiness {ready_delay:g} s, prefetch {chosen.prefetch}, concurrency {concurrency}; "
+        + ("producer holds work upstream (upstream_backlog)" if held_upstream else "producer publishes every arrival")
     )
     typer.echo(result.table())
     if png is not None:

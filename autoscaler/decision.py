@@ -10,7 +10,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from autoscaler.behavior import Recommendations, ScaleEvents, limit_rate, stabilize, store_scale_event
-from autoscaler.demand import Demand, Need, Unknown, combine, measured_service_rate, replicas_needed, saturated
+from autoscaler.demand import (
+    Demand,
+    Need,
+    Unknown,
+    combine,
+    measured_service_rate,
+    replicas_needed,
+    saturated,
+    stays_saturated,
+)
 from autoscaler.model import Decision, QueueMetrics, ScaleState
 from autoscaler.policy import TargetPolicy
 
@@ -52,8 +61,11 @@ def _decision(policy: TargetPolicy, now: float, current: int, desired: int, reas
     return Decision(target=policy.name, at=now, current=current, desired=desired, reason=reason, raw=raw)
 
 
-def _propose(policy: TargetPolicy, current: int, demand: Demand, need: Need) -> tuple[int | None, str]:
-    """The size the demand asks for, before windows and limits, and why; None: hold as is, remembering nothing."""
+def _propose(
+    policy: TargetPolicy, current: int, demand: Demand, need: Need, previous: Demand | None
+) -> tuple[int | None, str]:
+    """The size the demand asks for, before windows and limits, and why; None: hold as is, remembering nothing.
+    `previous` is the demand of the decision before, if it read the queues."""
     if current == 0:
         if demand.backlog <= policy.activation_backlog:
             threshold = policy.activation_backlog
@@ -67,7 +79,11 @@ def _propose(policy: TargetPolicy, current: int, demand: Demand, need: Need) -> 
         and need.exact <= current * (1 + policy.tolerance)
     ):
         full = f"{demand.unacked} in flight for {demand.consumers} consumers × prefetch {policy.prefetch}, none ready"
-        return current + 1, f"scale up to {current + 1}: every consumer is full ({full}), so more waits upstream"
+        if stays_saturated(previous, demand, policy.prefetch):
+            up = current + 1
+            return up, f"scale up to {up}: every consumer is full ({full}) two readings running, so more waits upstream"
+        # one full reading may be chance; holding (not falling through) also keeps a scale-down from counting it
+        return current, f"steady at {current}: every consumer is full ({full}), but not in the reading before"
     if need.lower_bound and need.replicas <= current:
         return None, f"hold at {current}: a figure is unknown and what is known ({need.explanation}) asks for no more"
     if need.exact > current * (1 + policy.tolerance):
@@ -118,9 +134,10 @@ def decide(
     if isinstance(demand, Unknown):
         forget = replace(memory, idle_since=None, last_demand=None)
         return _decision(policy, now, current, current, f"hold at {current}: {demand.reason}", None), forget
+    previous = memory.last_demand
     memory = _learn_from(policy, memory, demand, now)
     need = replicas_needed(policy, demand, memory.service_rate)
-    proposal, reason = _propose(policy, current, demand, need)
+    proposal, reason = _propose(policy, current, demand, need, previous)
     if proposal is None:
         return _decision(policy, now, current, current, reason, need.replicas), memory
 

@@ -26,12 +26,18 @@ def plot_runs(trace: Trace, runs: Sequence[Run], bursts: Sequence[Burst], out: P
     arrivals_ax.set_ylabel("arrivals/s (30 s mean)")
     for run in runs:
         t = run.seconds / 60
-        backlog_ax.plot(t, run.ready + run.unacked, label=run.label, linewidth=0.9)
+        [line] = backlog_ax.plot(t, run.ready + run.unacked, label=run.label, linewidth=0.9)
+        if run.upstream_mode:  # the broker shows only the queue; dashed, what also waits upstream
+            total = run.upstream + run.ready + run.unacked
+            backlog_ax.plot(
+                t, total, color=line.get_color(), linestyle="--", linewidth=0.9, label=f"{run.label} +upstream"
+            )
         replicas_ax.step(t, run.replicas, where="post", label=run.label, linewidth=0.9)
     for ax in (arrivals_ax, backlog_ax, replicas_ax):
         for b in bursts:
             ax.axvspan(b.start / 60, (b.end + 1) / 60, color="orange", alpha=0.15, linewidth=0)
-    backlog_ax.set_ylabel("backlog (ready+unacked)")
+    upstream = "; dashed: +upstream" if any(r.upstream_mode for r in runs) else ""
+    backlog_ax.set_ylabel(f"backlog (ready+unacked{upstream})")
     replicas_ax.set_ylabel("replicas")
     replicas_ax.set_xlabel("minutes")
     backlog_ax.legend(loc="upper right")

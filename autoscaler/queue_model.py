@@ -1,6 +1,10 @@
 """The simulated world: one RabbitMQ queue, consumers with a prefetch window, replicas that take time to become
 ready, and management statistics that are only refreshed every `stats_interval_s` (what HTTP readers see).
 
+Two producers: a plain one publishes each message as it arrives; an upstream one (`WorldConfig.upstream`, the BPMN
+bridge) keeps arrivals upstream (in the engine) and publishes only into the ready consumers' free prefetch, so the
+queue never holds more than consumers × prefetch and the real backlog is invisible to queue metrics.
+
 Discrete 1 s ticks; inside a tick each consumer runs event by event, so waits are not rounded to the tick.
 """
 
@@ -24,12 +28,15 @@ class WorldConfig:
     stats_interval_s: int = 5  # RabbitMQ collect_statistics_interval
     stats_gaps: tuple[tuple[int, int], ...] = ()  # [start, end) seconds in which the broker reports no statistics
     queue: str = "trace"
+    # arrivals wait upstream and are published only into free prefetch (bpmn_bridge/bridge.py `_capacity`)
+    upstream: bool = False
 
 
 @dataclass(slots=True)
 class Message:
-    arrival: float
+    arrival: float  # when the work arrived (upstream, with an upstream producer): waits count from here
     service: float
+    entered: float  # when it entered the queue: no consumer can take it earlier
     finish: float = 0.0
 
 
@@ -50,7 +57,8 @@ class World:
         self.now = 0
         self.queue: deque[Message] = deque()  # ready, oldest first
         self.replicas: list[Replica] = [Replica(ready_at=0.0) for _ in range(replicas)]
-        self.published = self.delivered = self.acked = self.requeued = self.interrupted = 0
+        self.upstream: deque[Message] = deque()  # arrived, not published yet (oldest first): waits in the engine
+        self.arrived = self.published = self.delivered = self.acked = self.requeued = self.interrupted = 0
         self.waits: list[float] = []
         self._pending: deque[Message] = deque()
         self._rows = deque(trace.rows)
@@ -68,6 +76,13 @@ class World:
     @property
     def unacked(self) -> int:
         return sum(r.held for r in self.replicas)
+
+    @property
+    def free_capacity(self) -> int:
+        """What an upstream producer may still publish: the ready consumers' prefetch less every message it has
+        published and not seen finished (ready + unacked, the bridge's in-flight). Negative after a scale-down gave
+        messages back to the queue; a replica not ready yet has no consumer, so it adds nothing."""
+        return self.ready_replicas * self.config.prefetch - len(self.queue) - self.unacked
 
     def scale_state(self) -> ScaleState:
         return ScaleState(target=self.config.queue, desired=len(self.replicas), ready=self.ready_replicas)
@@ -111,18 +126,37 @@ class World:
 
     # --- time ---------------------------------------------------------------------------------------------------
 
-    def _publish_until(self, end: float) -> None:
+    def _arrive_until(self, end: float) -> None:
         while self._rows and self._rows[0].second < end:
             row = self._rows.popleft()
             times = np.sort(row.second + row.duration_s * self._rng.random(row.arrivals))
             services = self._rng.exponential(row.service_time_s, row.arrivals)
-            self._pending.extend(Message(float(t), float(s)) for t, s in zip(times, services, strict=True))
+            self._pending.extend(Message(float(t), float(s), float(t)) for t, s in zip(times, services, strict=True))
         while self._pending and self._pending[0].arrival < end:
-            self.queue.append(self._pending.popleft())
+            message = self._pending.popleft()
+            self.arrived += 1
+            if self.config.upstream:
+                self.upstream.append(message)
+            else:
+                self.queue.append(message)
+                self.published += 1
+
+    def _produce(self, cursor: float) -> None:
+        """The upstream producer fills what is free, oldest first, as of `cursor`. A message that arrives later
+        in the tick enters the queue when it arrives: the bridge long-polls, so it fetches work as soon as there is
+        both work and room."""
+        free = self.free_capacity if self.upstream else 0
+        while free > 0 and self.upstream:
+            message = self.upstream.popleft()
+            message.entered = max(message.arrival, cursor)
+            self.queue.append(message)
             self.published += 1
+            free -= 1
 
     def _deliver(self, replica: Replica, cursor: float) -> None:
-        while replica.held < self.config.prefetch and self.queue and self.queue[0].arrival <= cursor:
+        if self.config.upstream:
+            self._produce(cursor)  # room freed by an ack is filled from upstream at once
+        while replica.held < self.config.prefetch and self.queue and self.queue[0].entered <= cursor:
             replica.waiting.append(self.queue.popleft())
             self.delivered += 1
 
@@ -136,7 +170,7 @@ class World:
                 replica.active.append(m)
             next_finish = min((m.finish for m in replica.active), default=math.inf)
             can_take = self.queue and replica.held < self.config.prefetch
-            next_arrival = self.queue[0].arrival if can_take else math.inf
+            next_arrival = self.queue[0].entered if can_take else math.inf
             cursor = max(cursor, min(next_finish, next_arrival))
             if cursor > end:
                 return
@@ -148,7 +182,9 @@ class World:
     def step(self) -> None:
         """Advance from `now` to `now + 1`."""
         start, end = float(self.now), float(self.now + 1)
-        self._publish_until(end)
+        self._arrive_until(end)
+        if self.config.upstream:
+            self._produce(start)
         consumers = [r for r in self.replicas if r.ready_at <= start]
         if consumers:
             self._rotation = (self._rotation + 1) % len(consumers)
@@ -181,4 +217,4 @@ class World:
 
     @property
     def finished_publishing(self) -> bool:
-        return not self._rows and not self._pending
+        return not self._rows and not self._pending and not self.upstream

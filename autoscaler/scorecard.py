@@ -12,7 +12,7 @@ from autoscaler.simulator import Run, ScaleChange
 from autoscaler.traces import Trace
 
 FLAP_WINDOW_S = 300
-DRAINED_BELOW = 10  # ready messages; a queue sized for a drain time holds a few even when all is well
+DRAINED_BELOW = 10  # waiting messages; a queue sized for a drain time holds a few even when all is well
 
 
 @dataclass(frozen=True)
@@ -42,8 +42,9 @@ def find_bursts(
 
 def drain_time(run: Run, burst: Burst, horizon: int, epsilon: int = DRAINED_BELOW) -> int | None:
     """Seconds after the burst's end until at most `epsilon` messages wait (0: no more were waiting when it ended);
-    None when that does not happen before `horizon` (the next burst, or the end of the run)."""
-    drained = np.flatnonzero(run.ready[burst.end : horizon] <= epsilon)
+    None when that does not happen before `horizon` (the next burst, or the end of the run). Waiting upstream
+    counts: with an upstream producer the queue shows no ready messages however much waits."""
+    drained = np.flatnonzero(run.waiting[burst.end : horizon] <= epsilon)
     return None if len(drained) == 0 else int(drained[0])
 
 
@@ -60,7 +61,8 @@ def flaps(changes: Sequence[ScaleChange], window_s: int = FLAP_WINDOW_S) -> int:
 @dataclass(frozen=True)
 class Score:
     label: str
-    peak_backlog: int
+    peak_backlog: int  # what the broker shows: ready + unacked
+    peak_true_backlog: int | None  # upstream + ready + unacked; None with a plain producer (the same figure)
     drains_s: tuple[int | None, ...]
     p95_wait_s: float
     replica_seconds: int
@@ -76,6 +78,7 @@ def score(run: Run, bursts: Sequence[Burst]) -> Score:
     return Score(
         label=run.label,
         peak_backlog=int((run.ready + run.unacked).max(initial=0)),
+        peak_true_backlog=int((run.upstream + run.ready + run.unacked).max(initial=0)) if run.upstream_mode else None,
         drains_s=tuple(drain_time(run, b, h) for b, h in zip(bursts, horizons, strict=True)),
         p95_wait_s=float(np.percentile(run.waits, 95)) if len(run.waits) else 0.0,
         replica_seconds=int(run.replicas.sum()),
@@ -83,7 +86,7 @@ def score(run: Run, bursts: Sequence[Burst]) -> Score:
         scale_events=len(run.changes),
         flaps=flaps(run.changes),
         requeued=run.requeued,
-        unfinished=run.remaining,
+        unfinished=run.unfinished,
     )
 
 
@@ -93,6 +96,9 @@ def clock(seconds: int) -> str:
 
 def format_table(trace: Trace, bursts: Sequence[Burst], scores: Sequence[Score]) -> str:
     rows: list[tuple[str, list[str]]] = [("peak backlog (ready+unacked)", [str(s.peak_backlog) for s in scores])]
+    if any(s.peak_true_backlog is not None for s in scores):
+        cells = ["-" if s.peak_true_backlog is None else str(s.peak_true_backlog) for s in scores]
+        rows.append(("peak backlog upstream+queue", cells))
     for i, b in enumerate(bursts):
         cells = ["not drained" if s.drains_s[i] is None else f"{s.drains_s[i]} s" for s in scores]
         rows.append((f"drained after burst {clock(b.start)}+{b.end - b.start + 1}s", cells))

@@ -1,5 +1,8 @@
 """Replay a trace through the queue model under an autoscaler: ours (the policy's decision function) or the KEDA + HPA
 emulation, each on its own clock with a phase drawn from the seed. The same seed gives the same messages to both.
+
+A policy with `upstream_backlog` replays against a capacity-limited producer (the world both autoscalers would face);
+`SimulationConfig.upstream` overrides that setting, for the world and the policy alike.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ class SimulationConfig:
     stats_gaps: tuple[tuple[int, int], ...] = ()
     tail_s: int = 900  # keep running after the trace so the backlog can drain and replicas come back down
     initial_replicas: int | None = None  # default: the policy's min_replicas
+    upstream: bool | None = None  # the producer holds arrivals upstream; default: the policy's `upstream_backlog`
 
 
 @dataclass(frozen=True)
@@ -44,14 +48,28 @@ class Run:
     seconds: np.ndarray
     ready: np.ndarray
     unacked: np.ndarray
+    upstream: np.ndarray  # arrived but not yet published (always 0 with a plain producer)
     replicas: np.ndarray
-    waits: np.ndarray
+    waits: np.ndarray  # from each message's arrival (upstream, if it waited there) to its start
     changes: list[ScaleChange]
-    published: int
+    arrived: int
+    published: int  # into the queue: with an upstream producer, what the broker counts
     acked: int
-    remaining: int
+    remaining: int  # in the queue at the end (ready + unacked)
+    remaining_upstream: int
     requeued: int
     interrupted: int
+    upstream_mode: bool
+
+    @property
+    def waiting(self) -> np.ndarray:
+        """Messages no consumer holds yet, each second: ready in the queue plus waiting upstream."""
+        waiting: np.ndarray = self.ready + self.upstream
+        return waiting
+
+    @property
+    def unfinished(self) -> int:
+        return self.remaining + self.remaining_upstream
 
 
 class Autoscaler(Protocol):
@@ -123,7 +141,8 @@ class KedaHpaAutoscaler:
 
 def _run(trace: Trace, autoscaler: Autoscaler, world: World, tail_s: int) -> Run:
     total = trace.duration_s + tail_s
-    ready, unacked, replicas = np.zeros(total, int), np.zeros(total, int), np.zeros(total, int)
+    ready, unacked, upstream = np.zeros(total, int), np.zeros(total, int), np.zeros(total, int)
+    replicas = np.zeros(total, int)
     changes: list[ScaleChange] = []
     for t in range(total):
         before = len(world.replicas)
@@ -132,20 +151,24 @@ def _run(trace: Trace, autoscaler: Autoscaler, world: World, tail_s: int) -> Run
             changes.append(ScaleChange(t, before, len(world.replicas), autoscaler.label))
         replicas[t] = len(world.replicas)
         world.step()
-        ready[t], unacked[t] = len(world.queue), world.unacked
+        ready[t], unacked[t], upstream[t] = len(world.queue), world.unacked, len(world.upstream)
     return Run(
         label=autoscaler.label,
         seconds=np.arange(1, total + 1),
         ready=ready,
         unacked=unacked,
+        upstream=upstream,
         replicas=replicas,
         waits=np.asarray(world.waits),
         changes=changes,
+        arrived=world.arrived,
         published=world.published,
         acked=world.acked,
         remaining=len(world.queue) + world.unacked,
+        remaining_upstream=len(world.upstream),
         requeued=world.requeued,
         interrupted=world.interrupted,
+        upstream_mode=world.config.upstream,
     )
 
 
@@ -156,6 +179,7 @@ def _world(trace: Trace, policy: TargetPolicy, config: SimulationConfig) -> Worl
         ready_delay_s=config.ready_delay_s,
         stats_interval_s=config.stats_interval_s,
         stats_gaps=config.stats_gaps,
+        upstream=policy.upstream_backlog,
     )
     initial = policy.min_replicas if config.initial_replicas is None else config.initial_replicas
     return World(trace, world_config, seed=config.seed, replicas=initial)
@@ -166,9 +190,17 @@ def as_single_queue(policy: TargetPolicy, queue: str = "trace") -> TargetPolicy:
     return policy.model_copy(update={"queues": [queue]})
 
 
+def as_replayed(policy: TargetPolicy, config: SimulationConfig) -> TargetPolicy:
+    """The policy the replay runs: one queue, and `config.upstream` (if set) in place of `upstream_backlog`. The
+    field says what the producer does, so the world and our full-pool rule follow it together."""
+    if config.upstream is not None:
+        policy = policy.model_copy(update={"upstream_backlog": config.upstream})
+    return as_single_queue(policy)
+
+
 def run_ours(trace: Trace, policy: TargetPolicy, config: SimulationConfig) -> tuple[Run, list[Decision]]:
     phases = random.Random(config.seed)  # noqa: S311 - a simulation phase, not a secret
-    policy = as_single_queue(policy)
+    policy = as_replayed(policy, config)
     ours = OurAutoscaler(policy, phase=phases.uniform(0, policy.interval_seconds))
     return _run(trace, ours, _world(trace, policy, config), config.tail_s), ours.decisions
 
@@ -192,4 +224,4 @@ def run_keda(trace: Trace, policy: TargetPolicy, keda: KedaConfig, config: Simul
     controller = KedaHpaAutoscaler(
         keda, keda_phase=phases.uniform(0, keda.polling_interval_s), hpa_phase=phases.uniform(0, 15.0)
     )
-    return _run(trace, controller, _world(trace, as_single_queue(policy), config), config.tail_s)
+    return _run(trace, controller, _world(trace, as_replayed(policy, config), config), config.tail_s)

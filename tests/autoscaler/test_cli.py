@@ -65,6 +65,41 @@ def test_the_default_policy_file_needs_a_target_only_when_it_holds_several(tmp_p
     assert "policy bridge-workers" in result.output
 
 
+def test_the_upstream_flag_overrides_the_policy(tmp_path: Path) -> None:
+    trace, policy = files(tmp_path)
+    policy.write_text(POLICY.replace("min_replicas: 0", "min_replicas: 1"), encoding="utf-8")
+    base = ["autoscaler", "simulate", str(trace), "--policy", str(policy)]
+    plain = runner.invoke(app, base)
+    assert plain.exit_code == 0, plain.output
+    assert "producer publishes every arrival" in plain.output.splitlines()[0]
+    assert "upstream+queue" not in plain.output
+    upstream = runner.invoke(app, [*base, "--upstream"])
+    assert upstream.exit_code == 0, upstream.output
+    assert "producer holds work upstream (upstream_backlog)" in upstream.output.splitlines()[0]
+    assert any(line.startswith("peak backlog upstream+queue") for line in upstream.output.splitlines())
+
+
+def test_the_shipped_policy_replays_upstream_unless_told_otherwise(tmp_path: Path) -> None:
+    trace, _ = files(tmp_path)
+    png = tmp_path / "chart.png"
+    shipped = runner.invoke(
+        app, ["autoscaler", "simulate", str(trace), "--target", "bridge-workers", "--png", str(png)]
+    )
+    assert shipped.exit_code == 0, shipped.output
+    assert "peak backlog upstream+queue" in shipped.output
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    plain = runner.invoke(app, ["autoscaler", "simulate", str(trace), "--target", "bridge-workers", "--no-upstream"])
+    assert plain.exit_code == 0, plain.output
+    assert "upstream+queue" not in plain.output
+
+
+def test_upstream_from_zero_is_refused(tmp_path: Path) -> None:
+    trace, policy = files(tmp_path)  # min_replicas 0: with no consumer nothing would ever be published
+    result = runner.invoke(app, ["autoscaler", "simulate", str(trace), "--policy", str(policy), "--upstream"])
+    assert result.exit_code == 2
+    assert "--upstream needs min_replicas ≥ 1; target workers has min_replicas 0" in result.output
+
+
 def test_traces_writes_the_samples(tmp_path: Path) -> None:
     result = runner.invoke(app, ["autoscaler", "traces", "--out", str(tmp_path), "--seed", "7"])
     assert result.exit_code == 0, result.output

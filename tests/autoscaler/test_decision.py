@@ -57,6 +57,11 @@ def state(replicas: int) -> ScaleState:
     return ScaleState(target="workers", desired=replicas, ready=replicas)
 
 
+UPSTREAM: dict[str, Any] = {"upstream_backlog": True, "min_replicas": 1}  # no scaling from zero upstream
+# the decision 5 s before read a pool just as full
+FULL_BEFORE_DEMAND = Demand(at=NOW - 5, ready=0, unacked=16, consumers=2, arrival_rate=8.0, ack_rate=8.0)
+FULL_BEFORE = Memory(last_demand=FULL_BEFORE_DEMAND)
+
 # id, policy overrides, current, readings, memory, expected desired, reason starts with
 CASES: list[tuple[str, dict[str, Any], int, list[QueueMetrics], Memory, int, str]] = [
     ("above max", {}, 25, [reading()], Memory(), 20, "above max_replicas 20"),
@@ -88,11 +93,20 @@ CASES: list[tuple[str, dict[str, Any], int, list[QueueMetrics], Memory, int, str
      "scale down to 2"),
     ("full pool, plain queue", {}, 2, [reading(0, 16, 8, consumers=2, ack=8)], Memory(), 2, "steady at 2"),
     ("in-flight floor", {}, 8, [reading(0, 40, 0, consumers=8)], Memory(), 5, "scale down to 1"),
-    # the bridge fetches only what the workers hold: a full pool with an empty queue means more waits in the engine
-    ("full pool asks for one more", {"upstream_backlog": True}, 2, [reading(0, 16, 8, consumers=2, ack=8)], Memory(), 3,
-     "scale up to 3: every consumer is full (16 in flight for 2 consumers × prefetch 8, none ready)"),
-    ("nearly full is not full", {"upstream_backlog": True}, 2, [reading(0, 12, 8, consumers=2, ack=8)], Memory(), 2, "steady at 2"),
-    ("full with a queue: the backlog speaks", {"upstream_backlog": True}, 2, [reading(100, 16, 8, consumers=2, ack=8)], Memory(), 3,
+    # the bridge fetches only what the workers hold: a pool that stays full with an empty queue means more waits in
+    # the engine; one full reading alone may be chance
+    ("full pool twice asks for one more", UPSTREAM, 2, [reading(0, 16, 8, consumers=2, ack=8)], FULL_BEFORE, 3,
+     "scale up to 3: every consumer is full (16 in flight for 2 consumers × prefetch 8, none ready) two readings"),
+    ("full pool once holds", UPSTREAM, 2, [reading(0, 16, 8, consumers=2, ack=8)], Memory(), 2,
+     "steady at 2: every consumer is full (16 in flight for 2 consumers × prefetch 8, none ready), but not in the"),
+    ("full after not full holds", UPSTREAM, 2, [reading(0, 15, 8, consumers=2, ack=8)],
+     Memory(last_demand=replace(FULL_BEFORE_DEMAND, unacked=12)), 2, "steady at 2: every consumer is full (15 in"),
+    ("the same full reading twice is once", UPSTREAM, 3, [reading(0, 24, 12, consumers=3, ack=12)],
+     Memory(last_demand=replace(FULL_BEFORE_DEMAND, at=NOW, unacked=24, consumers=3)), 3,
+     "steady at 3: every consumer is full (24 in flight for 3 consumers"),
+    ("nearly full is not full", UPSTREAM, 2, [reading(0, 12, 8, consumers=2, ack=8)], FULL_BEFORE, 2,
+     "steady at 2: 2.10"),
+    ("full with a queue: the backlog speaks", UPSTREAM, 2, [reading(100, 16, 8, consumers=2, ack=8)], FULL_BEFORE, 3,
      "scale up to 3: 116 messages queued"),
     ("to zero too early", {}, 2, [reading(0, 0, 0)], Memory(idle_since=NOW - 30), 1, "scale down to 0"),
     ("to zero", {}, 2, [reading(0, 0, 0)], Memory(idle_since=NOW - 60), 0, "scale down to 0"),

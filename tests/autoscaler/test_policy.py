@@ -101,6 +101,8 @@ INVALID = [
     ("window", target(scale_down={"stabilization_window_seconds": 3601}),
      "targets.0.scale_down.stabilization_window_seconds: Input should be less than or equal to 3600"),
     ("tolerance", target(tolerance=1.5), "targets.0.tolerance: Input should be less than 1"),
+    ("upstream from zero", target(upstream_backlog=True, min_replicas=0),
+     "targets.0: Value error, `upstream_backlog` needs `min_replicas` ≥ 1"),
 ]  # fmt: skip
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -166,21 +167,30 @@ def test_compare_scores_both_runs() -> None:
     assert table.count("\n") >= 9
 
 
-def run_with(ready: list[int], replicas: list[int] | None = None, changes: list[ScaleChange] | None = None) -> Run:
+def run_with(
+    ready: list[int],
+    replicas: list[int] | None = None,
+    changes: list[ScaleChange] | None = None,
+    upstream: list[int] | None = None,
+) -> Run:
     n = len(ready)
     return Run(
         label="x",
         seconds=np.arange(1, n + 1),
         ready=np.asarray(ready),
         unacked=np.zeros(n, int),
+        upstream=np.asarray(upstream or [0] * n),
         replicas=np.asarray(replicas or [1] * n),
         waits=np.zeros(0),
         changes=changes or [],
+        arrived=0,
         published=0,
         acked=0,
         remaining=0,
+        remaining_upstream=0,
         requeued=0,
         interrupted=0,
+        upstream_mode=upstream is not None,
     )
 
 
@@ -190,6 +200,12 @@ def run_with(ready: list[int], replicas: list[int] | None = None, changes: list[
 )
 def test_drain_time_counts_from_the_burst_end(ready: list[int], expected: int | None) -> None:
     assert drain_time(run_with(ready), Burst(1, 3), horizon=len(ready)) == expected
+
+
+def test_work_waiting_upstream_is_not_drained() -> None:
+    # the queue shows nothing ready the whole time; what waits upstream still waits
+    run = run_with([0] * 6, upstream=[0, 50, 80, 40, 9, 0])
+    assert drain_time(run, Burst(1, 3), horizon=6) == 1
 
 
 def test_flaps_are_reversals_within_five_minutes() -> None:
@@ -210,3 +226,125 @@ def test_bursts_are_found_against_the_median() -> None:
     [burst] = find_bursts(spike)
     assert 300 <= burst.start <= 305
     assert 390 <= burst.end <= 420
+
+
+# --- an upstream producer (the BPMN bridge): arrivals wait in the engine, the queue holds only free prefetch --------
+
+UPSTREAM: dict[str, Any] = {"upstream_backlog": True, "min_replicas": 1}
+# 20/s for five minutes against 4/s per replica: a backlog far beyond one replica's prefetch
+OVERLOAD = trace((30, 2), (300, 20), (120, 2))
+
+
+def upstream_world(load: Trace, replicas: int, prefetch: int = 4, upstream: bool = True) -> World:
+    config = WorldConfig(prefetch=prefetch, ready_delay_s=3, upstream=upstream)
+    return World(load, config, seed=4, replicas=replicas)
+
+
+def test_messages_are_conserved_with_upstream() -> None:
+    p = policy(**UPSTREAM)
+    config = SimulationConfig(tail_s=30)
+    ours, _ = run_ours(OVERLOAD, p, config)
+    theirs = run_keda(OVERLOAD, p, keda_for(p), config)
+    for run in (ours, theirs):
+        assert run.upstream_mode
+        assert run.arrived == OVERLOAD.total_arrivals
+        assert run.arrived == run.acked + run.remaining_upstream + run.remaining
+        assert run.published == run.acked + run.remaining  # the broker's own count covers the queue only
+        assert len(run.waits) == run.acked
+        assert (run.waits >= -1e-9).all()
+    assert theirs.remaining_upstream > 1000, "the check above must cover work left upstream"
+
+
+def test_nothing_is_published_without_a_ready_consumer() -> None:
+    world = upstream_world(trace((30, 10)), replicas=0)
+    for _ in range(10):
+        world.step()
+    assert (world.published, world.arrived, len(world.upstream)) == (0, 100, 100)
+    world.set_replicas(2)  # ready 3 s later: no consumer until then, so no room
+    for _ in range(3):
+        world.step()
+    assert world.published == 0
+    world.step()
+    assert world.published > 0
+
+
+def test_the_queue_never_holds_more_than_the_consumers_prefetch() -> None:
+    world = upstream_world(OVERLOAD, replicas=1)
+    sizes = {0: 1, 60: 3, 120: 6, 200: 2, 260: 5}  # up, up, a scale-down that gives messages back, up again
+    reached = 0
+    for t in range(OVERLOAD.duration_s):
+        if t in sizes:
+            world.set_replicas(sizes[t])
+        published, held_before = world.published, len(world.queue) + world.unacked
+        world.step()
+        held, room = len(world.queue) + world.unacked, world.ready_replicas * world.config.prefetch
+        # a scale-down may leave more than the rest can hold; then nothing more goes in until it is below again
+        assert held <= room or (world.published == published and held <= held_before), t
+        reached = max(reached, held)
+        assert world.arrived == world.acked + len(world.upstream) + held
+    assert reached == 6 * 4, "the pool should fill at its largest"
+    assert world.requeued > 0, "the scale-down should have given messages back"
+
+
+def test_keda_is_blind_to_the_upstream_backlog_while_ours_grows() -> None:
+    p = policy(**UPSTREAM)
+    config = SimulationConfig(tail_s=0)
+    ours, _ = run_ours(OVERLOAD, p, config)
+    for value in (6.0, float(p.equivalent_backlog_per_replica())):
+        theirs = run_keda(OVERLOAD, p, keda_for(p, value=value), config)
+        for change in theirs.changes:  # the queue never shows more than the replicas can hold, so nor does KEDA
+            assert change.after <= max(p.min_replicas, math.ceil(change.before * p.prefetch / value)), change
+    # the policy's own figure (4/s × 30 s = 120) is above one replica's prefetch: KEDA never passes one replica
+    assert theirs.replicas.max() == 1
+    assert theirs.upstream.max() > 3000  # while the work piles up in the engine
+    assert ours.replicas.max() >= 5  # 20/s at 4/s a replica
+    assert ours.upstream.max() < theirs.upstream.max() / 4
+
+
+def test_waits_count_from_the_arrival_upstream() -> None:
+    # one consumer, 100 messages at once: each starts when the one before ends, whether it waited in the queue or
+    # upstream; the last waits ~25 s though it spent at most two services in the queue (prefetch 2)
+    burst = trace((1, 100), (60, 0))
+    plain, upstream = upstream_world(burst, 1, prefetch=2, upstream=False), upstream_world(burst, 1, prefetch=2)
+    for _ in range(burst.duration_s):
+        plain.step()
+        upstream.step()
+    assert upstream.acked == plain.acked == 100
+    assert np.allclose(upstream.waits, plain.waits)
+    assert max(upstream.waits) > 15
+
+
+def test_the_replay_override_sets_the_producer_for_both_sides_and_our_rule() -> None:
+    p = policy(**UPSTREAM)
+    plain = SimulationConfig(tail_s=30, upstream=False)
+    ours, decisions = run_ours(OVERLOAD, p, plain)
+    theirs = run_keda(OVERLOAD, p, keda_for(p), plain)
+    assert not ours.upstream_mode
+    assert not theirs.upstream_mode
+    assert ours.upstream.max() == theirs.upstream.max() == 0
+    assert not any("every consumer is full" in d.reason for d in decisions)
+    forced, _ = run_ours(OVERLOAD, policy(min_replicas=1), SimulationConfig(tail_s=30, upstream=True))
+    assert forced.upstream_mode
+    assert forced.upstream.max() > 0
+
+
+def test_an_upstream_run_is_fixed_by_its_seed() -> None:
+    p = policy(**UPSTREAM)
+    (a, decisions_a), (b, decisions_b) = run_ours(OVERLOAD, p, FAST), run_ours(OVERLOAD, p, FAST)
+    assert np.array_equal(a.upstream, b.upstream)
+    assert np.array_equal(a.waits, b.waits)
+    assert [d.reason for d in decisions_a] == [d.reason for d in decisions_b]
+
+
+def test_the_scorecard_shows_the_true_backlog_only_upstream() -> None:
+    upstream = compare(OVERLOAD, policy(**UPSTREAM), FAST)
+    ours, theirs = upstream.scores
+    assert theirs.peak_true_backlog is not None
+    assert theirs.peak_true_backlog > 10 * theirs.peak_backlog
+    assert ours.peak_true_backlog is not None
+    assert ours.peak_true_backlog >= ours.peak_backlog
+    line = next(x for x in upstream.table().splitlines() if x.startswith("peak backlog upstream+queue"))
+    assert line.split()[-2:] == [str(ours.peak_true_backlog), str(theirs.peak_true_backlog)]
+    plain = compare(OVERLOAD, policy(), FAST)
+    assert all(s.peak_true_backlog is None for s in plain.scores)
+    assert "upstream+queue" not in plain.table()
