@@ -3,7 +3,8 @@
 What the engine really answers (Camunda 7.24), where it differs from what one would guess: a user task that is gone
 is a 404 only for GET; claim and complete say 500 (`NullValueException`, "Cannot find task"), unclaim says 400
 (`NotFoundException`); a claim of someone else's task is a 500 `TaskAlreadyClaimedException`; a cancelled long
-poll is a 503 with an HTML page. Every report on someone else's external task says "... It is locked by worker 'B'."
+poll is a 503 with an HTML page; while it shuts down, a request can get a 400 without the REST API's JSON. Every
+report on someone else's external task says "... It is locked by worker 'B'."
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ _FOREIGN_KEY, _COLUMN_TOO_SMALL = 10001, 10002  # the data will not fit however 
 _LOCKED_BY_OTHER = re.compile(r"is locked by worker", re.IGNORECASE)
 _MISSING = re.compile(r"does not exist|doesn't exist|cannot find|no matching", re.IGNORECASE)
 _QUEUE_FULL = re.compile(r"too many requests", re.IGNORECASE)
+# the REST layer is up but the engine is not (yet, or any more): `ProcessEngineProvider` finds none and says 400
+_NO_ENGINE = re.compile(r"no process engine available", re.IGNORECASE)
 _MODEL_ERROR = re.compile(r"unknown property used in expression|error while evaluating expression", re.IGNORECASE)
 
 
@@ -46,12 +49,15 @@ def error_for(
     if not isinstance(body, dict):
         body = {}
     type_, message, code = body.get("type"), body.get("message"), body.get("code")
-    detail = f"{where}: {message}" if message else f"{where}: HTTP {status}"
+    detail = f"{where}: {message}" if message else f"{where}: HTTP {status} {resp.text[:120]!r}"
     kw: dict[str, Any] = {"http_status": status, "engine_type": type_, "engine_code": code}
     message = message or ""
 
     if status == 404 or (status in (400, 500) and type_ in ("NotFoundException", "NullValueException")):
         return gone(detail, **kw) if status == 404 or _MISSING.search(message) else EngineRejected(detail, **kw)
+    if 400 <= status < 500 and (_NO_ENGINE.search(message) or (type_ is None and status not in (401, 403))):
+        # not the REST API's error (it always names the exception): a server starting or shutting down, a proxy
+        return EngineUnavailable(detail, sent=True, **kw)
     if 400 <= status < 500:
         if lock_call and status == 400:
             return LockExpired(detail, **kw)

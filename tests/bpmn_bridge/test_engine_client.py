@@ -583,3 +583,28 @@ async def test_a_start_that_may_have_arrived_looks_for_its_instance_before_start
         ("POST", "/engine-rest/process-definition/key/p/start"),
         ("GET", "/engine-rest/process-instance"),
     ]
+
+
+async def test_a_bare_400_from_an_engine_shutting_down_is_not_a_rejection(scripted: Scripted) -> None:
+    # seen in the engine-restart test: a start answered 400 with no REST error body while the engine went down;
+    # taken as a rejection, the case.opened event was dead-lettered and the case never got its process
+    instance = {"id": "pi-1", "businessKey": "k", "definitionId": "p:1:x"}
+    engine, seen = scripted(
+        httpx.Response(200, json=[]),
+        httpx.Response(400, text=""),
+        httpx.Response(200, json=[]),
+        error(400, "No process engine available", type_="InvalidRequestException"),
+        httpx.Response(200, json=[]),
+        httpx.Response(200, json=instance),
+    )
+    assert await engine.start_process("p", "k", {}) == ProcessInstance("pi-1", "k", "p:1:x")
+    assert len(seen) == 6
+
+
+async def test_a_400_with_the_engines_error_is_a_rejection(scripted: Scripted) -> None:
+    engine, seen = scripted(
+        httpx.Response(200, json=[]), error(400, "No process definition found", type_="RestException")
+    )
+    with pytest.raises(EngineRejected):
+        await engine.start_process("p", "k", {})
+    assert len(seen) == 2
