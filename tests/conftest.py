@@ -69,6 +69,23 @@ def database_url(stack: StackSettings) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
+def amqp_vhost(stack: StackSettings) -> Iterator[str]:
+    """A RabbitMQ vhost of this session's own: its queues (tasks.*, the bridge's, the outbox's) are not shared with
+    a `kep up` on the same broker or with another test session, whose consumers would take its messages."""
+    name = f"kep-test-{uuid.uuid4().hex[:10]}"
+    url = httpx.URL(stack.rabbit_mgmt_url)
+    with httpx.Client(
+        base_url=str(url.copy_with(username=None, password=None)), auth=(url.username, url.password)
+    ) as mgmt:
+        mgmt.put(f"/api/vhosts/{name}").raise_for_status()
+        mgmt.put(
+            f"/api/permissions/{name}/{url.username}", json={"configure": ".*", "write": ".*", "read": ".*"}
+        ).raise_for_status()
+        yield name
+        mgmt.delete(f"/api/vhosts/{name}")
+
+
+@pytest.fixture(scope="session")
 def keys_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     d = tmp_path_factory.mktemp("dev-keys")
     devtokens.ensure_keys(d)
@@ -76,13 +93,13 @@ def keys_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def settings(stack: StackSettings, database_url: str) -> Settings:
+def settings(stack: StackSettings, database_url: str, amqp_vhost: str) -> Settings:
     env = stack.app_env()
     return Settings(
         env="test",
         database_url=database_url,  # type: ignore[arg-type]
         redis_url=env["KEP_REDIS_URL"],  # type: ignore[arg-type]
-        amqp_url=env["KEP_AMQP_URL"],  # type: ignore[arg-type]
+        amqp_url=env["KEP_AMQP_URL"].rstrip("/") + "/" + amqp_vhost,  # type: ignore[arg-type]
         rabbit_mgmt_url=env["KEP_RABBIT_MGMT_URL"],  # type: ignore[arg-type]
         engine_url=env["KEP_ENGINE_URL"],
         storage_backend="minio",

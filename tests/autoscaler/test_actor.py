@@ -19,6 +19,7 @@ from pydantic import SecretStr
 
 from actors.ray_options import ActorHandle, call_actor
 from autoscaler.actor import AUTOSCALER_ACTOR, AutoscalerActor
+from autoscaler.metrics import vhost_of
 from doubles.kubernetes.server import create_app, serve_in_thread
 from infra import amqp
 from infra.settings import Settings
@@ -73,7 +74,8 @@ async def queue_stats(settings: Settings, queue: str) -> dict[str, Any]:
     url = httpx.URL(settings.rabbit_mgmt_url.get_secret_value())
     auth = (url.username, url.password)
     async with httpx.AsyncClient(base_url=str(url.copy_with(username=None, password=None)), auth=auth) as http:
-        stats: dict[str, Any] = (await http.get(f"/api/queues/%2F/{quote(queue, safe='')}")).json()
+        vhost = quote(vhost_of(settings.amqp_url.get_secret_value()), safe="")
+        stats: dict[str, Any] = (await http.get(f"/api/queues/{vhost}/{quote(queue, safe='')}")).json()
     return stats
 
 

@@ -7,6 +7,7 @@ import socket
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Literal
+from urllib.parse import quote
 
 import aio_pika
 import httpx
@@ -196,8 +197,10 @@ async def test_statistics_older_than_allowed_read_as_unknown(
             "page_size": 100,
             "name": queue,
         }
-        page = (await http.get("/api/queues/%2F", params=listed)).json()
-        single = (await http.get(f"/api/queues/%2F/{queue}", params={"msg_rates_age": 60, "msg_rates_incr": 5})).json()
+        vhost = quote(api.vhost, safe="")
+        page = (await http.get(f"/api/queues/{vhost}", params=listed)).json()
+        rates = {"msg_rates_age": 60, "msg_rates_incr": 5}
+        single = (await http.get(f"/api/queues/{vhost}/{queue}", params=rates)).json()
     newest = max(s["timestamp"] for s in single["message_stats"]["publish_details"]["samples"]) / 1000
 
     # when the broker's clock is past the allowed age of the newest sample
