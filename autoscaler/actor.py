@@ -52,7 +52,7 @@ class Target:
         last: dict[str, QueueMetrics] = {}
         for reading in self.history:
             last[reading.queue] = reading
-        return {q: {k: v for k, v in vars(r).items() if k != "queue"} for q, r in last.items()}
+        return {q: {k: v for k, v in vars(r).items() if k != "queue"} | {"at": _wall(r.at)} for q, r in last.items()}
 
 
 def _wall(monotonic_at: float) -> str:
