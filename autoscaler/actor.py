@@ -9,7 +9,7 @@ import asyncio
 import contextlib
 import time
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -20,11 +20,20 @@ from actors.ray_options import actor_class
 from autoscaler.decision import Memory, decide, record_scale
 from autoscaler.metrics import MetricsError, MetricsReader, reader_from_settings
 from autoscaler.model import Decision, QueueMetrics, Scaler, ScalerError, ScaleState
-from autoscaler.policy import DEFAULT_POLICIES, PolicyError, TargetPolicy, load_policies, policy_files
+from autoscaler.policy import (
+    DEFAULT_POLICIES,
+    TASK_QUEUE_PREFIX,
+    PolicyError,
+    TargetPolicy,
+    load_policies,
+    policy_files,
+)
 from autoscaler.rescale import rescale
 from autoscaler.targets import scaler_for
+from bpmn_bridge.engine import EngineClient
 from infra.logging import configure_logging
 from infra.settings import Settings
+from messages.errors import KepError
 
 log = structlog.get_logger("autoscaler")
 AUTOSCALER_ACTOR = "kep-autoscaler"
@@ -71,6 +80,7 @@ class Autoscaler:
         self.targets: dict[str, Target] = {}
         self.decisions: deque[dict[str, Any]] = deque(maxlen=DECISIONS_KEPT)
         self._stamp: tuple[tuple[str, float], ...] = ()
+        self._engine: EngineClient | None = None  # only for policies that read the engine's backlog
         self._load()  # a bad file at start stops the actor: nothing to run
         self._loop = asyncio.create_task(self._run())
 
@@ -128,9 +138,13 @@ class Autoscaler:
         policy = target.policy
         for queue in policy.queues:
             try:
-                target.remember(await self.reader.read(queue), time.monotonic())
+                reading = await self.reader.read(queue)
             except MetricsError as exc:  # no reading: the queue's last one goes stale and the decision holds
                 log.warning("autoscaler_metrics_failed", target=policy.name, queue=queue, error=exc.reason)
+                continue
+            if policy.engine_backlog:
+                reading = replace(reading, upstream=await self._engine_backlog(queue.removeprefix(TASK_QUEUE_PREFIX)))
+            target.remember(reading, time.monotonic())
         decided: list[tuple[Decision, Memory]] = []
 
         def choose(state: ScaleState) -> int:
@@ -153,6 +167,16 @@ class Autoscaler:
         decision, memory = decided[-1]
         target.memory = record_scale(memory, decision, policy) if applied else memory
         self._record(target, decision, applied)
+
+    async def _engine_backlog(self, topic: str) -> int | None:
+        """The topic's tasks the bridge has left in the engine; None (the decision holds) when it cannot be read."""
+        if self._engine is None:
+            self._engine = EngineClient(self.settings.engine_url, tenant_id=self.settings.engine_tenant)
+        try:
+            return await self._engine.fetchable(topic)
+        except KepError as exc:
+            log.warning("autoscaler_engine_backlog_failed", topic=topic, error=str(exc))
+            return None
 
     def _record(self, target: Target, decision: Decision, applied: bool) -> None:
         entry = {

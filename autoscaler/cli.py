@@ -69,6 +69,14 @@ def simulate(
             show_default=False,
         ),
     ] = None,
+    engine_backlog: Annotated[
+        bool | None,
+        typer.Option(
+            "--engine-backlog/--no-engine-backlog",
+            help="with an upstream producer, ours reads what waits upstream (default: the policy's engine_backlog)",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Replay TRACE under the policy and under the KEDA + HPA emulation; print the figures side by side."""
     chosen = _target(policy, target)
@@ -88,8 +96,10 @@ def simulate(
         concurrency=concurrency,
         stats_gaps=tuple(_gap(g) for g in stats_gap or []),
         upstream=upstream,
+        engine_backlog=engine_backlog,
     )
     held_upstream = chosen.upstream_backlog if upstream is None else upstream
+    reads_engine = held_upstream and (chosen.engine_backlog if engine_backlog is None else engine_backlog)
     keda = keda_for(chosen, value=keda_value, protocol=protocol)
     result = compare(loaded, chosen, config, keda)
     typer.echo(
@@ -99,6 +109,7 @@ def simulate(
         f"polling {keda.polling_interval_s:g} s, cooldown {keda.cooldown_period_s:g} s; seed {seed}, "
         f"readiness {ready_delay:g} s, prefetch {chosen.prefetch}, concurrency {concurrency}; "
         + ("producer holds work upstream (upstream_backlog)" if held_upstream else "producer publishes every arrival")
+        + ("; ours reads the upstream backlog (engine_backlog)" if reads_engine else "")
     )
     typer.echo(result.table())
     if png is not None:

@@ -130,7 +130,9 @@ def decide(
         reason = f"below min_replicas {policy.min_replicas}"
         return _decision(policy, now, current, policy.min_replicas, reason, None), memory
 
-    demand = combine(policy.queues, history, now, policy.stale_after_seconds, policy.rate_window_seconds)
+    demand = combine(
+        policy.queues, history, now, policy.stale_after_seconds, policy.rate_window_seconds, policy.engine_backlog
+    )
     if isinstance(demand, Unknown):
         forget = replace(memory, idle_since=None, last_demand=None)
         return _decision(policy, now, current, current, f"hold at {current}: {demand.reason}", None), forget

@@ -71,10 +71,16 @@ def _mean_rate(readings: Sequence[QueueMetrics], since: float) -> float | None:
 
 
 def combine(
-    queues: Sequence[str], history: Sequence[QueueMetrics], now: float, stale_after_s: float, rate_window_s: float
+    queues: Sequence[str],
+    history: Sequence[QueueMetrics],
+    now: float,
+    stale_after_s: float,
+    rate_window_s: float,
+    upstream: bool = False,
 ) -> Demand | Unknown:
     """The latest fresh reading of every queue, summed; arrivals averaged over `rate_window_s` because a single
-    5 s broker sample is too noisy to size on (a Poisson stream of 3/s reads anywhere from 1 to 5)."""
+    5 s broker sample is too noisy to size on (a Poisson stream of 3/s reads anywhere from 1 to 5). With
+    `upstream`, the work each queue's producer still holds counts as ready."""
     latest: dict[str, QueueMetrics] = {}
     for reading in history:
         if reading.queue in queues and (reading.queue not in latest or reading.at >= latest[reading.queue].at):
@@ -87,6 +93,8 @@ def combine(
             return Unknown(f"the latest reading of queue {queue} is {age:.0f} s old (stale after {stale_after_s:g} s)")
         if latest[queue].ready is None:
             return Unknown(f"the broker does not report the ready count of queue {queue}")
+        if upstream and latest[queue].upstream is None:
+            return Unknown(f"the work waiting upstream of queue {queue} is unknown")
     readings = [latest[q] for q in queues]
     unacked = _sum_or_none([r.unacked for r in readings])
     consumers = [r.consumers for r in readings]
@@ -94,7 +102,7 @@ def combine(
     arrivals = _sum_or_none([_mean_rate([r for r in history if r.queue == q], since) for q in queues])
     return Demand(
         at=min(r.at for r in readings),
-        ready=sum(r.ready or 0 for r in readings),
+        ready=sum((r.ready or 0) + (r.upstream or 0) for r in readings),
         unacked=None if unacked is None else int(unacked),
         # every replica consumes every queue of its target, so the largest count is the number of replicas consuming
         consumers=None if any(c is None for c in consumers) else max(c or 0 for c in consumers),

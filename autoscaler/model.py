@@ -25,6 +25,9 @@ class QueueMetrics:
     publish_rate: float | None = None
     deliver_rate: float | None = None
     ack_rate: float | None = None
+    # work waiting before the queue, where the producer holds it (the engine's fetchable tasks of the topic the
+    # bridge publishes to this queue); None: not read, or unknown
+    upstream: int | None = None
 
     @property
     def backlog(self) -> int | None:

@@ -19,6 +19,7 @@ from autoscaler.behavior import Behavior, ScalingRules, StepPolicy
 from messages.errors import ConfigurationError
 
 _K8S_NAME = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+TASK_QUEUE_PREFIX = "tasks."  # bpmn_bridge.worker.task_queue: the queue of topic T is tasks.T
 DEFAULT_POLICIES = Path(__file__).resolve().parent.parent / "deployments" / "autoscaler" / "policies.yaml"
 
 
@@ -109,6 +110,9 @@ class TargetPolicy(_Strict):
     # from the engine only the workers' free prefetch): the queue never shows a backlog, and a full pool is the
     # only sign that more waits, so a full pool with nothing ready scales up by one
     upstream_backlog: bool = False
+    # the queues are the bridge's `tasks.<topic>`: the engine's fetchable tasks of each topic are read too and count
+    # as waiting work, so the pool is sized on the real backlog rather than grown one replica at a time when full
+    engine_backlog: bool = False
     tolerance: Annotated[float, Field(ge=0, lt=1)] = 0.1  # no scale-up until the load is this much above capacity
     # a scale-down only goes to a count that keeps this much spare capacity (hysteresis against flapping)
     scale_down_headroom: Annotated[float, Field(ge=0, le=1)] = 0.1
@@ -128,6 +132,10 @@ class TargetPolicy(_Strict):
             raise ValueError(f"`max_replicas` ({self.max_replicas}) is below `min_replicas` ({self.min_replicas})")
         if len(set(self.queues)) != len(self.queues):
             raise ValueError("`queues` names a queue twice")
+        if self.engine_backlog and not self.upstream_backlog:
+            raise ValueError("`engine_backlog` describes an upstream producer: it needs `upstream_backlog: true`")
+        if self.engine_backlog and (plain := [q for q in self.queues if not q.startswith(TASK_QUEUE_PREFIX)]):
+            raise ValueError(f"`engine_backlog` reads the engine for `{TASK_QUEUE_PREFIX}<topic>` queues, not {plain}")
         if self.upstream_backlog and self.min_replicas == 0:
             # with no consumer the producer publishes nothing, so the queue never shows work to scale from zero on
             raise ValueError("`upstream_backlog` needs `min_replicas` ≥ 1: at zero nothing is published to scale on")

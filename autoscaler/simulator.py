@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import random
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal, Protocol
 
 import numpy as np
@@ -32,6 +32,7 @@ class SimulationConfig:
     tail_s: int = 900  # keep running after the trace so the backlog can drain and replicas come back down
     initial_replicas: int | None = None  # default: the policy's min_replicas
     upstream: bool | None = None  # the producer holds arrivals upstream; default: the policy's `upstream_backlog`
+    engine_backlog: bool | None = None  # ours reads what waits upstream; default: the policy's `engine_backlog`
 
 
 @dataclass(frozen=True)
@@ -93,6 +94,8 @@ class OurAutoscaler:
             self.next_at += self.policy.interval_seconds
             now = float(world.now)
             reading = world.http_reading()
+            if self.policy.engine_backlog:  # the engine answers live: what waits upstream now
+                reading = replace(reading, upstream=len(world.upstream))
             if not self.history or reading.at != self.history[-1].at:  # the broker refreshes every 5 s only
                 self.history.append(reading)
             while self.history and self.history[0].at < now - self._keep_s:
@@ -191,10 +194,12 @@ def as_single_queue(policy: TargetPolicy, queue: str = "trace") -> TargetPolicy:
 
 
 def as_replayed(policy: TargetPolicy, config: SimulationConfig) -> TargetPolicy:
-    """The policy the replay runs: one queue, and `config.upstream` (if set) in place of `upstream_backlog`. The
-    field says what the producer does, so the world and our full-pool rule follow it together."""
-    if config.upstream is not None:
-        policy = policy.model_copy(update={"upstream_backlog": config.upstream})
+    """The policy the replay runs: one queue, and `config.upstream` / `config.engine_backlog` (where set) in place of
+    the policy's fields. `upstream_backlog` says what the producer does, so the world and our full-pool rule follow
+    it together; reading the upstream backlog needs an upstream producer."""
+    upstream = policy.upstream_backlog if config.upstream is None else config.upstream
+    engine = upstream and (policy.engine_backlog if config.engine_backlog is None else config.engine_backlog)
+    policy = policy.model_copy(update={"upstream_backlog": upstream, "engine_backlog": engine})
     return as_single_queue(policy)
 
 

@@ -296,6 +296,13 @@ class EngineClient:
         """Free the task for any worker now (whoever holds it); parked long polls see it at once."""
         await self._call(_any_retryable, "POST", f"/external-task/{_seg(task_id)}/unlock", gone=TaskGone)
 
+    async def fetchable(self, topic: str) -> int:
+        """How many tasks of `topic` a fetch would lock now: active, not locked (or the lock ran out), retries left,
+        not waiting out a failure's retry timeout. The backlog the bridge leaves in the engine."""
+        params = {"topicName": topic, "notLocked": "true", "active": "true", "withRetriesLeft": "true"}
+        answer = await self._get_json("/external-task/count", params=params | self._tenant_filter())
+        return int(answer["count"])
+
     async def locked_by(self, worker_id: str) -> list[ExternalTask]:
         """Tasks whose lock `worker_id` holds now, without variables; a failure's retry timeout counts as a lock."""
         params = {"workerId": worker_id, "locked": "true"} | self._tenant_filter()

@@ -20,6 +20,7 @@ from pydantic import SecretStr
 from actors.ray_options import ActorHandle, call_actor
 from autoscaler.actor import AUTOSCALER_ACTOR, AutoscalerActor
 from autoscaler.metrics import vhost_of
+from bpmn_bridge.engine import EngineClient
 from doubles.kubernetes.server import create_app, serve_in_thread
 from infra import amqp
 from infra.settings import Settings
@@ -252,3 +253,81 @@ async def purge(settings: Settings, queue: str) -> None:
     connection = await aio_pika.connect(settings.amqp_url.get_secret_value())
     async with connection:
         await (await (await connection.channel()).get_queue(queue, ensure=False)).purge()
+
+
+ENGINE_POLICY = """
+targets:
+  - name: engine-workers
+    queues: [tasks.{topic}]
+    scale:
+      ray_pool:
+        name: {pool}
+        member: autoscaler.sink:pool_member
+        options: {{queue: tasks.{topic}, service_time_s: 0.05, prefetch: 1}}
+        drain_seconds: 10
+    min_replicas: 1
+    max_replicas: 3
+    target_backlog_per_replica: 20
+    prefetch: 1
+    upstream_backlog: true
+    engine_backlog: true
+    interval_seconds: 1
+    stale_after_seconds: 15
+    scale_down: {{stabilization_window_seconds: 3}}
+"""
+
+
+async def test_work_waiting_in_the_engine_grows_the_pool(
+    ray_app: dict[str, Any], settings: Settings, tmp_path: Path
+) -> None:
+    """Behind the bridge the backlog is in the engine, not in the queue: the autoscaler reads it there."""
+    run = uuid.uuid4().hex[:8]
+    topic, pool = f"backlog-{run}", f"engine-pool-{run}"
+    tenant = f"autoscale-{run}"  # a tenant no bridge fetches from: the tasks stay in the engine
+    bpmn = (Path(__file__).parents[1] / "bpmn_bridge" / "processes" / "engine_client.bpmn").read_text()
+    key = f"ec_{run}_work"
+    bpmn = bpmn.replace("RUN", run).replace(f"ec-{run}-work", topic)
+    policy = tmp_path / "engine.yaml"
+    policy.write_text(ENGINE_POLICY.format(topic=topic, pool=pool))
+    connection = await aio_pika.connect(settings.amqp_url.get_secret_value())
+    async with connection, EngineClient(settings.engine_url, tenant_id=tenant) as engine:
+        await amqp.declare_queue(await connection.channel(), f"tasks.{topic}", [])
+        deployed = await engine.deploy(f"autoscale-{run}", {"work.bpmn": bpmn.encode()})
+        scoped = settings.model_copy(update={"engine_tenant": tenant})
+        autoscaler = AutoscalerActor.options(name=f"autoscaler-{run}").remote(scoped, str(policy))
+        try:
+            for i in range(60):  # 60 waiting at 20 a replica: 3
+                await engine.start_process(key, f"k-{i}", {})
+
+            async def grown() -> bool:  # the autoscaler's own view: the members are up and the decision recorded
+                view = await call_actor(autoscaler.view.remote(1))
+                return bool(view["targets"][0]["replicas"] == {"desired": 3, "ready": 3})
+
+            await eventually(grown, within=90)
+            assert len(members(pool)) == 3
+            view = await call_actor(autoscaler.view.remote(500))
+            grew = [d for d in view["decisions"] if d["applied"] and d["desired"] > max(1, d["current"])]
+            assert grew, [(d["current"], d["desired"], d["applied"], d["reason"]) for d in view["decisions"]]
+            assert all(d["metrics"][f"tasks.{topic}"]["ready"] in (0, None) for d in grew)  # nothing in the queue
+            assert all(d["metrics"][f"tasks.{topic}"]["upstream"] > 20 for d in grew)  # it was all in the engine
+
+            async def all_counted() -> bool:
+                view = await call_actor(autoscaler.view.remote(1))
+                return bool(view["targets"][0]["metrics"][f"tasks.{topic}"]["upstream"] == 60)
+
+            await eventually(all_counted, within=30)
+
+            async with httpx.AsyncClient(base_url=settings.engine_url, timeout=30) as http:
+                await http.delete(f"/deployment/{deployed.id}", params={"cascade": "true"})
+
+            async def shrunk() -> bool:
+                return len(members(pool)) == 1
+
+            await eventually(shrunk, within=90)  # the engine's backlog gone: back to the minimum
+        finally:
+            ray.kill(autoscaler, no_restart=True)
+            for name in members(pool):
+                ray.kill(ray.get_actor(name), no_restart=True)
+            channel = await connection.channel()
+            await channel.queue_delete(f"tasks.{topic}")
+            await channel.queue_delete(f"tasks.{topic}.dlq")

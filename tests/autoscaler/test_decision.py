@@ -14,6 +14,8 @@ from autoscaler.model import QueueMetrics, ScaleState
 from autoscaler.policy import TargetPolicy
 
 NOW = 1000.0
+TQ = "tasks.t"  # a bridge task queue, whose topic's backlog waits in the engine
+ENGINE = {"queues": [TQ], "upstream_backlog": True, "engine_backlog": True, "min_replicas": 1}
 
 
 def policy(**overrides: Any) -> TargetPolicy:
@@ -40,9 +42,11 @@ def reading(
     ack: float | None = 0.0,
     at: float = NOW,
     queue: str = "q",
+    upstream: int | None = None,
 ) -> QueueMetrics:
     return QueueMetrics(
         queue=queue,
+        upstream=upstream,
         at=at,
         source="http",
         ready=ready,
@@ -91,6 +95,13 @@ CASES: list[tuple[str, dict[str, Any], int, list[QueueMetrics], Memory, int, str
      "scale down to 2"),
     ("down after the window", {}, 5, [reading(0, 2, 4)], Memory(recommendations=(Recommendation(5, NOW - 61),)), 2,
      "scale down to 2"),
+    # the engine's backlog counts as waiting: (8/s + (600 + 16)/30 s) / 4 = 7.1 → 8, step-limited to 2 + 4
+    ("engine backlog sizes the pool", ENGINE, 2, [reading(0, 16, 8, consumers=2, ack=8, queue=TQ, upstream=600)],
+     Memory(), 6, "scale up to 8: 616 messages queued (600 ready, 16 in flight)"),
+    ("engine backlog unknown holds", ENGINE, 2, [reading(0, 16, 8, consumers=2, ack=8, queue=TQ)], Memory(), 2,
+     "hold at 2: the work waiting upstream of queue tasks.t is unknown"),
+    ("engine empty: down as usual", ENGINE, 5, [reading(0, 2, 4.4, consumers=5, ack=4, queue=TQ, upstream=0)],
+     Memory(recommendations=(Recommendation(5, NOW - 61),)), 2, "scale down to 2"),
     ("full pool, plain queue", {}, 2, [reading(0, 16, 8, consumers=2, ack=8)], Memory(), 2, "steady at 2"),
     ("in-flight floor", {}, 8, [reading(0, 40, 0, consumers=8)], Memory(), 5, "scale down to 1"),
     # the bridge fetches only what the workers hold: a pool that stays full with an empty queue means more waits in

@@ -103,6 +103,10 @@ INVALID = [
     ("tolerance", target(tolerance=1.5), "targets.0.tolerance: Input should be less than 1"),
     ("upstream from zero", target(upstream_backlog=True, min_replicas=0),
      "targets.0: Value error, `upstream_backlog` needs `min_replicas` ≥ 1"),
+    ("engine without upstream", target(engine_backlog=True),
+     "targets.0: Value error, `engine_backlog` describes an upstream producer"),
+    ("engine on a plain queue", target(upstream_backlog=True, engine_backlog=True, min_replicas=1, queues=["orders"]),
+     "targets.0: Value error, `engine_backlog` reads the engine for `tasks.<topic>` queues, not ['orders']"),
 ]  # fmt: skip
 
 

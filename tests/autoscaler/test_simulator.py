@@ -348,3 +348,24 @@ def test_the_scorecard_shows_the_true_backlog_only_upstream() -> None:
     plain = compare(OVERLOAD, policy(), FAST)
     assert all(s.peak_true_backlog is None for s in plain.scores)
     assert "upstream+queue" not in plain.table()
+
+
+def test_reading_the_upstream_backlog_sizes_the_pool_to_the_target_instead_of_growing_until_not_full() -> None:
+    # the engine's backlog read directly against the full-pool rule alone, on the same overload and seed
+    p = policy(**UPSTREAM)
+    full_only, _ = run_ours(OVERLOAD, p, FAST)
+    reads_engine = policy(**UPSTREAM, engine_backlog=True, queues=["tasks.a", "tasks.b"])
+    engine, decisions = run_ours(OVERLOAD, reads_engine, FAST)
+    assert any("ready" in d.reason and d.desired > d.current + 1 for d in decisions), "a step of more than one"
+    # both keep the promise (drained within 30 s); sized on the backlog, the pool does it with fewer replicas,
+    # while the full-pool rule keeps adding one until the pool is no longer full and overshoots to max_replicas
+    assert engine.waits.max() <= p.target_drain_seconds
+    assert full_only.waits.max() <= p.target_drain_seconds
+    assert engine.replicas.max() < full_only.replicas.max() == p.max_replicas
+    assert engine.replicas.sum() < full_only.replicas.sum()
+    assert len(engine.changes) < len(full_only.changes)
+    assert engine.acked == engine.arrived  # nothing lost on the way
+    # without an upstream producer there is nothing to read: the override turns it off with the producer
+    plain, _ = run_ours(OVERLOAD, reads_engine, SimulationConfig(upstream=False))
+    assert not plain.upstream_mode
+    assert plain.upstream.max() == 0

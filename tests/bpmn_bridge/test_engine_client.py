@@ -608,3 +608,24 @@ async def test_a_400_with_the_engines_error_is_a_rejection(scripted: Scripted) -
     with pytest.raises(EngineRejected):
         await engine.start_process("p", "k", {})
     assert len(seen) == 2
+
+
+async def test_fetchable_counts_what_a_fetch_would_lock_now(settings: Settings) -> None:
+    tenant = f"count-{uuid.uuid4().hex[:8]}"
+    async with EngineClient(settings.engine_url, tenant_id=tenant, retry=FAST) as engine:
+        deployed = await engine.deploy(f"{DEPLOYMENT}-count", {"engine_client.bpmn": BPMN})
+        try:
+            for _ in range(3):
+                await engine.start_process(WORK, new_key(), {})
+            assert await engine.fetchable(TOPIC) == 3
+            worker = new_worker()
+            locked = await engine.fetch_and_lock(worker, [TopicRequest(TOPIC, 60_000)], 2, 0)
+            assert await engine.fetchable(TOPIC) == 1  # a locked task is in hand, not waiting
+            await engine.failure(locked[0].id, worker, "later", None, retries=1, retry_timeout_ms=60_000)
+            assert await engine.fetchable(TOPIC) == 1  # waiting out its retry timeout
+            await engine.unlock(locked[1].id)
+            assert await engine.fetchable(TOPIC) == 2
+            assert await engine.fetchable("no-such-topic") == 0
+        finally:
+            async with httpx.AsyncClient(base_url=settings.engine_url, timeout=30) as http:
+                await http.delete(f"/deployment/{deployed.id}", params={"cascade": "true"})
