@@ -33,7 +33,7 @@ from autoscaler.targets import scaler_for
 from bpmn_bridge.engine import EngineClient
 from infra.logging import configure_logging
 from infra.settings import Settings
-from messages.errors import KepError
+from messages.errors import ConfigurationError, KepError
 
 log = structlog.get_logger("autoscaler")
 AUTOSCALER_ACTOR = "kep-autoscaler"
@@ -111,17 +111,26 @@ class Autoscaler:
         try:
             self._load()
         except PolicyError as exc:
-            log.warning("autoscaler_policies_refused", source=str(exc.file), problems=exc.problems)
-            self._stamp = self._files_stamp()  # not again until it changes again
-            return {"reloaded": False, "file": str(exc.file), "problems": exc.problems}
+            return self._refused(exc.file, exc.problems)
+        except (ConfigurationError, ValueError) as exc:  # valid YAML naming a target we cannot reach or start
+            return self._refused(self.path, [f"(file): {exc}"])
         return {"reloaded": True, "targets": sorted(self.targets)}
+
+    def _refused(self, file: Path, problems: list[str]) -> dict[str, Any]:
+        log.warning("autoscaler_policies_refused", source=str(file), problems=problems)
+        self._stamp = self._files_stamp()  # not again until it changes again
+        return {"reloaded": False, "file": str(file), "problems": problems}
 
     # -- the loop ----------------------------------------------------------------------------------------------
 
     async def _run(self) -> None:
         while True:
             if self._files_stamp() != self._stamp:
-                await self.reload()
+                try:
+                    await self.reload()
+                except Exception:  # the policies in force go on; the next change of the file tries again
+                    self._stamp = self._files_stamp()
+                    log.exception("autoscaler_reload_failed", source=str(self.path))
             now = time.monotonic()
             for target in list(self.targets.values()):
                 if target.due <= now:

@@ -176,7 +176,19 @@ async def test_a_policy_file_that_does_not_validate_is_refused_and_the_old_one_s
     view = await call_actor(autoscaler.view.remote())
     assert view["targets"][0]["policy"]["max_replicas"] == 4
 
-    policy.write_text(policy.read_text().replace("max_replicas: 0", "max_replicas: 6"))
+    # valid YAML, but a pool member nobody can start: refused as well, and the loop goes on
+    policy.write_text(
+        policy.read_text()
+        .replace("max_replicas: 0", "max_replicas: 5")
+        .replace("autoscaler.sink:pool_member", "autoscaler.sink:no_such_member")
+    )
+    result = await call_actor(autoscaler.reload.remote())
+    assert result["reloaded"] is False
+    assert "no pool member factory 'autoscaler.sink:no_such_member'" in result["problems"][0]
+    policy.write_text(policy.read_text().replace("autoscaler.sink:no_such_member", "autoscaler.sink:pool_member"))
+
+    assert (await call_actor(autoscaler.view.remote()))["targets"][0]["policy"]["max_replicas"] == 4
+    policy.write_text(policy.read_text().replace("max_replicas: 5", "max_replicas: 6"))
     assert (await call_actor(autoscaler.reload.remote()))["reloaded"] is True
     view = await call_actor(autoscaler.view.remote())
     assert view["targets"][0]["policy"]["max_replicas"] == 6
