@@ -8,14 +8,12 @@ from typing import Annotated, Literal
 import typer
 
 from autoscaler.plot import plot_runs
-from autoscaler.policy import PolicyError, TargetPolicy, load_policies
+from autoscaler.policy import DEFAULT_POLICIES, PolicyError, TargetPolicy, load_policies
 from autoscaler.replay import compare
-from autoscaler.simulator import SimulationConfig, keda_for
+from autoscaler.simulator import SimulationConfig, as_replayed, keda_for
 from autoscaler.traces import TraceError, load_trace, sample_traces, write_traces
 
-DEPLOYMENTS = Path(__file__).resolve().parent.parent / "deployments" / "autoscaler"
-DEFAULT_POLICIES = DEPLOYMENTS / "policies.yaml"
-DEFAULT_TRACES = DEPLOYMENTS / "traces"
+DEFAULT_TRACES = DEFAULT_POLICIES.parent / "traces"
 
 app = typer.Typer(help="Queue-depth autoscaling: replay traces, write sample traces.", no_args_is_help=True)
 
@@ -98,8 +96,7 @@ def simulate(
         upstream=upstream,
         engine_backlog=engine_backlog,
     )
-    held_upstream = chosen.upstream_backlog if upstream is None else upstream
-    reads_engine = held_upstream and (chosen.engine_backlog if engine_backlog is None else engine_backlog)
+    replayed = as_replayed(chosen, config)  # the producer and signals the replay runs with, overrides applied
     keda = keda_for(chosen, value=keda_value, protocol=protocol)
     result = compare(loaded, chosen, config, keda)
     typer.echo(
@@ -108,8 +105,12 @@ def simulate(
         f"KEDA: QueueLength value {keda.value:g} over {keda.protocol}, activation {keda.activation_value:g}, "
         f"polling {keda.polling_interval_s:g} s, cooldown {keda.cooldown_period_s:g} s; seed {seed}, "
         f"readiness {ready_delay:g} s, prefetch {chosen.prefetch}, concurrency {concurrency}; "
-        + ("producer holds work upstream (upstream_backlog)" if held_upstream else "producer publishes every arrival")
-        + ("; ours reads the upstream backlog (engine_backlog)" if reads_engine else "")
+        + (
+            "producer holds work upstream (upstream_backlog)"
+            if replayed.upstream_backlog
+            else "producer publishes every arrival"
+        )
+        + ("; ours reads the upstream backlog (engine_backlog)" if replayed.engine_backlog else "")
     )
     typer.echo(result.table())
     if png is not None:

@@ -148,8 +148,7 @@ class CamundaBridge:
         """Topics that have workers, and how many more tasks those workers can hold."""
         topics, slots = [], 0
         for name in REGISTRY:
-            # bounded: a channel still reopening after a broker restart must not stall the loop for good
-            queue = await self._publishing.declare_queue(task_queue(name), passive=True, timeout=BROKER_TIMEOUT_S)
+            queue = await self._publishing.declare_queue(task_queue(name), passive=True)
             consumers = queue.declaration_result.consumer_count or 0
             if consumers:
                 topics.append(name)
@@ -161,7 +160,6 @@ class CamundaBridge:
         failures = 0
         while True:
             try:
-                # asyncio's own bound: aio-pika's robust channels can wait for a reconnection without a timeout
                 topics, free = await asyncio.wait_for(self._capacity(), BROKER_TIMEOUT_S)
                 if not topics or free == 0:
                     self._room.clear()

@@ -64,8 +64,12 @@ async def deliver(message: AbstractIncomingMessage, handler: Handler) -> None:
 
 async def consume(queue: AbstractQueue, handler: Handler, prefetch: int = 10) -> str:
     """Start consuming; returns the consumer tag. `prefetch` bounds the unacknowledged messages in flight."""
+    return await _start(queue, lambda m: deliver(m, handler), prefetch)
+
+
+async def _start(queue: AbstractQueue, on_message: Handler, prefetch: int) -> str:
     await queue.channel.set_qos(prefetch_count=prefetch)
-    tag: str = await queue.consume(lambda m: deliver(m, handler), no_ack=False)
+    tag: str = await queue.consume(on_message, no_ack=False)
     return tag
 
 
@@ -88,8 +92,7 @@ class ConsumerGroup:
         return self._busy
 
     async def consume(self, queue: AbstractQueue, handler: Handler, prefetch: int = 10) -> str:
-        await queue.channel.set_qos(prefetch_count=prefetch)
-        tag: str = await queue.consume(lambda m: self._deliver(m, handler), no_ack=False)
+        tag = await _start(queue, lambda m: self._deliver(m, handler), prefetch)
         self._consumers.append((queue, tag))
         return tag
 
