@@ -148,7 +148,9 @@ class CamundaBridge:
         """Topics that have workers, and how many more tasks those workers can hold."""
         topics, slots = [], 0
         for name in REGISTRY:
-            queue = await self._publishing.declare_queue(task_queue(name), passive=True)
+            # aiormq's own timeout as well as the loop's wait_for: with the outer bound alone the bridge stopped
+            # fetching after a broker restart in a full test run (the cancellation did not get through)
+            queue = await self._publishing.declare_queue(task_queue(name), passive=True, timeout=BROKER_TIMEOUT_S)
             consumers = queue.declaration_result.consumer_count or 0
             if consumers:
                 topics.append(name)
@@ -160,6 +162,7 @@ class CamundaBridge:
         failures = 0
         while True:
             try:
+                # asyncio's own bound on the whole read, for what aiormq's per-call timeout does not cover
                 topics, free = await asyncio.wait_for(self._capacity(), BROKER_TIMEOUT_S)
                 if not topics or free == 0:
                     self._room.clear()
