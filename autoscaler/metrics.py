@@ -65,13 +65,6 @@ class MetricsReader(Protocol):
     async def aclose(self) -> None: ...
 
 
-def unknown_if_stale(reading: QueueMetrics, *, now: float, max_age_s: float) -> QueueMetrics:
-    """A reading held longer than `max_age_s` tells nothing about the queue now: every figure becomes unknown."""
-    if now - reading.at <= max_age_s:
-        return reading
-    return QueueMetrics(queue=reading.queue, at=reading.at, source=reading.source)
-
-
 def vhost_of(amqp_url: str) -> str:
     """The vhost an AMQP URL names; an empty path is the default vhost `/` (as aio-pika reads it)."""
     path = urlsplit(amqp_url).path

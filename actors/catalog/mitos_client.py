@@ -1,9 +1,10 @@
-"""Async client of the Mitos API: pyemdd's endpoint set and transforms, with timeouts, retries and typed errors."""
+"""Async client of the Mitos API: the endpoints the catalogue sync reads (pyemdd's wire protocol and transforms),
+with timeouts, retries and typed errors."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Self
 
@@ -34,7 +35,6 @@ from messages.mitos import (
 )
 
 DEFAULT_BASE_URL = "https://api.digigov.grnet.gr"
-PROVISION_ORG_GROUP_PATH = "/v1/registries/evidence/taxonomy/provision_org_gro"  # sic, as pyemdd spells it
 
 Json = dict[str, Any]
 
@@ -130,7 +130,7 @@ class MitosClient:
             raise MitosBadResponse(f"Mitos answered {path} without a successful envelope", path=path)
         return body
 
-    # pyemdd's endpoint set
+    # the endpoints the catalogue sync reads, as pyemdd calls them
 
     async def list_page(self, page: int = 1, limit: int = 100) -> MitosServicePage:
         body = await self._get("/v1/services", {"page": page, "limit": limit})
@@ -152,41 +152,6 @@ class MitosClient:
                 return list(items.values())
             page = batch.next_page or page + 1
 
-    async def get_process(self, mitos_id: int | str, *, english: bool = False, embedded: bool = True) -> Json:
-        """`/v1/services/{id}`; with `embedded`, bare ids become registry objects as pyemdd's `get_process` does."""
-        data = await self._data(f"/v1/services/{mitos_id}", english=english)
-        if embedded:
-            await self._embed(data)
-        return mark_mykeplive(data)
-
-    async def _embed(self, payload: Json) -> None:
-        """pyemdd's `_transform_process`: look each reference up; one that fails becomes `{id, title: {el: id}}`."""
-        process = (payload.get("metadata") or {}).get("process") or {}
-        lookups: dict[str, Callable[[Any], Awaitable[Json]]] = {
-            "provision_org": self.get_organization,
-            "provision_org_group": self.get_provision_org_group,
-            "provision_org_group_remote": self.get_provision_org_group,
-            "provision_org_owner_directory": self.get_unit,
-            "nace_codes": self.get_nace_code,
-            "sdg_codes": self.get_sdg_code,
-            "output_registries": self.get_registry,
-        }
-
-        async def one(ref: Any, lookup: Callable[[Any], Awaitable[Json]]) -> Any:
-            if ref is None or isinstance(ref, dict):
-                return ref
-            try:
-                return await lookup(ref)
-            except MitosError:
-                return {"id": ref, "title": {"el": str(ref), "en": str(ref)}}
-
-        if process.get("org_owner") is not None:
-            process["org_owner"] = await one(process["org_owner"], self.get_organization)
-        for key, lookup in lookups.items():
-            process[key] = list(await asyncio.gather(*(one(ref, lookup) for ref in process.get(key) or [])))
-        for evidence in (payload.get("metadata") or {}).get("process_evidences") or []:
-            evidence["evidence_type"] = await one(evidence.get("evidence_type"), self.get_evidence_type)
-
     async def get_extended_process(self, mitos_id: int | str, *, english: bool = False) -> Json:
         """`/v1/services-extended/{id}`, with the id carried over when the body lacks it."""
         data = await self._data(f"/v1/services-extended/{mitos_id}", english=english)
@@ -194,38 +159,12 @@ class MitosClient:
             data["id"] = int(mitos_id)
         return mark_mykeplive(data)
 
-    async def get_organization(self, org_id: int | str) -> Json:
-        return await self._data("/v1/organization", params={"id": org_id})
-
-    async def get_unit(self, unit_id: int | str) -> Json:
-        return await self._data("/v1/unit", params={"id": unit_id})
-
-    async def get_nace_code(self, code: str) -> Json:
-        return await self._data(f"/v1/registries/nace/{code}")
-
-    async def get_sdg_code(self, code: str) -> Json:
-        return await self._data(f"/v1/registries/sdg/{code}")
-
-    async def get_registry(self, registry_id: int | str) -> Json:
-        return await self._data(f"/v1/registry/id/{registry_id}")
-
-    async def get_evidence_type(self, evidence_id: int | str) -> Json:
-        return await self._data(f"/v1/registries/evidence/{evidence_id}")
-
-    async def get_provision_org_group(self, group_id: int | str) -> Json:
-        data = await self._data(f"{PROVISION_ORG_GROUP_PATH}/{group_id}")
-        data.pop("children", None)
-        return data
-
     async def check_health(self) -> None:
         """Raises a MitosError unless Mitos answers a one-item list page."""
         await self.list_page(1, 1)
 
-    async def _data(self, path: str, *, english: bool = False, params: Mapping[str, str | int] | None = None) -> Json:
-        query = dict(params or {})
-        if english:
-            query["lang"] = "en"
-        data = (await self._get(path, query or None))["data"]
+    async def _data(self, path: str, *, english: bool = False) -> Json:
+        data = (await self._get(path, {"lang": "en"} if english else None))["data"]
         if not isinstance(data, dict):
             raise MitosBadResponse(f"Mitos answered {path} with data that is not an object", path=path)
         return data

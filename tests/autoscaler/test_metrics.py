@@ -26,7 +26,6 @@ from autoscaler.metrics import (
     WithFallback,
     reader_from_settings,
     reading_from_payloads,
-    unknown_if_stale,
     vhost_of,
 )
 from autoscaler.model import QueueMetrics
@@ -215,13 +214,6 @@ async def test_statistics_older_than_allowed_read_as_unknown(
     assert (fresh.deliver_rate, fresh.ack_rate) == (0.0, 0.0)
     assert (stale.consumers, stale.publish_rate, stale.deliver_rate, stale.ack_rate) == (None, None, None, None)
     assert stale.ready == (3 if kind == "classic" else None)
-
-
-def test_a_reading_held_too_long_becomes_unknown() -> None:
-    reading = QueueMetrics("q", at=100.0, source="http", ready=4, unacked=2, consumers=1, publish_rate=1.0)
-
-    assert unknown_if_stale(reading, now=110.0, max_age_s=10) == reading
-    assert unknown_if_stale(reading, now=110.5, max_age_s=10) == QueueMetrics("q", at=100.0, source="http")
 
 
 async def test_the_amqp_probe_sees_ready_and_consumers_only(

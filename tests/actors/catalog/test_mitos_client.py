@@ -144,26 +144,8 @@ async def test_mykeplive_flag_matches_provision_groups(mitos_url: str, mitos_app
 async def test_raw_extended_record_is_marked_as_pyemdd_does(mitos_url: str) -> None:
     async with client(mitos_url) as mitos:
         data = await mitos.get_extended_process(144400)
-        group = await mitos.get_provision_org_group(8256)
 
     assert data["metadata"]["process"]["is_served_via_mykeplive"] is True
-    assert "children" not in group
-
-
-async def test_get_process_embeds_references_as_pyemdd_does(mitos_url: str, mitos_app: MitosApp) -> None:
-    async with client(mitos_url) as mitos:
-        flat = await mitos.get_process(144400, embedded=False)
-        embedded = await mitos.get_process(144400)
-
-    process = embedded["metadata"]["process"]
-    assert flat["metadata"]["process"]["org_owner"] == 23371
-    assert process["org_owner"]["title"]["en"] == "Ministry of Citizen Protection"
-    assert process["provision_org_group"] == [{"id": "8256", "title": {"el": "myKEPlive", "en": "myKEPlive"}}]
-    assert process["is_served_via_mykeplive"] is True
-    assert all(isinstance(ev["evidence_type"], dict) for ev in embedded["metadata"]["process_evidences"])
-    assert embedded["metadata"]["process"] == mitos_app.dataset.extended(144400)["metadata"]["process"] | {  # type: ignore[index]
-        "is_served_via_mykeplive": True
-    }
 
 
 def _payload(**process: Any) -> dict[str, Any]:
@@ -290,7 +272,6 @@ async def test_gives_up_after_the_attempts_with_a_retryable_error(mitos_url: str
     [
         ("/v1/services-extended/1", lambda m: m.get_extended_process(1), MitosNotFound),
         ("/v1/services", lambda m: m.list_page(0, 10), MitosRejected),
-        ("/v1/organization", lambda m: m.get_organization(1), MitosNotFound),
     ],
 )
 async def test_client_errors_are_not_retried(
