@@ -1,16 +1,20 @@
 """Async client of the engine's REST API (Camunda 7 / Operaton): typed variables, typed errors, safe retries.
 
 Retries follow what the engine makes safe. Reads, deployments (duplicate filtering), reports on external tasks,
-claims and unlocks are repeated on any retryable error: a repeat after a lost answer ends in `TaskGone` at worst.
-`start_process` looks for a running instance with the business key before each start. `correlate_message` is
-repeated only when the engine surely did not act (a rolled-back transaction, no connection). `fetch_and_lock` is
-never repeated here: the poller owns that loop and its backoff.
+claims and unlocks, variable and job updates and deletions are repeated on any retryable error: a repeat after a
+lost answer ends in `TaskGone` (or, for a deletion, `False`) at worst. `start_process` looks for a running instance
+with the business key before each start. `correlate_message` is repeated only when the engine surely did not act
+(a rolled-back transaction, no connection). `fetch_and_lock` is never repeated here: the poller owns that loop and
+its backoff. Queries that take lists of ids send them in a JSON body: a URL carrying them outgrows what the
+engine's web server accepts (8 KiB, about 200 ids).
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+import asyncio
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from types import MappingProxyType
 from typing import Any, Final, Self, TypeVar
 from urllib.parse import quote
@@ -21,20 +25,43 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_aft
 
 from bpmn_bridge.error_map import error_for
 from bpmn_bridge.errors import EngineConflict, EngineNotFound, EngineOverloaded, EngineUnavailable, TaskGone
-from bpmn_bridge.models import Deployment, ExternalTask, Incident, ProcessInstance, TopicRequest, UserTask
-from bpmn_bridge.variables import JsonValue, Long, RawValue, decode, decode_map, typed, typed_map
+from bpmn_bridge.models import (
+    Deployment,
+    ExternalTask,
+    HistoricInstance,
+    Incident,
+    InstanceState,
+    Job,
+    MessageSubscription,
+    ProcessInstance,
+    RunningInstance,
+    TaskPage,
+    TaskPosition,
+    TaskQuery,
+    TopicRequest,
+    UserTask,
+)
+from bpmn_bridge.variables import JsonValue, Long, RawValue, decode, decode_map, format_date, typed, typed_map
 
 __all__ = [
     "MAX_ASYNC_RESPONSE_TIMEOUT_MS",
     "Deployment",
     "EngineClient",
     "ExternalTask",
+    "HistoricInstance",
     "Incident",
+    "InstanceState",
+    "Job",
     "JsonValue",
     "Long",
+    "MessageSubscription",
     "ProcessInstance",
     "RawValue",
     "RetryPolicy",
+    "RunningInstance",
+    "TaskPage",
+    "TaskPosition",
+    "TaskQuery",
     "TopicRequest",
     "UserTask",
     "decode",
@@ -46,6 +73,10 @@ log = structlog.get_logger("engine")
 MAX_ASYNC_RESPONSE_TIMEOUT_MS: Final = 1_800_000
 LONG_POLL_MARGIN_S: Final = 10.0
 DEPLOYMENT_SOURCE: Final = "kep-bpmn-bridge"
+PAGE: Final = 100  # default page of the list queries
+IDS_PER_QUERY: Final = 500  # ids per query body: the engine turns them into one SQL IN list
+_BY_CREATION: Final = ({"sortBy": "created", "sortOrder": "asc"}, {"sortBy": "id", "sortOrder": "asc"})
+_BY_ID: Final = ({"sortBy": "id", "sortOrder": "asc"},)
 
 _NO_VARIABLES: Mapping[str, Any] = MappingProxyType({})
 
@@ -96,6 +127,7 @@ class EngineClient:
         self._timeout = httpx.Timeout(timeout_s)
         self._owns_client = client is None
         self._http = client or httpx.AsyncClient(timeout=self._timeout)
+        self._job_activities: dict[str, str | None] = {}  # job definition id -> activity id; they never change
 
     def __repr__(self) -> str:
         return f"EngineClient({self.base_url!r})"
@@ -119,7 +151,8 @@ class EngineClient:
     def _tenant_filter(self) -> dict[str, str]:
         return {"tenantIdIn": self.tenant_id} if self.tenant_id else {"withoutTenantId": "true"}
 
-    def _tenant_topic(self) -> dict[str, Any]:
+    def _tenant_body(self) -> dict[str, Any]:
+        """The tenant filter of a query sent as JSON (and of a fetch-and-lock topic)."""
         return {"tenantIdIn": [self.tenant_id]} if self.tenant_id else {"withoutTenantId": True}
 
     async def deploy(self, name: str, files: Mapping[str, bytes]) -> Deployment:
@@ -181,11 +214,126 @@ class EngineClient:
         await self._call(_engine_did_nothing, "POST", "/message", json=body)
 
     async def business_keys(self, process_instance_ids: Sequence[str]) -> dict[str, str | None]:
-        """The business key of each running instance (one query for all)."""
-        if not process_instance_ids:
-            return {}
-        params = {"processInstanceIds": ",".join(process_instance_ids)}
-        return {dto["id"]: dto.get("businessKey") for dto in await self._get_json("/process-instance", params=params)}
+        """The business key of each running instance; ids that run no more are left out."""
+        ids = list(dict.fromkeys(process_instance_ids))
+        found: dict[str, str | None] = {}
+        for start in range(0, len(ids), IDS_PER_QUERY):
+            chunk = ids[start : start + IDS_PER_QUERY]
+            running = await self.process_instances(process_instance_ids=chunk, max_results=len(chunk))
+            found |= {i.id: i.business_key for i in running}
+        return found
+
+    def _instance_query(
+        self, key: str | None, business_key: str | None, ids: Sequence[str] | None
+    ) -> dict[str, Any] | None:
+        """The body of a running-instance query; None when it can match nothing (no ids)."""
+        if ids is not None and not ids:  # the engine answers an empty id list with a 500
+            return None
+        body: dict[str, Any] = self._tenant_body()
+        for name, value in (("processDefinitionKey", key), ("businessKey", business_key)):
+            if value is not None:
+                body[name] = value
+        if ids is not None:
+            body["processInstanceIds"] = list(ids)
+        return body
+
+    async def process_instances(
+        self,
+        *,
+        process_definition_key: str | None = None,
+        business_key: str | None = None,
+        process_instance_ids: Sequence[str] | None = None,
+        first_result: int = 0,
+        max_results: int = PAGE,
+    ) -> list[RunningInstance]:
+        """Running instances (not ended; suspended ones too), by id."""
+        body = self._instance_query(process_definition_key, business_key, process_instance_ids)
+        if body is None:
+            return []
+        body["sorting"] = [{"sortBy": "instanceId", "sortOrder": "asc"}]
+        dtos = await self._post_json("/process-instance", body, _paging(first_result, max_results))
+        return [RunningInstance.from_dto(dto) for dto in dtos]
+
+    async def process_instance_count(
+        self,
+        *,
+        process_definition_key: str | None = None,
+        business_key: str | None = None,
+        process_instance_ids: Sequence[str] | None = None,
+    ) -> int:
+        body = self._instance_query(process_definition_key, business_key, process_instance_ids)
+        return 0 if body is None else int((await self._post_json("/process-instance/count", body))["count"])
+
+    async def historic_process_instances(
+        self,
+        *,
+        business_key: str | None = None,
+        process_definition_key: str | None = None,
+        finished: bool | None = None,
+        first_result: int = 0,
+        max_results: int = PAGE,
+    ) -> list[HistoricInstance]:
+        """Instances as history keeps them, running and ended (`finished` picks one), oldest first.
+
+        The engine's answer lacks the end activity: for each instance that reached an end event it is read from the
+        activity history, one more query per such instance of the page.
+        """
+        body: dict[str, Any] = self._tenant_body() | {
+            "sorting": [{"sortBy": "startTime", "sortOrder": "asc"}, {"sortBy": "instanceId", "sortOrder": "asc"}]
+        }
+        for name, value in (
+            ("processInstanceBusinessKey", business_key),
+            ("processDefinitionKey", process_definition_key),
+        ):
+            if value is not None:
+                body[name] = value
+        if finished is not None:
+            body["finished" if finished else "unfinished"] = True
+        dtos = await self._post_json("/history/process-instance", body, _paging(first_result, max_results))
+        ended = (InstanceState.COMPLETED.value, InstanceState.INTERNALLY_TERMINATED.value)
+        ends = await _gather_bounded(
+            self._end_activity(dto["id"]) if dto["state"] in ended else _none() for dto in dtos
+        )
+        return [HistoricInstance.from_dto(dto, end) for dto, end in zip(dtos, ends, strict=True)]
+
+    async def _end_activity(self, process_instance_id: str) -> str | None:
+        """The end event that ended the instance's own scope last (an end event of a subprocess ends only that)."""
+        body = {
+            "processInstanceId": process_instance_id,
+            "completeScope": True,
+            "sorting": [{"sortBy": "endTime", "sortOrder": "desc"}, {"sortBy": "occurrence", "sortOrder": "desc"}],
+        }
+        for dto in await self._post_json("/history/activity-instance", body):
+            if dto.get("parentActivityInstanceId") == process_instance_id and dto["activityType"].endswith("EndEvent"):
+                return str(dto["activityId"])
+        return None
+
+    async def set_variables(self, process_instance_id: str, variables: Mapping[str, Any]) -> None:
+        """Set (create or overwrite) these variables of the instance; `EngineNotFound` when it runs no more."""
+        if not variables:
+            return
+        path = f"/process-instance/{_seg(process_instance_id)}/variables"
+        await self._call(_any_retryable, "POST", path, json={"modifications": typed_map(variables)})
+
+    async def delete_process_instance(self, process_instance_id: str, *, skip_custom_listeners: bool = True) -> bool:
+        """Cancel the running instance (history calls it EXTERNALLY_TERMINATED); False when none runs with this id
+        (ended or deleted already, by us or by a repeat of this call after a lost answer)."""
+        params = {"skipCustomListeners": str(skip_custom_listeners).lower()}
+        try:
+            await self._call(_any_retryable, "DELETE", f"/process-instance/{_seg(process_instance_id)}", params=params)
+        except EngineNotFound:
+            return False
+        return True
+
+    async def message_subscriptions(
+        self, event_name: str, *, process_instance_id: str | None = None, first_result: int = 0, max_results: int = PAGE
+    ) -> list[MessageSubscription]:
+        """The executions waiting for message `event_name`, oldest first."""
+        params = {"eventType": "message", "eventName": event_name, "sortBy": "created", "sortOrder": "asc"}
+        params |= self._tenant_filter() | _paging(first_result, max_results)
+        if process_instance_id is not None:
+            params["processInstanceId"] = process_instance_id
+        return [MessageSubscription.from_dto(dto) for dto in await self._get_json("/event-subscription", params=params)]
 
     async def process_variables(self, process_instance_id: str) -> dict[str, Any]:
         dtos = await self._get_json(
@@ -219,7 +367,7 @@ class EngineClient:
             "maxTasks": max_tasks,
             "usePriority": True,
             "sorting": [{"sortBy": "createTime", "sortOrder": "asc"}],
-            "topics": [topic.to_dto() | self._tenant_topic() for topic in topics],
+            "topics": [topic.to_dto() | self._tenant_body() for topic in topics],
         }
         if async_response_timeout_ms:
             body["asyncResponseTimeout"] = async_response_timeout_ms
@@ -309,6 +457,55 @@ class EngineClient:
         dtos = await self._get_json("/external-task", params=params)
         return [ExternalTask.from_dto(dto) for dto in dtos]
 
+    # jobs
+
+    async def jobs(
+        self,
+        *,
+        process_instance_id: str | None = None,
+        process_definition_key: str | None = None,
+        activity_id: str | None = None,
+        timers: bool = True,
+        first_result: int = 0,
+        max_results: int = PAGE,
+    ) -> list[Job]:
+        """Jobs, soonest due first; only timers unless `timers=False` (then async continuations too)."""
+        body: dict[str, Any] = self._tenant_body() | {
+            "sorting": [{"sortBy": "jobDueDate", "sortOrder": "asc"}, {"sortBy": "jobId", "sortOrder": "asc"}]
+        }
+        for name, value in (
+            ("processInstanceId", process_instance_id),
+            ("processDefinitionKey", process_definition_key),
+            ("activityId", activity_id),
+        ):
+            if value is not None:
+                body[name] = value
+        if timers:
+            body["timers"] = True
+        dtos = await self._post_json("/job", body, _paging(first_result, max_results))
+        definitions = {dto["jobDefinitionId"] for dto in dtos if dto.get("jobDefinitionId")}
+        await _gather_bounded(self._job_activity(d) for d in definitions - self._job_activities.keys())
+        return [Job.from_dto(dto, self._job_activities.get(dto.get("jobDefinitionId") or "")) for dto in dtos]
+
+    async def _job_activity(self, job_definition_id: str) -> None:
+        """Remember the activity of a job definition (a job's own answer does not name it)."""
+        try:
+            dto = await self._get_json(f"/job-definition/{_seg(job_definition_id)}")
+        except EngineNotFound:  # its process definition was deleted meanwhile
+            return
+        self._job_activities[job_definition_id] = dto.get("activityId")
+
+    async def set_job_due_date(self, job_id: str, due: datetime) -> None:
+        """Move the job (a timer) to `due`; only this job, not the timers the definition will create later."""
+        body = {"duedate": format_date(due), "cascade": False}
+        await self._call(_any_retryable, "PUT", f"/job/{_seg(job_id)}/duedate", json=body)
+
+    async def set_job_suspended(self, job_id: str, suspended: bool) -> None:
+        """Suspend the job (it never fires while suspended) or activate it; `EngineNotFound` when it is gone."""
+        await self._call(_any_retryable, "PUT", f"/job/{_seg(job_id)}/suspended", json={"suspended": suspended})
+        # the engine answers 204 for a job that does not exist: ask for it, or a fired timer would go unnoticed
+        await self._get_json(f"/job/{_seg(job_id)}")
+
     # user tasks
 
     async def user_tasks(
@@ -319,20 +516,77 @@ class EngineClient:
         process_instance_id: str | None = None,
         business_key: str | None = None,
         include_assigned: bool = False,
+        unassigned: bool = False,
+        task_id: str | None = None,
+        first_result: int = 0,
+        max_results: int | None = None,
     ) -> list[UserTask]:
-        """Open user tasks, oldest first; by candidate group only unassigned ones, unless `include_assigned`."""
-        params: dict[str, str] = {"sortBy": "created", "sortOrder": "asc"} | self._tenant_filter()
-        for name, value in (
-            ("candidateGroup", candidate_group),
-            ("assignee", assignee),
-            ("processInstanceId", process_instance_id),
-            ("processInstanceBusinessKey", business_key),
-        ):
-            if value is not None:
-                params[name] = value
-        if include_assigned and candidate_group is not None:
-            params["includeAssignedTasks"] = "true"
-        return [UserTask.from_dto(dto) for dto in await self._get_json("/task", params=params)]
+        """Open user tasks, oldest first (ties by id); by candidate group only unassigned ones, unless
+        `include_assigned`. All of them without `max_results`: page an office's list with `user_task_page`."""
+        query = TaskQuery(
+            candidate_group=candidate_group,
+            include_assigned=include_assigned,
+            assignee=assignee,
+            unassigned=unassigned,
+            process_instance_id=process_instance_id,
+            business_key=business_key,
+            task_id=task_id,
+        )
+        return await self._task_query(query, {}, _BY_CREATION, first_result, max_results)
+
+    async def user_task_page(self, query: TaskQuery, limit: int, after: TaskPosition | None = None) -> TaskPage:
+        """Up to `limit` of the query's tasks in creation order (ties by id), from where the previous page ended.
+
+        A keyset page, no offset, so the cost of page 400 is the cost of page 1 and no task is skipped or repeated
+        when nothing changes. The engine's `createdAfter` is strict and it keeps milliseconds only, so the tasks
+        created in the last task's millisecond are read apart (`createdOn`, by id), from where the last page left
+        them; `after.tied` says where that was, and is checked, not trusted.
+        """
+        if not 1 <= limit <= 1000:
+            raise ValueError("limit must be within 1..1000")
+        want = limit + 1  # one more tells whether a next page exists
+        tasks: list[UserTask] = []
+        skipped = 0  # tasks of after's millisecond before `tasks`
+        if after is not None:
+            tasks, skipped = await self._tied_after(query, after, want)
+        if len(tasks) < want:
+            newer = {"createdAfter": format_date(after.created)} if after is not None else {}
+            tasks += await self._task_query(query, newer, _BY_CREATION, 0, want - len(tasks))
+        page = tasks[:limit]
+        if len(tasks) <= limit:
+            return TaskPage(page, None)
+        last = page[-1]
+        tied = sum(1 for t in page if t.created == last.created)
+        if after is not None and last.created == after.created:
+            tied += skipped
+        return TaskPage(page, TaskPosition(last.created, last.id, tied))
+
+    async def _tied_after(self, query: TaskQuery, after: TaskPosition, want: int) -> tuple[list[UserTask], int]:
+        """The tasks created in after's millisecond that follow after's task by id, and how many precede them."""
+        same_ms = {"createdOn": format_date(after.created)}
+        hinted = await self._task_query(query, same_ms, _BY_ID, max(after.tied - 1, 0), want + 1)
+        if hinted and hinted[0].id == after.id:
+            return hinted[1:], after.tied
+        # that millisecond changed since (a task done, claimed, or gone from the filter): read it whole
+        group = await self._task_query(query, same_ms, _BY_ID, 0, None)
+        ids = [t.id for t in group]
+        # the engine's ids (UUIDs, lowercase hex) sort the same in PostgreSQL and in Python
+        start = ids.index(after.id) + 1 if after.id in ids else sum(1 for i in ids if i < after.id)
+        return group[start : start + want], start
+
+    async def _task_query(
+        self,
+        query: TaskQuery,
+        extra: Mapping[str, Any],
+        sorting: Sequence[Mapping[str, str]],
+        first_result: int,
+        max_results: int | None,
+    ) -> list[UserTask]:
+        body = query.to_dto() | dict(extra) | self._tenant_body() | {"sorting": list(sorting)}
+        paging = {"firstResult": str(first_result)}
+        if max_results is not None:
+            paging["maxResults"] = str(max_results)
+        return [UserTask.from_dto(dto) for dto in await self._post_json("/task", body, paging)]
 
     async def user_task(self, task_id: str) -> UserTask:
         return UserTask.from_dto(await self._get_json(f"/task/{_seg(task_id)}", gone=TaskGone))
@@ -358,6 +612,10 @@ class EngineClient:
         self, path: str, *, params: Mapping[str, str] | None = None, gone: type[EngineNotFound] = EngineNotFound
     ) -> Any:
         return (await self._call(_any_retryable, "GET", path, params=params, gone=gone)).json()
+
+    async def _post_json(self, path: str, body: Mapping[str, Any], params: Mapping[str, str] | None = None) -> Any:
+        """A query sent as POST: its filters travel in the body, so lists of ids have no URL limit."""
+        return (await self._call(_any_retryable, "POST", path, json=body, params=params)).json()
 
     async def _call(self, retry_on: Retryable, method: str, path: str, **kw: Any) -> httpx.Response:
         return await self._retrying(retry_on, lambda: self._send(method, path, **kw))
@@ -402,6 +660,27 @@ class EngineClient:
 def _log_retry(state: RetryCallState) -> None:
     exc = state.outcome.exception() if state.outcome else None
     log.warning("engine_call_retrying", attempt=state.attempt_number, error=repr(exc))
+
+
+def _paging(first_result: int, max_results: int) -> dict[str, str]:
+    if first_result < 0 or max_results < 1:
+        raise ValueError("first_result must be at least 0 and max_results at least 1")
+    return {"firstResult": str(first_result), "maxResults": str(max_results)}
+
+
+async def _gather_bounded(calls: Iterable[Awaitable[T]], limit: int = 8) -> list[T]:
+    """Run the calls at most `limit` at a time, answers in their order: a page's follow-up queries, not a flood."""
+    gate = asyncio.Semaphore(limit)
+
+    async def one(call: Awaitable[T]) -> T:
+        async with gate:
+            return await call
+
+    return list(await asyncio.gather(*(one(c) for c in calls)))
+
+
+async def _none() -> None:
+    return None
 
 
 def _seg(value: str) -> str:

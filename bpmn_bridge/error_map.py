@@ -4,7 +4,9 @@ What the engine really answers (Camunda 7.24), where it differs from what one wo
 is a 404 only for GET; claim and complete say 500 (`NullValueException`, "Cannot find task"), unclaim says 400
 (`NotFoundException`); a claim of someone else's task is a 500 `TaskAlreadyClaimedException`; a cancelled long
 poll is a 503 with an HTML page; while it shuts down, a request can get a 400 without the REST API's JSON. Every
-report on someone else's external task says "... It is locked by worker 'B'."
+report on someone else's external task says "... It is locked by worker 'B'." A job or an instance that is gone
+is a 500 too for some calls: a due date says `InvalidRequestException` "No job found with id", variables say
+`RestException` "... doesn't exist".
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from bpmn_bridge.errors import (
 _OPTIMISTIC_LOCKING, _DEADLOCK = 1, 10000  # BuiltinExceptionCode: the transaction was rolled back
 _FOREIGN_KEY, _COLUMN_TOO_SMALL = 10001, 10002  # the data will not fit however often we try
 _LOCKED_BY_OTHER = re.compile(r"is locked by worker", re.IGNORECASE)
-_MISSING = re.compile(r"does not exist|doesn't exist|cannot find|no matching", re.IGNORECASE)
+_MISSING = re.compile(r"does not exist|doesn't exist|cannot find|no matching|\bno \w+(?: \w+)? found\b", re.IGNORECASE)
 _QUEUE_FULL = re.compile(r"too many requests", re.IGNORECASE)
 # the REST layer is up but the engine is not (yet, or any more): `ProcessEngineProvider` finds none and says 400
 _NO_ENGINE = re.compile(r"no process engine available", re.IGNORECASE)
@@ -74,6 +76,8 @@ def error_for(
         if type_ == "TaskAlreadyClaimedException":
             return TaskAlreadyClaimed(detail, **kw)
         if "cannot find task" in message.lower():  # a user task that is done: the engine says 500, not 404
+            return gone(detail, **kw)
+        if type_ in ("InvalidRequestException", "RestException") and _MISSING.search(message):
             return gone(detail, **kw)
         if code in (_FOREIGN_KEY, _COLUMN_TOO_SMALL) or _MODEL_ERROR.search(message):
             return EngineRejected(detail, **kw)

@@ -17,11 +17,16 @@ from bpmn_bridge.engine import (
     Deployment,
     EngineClient,
     ExternalTask,
+    InstanceState,
     JsonValue,
     Long,
     ProcessInstance,
     RetryPolicy,
+    RunningInstance,
+    TaskPosition,
+    TaskQuery,
     TopicRequest,
+    UserTask,
 )
 from bpmn_bridge.errors import (
     EngineConflict,
@@ -40,7 +45,8 @@ from infra.settings import Settings
 RUN = uuid.uuid4().hex[:8]
 DEPLOYMENT = f"engine-client-test-{RUN}"
 WORK, REVIEW, WAITING = f"ec_{RUN}_work", f"ec_{RUN}_review", f"ec_{RUN}_message"
-TOPIC, GROUP, MESSAGE = f"ec-{RUN}-work", f"ec-{RUN}-group", f"ec-{RUN}-go"
+MANY, TIMER = f"ec_{RUN}_many", f"ec_{RUN}_timer"
+TOPIC, GROUP, MESSAGE, WAKE = f"ec-{RUN}-work", f"ec-{RUN}-group", f"ec-{RUN}-go", f"ec-{RUN}-wake"
 BPMN = (Path(__file__).parent / "processes" / "engine_client.bpmn").read_text().replace("RUN", RUN).encode()
 EXTRA = f"""<?xml version="1.0" encoding="UTF-8"?>
 <bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
@@ -122,7 +128,7 @@ async def test_version(engine: EngineClient) -> None:
 async def test_deploying_unchanged_files_again_deploys_nothing_new(
     deployment: Deployment, engine: EngineClient
 ) -> None:
-    assert deployment.new_definitions == 3
+    assert deployment.new_definitions == 5
     again = await engine.deploy(DEPLOYMENT, {"engine_client.bpmn": BPMN})
     assert again == Deployment(deployment.id, 0)
     # a new file next to unchanged ones: only the new one is deployed
@@ -414,6 +420,247 @@ async def test_a_user_task_is_claimed_released_and_completed(deployment: Deploym
             await late
 
 
+async def walk(engine: EngineClient, query: TaskQuery, limit: int) -> list[UserTask]:
+    """Every task of the query, page by page."""
+    seen: list[UserTask] = []
+    after: TaskPosition | None = None
+    while True:
+        page = await engine.user_task_page(query, limit, after)
+        assert len(page.tasks) <= limit
+        seen += page.tasks
+        if page.after is None:
+            return seen
+        assert page.tasks
+        after = page.after
+
+
+def creation_order(tasks: list[UserTask]) -> list[str]:
+    return [t.id for t in sorted(tasks, key=lambda t: (t.created, t.id))]
+
+
+async def test_pages_of_user_tasks_hold_each_task_once_in_creation_order(
+    deployment: Deployment, engine: EngineClient
+) -> None:
+    # given tasks created many to a millisecond (parallel multi-instance): the engine's createdAfter is strict
+    keys = [new_key() for _ in range(3)]
+    for key, copies in zip(keys, (40, 25, 1), strict=True):
+        await engine.start_process(MANY, key, {"copies": copies})
+    query = TaskQuery(candidate_group=GROUP, include_assigned=True, business_key=keys[0])
+    everything = await engine.user_tasks(candidate_group=GROUP, include_assigned=True, business_key=keys[0])
+    assert len(everything) == 40
+    assert [t.id for t in everything] == creation_order(everything)
+    # when they are read page by page, whatever the page size
+    for limit in (1, 3, 7, 40, 100):
+        # then each task comes once, in creation order, ties by id
+        assert [t.id for t in await walk(engine, query, limit)] == [t.id for t in everything]
+    # the engine's filters combine with the pages
+    two_cases = [
+        t for key in keys[:2] for t in await walk(engine, TaskQuery(candidate_group=GROUP, business_key=key), 6)
+    ]
+    assert len(two_cases) == 65
+    assert len({t.id for t in two_cases}) == 65
+    # the last page says so; one page of everything has no next
+    page = await engine.user_task_page(query, 40)
+    assert (len(page.tasks), page.after) == (40, None)
+    with pytest.raises(ValueError, match="limit"):
+        await engine.user_task_page(query, 0)
+
+
+async def test_a_page_after_changes_before_it_neither_skips_nor_repeats(
+    deployment: Deployment, engine: EngineClient
+) -> None:
+    # given one case's 30 tasks, free to claim
+    key = new_key()
+    await engine.start_process(MANY, key, {"copies": 30})
+    free = TaskQuery(candidate_group=GROUP, business_key=key, unassigned=True)
+    before = [t.id for t in await engine.user_tasks(candidate_group=GROUP, business_key=key)]
+    # when after each page a task of that page is claimed (it leaves the list, and shifts those behind it)
+    seen: list[str] = []
+    after: TaskPosition | None = None
+    while True:
+        page = await engine.user_task_page(free, 4, after)
+        seen += [t.id for t in page.tasks]
+        if page.tasks:
+            await engine.claim(page.tasks[0].id, "maria")
+        if page.after is None:
+            break
+        after = page.after
+    # then every task still came once, in order
+    assert seen == before
+    # and a position whose task is gone still leads on to the tasks after it
+    claimed = await engine.user_tasks(assignee="maria", business_key=key)
+    gone = claimed[len(claimed) // 2]
+    await engine.complete_user_task(gone.id)
+    everyone = TaskQuery(candidate_group=GROUP, business_key=key, include_assigned=True)
+    rest = await engine.user_task_page(everyone, 100, TaskPosition(gone.created, gone.id, tied=1))
+    assert [t.id for t in rest.tasks] == before[before.index(gone.id) + 1 :]
+
+
+async def test_one_task_of_a_group_by_id(deployment: Deployment, engine: EngineClient) -> None:
+    key = new_key()
+    await engine.start_process(MANY, key, {"copies": 2})
+    first, _ = await engine.user_tasks(candidate_group=GROUP, business_key=key)
+    await engine.claim(first.id, "maria")
+    found = await engine.user_tasks(task_id=first.id, candidate_group=GROUP, include_assigned=True, max_results=1)
+    assert [(t.id, t.assignee) for t in found] == [(first.id, "maria")]
+    assert await engine.user_tasks(task_id=first.id, candidate_group=GROUP, max_results=1) == []  # claimed
+    assert await engine.user_tasks(task_id=first.id, candidate_group="another-office", include_assigned=True) == []
+    assert await engine.user_tasks(task_id=str(uuid.uuid4()), candidate_group=GROUP, include_assigned=True) == []
+
+
+# running instances, history, jobs, subscriptions
+
+
+async def test_running_instances_by_key_business_key_and_ids(deployment: Deployment, engine: EngineClient) -> None:
+    keys = [new_key() for _ in range(3)]
+    started = [await engine.start_process(MANY, key, {"copies": 1}) for key in keys]
+    by_key = await engine.process_instances(business_key=keys[1])
+    assert by_key == [RunningInstance(id=started[1].id, business_key=keys[1], definition_id=started[1].definition_id,
+                                      definition_key=MANY, suspended=False)]  # fmt: skip
+    # ids travel in the body: a thousand of them would not fit a URL
+    ids = [str(uuid.uuid4()) for _ in range(1000)] + [started[0].id, started[2].id]
+    found = await engine.process_instances(process_instance_ids=ids, max_results=10)
+    assert {i.id: i.business_key for i in found} == {started[0].id: keys[0], started[2].id: keys[2]}
+    assert await engine.process_instance_count(process_instance_ids=ids) == 2
+    assert await engine.business_keys(ids) == {started[0].id: keys[0], started[2].id: keys[2]}
+    assert await engine.process_instances(process_instance_ids=[]) == []
+    assert await engine.process_instance_count(process_instance_ids=[]) == 0
+    # paged by id
+    total = await engine.process_instance_count(process_definition_key=MANY)
+    assert total >= 3
+    pages = [await engine.process_instances(process_definition_key=MANY, first_result=n, max_results=2)
+             for n in range(0, total, 2)]  # fmt: skip
+    listed = [i.id for page in pages for i in page]
+    assert listed == sorted(listed)
+    assert {s.id for s in started} <= set(listed)
+
+
+async def test_a_waiting_instance_its_timer_and_its_message_subscription(
+    deployment: Deployment, engine: EngineClient, raw: httpx.AsyncClient
+) -> None:
+    # given instances waiting for a message or their reminder timer, whichever comes first
+    woken, reminded = new_key(), new_key()
+    first = await engine.start_process(TIMER, woken, {})
+    second = await engine.start_process(TIMER, reminded, {})
+    # they wait for the message, each at its catch event
+    [subscription] = await engine.message_subscriptions(WAKE, process_instance_id=first.id)
+    assert (subscription.process_instance_id, subscription.activity_id, subscription.event_name) == (
+        first.id,
+        "wake_up",
+        WAKE,
+    )
+    waiting = {s.process_instance_id for s in await engine.message_subscriptions(WAKE)}
+    assert {first.id, second.id} <= waiting
+    assert await engine.message_subscriptions(f"{WAKE}-nobody") == []
+    # and each has its timer job, with the activity it belongs to
+    [job] = await engine.jobs(process_instance_id=second.id)
+    assert (job.process_instance_id, job.activity_id, job.suspended, job.process_definition_key) == (
+        second.id,
+        "reminder",
+        False,
+        TIMER,
+    )
+    assert job.due_date is not None
+    assert job.due_date.tzinfo is not None
+    assert [j.id for j in await engine.jobs(process_instance_id=second.id, activity_id="wake_up")] == []
+    assert [j.id for j in await engine.jobs(process_instance_id=second.id, timers=False)] == [job.id]
+    by_definition = await engine.jobs(process_definition_key=TIMER, activity_id="reminder", max_results=1000)
+    assert {first.id, second.id} <= {j.process_instance_id for j in by_definition}
+    # when the timer is moved and suspended, and activated again
+    due = datetime(2031, 5, 17, 8, 30, 0, 250000, tzinfo=ATHENS)
+    await engine.set_job_due_date(job.id, due)
+    await engine.set_job_suspended(job.id, True)
+    [moved] = await engine.jobs(process_instance_id=second.id)
+    assert (moved.due_date, moved.suspended) == (due, True)
+    await engine.set_job_suspended(job.id, False)
+    assert [j.suspended for j in await engine.jobs(process_instance_id=second.id)] == [False]
+    # then the message ends the first at its own end event, and the timer, run now, the second
+    await engine.correlate_message(WAKE, business_key=woken)
+    assert (await raw.post(f"/job/{job.id}/execute")).status_code == 204
+    assert await engine.message_subscriptions(WAKE, process_instance_id=first.id) == []
+    assert await engine.jobs(process_instance_id=second.id) == []
+    [done] = await engine.historic_process_instances(business_key=woken)
+    assert (done.id, done.state, done.end_activity_id, done.business_key) == (
+        first.id,
+        InstanceState.COMPLETED,
+        "woken",
+        woken,
+    )
+    assert done.end_time is not None
+    assert done.end_time >= done.start_time
+    [timed_out] = await engine.historic_process_instances(business_key=reminded, finished=True)
+    assert (timed_out.state, timed_out.end_activity_id) == (InstanceState.COMPLETED, "reminded")
+    assert await engine.historic_process_instances(business_key=reminded, finished=False) == []
+    # a job that is gone: no due date, no suspension
+    for late in (engine.set_job_due_date(job.id, due), engine.set_job_suspended(job.id, True)):
+        with pytest.raises(EngineNotFound) as caught:
+            await late
+        assert not caught.value.retryable
+
+
+async def test_variables_are_set_on_a_running_instance(deployment: Deployment, engine: EngineClient) -> None:
+    instance = await engine.start_process(TIMER, new_key(), {"status": "submitted"})
+    when = datetime(2026, 3, 1, 9, 30, tzinfo=UTC)
+    await engine.set_variables(instance.id, {"status": "suspended", "since": when, "why": {"missing": ["ΑΦΜ"]}})
+    await engine.set_variables(instance.id, {})
+    assert await engine.process_variables(instance.id) == {
+        "status": "suspended",
+        "since": when,
+        "why": {"missing": ["ΑΦΜ"]},
+    }
+    with pytest.raises(EngineNotFound):
+        await engine.set_variables(str(uuid.uuid4()), {"status": "x"})
+
+
+async def test_deleting_an_instance_and_its_history(deployment: Deployment, engine: EngineClient) -> None:
+    key = new_key()
+    instance = await engine.start_process(TIMER, key, {})
+    [running] = await engine.historic_process_instances(business_key=key, finished=False)
+    assert (running.state, running.end_time, running.end_activity_id) == (InstanceState.ACTIVE, None, None)
+    assert await engine.delete_process_instance(instance.id) is True
+    assert await engine.delete_process_instance(instance.id) is False  # already gone: not an error
+    assert await engine.delete_process_instance(str(uuid.uuid4())) is False
+    assert await engine.process_instances(business_key=key) == []
+    [deleted] = await engine.historic_process_instances(business_key=key)
+    assert (deleted.id, deleted.state, deleted.end_activity_id) == (
+        instance.id,
+        InstanceState.EXTERNALLY_TERMINATED,
+        None,
+    )
+    assert deleted.end_time is not None
+
+
+async def test_the_new_queries_stay_in_their_tenant(settings: Settings) -> None:
+    ours, theirs = f"ec-a-{uuid.uuid4().hex[:8]}", f"ec-b-{uuid.uuid4().hex[:8]}"
+    async with (
+        EngineClient(settings.engine_url, tenant_id=ours, retry=FAST) as engine,
+        EngineClient(settings.engine_url, tenant_id=theirs, retry=FAST) as other,
+    ):
+        deployed = await engine.deploy(f"{DEPLOYMENT}-tenant", {"engine_client.bpmn": BPMN})
+        try:
+            key = new_key()
+            instance = await engine.start_process(TIMER, key, {})
+            await engine.start_process(MANY, key, {"copies": 2})
+            assert [i.tenant_id for i in await engine.process_instances(business_key=key)] == [ours, ours]
+            assert [j.tenant_id for j in await engine.jobs(process_instance_id=instance.id)] == [ours]
+            assert len(await engine.message_subscriptions(WAKE)) == 1
+            assert len(await engine.historic_process_instances(business_key=key)) == 2
+            assert len(await walk(engine, TaskQuery(candidate_group=GROUP), 1)) == 2
+            for nothing in (
+                other.process_instances(business_key=key),
+                other.jobs(process_instance_id=instance.id),
+                other.message_subscriptions(WAKE),
+                other.historic_process_instances(business_key=key),
+                other.user_tasks(candidate_group=GROUP),
+            ):
+                assert await nothing == []
+            assert await other.process_instance_count(business_key=key) == 0
+            assert (await other.user_task_page(TaskQuery(candidate_group=GROUP), 10)).tasks == []
+        finally:
+            async with httpx.AsyncClient(base_url=settings.engine_url, timeout=30) as http:
+                await http.delete(f"/deployment/{deployed.id}", params={"cascade": "true"})
+
+
 # messages and starts
 
 
@@ -538,6 +785,14 @@ async def test_fetch_errors_are_typed_and_not_retried(
             TaskAlreadyClaimed,
         ),
         (error(401, "Unauthorized", None, "AuthenticationException"), EngineRejected),
+        # what the engine says to a due date for a job, or variables for an instance, that is gone
+        (error(500, "No job found with id 'j1'.", None, "InvalidRequestException"), EngineNotFound),
+        (
+            error(
+                500, "Cannot modify variables for process instance p1: execution p1 doesn't exist", 0, "RestException"
+            ),
+            EngineNotFound,
+        ),
     ],
 )
 async def test_errors_a_retry_cannot_fix_are_not_retried(
