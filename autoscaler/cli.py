@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Annotated, Literal
 
 import typer
 
-from autoscaler.plot import plot_runs
 from autoscaler.policy import DEFAULT_POLICIES, PolicyError, TargetPolicy, load_policies
 from autoscaler.replay import compare
-from autoscaler.simulator import SimulationConfig, as_replayed, keda_for
-from autoscaler.traces import TraceError, load_trace, sample_traces, write_traces
+from autoscaler.scorecard import Burst
+from autoscaler.simulator import Run, SimulationConfig, as_replayed, keda_for
+from autoscaler.traces import Trace, TraceError, load_trace, sample_traces, write_traces
 
 DEFAULT_TRACES = DEFAULT_POLICIES.parent / "traces"
 
@@ -46,6 +47,17 @@ def _gap(text: str) -> tuple[int, int]:
         raise _fail(f"--stats-gap wants START-END in seconds, not {text!r}") from None
 
 
+def _plotter() -> Callable[[Trace, Sequence[Run], Sequence[Burst], Path], Path]:
+    # matplotlib is an optional extra and slow to import: a chart needs it, no other `kep` command does
+    try:
+        from autoscaler.plot import plot_runs
+    except ModuleNotFoundError as exc:
+        if exc.name is None or exc.name.split(".")[0] != "matplotlib":
+            raise
+        raise _fail("--png needs matplotlib: pip install 'kep-backoffice[plots]'") from None
+    return plot_runs
+
+
 @app.command()
 def simulate(
     trace: Annotated[Path, typer.Argument(help="CSV: second,arrivals,service_time_s[,duration_s]")],
@@ -77,6 +89,7 @@ def simulate(
     ] = None,
 ) -> None:
     """Replay TRACE under the policy and under the KEDA + HPA emulation; print the figures side by side."""
+    plot = _plotter() if png is not None else None  # before the replay, which takes a while
     chosen = _target(policy, target)
     if upstream and chosen.min_replicas == 0:
         # as the policy loader refuses it: with no consumer the producer publishes nothing, so nothing would start
@@ -113,8 +126,8 @@ def simulate(
         + ("; ours reads the upstream backlog (engine_backlog)" if replayed.engine_backlog else "")
     )
     typer.echo(result.table())
-    if png is not None:
-        typer.echo(f"chart: {plot_runs(loaded, [result.ours, result.keda], result.bursts, png)}")
+    if plot is not None and png is not None:
+        typer.echo(f"chart: {plot(loaded, [result.ours, result.keda], result.bursts, png)}")
 
 
 @app.command()

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from kepctl.main import app
@@ -41,6 +43,22 @@ def test_simulate_prints_the_table_and_draws(tmp_path: Path) -> None:
     for row in ("peak backlog", "drained after burst", "p95 wait", "replica-seconds", "scale events", "flaps"):
         assert any(line.startswith(row) for line in lines), row
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_chart_without_matplotlib_names_the_extra(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # given: matplotlib not installed (the `plots` extra left out)
+    for name in [m for m in sys.modules if m.split(".")[0] == "matplotlib" or m == "autoscaler.plot"]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    trace, policy = files(tmp_path)
+    png = tmp_path / "chart.png"
+
+    result = runner.invoke(app, ["autoscaler", "simulate", str(trace), "--policy", str(policy), "--png", str(png)])
+
+    assert result.exit_code == 2
+    assert "pip install 'kep-backoffice[plots]'" in result.output
+    assert "peak backlog" not in result.output  # said before the replay, not after it
+    assert not png.exists()
 
 
 def test_simulate_refuses_bad_input(tmp_path: Path) -> None:

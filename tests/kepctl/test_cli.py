@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 
@@ -69,3 +71,10 @@ async def test_kep_token_is_a_keycloak_token_the_services_accept(stack: StackSet
 def test_an_unknown_demo_user_gets_no_token() -> None:
     result = runner.invoke(app, ["token", f"nobody-{uuid.uuid4().hex[:4]}"])
     assert result.exit_code == 2
+
+
+def test_the_cli_imports_no_plotting_library() -> None:
+    # a fresh interpreter: this one has imported whatever other tests needed
+    probe = "import sys, kepctl.main; print([m for m in sys.modules if m.split('.')[0] == 'matplotlib'])"
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"
