@@ -1,22 +1,47 @@
-"""A development token issuer: an RSA key under the state folder and the tokens it signs.
+"""Development tokens: the local Keycloak's, for `kep token`, and an RSA key of our own for the tests that forge them.
 
-Stands in for Keycloak in the tests of the HTTP layer (`token_for`, `keys_dir` in tests/conftest.py; the forged
-tokens of tests/serve/test_security.py) until they take real tokens from tests/keycloak.py; the services verify
-these tokens with exactly the code that verifies Keycloak's (JWKS, issuer, audience, expiry). `kep token` asks the
-local Keycloak.
+`keycloak_token` runs the OAuth 2.0 password grant of the public client `kep-cli` with Authlib's client.
+`ensure_keys` makes the key pair tests/serve/test_security.py signs its attacks with; the services verify tokens
+with exactly the code that verifies Keycloak's (JWKS, issuer, audience, expiry).
 """
 
 from __future__ import annotations
 
 import json
-import time
-import uuid
 from pathlib import Path
 
-from joserfc import jwt
 from joserfc.jwk import KeySet, RSAKey
 
+from kepctl.realm import CLI_CLIENT
+from kepctl.stack import StackSettings
+
 KID = "kep-dev-1"
+TOKEN_TIMEOUT_S = 10.0
+
+
+class NoToken(Exception):
+    """Keycloak gave no token: it could not be reached, or it refused the grant (its error says why)."""
+
+
+def keycloak_token(stack: StackSettings, username: str, password: str, client_id: str = CLI_CLIENT) -> str:
+    """An access token from the local Keycloak by the password grant (development and tests only)."""
+    # Imported here: only `kep token` needs an OAuth client, not every `kep` command.
+    import httpx2
+    from authlib.integrations.base_client import OAuthError  # type: ignore[import-untyped]
+    from authlib.integrations.httpx_client import OAuth2Client  # type: ignore[import-untyped]
+
+    # a public client: Authlib sends client_id in the form body and no secret ("none" is no password)
+    auth_method = "none"
+    with OAuth2Client(client_id=client_id, token_endpoint_auth_method=auth_method, timeout=TOKEN_TIMEOUT_S) as client:
+        try:
+            token = client.fetch_token(
+                stack.oidc_token_url, grant_type="password", username=username, password=password
+            )
+        except OAuthError as exc:
+            raise NoToken(f"{exc.error}: {exc.description}") from exc
+        except httpx2.HTTPError as exc:
+            raise NoToken(f"{stack.oidc_token_url}: {exc}") from exc
+    return str(token["access_token"])
 
 
 def _key(keys_dir: Path) -> RSAKey:
@@ -32,33 +57,6 @@ def _key(keys_dir: Path) -> RSAKey:
 
 
 def ensure_keys(keys_dir: Path) -> Path:
+    """`private.json` and `jwks.json` under `keys_dir`, made once."""
     _key(keys_dir)
     return keys_dir / "jwks.json"
-
-
-def mint(
-    keys_dir: Path,
-    *,
-    subject: str,
-    office_id: uuid.UUID | None,
-    roles: list[str],
-    issuer: str,
-    audience: str,
-    ttl: int = 3600,
-    name: str | None = None,
-) -> str:
-    now = int(time.time())
-    claims: dict[str, object] = {
-        "iss": issuer,
-        "aud": audience,
-        "sub": subject,
-        "iat": now,
-        "nbf": now,
-        "exp": now + ttl,
-        "realm_access": {"roles": roles},
-    }
-    if office_id is not None:
-        claims["kep_office"] = str(office_id)
-    if name:
-        claims["name"] = name
-    return jwt.encode({"alg": "RS256", "kid": KID}, claims, _key(keys_dir))

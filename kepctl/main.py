@@ -18,7 +18,8 @@ from infra.migrate import migrate as run_migrations
 from infra.migrate import pending
 from infra.settings import Settings, load_settings
 from kepctl import services
-from kepctl.realm import DEMO_PASSWORD, password_grant
+from kepctl.devtokens import NoToken, keycloak_token
+from kepctl.realm import DEMO_PASSWORD
 from kepctl.seed import USERS, activate_demo_procedures, seed
 from kepctl.stack import StackSettings
 from messages.errors import ConfigurationError
@@ -194,8 +195,8 @@ def token(subject: str) -> None:
         typer.secho(f"unknown demo user; one of: {', '.join(u.subject for u in USERS)}", fg="red", err=True)
         raise typer.Exit(2)
     try:
-        typer.echo(password_grant(_stack(), user.subject, DEMO_PASSWORD))
-    except httpx.HTTPError as exc:
+        typer.echo(keycloak_token(_stack(), user.subject, DEMO_PASSWORD))
+    except NoToken as exc:
         typer.secho(f"Keycloak issued no token: {exc} (`kep services start keycloak`?)", fg="red", err=True)
         raise typer.Exit(1) from None
 
