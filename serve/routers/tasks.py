@@ -1,13 +1,16 @@
 """User tasks of the BPMN processes, for the staff of the office they are offered to.
 
-A process offers its user tasks to the office's group (`candidateGroups="${office}"`, the office id), so listing
-by the caller's office is the whole visibility rule; every action first finds the task in that list, so another
-office's task is not found, exactly as another office's case is not. Completing validates the submission against
-the task's Form.io form (`formKey="kep:<form key>"`) with the same validator as case forms.
+A process offers its user tasks to the office's group (`candidateGroups="${office}"`, the office id), so the
+engine's own query by the caller's office is the whole visibility rule: the list is filtered and paged by the
+engine, and an action finds its one task by id within the office, so another office's task is not found, exactly
+as another office's case is not. Completing validates the submission against the task's Form.io form
+(`formKey="kep:<form key>"`) with the same validator as case forms.
 """
 
 from __future__ import annotations
 
+import base64
+import json
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -17,8 +20,9 @@ from pydantic import BaseModel, ConfigDict
 from actors.forms import store as forms
 from actors.forms import validate_submission
 from actors.forms.store import problem_errors
-from bpmn_bridge.engine import UserTask
-from messages.errors import InvalidInput, NotFound
+from bpmn_bridge.engine import TaskPosition, TaskQuery, UserTask
+from bpmn_bridge.errors import TaskAlreadyClaimed
+from messages.errors import Conflict, Forbidden, InvalidInput, NotFound
 from serve.deps import Caller, Ctx
 from serve.routers.cases import PROBLEMS, STAFF
 
@@ -41,34 +45,66 @@ class OfficeTask(BaseModel):
     form_key: str | None
 
 
+class OfficeTaskPage(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    items: list[OfficeTask]
+    next_cursor: str | None
+
+
 class CompleteTaskRequest(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     data: dict[str, Any]
 
 
+def encode_cursor(position: TaskPosition) -> str:
+    raw = json.dumps([position.created.isoformat(), position.id, position.tied]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> TaskPosition:
+    try:
+        created, task_id, tied = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        position = TaskPosition(datetime.fromisoformat(created), str(task_id), int(tied))
+        if position.created.tzinfo is None or position.tied < 1:
+            raise ValueError("not a position")
+        return position
+    except (ValueError, TypeError) as exc:
+        raise InvalidInput("cursor: not a cursor this API gave out") from exc
+
+
 async def _office_task(ctx: Ctx, caller: Caller, task_id: str) -> UserTask:
     caller.require(*STAFF)
-    office = caller.require_office()
-    for task in await ctx.engine.user_tasks(candidate_group=str(office), include_assigned=True):
-        if task.id == task_id:
-            return task
-    raise NotFound(f"task {task_id} not found")
+    office = str(caller.require_office())
+    found = await ctx.engine.user_tasks(task_id=task_id, candidate_group=office, include_assigned=True, max_results=1)
+    if not found:
+        raise NotFound(f"task {task_id} not found")
+    return found[0]
 
 
-@router.get("", response_model=list[OfficeTask])
+@router.get("", response_model=OfficeTaskPage)
 async def list_tasks(
-    caller: Caller, ctx: Ctx, scope: Annotated[Literal["office", "mine", "unassigned"], Query()] = "office"
-) -> list[OfficeTask]:
-    """The office's open user tasks; `mine`: claimed by the caller; `unassigned`: free to claim."""
+    caller: Caller,
+    ctx: Ctx,
+    scope: Annotated[Literal["office", "mine", "unassigned"], Query()] = "office",
+    case_id: Annotated[str | None, Query(min_length=1, max_length=255)] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 25,
+    cursor: Annotated[str | None, Query(max_length=1000)] = None,
+) -> OfficeTaskPage:
+    """The office's open user tasks, oldest first; `mine`: claimed by the caller; `unassigned`: free to claim;
+    `case_id`: of that case only; `next_cursor` fetches the following page."""
     caller.require(*STAFF)
-    tasks = await ctx.engine.user_tasks(candidate_group=str(caller.require_office()), include_assigned=True)
-    if scope == "mine":
-        tasks = [t for t in tasks if t.assignee == caller.subject]
-    elif scope == "unassigned":
-        tasks = [t for t in tasks if t.assignee is None]
-    cases = await ctx.engine.business_keys([t.process_instance_id for t in tasks if t.process_instance_id])
-    return [
+    query = TaskQuery(
+        candidate_group=str(caller.require_office()),
+        include_assigned=True,
+        assignee=caller.subject if scope == "mine" else None,
+        unassigned=scope == "unassigned",
+        business_key=case_id,
+    )
+    page = await ctx.engine.user_task_page(query, limit, decode_cursor(cursor) if cursor else None)
+    cases = await ctx.engine.business_keys([t.process_instance_id for t in page.tasks if t.process_instance_id])
+    items = [
         OfficeTask(
             id=t.id,
             name=t.name,
@@ -79,34 +115,41 @@ async def list_tasks(
             due=t.due,
             form_key=t.form_key,
         )
-        for t in tasks
+        for t in page.tasks
     ]
+    return OfficeTaskPage(items=items, next_cursor=encode_cursor(page.after) if page.after else None)
 
 
 @router.post("/{task_id}/claim", status_code=204, response_class=Response)
 async def claim(task_id: str, caller: Caller, ctx: Ctx) -> Response:
+    """Take the task; claiming it again is fine, one that someone else holds is 409."""
     task = await _office_task(ctx, caller, task_id)
     if task.assignee not in (None, caller.subject):
-        raise InvalidInput(f"the task is claimed by {task.assignee}")
-    await ctx.engine.claim(task.id, caller.subject)
+        raise Conflict(f"the task is claimed by {task.assignee}")
+    try:
+        await ctx.engine.claim(task.id, caller.subject)
+    except TaskAlreadyClaimed as exc:  # a colleague was quicker
+        raise Conflict("the task was claimed by someone else meanwhile") from exc
     return Response(status_code=204)
 
 
 @router.post("/{task_id}/unclaim", status_code=204, response_class=Response)
 async def unclaim(task_id: str, caller: Caller, ctx: Ctx) -> Response:
+    """Give the task back to the office: the one who claimed it, or a supervisor (403 for anyone else)."""
     task = await _office_task(ctx, caller, task_id)
-    if task.assignee != caller.subject and "supervisor" not in caller.roles:
-        raise InvalidInput("only the one who claimed it, or a supervisor, gives a task back")
+    if task.assignee not in (None, caller.subject) and "supervisor" not in caller.roles:
+        raise Forbidden("only the one who claimed it, or a supervisor, gives a task back")
     await ctx.engine.unclaim(task.id)
     return Response(status_code=204)
 
 
 @router.post("/{task_id}/complete", status_code=204, response_class=Response)
 async def complete(task_id: str, body: CompleteTaskRequest, caller: Caller, ctx: Ctx) -> Response:
-    """Claimed by the caller first; the data must pass the task's form; it becomes the process's variables."""
+    """Claimed by the caller first (409 otherwise); the data must pass the task's form; it becomes the process's
+    variables."""
     task = await _office_task(ctx, caller, task_id)
     if task.assignee != caller.subject:
-        raise InvalidInput("claim the task before completing it")
+        raise Conflict("claim the task before completing it")
     if task.form_key and task.form_key.startswith(FORM_PREFIX):
         async with ctx.pool.acquire() as conn:
             form = await forms.get_form(conn=conn, key=task.form_key.removeprefix(FORM_PREFIX))
