@@ -6,8 +6,6 @@ events are redelivered, and `infra.live.append` writes each event id once.
 
 from __future__ import annotations
 
-import json
-
 import structlog
 from aio_pika.abc import AbstractIncomingMessage, AbstractRobustConnection
 
@@ -17,6 +15,7 @@ from infra.consumer import consume
 from infra.logging import configure_logging
 from infra.redis import create_redis
 from infra.settings import Settings
+from messages.events import CASE_EVENTS, case_event
 
 log = structlog.get_logger("live")
 LIVE_QUEUE = "live.cases"
@@ -31,15 +30,15 @@ class LiveRelay:
         self.relayed = 0
         self._amqp: AbstractRobustConnection = await amqp.connect(settings.amqp_url.get_secret_value(), LIVE_RELAY)
         channel = await self._amqp.channel()
+        await amqp.declare_exchanges(channel, settings.events_exchange)
         queue = await amqp.declare_queue(
-            channel, LIVE_QUEUE, [amqp.Binding(settings.events_exchange, "case.#")], delivery_limit=20
+            channel, LIVE_QUEUE, [amqp.Binding(settings.events_exchange, CASE_EVENTS)], delivery_limit=20
         )
         await consume(queue, self._relay, prefetch=50)
 
     async def _relay(self, message: AbstractIncomingMessage) -> None:
-        envelope = json.loads(message.body)
-        office_id = envelope["data"]["office_id"]
-        if await live.append(self.redis, office_id, envelope["id"], message.body.decode()):
+        event = case_event(message.type or "", message.body)
+        if await live.append(self.redis, event.data.office_id, str(event.id), message.body.decode()):
             self.relayed += 1
 
     async def stats(self) -> dict[str, int]:

@@ -48,8 +48,7 @@ class OutboxRelay:
         if self._amqp is None:
             self._amqp = await amqp.connect(self.settings.amqp_url.get_secret_value(), "kep-outbox-relay")
             channel = await self._amqp.channel(publisher_confirms=True)
-            exchanges = await amqp.declare_exchanges(channel)
-            self._exchange = exchanges[self.settings.events_exchange]
+            self._exchange = (await amqp.declare_exchanges(channel, self.settings.events_exchange)).events
 
     async def _close(self) -> None:
         for closer in (self._listener, self._amqp, self._pool):

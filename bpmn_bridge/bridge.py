@@ -9,46 +9,53 @@
   settled; engine trouble requeues the outcome for later.
 - At start, tasks still locked under our worker id (a previous life of this bridge) are unlocked, so they are
   fetched again at once rather than after their locks expire. Effects are keyed, so running one again is harmless.
-- Cases opened on a procedure with a BPMN process start that process, business key = case id (idempotent).
+- Case events reach the case's process as `actors.cases.lockstep` says (start, messages); the bridge reads no
+  case: the event carries what the engine needs. Events of one case are applied one at a time, in order.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import random
 import time
-import uuid
+import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import timedelta
 from pathlib import Path
 
 import structlog
 from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractIncomingMessage, AbstractRobustConnection
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_delay, wait_exponential_jitter
 
-import bpmn_bridge.case_topics  # noqa: F401 (registers the case process's topics)
+from actors.cases import lockstep
 from actors.ray_options import actor_class
+from bpmn_bridge import topics
 from bpmn_bridge.engine import EngineClient, ExternalTask, TopicRequest
-from bpmn_bridge.errors import EngineRejected, LockExpired, TaskGone, TaskLockedByOther
-from bpmn_bridge.handlers import REGISTRY
+from bpmn_bridge.errors import LockExpired, TaskGone, TaskLockedByOther
+from bpmn_bridge.process_sync import carry_out
 from bpmn_bridge.worker import RESULTS_KEY, RESULTS_QUEUE, task_queue
 from infra import amqp
 from infra.consumer import consume
-from infra.db import create_pool
 from infra.logging import configure_logging
 from infra.settings import Settings
 from messages.errors import KepError
-from messages.tasks import OutcomeKind, TaskCommand, TaskOutcome
+from messages.events import case_event
+from messages.tasks import OutcomeKind, TaskCommand, TaskOutcome, TopicOptions
 
 log = structlog.get_logger("bridge")
 BRIDGE_ACTOR = "kep-camunda-bridge"
-CASE_OPENED_QUEUE = "bpmn.case-opened"
-DOCUMENTS_QUEUE = "bpmn.case-documents"
+CASE_EVENTS_QUEUE = "bpmn.case-events"
+# the routing keys of the case changes that do something to a process (lockstep.CASE_TO_PROCESS)
+CASE_EVENT_BINDINGS = tuple(
+    f"case.{change}.#"
+    for change, effects in lockstep.CASE_TO_PROCESS.items()
+    if set(effects) - {lockstep.Effect.HOLD_DEADLINE}
+)
+RETIRED_QUEUES = ("bpmn.case-opened", "bpmn.case-documents")  # before the lock-step table; nobody consumes them
 PROCESSES_DIR = Path(__file__).with_name("processes")
-DEFAULT_DUE = timedelta(days=30)  # a case without a Mitos deadline still gets a date to escalate at
+# how long a reading of the workers' capacity (consumers per queue) is trusted before it is read again
+CAPACITY_TTL_S = 5.0
 # how long a message waiting on the engine is held (retrying) before it goes back to its queue: an engine restart
 # must not use up the queue's delivery limit and dead-letter the event
 ENGINE_PATIENCE_S = 300
@@ -92,19 +99,23 @@ async def _pause_after(exc: BaseException, failures: int) -> int:
 
 
 class CamundaBridge:
-    async def __init__(self, settings: Settings) -> None:  # type: ignore[misc]  # Ray awaits async __init__
+    async def __init__(self, settings: Settings, extra: dict[str, TopicOptions] | None = None) -> None:  # type: ignore[misc]  # Ray awaits async __init__
+        """Fetches for the topics of `bpmn_bridge.topics`, plus `extra` ones (benchmarks)."""
         configure_logging(settings.log_format, settings.log_level)
         self.settings = settings
+        self.topics = topics.OPTIONS | (extra or {})
         self.worker_id = settings.bridge_worker_id
         self.engine = EngineClient(settings.engine_url, tenant_id=settings.engine_tenant)
-        self.pool = await create_pool(settings.database_url.get_secret_value(), 1, 2)
         self.in_flight: dict[str, InFlight] = {}
-        self.counts: dict[str, int] = {"fetched": 0, "reported": 0, "abandoned": 0, "started": 0}
+        self.counts: dict[str, int] = {"fetched": 0, "reported": 0, "abandoned": 0, "started": 0, "correlated": 0}
         self._room = asyncio.Event()
+        self._capacity_read: tuple[float, list[str], int] | None = None  # (when, topics with workers, their slots)
+        self._case_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
         self._amqp: AbstractRobustConnection = await amqp.connect(settings.amqp_url.get_secret_value(), BRIDGE_ACTOR)
         self._publishing: AbstractChannel = await self._amqp.channel(publisher_confirms=True)
-        self._exchange: AbstractExchange = (await amqp.declare_exchanges(self._publishing))[amqp.TASKS_EXCHANGE]
-        for name in REGISTRY:  # declared here too, so capacity can be read before any worker ran
+        exchanges = await amqp.declare_exchanges(self._publishing, settings.events_exchange)
+        self._exchange: AbstractExchange = exchanges.tasks
+        for name in self.topics:  # declared here too, so capacity can be read before any worker ran
             await amqp.declare_queue(self._publishing, task_queue(name), [amqp.Binding(amqp.TASKS_EXCHANGE, name)])
         consuming = await self._amqp.channel()
         results = await amqp.declare_queue(
@@ -113,22 +124,22 @@ class CamundaBridge:
             [amqp.Binding(amqp.TASKS_EXCHANGE, RESULTS_KEY)],
         )
         await consume(results, self._on_outcome, prefetch=64)
-        opened = await amqp.declare_queue(
-            consuming,
-            CASE_OPENED_QUEUE,
-            [amqp.Binding(settings.events_exchange, "case.opened.#")],
+        events = await amqp.declare_queue(
+            consuming, CASE_EVENTS_QUEUE, [amqp.Binding(settings.events_exchange, key) for key in CASE_EVENT_BINDINGS]
         )
-        await consume(opened, self._on_case_opened, prefetch=16)
-        documents = await amqp.declare_queue(
-            consuming,
-            DOCUMENTS_QUEUE,
-            [amqp.Binding(settings.events_exchange, "case.document_added.#")],
-        )
-        await consume(documents, self._on_document_added, prefetch=16)
+        await consume(events, self._on_case_event, prefetch=16)
+        await self._retire_old_queues()
         await self._deploy()
         await self._release_own_locks()
         loop = asyncio.get_running_loop()
         self._tasks = [loop.create_task(self._poll()), loop.create_task(self._heartbeat())]
+
+    async def _retire_old_queues(self) -> None:
+        channel = await self._amqp.channel()
+        for name in RETIRED_QUEUES:
+            for queue in (name, f"{name}.dlq"):
+                await channel.queue_delete(queue)
+        await channel.close()
 
     async def _deploy(self) -> None:
         """Our processes, deployed when they changed (the engine filters duplicates by content)."""
@@ -145,33 +156,38 @@ class CamundaBridge:
                 log.info("bridge_unlocked_leftover", task_id=task.id, topic=task.topic_name)
 
     async def _capacity(self) -> tuple[list[str], int]:
-        """Topics that have workers, and how many more tasks those workers can hold."""
-        topics, slots = [], 0
-        for name in REGISTRY:
-            # aiormq's own timeout as well as the loop's wait_for: with the outer bound alone the bridge stopped
-            # fetching after a broker restart in a full test run (the cancellation did not get through)
-            queue = await self._publishing.declare_queue(task_queue(name), passive=True, timeout=BROKER_TIMEOUT_S)
-            consumers = queue.declaration_result.consumer_count or 0
-            if consumers:
-                topics.append(name)
-                slots += consumers * self.settings.worker_prefetch
+        """Topics that have workers, and how many more tasks those workers can hold. The consumers are read from
+        the broker at most every few seconds: a poll pass that finds nothing changed costs no broker round trip."""
+        now = time.monotonic()
+        if self._capacity_read is None or now - self._capacity_read[0] > CAPACITY_TTL_S:
+            with_workers, slots = [], 0
+            for name in self.topics:
+                # aiormq's own timeout as well as the loop's wait_for: with the outer bound alone the bridge stopped
+                # fetching after a broker restart in a full test run (the cancellation did not get through)
+                queue = await self._publishing.declare_queue(task_queue(name), passive=True, timeout=BROKER_TIMEOUT_S)
+                consumers = queue.declaration_result.consumer_count or 0
+                if consumers:
+                    with_workers.append(name)
+                    slots += consumers * self.settings.worker_prefetch
+            self._capacity_read = (now, with_workers, slots)
+        _, with_workers, slots = self._capacity_read
         free = min(slots, self.settings.bridge_max_in_flight) - len(self.in_flight)
-        return topics, max(free, 0)
+        return with_workers, max(free, 0)
 
     async def _poll(self) -> None:
         failures = 0
         while True:
             try:
                 # asyncio's own bound on the whole read, for what aiormq's per-call timeout does not cover
-                topics, free = await asyncio.wait_for(self._capacity(), BROKER_TIMEOUT_S)
-                if not topics or free == 0:
+                with_workers, free = await asyncio.wait_for(self._capacity(), BROKER_TIMEOUT_S)
+                if not with_workers or free == 0:
                     self._room.clear()
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self._room.wait(), timeout=1.0)
                     continue
                 requests = [
-                    TopicRequest(name, REGISTRY[name][0].lock_ms, variables=REGISTRY[name][0].variables)
-                    for name in topics
+                    TopicRequest(name, self.topics[name].lock_ms, variables=self.topics[name].variables)
+                    for name in with_workers
                 ]
                 tasks = await self.engine.fetch_and_lock(
                     self.worker_id,
@@ -185,13 +201,15 @@ class CamundaBridge:
             except asyncio.CancelledError as exc:
                 if _really_cancelled():
                     raise
+                self._capacity_read = None
                 failures = await _pause_after(exc, failures)  # aiormq cancels the calls of a closed channel
                 continue
             except Exception as exc:  # engine or broker away: back off with jitter, never for minutes
+                self._capacity_read = None  # the workers may have gone with the broker: read them again
                 failures = await _pause_after(exc, failures)
 
     async def _dispatch(self, task: ExternalTask) -> None:
-        options = REGISTRY[task.topic_name][0]
+        options = self.topics[task.topic_name]
         command = command_for(task)
         self.in_flight[task.id] = InFlight(task.topic_name, options.lock_ms, time.monotonic() + options.lock_ms / 1000)
         try:
@@ -263,40 +281,20 @@ class CamundaBridge:
         self.in_flight.pop(out.task_id, None)
         self._room.set()
 
-    async def _on_case_opened(self, message: AbstractIncomingMessage) -> None:
-        await self._patiently(lambda: self._start_for(message))
+    async def _on_case_event(self, message: AbstractIncomingMessage) -> None:
+        """The engine calls that keep the case's process in step with this change (lockstep.intents)."""
+        event = case_event(message.type or "", message.body)
+        business_key = str(event.data.case_id)
+        lock = self._case_locks.get(business_key)
+        if lock is None:
+            lock = self._case_locks[business_key] = asyncio.Lock()
+        async with lock:  # one case's events one at a time: a redelivered opening finds the instance started
+            for intent in lockstep.intents(event):
+                await self._patiently(lambda i=intent: self._carry_out(i))  # type: ignore[misc]
 
-    async def _start_for(self, message: AbstractIncomingMessage) -> None:
-        data = json.loads(message.body)["data"]
-        row = await self.pool.fetchrow(
-            """SELECT p.bpmn_process_key, c.due_at, c.created_at FROM cases c
-               JOIN procedures p ON p.id = c.procedure_id WHERE c.id = $1""",
-            uuid.UUID(data["case_id"]),
-        )
-        if row is None or not row["bpmn_process_key"]:
-            return  # a procedure without a process: the case is worked by hand
-        await self.engine.start_process(  # idempotent on the business key: a redelivered event starts nothing new
-            row["bpmn_process_key"],
-            business_key=data["case_id"],
-            variables={
-                "office": data["office_id"],
-                "caseId": data["case_id"],
-                "procedureId": data["procedure_id"],
-                "dueDate": row["due_at"] or row["created_at"] + DEFAULT_DUE,
-            },
-        )
-        self.counts["started"] += 1
-
-    async def _on_document_added(self, message: AbstractIncomingMessage) -> None:
-        """A case waiting for the citizen's documents goes on when one arrives; others are not waiting."""
-        case_id = json.loads(message.body)["data"]["case_id"]
-
-        async def correlate() -> None:
-            with contextlib.suppress(EngineRejected):  # no instance waits for documents: nothing to do
-                await self.engine.correlate_message("documents-supplied", business_key=case_id)
-                self.counts["correlated"] = self.counts.get("correlated", 0) + 1
-
-        await self._patiently(correlate)
+    async def _carry_out(self, intent: lockstep.Intent) -> None:
+        changed = await carry_out(self.engine, intent)
+        self.counts["started" if isinstance(intent, lockstep.StartProcess) else "correlated"] += changed
 
     async def stats(self) -> dict[str, int]:
         return self.counts | {"in_flight": len(self.in_flight)}

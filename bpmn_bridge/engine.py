@@ -297,14 +297,17 @@ class EngineClient:
         return [HistoricInstance.from_dto(dto, end) for dto, end in zip(dtos, ends, strict=True)]
 
     async def _end_activity(self, process_instance_id: str) -> str | None:
-        """The end event that ended the instance's own scope last (an end event of a subprocess ends only that)."""
+        """The end event that ended the instance's own scope last (an end event of a subprocess ends only that), or
+        the event subprocess whose end ended it."""
         body = {
             "processInstanceId": process_instance_id,
             "completeScope": True,
             "sorting": [{"sortBy": "endTime", "sortOrder": "desc"}, {"sortBy": "occurrence", "sortOrder": "desc"}],
         }
         for dto in await self._post_json("/history/activity-instance", body):
-            if dto.get("parentActivityInstanceId") == process_instance_id and dto["activityType"].endswith("EndEvent"):
+            # an interrupting event subprocess that ran to its end ends the instance with it: the subprocess is named
+            top_level = dto.get("parentActivityInstanceId") == process_instance_id
+            if top_level and (dto["activityType"].endswith("EndEvent") or dto["activityType"] == "subProcess"):
                 return str(dto["activityId"])
         return None
 

@@ -1,4 +1,5 @@
-"""Topic handlers: a registry with typed options, and the pure rule turning a handler's result into an outcome.
+"""The pure rule turning a topic handler's result into the outcome the engine hears (bpmn_bridge/topics.py lists
+the topics and their handlers).
 
 A handler returns the variables to complete the task with, raises `BusinessError` for a modelled BPMN error (the
 process catches it), or raises anything else: retryable failures (our retryable errors, lost connections, timeouts,
@@ -11,59 +12,10 @@ from __future__ import annotations
 import asyncio
 import random
 import traceback
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 from messages.errors import KepError
-from messages.tasks import OutcomeKind, TaskCommand, TaskOutcome
-
-
-class BusinessError(Exception):
-    """A BPMN error: the model has a boundary event for `code` (e.g. a missing document)."""
-
-    def __init__(self, code: str, message: str | None = None, variables: dict[str, Any] | None = None) -> None:
-        super().__init__(message or code)
-        self.code, self.message, self.variables = code, message, variables or {}
-
-
-class TaskFailed(Exception):
-    def __init__(self, message: str, *, retry: bool) -> None:
-        super().__init__(message)
-        self.retry = retry
-
-
-@dataclass(frozen=True)
-class TopicOptions:
-    topic: str
-    variables: tuple[str, ...] | None = None  # what to fetch; None: all (avoid: large payloads)
-    lock_ms: int = 60_000
-    retries: int = 3  # attempts before an incident
-    backoff_ms: int = 2_000  # first retry; doubles per attempt, with full jitter
-    max_backoff_ms: int = 300_000
-
-
-@dataclass(frozen=True)
-class HandlerContext:
-    """What handlers may use; built once per worker."""
-
-    pool: Any  # asyncpg.Pool
-    settings: Any  # infra.settings.Settings
-    extras: dict[str, Any] = field(default_factory=dict)
-
-
-Handler = Callable[[TaskCommand, HandlerContext], Awaitable[dict[str, Any]]]
-REGISTRY: dict[str, tuple[TopicOptions, Handler]] = {}
-
-
-def topic(options: TopicOptions) -> Callable[[Handler], Handler]:
-    def register(fn: Handler) -> Handler:
-        if options.topic in REGISTRY:
-            raise ValueError(f"topic {options.topic!r} has a handler already")
-        REGISTRY[options.topic] = (options, fn)
-        return fn
-
-    return register
+from messages.tasks import BusinessError, OutcomeKind, TaskCommand, TaskFailed, TaskOutcome, TopicOptions
 
 
 def is_retryable(exc: BaseException) -> bool:

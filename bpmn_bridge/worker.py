@@ -1,8 +1,9 @@
 """TaskWorker: consumes `tasks.<topic>`, runs the topic's handler, publishes the outcome on `tasks.results`.
 
 The command is acknowledged only after the outcome is confirmed by the broker: a crash in between redelivers the
-command, the handler runs again, and its effects (keyed, see `bpmn_bridge.effects`) are not repeated. The prefetch
-bounds how many tasks one worker holds; the bridge reads the queues' consumers to know how many it may fetch.
+command, the handler runs again, and its effects (case commands keyed by the task's activity) are not repeated.
+The prefetch bounds how many tasks one worker holds; the bridge reads the queues' consumers to know how many it
+may fetch.
 """
 
 from __future__ import annotations
@@ -12,17 +13,15 @@ from typing import Any
 import structlog
 from aio_pika.abc import AbstractExchange, AbstractIncomingMessage, AbstractRobustConnection
 
-import bpmn_bridge.case_topics  # noqa: F401 (registers the case process's topics)
-from actors.cases.shards import shard_index, shard_name
-from actors.ray_options import ActorHandle, actor_class, call_actor
-from bpmn_bridge.handlers import REGISTRY, HandlerContext, outcome
+from actors.ray_options import ActorHandle, actor_class
+from bpmn_bridge import topics
+from bpmn_bridge.handlers import outcome
 from infra import amqp
 from infra.consumer import ConsumerGroup
 from infra.db import create_pool
 from infra.logging import configure_logging
 from infra.settings import Settings
-from messages.cases import CaseCommand, CaseView
-from messages.tasks import TaskCommand
+from messages.tasks import TaskCommand, Topic
 
 log = structlog.get_logger("worker")
 TASK_WORKER = "kep-task-worker"
@@ -35,40 +34,38 @@ def task_queue(topic: str) -> str:
 
 
 class TaskWorker:
-    async def __init__(self, settings: Settings, topics: list[str] | None = None, prefetch: int = 8) -> None:  # type: ignore[misc]
+    async def __init__(  # type: ignore[misc]  # Ray awaits async __init__
+        self,
+        settings: Settings,
+        only: list[str] | None = None,
+        prefetch: int = 8,
+        extra: dict[str, Topic] | None = None,
+    ) -> None:
+        """Serves every topic of `bpmn_bridge.topics` (or `only` these), plus `extra` ones (benchmarks)."""
         configure_logging(settings.log_format, settings.log_level)
         self.settings = settings
         self.handled: dict[str, int] = {}
-        pool = await create_pool(settings.database_url.get_secret_value(), 1, 4)
-        self.ctx = HandlerContext(pool=pool, settings=settings, extras={"apply": self._apply_case_command})
+        self.pool = await create_pool(settings.database_url.get_secret_value(), 1, 4)
+        self.topics = topics.bind(self.pool, settings) | (extra or {})
         self._amqp: AbstractRobustConnection = await amqp.connect(settings.amqp_url.get_secret_value(), "kep-worker")
         publishing = await self._amqp.channel(publisher_confirms=True)
-        self._exchange: AbstractExchange = (await amqp.declare_exchanges(publishing))[amqp.TASKS_EXCHANGE]
+        self._exchange: AbstractExchange = await amqp.tasks_exchange(publishing)
         await amqp.declare_queue(publishing, RESULTS_QUEUE, [amqp.Binding(amqp.TASKS_EXCHANGE, RESULTS_KEY)])
         consuming = await self._amqp.channel()
         self._consumers = ConsumerGroup()
-        for name in topics or list(REGISTRY):
+        for name in only or list(self.topics):
             queue = await amqp.declare_queue(consuming, task_queue(name), [amqp.Binding(amqp.TASKS_EXCHANGE, name)])
             await self._consumers.consume(queue, self._handle, prefetch=prefetch)
 
-    async def _apply_case_command(self, command: CaseCommand) -> CaseView:
-        import ray  # in the actor's process only
-
-        shard = ray.get_actor(
-            shard_name(shard_index(command.case_id, self.settings.case_shards)), namespace=self.settings.ray_namespace
-        )
-        view: CaseView = await call_actor(shard.apply.remote(command))
-        return view
-
     async def _handle(self, message: AbstractIncomingMessage) -> None:
         task = TaskCommand.model_validate_json(message.body)
-        options, handler = REGISTRY[task.topic]
+        topic = self.topics[task.topic]
         result: dict[str, Any] | BaseException
         try:
-            result = await handler(task, self.ctx)
+            result = await topic.handler(task)
         except Exception as exc:  # every failure becomes an outcome the engine hears about
             result = exc
-        out = outcome(task, options, result)
+        out = outcome(task, topic.options, result)
         body = out.model_dump_json().encode()
         # raises (and so requeues the command) if the broker does not confirm
         await amqp.publish(self._exchange, amqp.raw_message(body, f"{task.task_id}:{out.kind}", "kep.task.outcome"),
@@ -82,8 +79,12 @@ class TaskWorker:
     async def drain(self, timeout_s: float = 60.0) -> int:
         """Before this worker is removed: take no more tasks, finish those in hand; returns how many were left."""
         left = await self._consumers.drain(timeout_s)
-        await self._amqp.close()
+        await self.close()
         return left
+
+    async def close(self) -> None:
+        await self._amqp.close()
+        await self.pool.close()
 
 
 TaskWorkerActor = actor_class(TaskWorker, max_restarts=-1, max_task_retries=0)

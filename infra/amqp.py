@@ -34,11 +34,24 @@ async def connect(url: str, name: str = "kep") -> AbstractRobustConnection:
     return await aio_pika.connect_robust(url, client_properties={"connection_name": name}, timeout=10)
 
 
-async def declare_exchanges(channel: AbstractChannel) -> dict[str, AbstractExchange]:
-    events = await channel.declare_exchange(EVENTS_EXCHANGE, ExchangeType.TOPIC, durable=True)
-    tasks = await channel.declare_exchange(TASKS_EXCHANGE, ExchangeType.DIRECT, durable=True)
-    dlx = await channel.declare_exchange(DEAD_LETTER_EXCHANGE, ExchangeType.DIRECT, durable=True)
-    return {EVENTS_EXCHANGE: events, TASKS_EXCHANGE: tasks, DEAD_LETTER_EXCHANGE: dlx}
+@dataclass(frozen=True)
+class Exchanges:
+    events: AbstractExchange  # topic: every domain event, by routing key
+    tasks: AbstractExchange  # direct: external-task commands and outcomes
+    dead_letter: AbstractExchange  # direct: each queue's rejects to `<queue>.dlq`
+
+
+async def declare_exchanges(channel: AbstractChannel, events: str = EVENTS_EXCHANGE) -> Exchanges:
+    """The exchanges, the events one under its configured name (`KEP_EVENTS_EXCHANGE`); idempotent."""
+    return Exchanges(
+        events=await channel.declare_exchange(events, ExchangeType.TOPIC, durable=True),
+        tasks=await tasks_exchange(channel),
+        dead_letter=await channel.declare_exchange(DEAD_LETTER_EXCHANGE, ExchangeType.DIRECT, durable=True),
+    )
+
+
+async def tasks_exchange(channel: AbstractChannel) -> AbstractExchange:
+    return await channel.declare_exchange(TASKS_EXCHANGE, ExchangeType.DIRECT, durable=True)
 
 
 async def declare_queue(
@@ -47,8 +60,8 @@ async def declare_queue(
     bindings: Iterable[Binding] = (),
     delivery_limit: int = 5,
 ) -> AbstractQueue:
-    """A durable quorum queue, its dead-letter queue, and its bindings; idempotent."""
-    await declare_exchanges(channel)
+    """A durable quorum queue, its dead-letter queue, and its bindings (their exchanges must exist); idempotent."""
+    await channel.declare_exchange(DEAD_LETTER_EXCHANGE, ExchangeType.DIRECT, durable=True)
     dlq = await channel.declare_queue(f"{name}.dlq", durable=True, arguments={"x-queue-type": "quorum"})
     await dlq.bind(DEAD_LETTER_EXCHANGE, routing_key=name)
     queue = await channel.declare_queue(

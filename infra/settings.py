@@ -58,6 +58,10 @@ class Settings(BaseSettings):
     bridge_long_poll_ms: int = Field(default=30_000, ge=0, le=1_800_000)
     bridge_max_in_flight: int = Field(default=64, ge=1)
     worker_prefetch: int = Field(default=8, ge=1)
+    # the reconciler of cases and their process instances: how often (0: only on request), and how old a case's
+    # last change must be before it is judged (its event may still be on its way to the engine)
+    reconcile_interval_s: float = Field(default=600.0, ge=0)
+    reconcile_grace_s: float = Field(default=120.0, ge=0)
 
     # the autoscaler: a policy file or folder (unset: deployments/autoscaler/policies.yaml), whether it only decides
     # and logs (dry run), and how it reaches a Kubernetes API for `kubernetes` targets (unset: in-cluster)

@@ -52,6 +52,10 @@ REVIEW_FORM = {
     "components": [
         {"type": "radio", "key": "decision", "label": "Απόφαση", "validate": {"required": True},
          "values": [{"label": "Έγκριση", "value": "approve"}, {"label": "Απόρριψη", "value": "reject"}]},
+        # a rejection is explained to the citizen: the reason is asked for, and required, only then
+        {"type": "textarea", "key": "reason", "label": "Αιτιολογία απόρριψης",
+         "validate": {"required": True, "minLength": 3, "maxLength": 2000},
+         "conditional": {"show": True, "when": "decision", "eq": "reject"}},
         {"type": "textarea", "key": "comment", "label": "Σχόλιο", "validate": {"maxLength": 2000}},
     ],
 }  # fmt: skip
@@ -101,10 +105,14 @@ async def _seed(conn: Conn) -> dict[str, int]:
         CONTACT_FORM,
     )
     counts["forms"] += status.endswith("1")
+    # the review form gets a new version when its definition here changed (tasks keep the version they had)
     status = await conn.execute(
         """INSERT INTO forms (id, key, version, title, definition, created_by)
-           VALUES ($1, 'review', 1, 'Έλεγχος υπόθεσης', $2, 'seed') ON CONFLICT DO NOTHING""",
-        sid("form", "review:1"),
+           SELECT $1, 'review', coalesce(max(version), 0) + 1, 'Έλεγχος υπόθεσης', $2, 'seed' FROM forms
+           WHERE key = 'review'
+           HAVING coalesce((SELECT definition FROM forms WHERE key = 'review' ORDER BY version DESC LIMIT 1)
+                           <> $2::jsonb, true)""",
+        uuid.uuid4(),
         REVIEW_FORM,
     )
     counts["forms"] += status.endswith("1")

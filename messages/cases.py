@@ -11,16 +11,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from messages.citizen import Citizen
 
-CASE_OPENED = "gr.kep.case.opened.v1"
-
-
-def case_event_type(action: str) -> str:
-    """`gr.kep.case.<action>.v1`: one versioned event type per action (started, suspended, assigned, ...)."""
-    return f"gr.kep.case.{action}.v1"
-
 
 class CaseStatus(StrEnum):
-    DRAFT = "draft"
     SUBMITTED = "submitted"
     IN_PROGRESS = "in_progress"
     SUSPENDED = "suspended"
@@ -43,6 +35,27 @@ class CaseAction(StrEnum):
     UPDATE_FORM = "update_form"
     ATTACH = "attach"
 
+    @property
+    def past(self) -> str:
+        """What the timeline and the event type call it once done (`gr.kep.case.<past>.v1`)."""
+        return _PAST[self]
+
+
+_PAST = {
+    CaseAction.START: "started",
+    CaseAction.SUSPEND: "suspended",
+    CaseAction.RESUME: "resumed",
+    CaseAction.EXTEND: "extended",
+    CaseAction.COMPLETE: "completed",
+    CaseAction.REJECT: "rejected",
+    CaseAction.CLOSE: "closed",
+    CaseAction.REOPEN: "reopened",
+    CaseAction.ASSIGN: "assigned",
+    CaseAction.NOTE: "noted",
+    CaseAction.UPDATE_FORM: "form_updated",
+    CaseAction.ATTACH: "document_added",
+}
+
 
 class Channel(StrEnum):
     COUNTER = "counter"
@@ -63,6 +76,15 @@ class OpenCaseRequest(BaseModel):
     note: str | None = Field(default=None, max_length=2000)
 
 
+class IdempotencyKey(BaseModel):
+    """A client's `Idempotency-Key` and the fingerprint of the request it came with (route, case, body)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    key: str = Field(min_length=1, max_length=200)
+    fingerprint: str
+
+
 class OpenCase(BaseModel):
     """The command a case-workflow shard executes; the ingress has already authorised the caller."""
 
@@ -73,7 +95,7 @@ class OpenCase(BaseModel):
     actor: str
     request: OpenCaseRequest
     request_id: str | None = None
-    request_key: str | None = Field(default=None, max_length=200)
+    idempotency: IdempotencyKey | None = None
 
 
 class CaseView(BaseModel):
@@ -103,12 +125,23 @@ class CaseView(BaseModel):
 
 
 class OpenCaseResult(BaseModel):
-    """`created` is false when an Idempotency-Key matched a case opened earlier."""
+    """`created` is false when the command was seen before (an Idempotency-Key's replay, a re-sent command)."""
 
     model_config = ConfigDict(frozen=True)
 
     case: CaseView
     created: bool
+
+
+class CommandResult(BaseModel):
+    """What a case command answered. A replay (the same Idempotency-Key with the same request) carries the first
+    answer's body in `answer`: the case then, or the document an upload recorded."""
+
+    model_config = ConfigDict(frozen=True)
+
+    case: CaseView
+    replayed: bool = False
+    answer: dict[str, Any] | None = None
 
 
 class CaseOpened(BaseModel):
@@ -123,6 +156,9 @@ class CaseOpened(BaseModel):
     status: CaseStatus
     channel: Channel
     opened_by: str
+    due_at: datetime | None = None
+    # the BPMN process the case's procedure runs (None: the case is worked by hand)
+    process_key: str | None = None
 
 
 class DocumentView(BaseModel):
@@ -201,6 +237,7 @@ class CaseCommand(BaseModel):
     form_data: dict[str, Any] | None = None
     document: DocumentView | None = None
     request_id: str | None = None
+    idempotency: IdempotencyKey | None = None
 
 
 class CaseChanged(BaseModel):
@@ -219,6 +256,9 @@ class CaseChanged(BaseModel):
     version: int
     actor: str
     reason: str | None = None
+    # the BPMN process of the case's procedure, and who had suspended a case that is now resumed
+    process_key: str | None = None
+    suspended_by: str | None = None
 
 
 class TimelineEntry(BaseModel):

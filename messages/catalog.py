@@ -9,10 +9,6 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-PROCEDURE_ADDED = "gr.kep.procedure.added.v1"
-PROCEDURE_CHANGED = "gr.kep.procedure.changed.v1"
-PROCEDURE_REMOVED = "gr.kep.procedure.removed.v1"
-
 
 class SyncKind(StrEnum):
     FULL = "full"

@@ -2,7 +2,26 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, ClassVar
+
+
+@dataclass(frozen=True, slots=True)
+class FieldError:
+    """One invalid field, the one shape of an RFC 9457 problem's `errors` entries everywhere in the system.
+
+    `path` is a JSON pointer into what was sent (`/citizen/afm`, `/form_data/copies`), `type` a stable code for
+    machines, `message` is for people.
+    """
+
+    path: str
+    message: str
+    type: str
+
+    def under(self, prefix: str) -> FieldError:
+        """The same error, its pointer moved under `prefix` (a form's `data` inside a request body)."""
+        return FieldError(prefix + self.path, self.message, self.type)
 
 
 class KepError(Exception):
@@ -66,9 +85,9 @@ class TooLarge(KepError):
     status = 413
     title = "Content too large"
 
-    def __init__(self, detail: str, errors: list[dict[str, Any]] | None = None) -> None:
-        super().__init__(detail, errors=errors or [])
-        self.errors = errors or []
+    def __init__(self, detail: str, errors: Sequence[FieldError] = ()) -> None:
+        super().__init__(detail)
+        self.errors = tuple(errors)
 
 
 class NotAvailable(KepError):
@@ -84,6 +103,11 @@ class InvalidInput(KepError):
     status = 422
     title = "Invalid input"
 
-    def __init__(self, detail: str, errors: list[dict[str, Any]] | None = None) -> None:
-        super().__init__(detail, errors=errors or [])
-        self.errors = errors or []
+    def __init__(self, detail: str, errors: Sequence[FieldError] = ()) -> None:
+        super().__init__(detail)
+        self.errors = tuple(errors)
+
+    @classmethod
+    def at(cls, path: str, message: str, type_: str) -> InvalidInput:
+        """One invalid field, said once: its message is the problem's detail too."""
+        return cls(message, [FieldError(path, message, type_)])

@@ -6,15 +6,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from messages.errors import FieldError
 
-class FieldError(BaseModel):
-    """One invalid field: `path` is a JSON pointer into the request body (`/citizen/afm`)."""
-
-    model_config = ConfigDict(frozen=True)
-
-    path: str
-    message: str
-    type: str
+__all__ = ["FieldError", "Problem"]
 
 
 class Problem(BaseModel):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
@@ -43,3 +45,40 @@ class TaskOutcome(BaseModel):
     error_details: str | None = None
     retries: int | None = None  # for a failure: what is left (0: an incident)
     retry_timeout_ms: int | None = None
+
+
+@dataclass(frozen=True)
+class TopicOptions:
+    """How the bridge fetches a topic's tasks and how its failures are retried."""
+
+    topic: str
+    variables: tuple[str, ...] | None = None  # what to fetch; None: all (avoid: large payloads)
+    lock_ms: int = 60_000
+    retries: int = 3  # attempts before an incident
+    backoff_ms: int = 2_000  # first retry; doubles per attempt, with full jitter
+    max_backoff_ms: int = 300_000
+
+
+class BusinessError(Exception):
+    """A BPMN error: the model has a boundary event for `code` (e.g. a missing document)."""
+
+    def __init__(self, code: str, message: str | None = None, variables: dict[str, Any] | None = None) -> None:
+        super().__init__(message or code)
+        self.code, self.message, self.variables = code, message, variables or {}
+
+
+class TaskFailed(Exception):
+    """A handler could not do its work; `retry` says whether another attempt may succeed (else: an incident)."""
+
+    def __init__(self, message: str, *, retry: bool) -> None:
+        super().__init__(message)
+        self.retry = retry
+
+
+@dataclass(frozen=True)
+class Topic:
+    """A topic's options and its handler, bound to what the handler needs. The handler returns the variables to
+    complete the task with, or raises `BusinessError` (a modelled BPMN error) or anything else (a failure)."""
+
+    options: TopicOptions
+    handler: Callable[[TaskCommand], Awaitable[dict[str, Any]]]

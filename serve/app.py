@@ -10,7 +10,18 @@ from ray import serve
 from infra.logging import configure_logging
 from infra.settings import Settings
 from serve import deps, problems
-from serve.routers import admin_autoscaler, admin_catalog, cases, documents, forms, health, live, procedures, tasks
+from serve.routers import (
+    admin_autoscaler,
+    admin_catalog,
+    admin_reconciler,
+    cases,
+    documents,
+    forms,
+    health,
+    live,
+    procedures,
+    tasks,
+)
 
 
 def create_api() -> FastAPI:
@@ -31,6 +42,7 @@ def create_api() -> FastAPI:
     api.include_router(forms.router)
     api.include_router(tasks.router)
     api.include_router(admin_autoscaler.router)
+    api.include_router(admin_reconciler.router)
     return api
 
 

@@ -18,6 +18,7 @@ from actors.outbox import OutboxRelayActor
 from actors.ray_options import ActorHandle
 from autoscaler.actor import AUTOSCALER_ACTOR, AutoscalerActor
 from bpmn_bridge.bridge import BRIDGE_ACTOR, CamundaBridgeActor
+from bpmn_bridge.reconciler import RECONCILER_ACTOR, ReconcilerActor
 from bpmn_bridge.worker import TASK_WORKER
 from bpmn_bridge.worker import pool_member as task_worker
 from infra.settings import Settings
@@ -109,6 +110,9 @@ def start_actors(settings: Settings, detached: bool = False) -> dict[str, ActorH
     handles[BRIDGE_ACTOR] = CamundaBridgeActor.options(name=BRIDGE_ACTOR, lifetime=lifetime, get_if_exists=True).remote(
         settings
     )
+    handles[RECONCILER_ACTOR] = ReconcilerActor.options(
+        name=RECONCILER_ACTOR, lifetime=lifetime, get_if_exists=True
+    ).remote(settings)
     if settings.autoscaler_enabled:
         handles[AUTOSCALER_ACTOR] = AutoscalerActor.options(
             name=AUTOSCALER_ACTOR, lifetime=lifetime, get_if_exists=True

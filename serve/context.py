@@ -4,21 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import time
-import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 import aio_pika
 import asyncpg
 import httpx
-import ray
 from aio_pika.abc import AbstractRobustConnection
 from redis.asyncio import Redis
 
-from actors.cases.shards import shard_index, shard_name
+from actors.cases.shards import CaseShards
 from actors.catalog.catalog import CATALOG_ACTOR
-from actors.ray_options import ActorHandle
+from actors.handles import NamedActor
+from autoscaler.actor import AUTOSCALER_ACTOR
 from bpmn_bridge.engine import EngineClient
+from bpmn_bridge.reconciler import RECONCILER_ACTOR
 from infra import amqp
 from infra.db import create_pool
 from infra.redis import create_redis
@@ -40,7 +40,10 @@ class Context:
     http: httpx.AsyncClient
     verifier: TokenVerifier
     engine: EngineClient
-    _shards: dict[int, ActorHandle] = field(default_factory=dict)
+    cases: CaseShards
+    catalog: NamedActor
+    autoscaler: NamedActor
+    reconciler: NamedActor
     _amqp: AbstractRobustConnection | None = None
     _amqp_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
@@ -61,18 +64,11 @@ class Context:
             http=http,
             verifier=TokenVerifier(settings.oidc_issuer, settings.oidc_audience, JwksSource(jwks_url, http)),
             engine=EngineClient(settings.engine_url, tenant_id=settings.engine_tenant),
+            cases=CaseShards(settings.case_shards, settings.ray_namespace),
+            catalog=NamedActor(CATALOG_ACTOR, settings.ray_namespace),
+            autoscaler=NamedActor(AUTOSCALER_ACTOR, settings.ray_namespace),
+            reconciler=NamedActor(RECONCILER_ACTOR, settings.ray_namespace),
         )
-
-    def shard_for(self, case_id: uuid.UUID) -> ActorHandle:
-        idx = shard_index(case_id, self.settings.case_shards)
-        handle = self._shards.get(idx)
-        if handle is None:
-            handle = ray.get_actor(shard_name(idx), namespace=self.settings.ray_namespace)
-            self._shards[idx] = handle
-        return handle
-
-    def catalog(self) -> ActorHandle:
-        return ray.get_actor(CATALOG_ACTOR, namespace=self.settings.ray_namespace)
 
     async def readiness(self) -> Readiness:
         checks: dict[str, Callable[[], Awaitable[object]]] = {
@@ -94,7 +90,7 @@ class Context:
     async def _probe_rabbit(self) -> None:
         channel = await (await self.amqp()).channel()
         try:
-            await channel.get_exchange(amqp.EVENTS_EXCHANGE, ensure=True)
+            await channel.get_exchange(self.settings.events_exchange, ensure=True)
         finally:
             await channel.close()
 

@@ -46,9 +46,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(KepError)
     async def _domain(request: Request, exc: KepError) -> JSONResponse:
-        errors = None
-        if isinstance(exc, InvalidInput | TooLarge):
-            errors = [FieldError(**e) for e in exc.errors]
+        errors = list(exc.errors) if isinstance(exc, InvalidInput | TooLarge) else None
         headers: dict[str, str] = {}
         if isinstance(exc, Unauthorized):
             headers["WWW-Authenticate"] = 'Bearer error="invalid_token"'

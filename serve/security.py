@@ -7,7 +7,6 @@ import json
 import time
 import uuid
 from dataclasses import dataclass
-from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -18,17 +17,13 @@ from joserfc.jwk import KeySet
 from joserfc.jws import extract_compact
 
 from messages.errors import Forbidden, Unauthorized
+from messages.roles import Role
 
 # Asymmetric only: an HS256 token signed with a public key, or `alg: none`, never verifies.
 ALGORITHMS = ["RS256", "PS256", "ES256"]
 OFFICE_CLAIM = "kep_office"
 JWKS_MAX_AGE = 300.0
-
-
-class Role(StrEnum):
-    EMPLOYEE = "employee"
-    SUPERVISOR = "supervisor"
-    ADMINISTRATOR = "administrator"
+TOKEN_ROLES = frozenset({Role.EMPLOYEE.value, Role.SUPERVISOR.value, Role.ADMINISTRATOR.value})
 
 
 @dataclass(frozen=True)
@@ -123,8 +118,10 @@ class TokenVerifier:
 
 
 def _principal(claims: dict[str, Any]) -> Principal:
-    roles = set(claims.get("roles") or [])
-    roles.update((claims.get("realm_access") or {}).get("roles") or [])
+    claimed = set(claims.get("roles") or [])
+    claimed.update((claims.get("realm_access") or {}).get("roles") or [])
+    # Keycloak adds roles of its own (offline_access, default-roles-kep); only ours count, and never the process's
+    roles = {role for role in claimed if role in TOKEN_ROLES}
     office = claims.get(OFFICE_CLAIM)
     try:
         office_id = uuid.UUID(str(office)) if office else None

@@ -119,6 +119,8 @@ def settings(stack: StackSettings, database_url: str, amqp_vhost: str) -> Settin
         engine_tenant=f"test-{uuid.uuid4().hex[:12]}",
         bridge_worker_id=f"kep-bridge-test-{uuid.uuid4().hex[:8]}",
         bridge_long_poll_ms=5_000,
+        # passes on request only: a periodic one would repair what a test arranges on purpose
+        reconcile_interval_s=0,
     )
 
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from messages.cases import CaseAction, CaseStatus
 from messages.errors import Conflict, Forbidden, InvalidInput
+from messages.roles import Role
 
 S = CaseStatus
 OPEN = frozenset({S.SUBMITTED, S.IN_PROGRESS, S.SUSPENDED})
@@ -33,7 +34,6 @@ TRANSITIONS: dict[CaseAction, tuple[frozenset[CaseStatus], CaseStatus | None]] =
 }
 NEEDS_REASON = frozenset({CaseAction.SUSPEND, CaseAction.REJECT, CaseAction.REOPEN, CaseAction.EXTEND})
 SUPERVISOR_ONLY = frozenset({CaseAction.REOPEN})
-SUPERVISOR = "supervisor"
 
 
 @dataclass(frozen=True)
@@ -69,12 +69,12 @@ class Plan:
 
 
 def _invalid(path: str, message: str, kind: str) -> InvalidInput:
-    return InvalidInput(message, errors=[{"path": path, "message": message, "type": kind}])
+    return InvalidInput.at(path, message, kind)
 
 
 def plan(state: CaseState, cmd: Command, now: datetime) -> Plan:
     allowed_from, target = TRANSITIONS[cmd.action]
-    supervisor = SUPERVISOR in cmd.roles
+    supervisor = Role.SUPERVISOR in cmd.roles
     if cmd.action in SUPERVISOR_ONLY and not supervisor:
         raise Forbidden(f"only a supervisor may {cmd.action.value} a case")
     if cmd.action is CaseAction.NOTE:
@@ -89,7 +89,7 @@ def plan(state: CaseState, cmd: Command, now: datetime) -> Plan:
     elif cmd.version != state.version:
         raise Conflict(f"the case changed since version {cmd.version}; it is at version {state.version}")
     if state.status not in allowed_from:
-        raise Conflict(f"a {state.status.value} case cannot be {_PAST[cmd.action]}")
+        raise Conflict(f"a {state.status.value} case cannot be {cmd.action.past}")
     if cmd.action in NEEDS_REASON and not (cmd.reason and cmd.reason.strip()):
         raise _invalid("/reason", f"a reason is required to {cmd.action.value} a case", "missing")
 
@@ -110,32 +110,12 @@ def plan(state: CaseState, cmd: Command, now: datetime) -> Plan:
         changes["due_at"] = (state.due_at or now) + timedelta(days=cmd.days)
         return Plan(changes)
     if cmd.action is CaseAction.SUSPEND:
-        changes |= {"suspended_at": now, "suspended_from": state.status.value}
+        changes |= {"suspended_at": now, "suspended_from": state.status.value, "suspended_by": cmd.actor}
     if cmd.action is CaseAction.RESUME:
         target = state.suspended_from or S.IN_PROGRESS
-        changes |= {"suspended_at": None, "suspended_from": None}
+        changes |= {"suspended_at": None, "suspended_from": None, "suspended_by": None}
         if state.due_at is not None and state.suspended_at is not None:
             changes["due_at"] = state.due_at + (now - state.suspended_at)
     assert target is not None
     changes["status"] = target.value
     return Plan(changes)
-
-
-_PAST = {
-    CaseAction.START: "started",
-    CaseAction.SUSPEND: "suspended",
-    CaseAction.RESUME: "resumed",
-    CaseAction.EXTEND: "extended",
-    CaseAction.COMPLETE: "completed",
-    CaseAction.REJECT: "rejected",
-    CaseAction.CLOSE: "closed",
-    CaseAction.REOPEN: "reopened",
-    CaseAction.ASSIGN: "assigned",
-    CaseAction.NOTE: "noted",
-    CaseAction.UPDATE_FORM: "form_updated",
-    CaseAction.ATTACH: "document_added",
-}
-
-
-def past_tense(action: CaseAction) -> str:
-    return _PAST[action]

@@ -33,7 +33,7 @@ def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
         return datetime.fromisoformat(created_at), uuid.UUID(case_id)
     except (ValueError, TypeError) as exc:
         message = "not a cursor this API gave out"
-        raise InvalidInput(message, errors=[{"path": "/cursor", "message": message, "type": "cursor"}]) from exc
+        raise InvalidInput.at("/cursor", message, "cursor") from exc
 
 
 def _where(f: CaseFilter, office_id: uuid.UUID, now: datetime) -> tuple[list[str], list[Any]]:

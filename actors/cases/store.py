@@ -9,27 +9,25 @@ from typing import Any
 
 import asyncpg
 
-from actors.cases import lifecycle
+from actors.cases import idempotency, lifecycle
 from actors.forms import DefinitionError, validate_submission
 from actors.forms.store import problem_errors
 from infra import outbox
 from infra.db import Conn
 from messages.cases import (
-    CASE_OPENED,
     CaseAction,
     CaseChanged,
     CaseCommand,
     CaseOpened,
     CaseStatus,
     CaseView,
-    DocumentView,
+    Channel,
+    CommandResult,
     OpenCase,
     OpenCaseResult,
-    TimelineEntry,
-    case_event_type,
 )
-from messages.envelope import Envelope
 from messages.errors import ConfigurationError, InvalidInput, NotFound
+from messages.events import CASE_CHANGED, CASE_OPENED
 
 SOURCE = "urn:kep:backoffice:cases"
 
@@ -50,12 +48,7 @@ async def get_case(*, conn: Conn, case_id: uuid.UUID, office_id: uuid.UUID) -> C
 
 
 async def _existing(conn: Conn, cmd: OpenCase) -> CaseView | None:
-    row = await conn.fetchrow(
-        _SELECT_CASE + " WHERE c.office_id = $2 AND (c.id = $1 OR (c.request_key IS NOT NULL AND c.request_key = $3))",
-        cmd.case_id,
-        cmd.office_id,
-        cmd.request_key,
-    )
+    row = await conn.fetchrow(_SELECT_CASE + " WHERE c.id = $1 AND c.office_id = $2", cmd.case_id, cmd.office_id)
     return None if row is None else _view(row)
 
 
@@ -79,103 +72,112 @@ async def _next_number(conn: Conn, office_id: uuid.UUID, year: int) -> tuple[int
     return seq, f"{row['code']}/{year}/{seq:06d}"
 
 
+# Opened at the counter or on the phone, a case is the employee's who took it in; one that arrives online (or
+# through EUGO) waits for the process's assignment rule.
+_TAKEN_BY_OPENER = frozenset({Channel.COUNTER, Channel.PHONE})
+
+
 async def open_case(*, conn: Conn, cmd: OpenCase) -> OpenCaseResult:
-    """Case row, audit event and outbox event in one transaction. Idempotent on case id and request key."""
-    try:
-        return await _open_case_once(conn, cmd)
-    except asyncpg.UniqueViolationError:
-        # A concurrent request with the same key (or a retried command) won; its transaction is committed
-        # and ours rolled back whole, so no case number was used up.
-        found = await _existing(conn, cmd)
-        if found is None:
-            raise
-        return OpenCaseResult(case=found, created=False)
-
-
-async def _open_case_once(conn: Conn, cmd: OpenCase) -> OpenCaseResult:
+    """Case row, audit event and outbox event in one transaction; once per case id and per Idempotency-Key."""
     async with conn.transaction():
+        if cmd.idempotency is not None:
+            stored = await idempotency.claim(
+                conn=conn, office_id=cmd.office_id, subject=cmd.actor, idem=cmd.idempotency
+            )
+            if stored is not None:
+                return OpenCaseResult(case=CaseView.model_validate(stored.answer), created=False)
         found = await _existing(conn, cmd)
-        if found is not None:
+        if found is not None:  # the same command re-sent after a crash
             return OpenCaseResult(case=found, created=False)
-        proc = await conn.fetchrow(
-            """SELECT id, mitos_id, active, duration_days, title_el, form_key,
-                      NOT EXISTS (SELECT 1 FROM procedure_offices WHERE procedure_id = p.id)
-                      OR EXISTS (SELECT 1 FROM procedure_offices WHERE procedure_id = p.id AND office_id = $2)
-                      AS offered
-               FROM procedures p WHERE id = $1""",
-            cmd.request.procedure_id,
-            cmd.office_id,
-        )
-        if proc is None or not proc["active"] or not proc["offered"]:
-            reason = (
-                "does not exist"
-                if proc is None
-                else "is not active"
-                if not proc["active"]
-                else "is not offered by this office"
+        view = await _insert_case(conn, cmd)
+        if cmd.idempotency is not None:
+            answer = view.model_dump(mode="json")
+            await idempotency.remember(
+                conn=conn, office_id=cmd.office_id, subject=cmd.actor, idem=cmd.idempotency, status=201, answer=answer
             )
-            raise InvalidInput(
-                f"procedure {reason}",
-                errors=[{"path": "/procedure_id", "message": f"procedure {reason}", "type": "procedure"}],
-            )
-        form_id = None
-        if proc["form_key"]:
-            form = await conn.fetchrow(
-                "SELECT id, definition FROM forms WHERE key = $1 ORDER BY version DESC LIMIT 1", proc["form_key"]
-            )
-            if form is None:
-                raise ConfigurationError(f"procedure {proc['id']} names form {proc['form_key']!r}, which is missing")
-            _check_form_data(form["definition"], cmd.request.form_data)
-            form_id = form["id"]
-        now = datetime.now(UTC)
-        seq, number = await _next_number(conn, cmd.office_id, now.year)
-        due = now + timedelta(days=proc["duration_days"]) if proc["duration_days"] else None
-        status = CaseStatus.SUBMITTED
-        await conn.execute(
-            """
-                    INSERT INTO cases (id, office_id, year, seq, number, procedure_id, status, citizen, form_data,
-                                       channel, due_at, request_key, created_by, created_at, updated_at,
-                                       status_changed_at, procedure_title, form_id)
-                    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14, $15, $16, $17)
-                    """,
-            cmd.case_id,
-            cmd.office_id,
-            now.year,
-            seq,
-            number,
-            cmd.request.procedure_id,
-            status.value,
-            cmd.request.citizen.model_dump(mode="json"),
-            cmd.request.form_data,
-            cmd.request.channel.value,
-            due,
-            cmd.request_key,
-            cmd.actor,
-            now,
-            {status.value: now.isoformat()},
-            proc["title_el"],
-            form_id,
-        )
-        view = await get_case(conn=conn, case_id=cmd.case_id, office_id=cmd.office_id)
-        await _record_event(conn, view, cmd, reason=cmd.request.note)
-        office_code = number.split("/", 1)[0]
-        envelope = Envelope[CaseOpened](
-            type=CASE_OPENED,
-            source=SOURCE,
-            subject=str(view.id),
-            correlationid=cmd.request_id,
-            data=CaseOpened(
-                case_id=view.id,
-                number=view.number,
-                office_id=view.office_id,
-                procedure_id=view.procedure_id,
-                status=view.status,
-                channel=view.channel,
-                opened_by=cmd.actor,
-            ),
-        )
-        await outbox.enqueue(conn, envelope, routing_key=f"case.opened.{office_code}.{proc['mitos_id']}")
         return OpenCaseResult(case=view, created=True)
+
+
+async def _insert_case(conn: Conn, cmd: OpenCase) -> CaseView:
+    proc = await conn.fetchrow(
+        """SELECT id, mitos_id, active, duration_days, title_el, form_key, bpmn_process_key,
+                  NOT EXISTS (SELECT 1 FROM procedure_offices WHERE procedure_id = p.id)
+                  OR EXISTS (SELECT 1 FROM procedure_offices WHERE procedure_id = p.id AND office_id = $2)
+                  AS offered
+           FROM procedures p WHERE id = $1""",
+        cmd.request.procedure_id,
+        cmd.office_id,
+    )
+    if proc is None or not proc["active"] or not proc["offered"]:
+        reason = (
+            "does not exist"
+            if proc is None
+            else "is not active"
+            if not proc["active"]
+            else "is not offered by this office"
+        )
+        raise InvalidInput.at("/procedure_id", f"procedure {reason}", "procedure")
+    form_id = None
+    if proc["form_key"]:
+        form = await conn.fetchrow(
+            "SELECT id, definition FROM forms WHERE key = $1 ORDER BY version DESC LIMIT 1", proc["form_key"]
+        )
+        if form is None:
+            raise ConfigurationError(f"procedure {proc['id']} names form {proc['form_key']!r}, which is missing")
+        _check_form_data(form["definition"], cmd.request.form_data)
+        form_id = form["id"]
+    now = datetime.now(UTC)
+    seq, number = await _next_number(conn, cmd.office_id, now.year)
+    due = now + timedelta(days=proc["duration_days"]) if proc["duration_days"] else None
+    status = CaseStatus.SUBMITTED
+    assignee = cmd.actor if cmd.request.channel in _TAKEN_BY_OPENER else None
+    await conn.execute(
+        """INSERT INTO cases (id, office_id, year, seq, number, procedure_id, status, citizen, form_data, channel,
+                              due_at, assignee, created_by, created_at, updated_at, status_changed_at,
+                              procedure_title, form_id)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14, $15, $16, $17)""",
+        cmd.case_id,
+        cmd.office_id,
+        now.year,
+        seq,
+        number,
+        cmd.request.procedure_id,
+        status.value,
+        cmd.request.citizen.model_dump(mode="json"),
+        cmd.request.form_data,
+        cmd.request.channel.value,
+        due,
+        assignee,
+        cmd.actor,
+        now,
+        {status.value: now.isoformat()},
+        proc["title_el"],
+        form_id,
+    )
+    view = await get_case(conn=conn, case_id=cmd.case_id, office_id=cmd.office_id)
+    await _record_event(conn, view, cmd, reason=cmd.request.note)
+    envelope = CASE_OPENED.envelope(
+        CaseOpened(
+            case_id=view.id,
+            number=view.number,
+            office_id=view.office_id,
+            procedure_id=view.procedure_id,
+            status=view.status,
+            channel=view.channel,
+            opened_by=cmd.actor,
+            due_at=view.due_at,
+            process_key=proc["bpmn_process_key"],
+        ),
+        source=SOURCE,
+        subject=str(view.id),
+        correlationid=cmd.request_id,
+    )
+    await outbox.enqueue(conn, envelope, routing_key=CASE_OPENED.routing_key(_office_code(number), proc["mitos_id"]))
+    return view
+
+
+def _office_code(number: str) -> str:
+    return number.split("/", 1)[0]
 
 
 async def _record_event(conn: Conn, view: CaseView, cmd: OpenCase, reason: str | None) -> None:
@@ -213,109 +215,145 @@ async def _check_assignee(conn: Conn, assignee: str, office_id: uuid.UUID) -> No
     )
     if not found:
         message = f"{assignee!r} is not an active user of this office"
-        raise InvalidInput(message, errors=[{"path": "/assignee", "message": message, "type": "unknown_user"}])
+        raise InvalidInput.at("/assignee", message, "unknown_user")
 
 
-async def apply_command(*, conn: Conn, cmd: CaseCommand, before_commit: Callable[[], None] | None = None) -> CaseView:
+# what a keyed request answered with, when it was first applied
+_CREATED = frozenset({CaseAction.NOTE, CaseAction.ATTACH})
+
+
+async def apply_command(
+    *, conn: Conn, cmd: CaseCommand, before_commit: Callable[[], None] | None = None
+) -> CommandResult:
     """One action on a case: the row, its audit event and its outbox event in one transaction, applied once per
-    command id (a command re-sent after a crash finds its event and returns the case as it is)."""
+    command id (a command re-sent after a crash finds its event) and once per Idempotency-Key (a replay gets the
+    first answer)."""
     async with conn.transaction():
-        if await conn.fetchval("SELECT EXISTS (SELECT 1 FROM case_events WHERE command_id = $1)", cmd.command_id):
-            return await get_case(conn=conn, case_id=cmd.case_id, office_id=cmd.office_id)
-        row = await conn.fetchrow(
-            """SELECT c.*, p.mitos_id, o.code AS office_code FROM cases c
-               JOIN procedures p ON p.id = c.procedure_id JOIN offices o ON o.id = c.office_id
-               WHERE c.id = $1 AND c.office_id = $2 FOR UPDATE OF c""",
-            cmd.case_id,
-            cmd.office_id,
-        )
-        if row is None:
-            raise NotFound(f"case {cmd.case_id} not found")
-        state = lifecycle.CaseState(
-            status=CaseStatus(row["status"]),
-            version=row["version"],
-            assignee=row["assignee"],
-            due_at=row["due_at"],
-            suspended_at=row["suspended_at"],
-            suspended_from=CaseStatus(row["suspended_from"]) if row["suspended_from"] else None,
-        )
-        now = datetime.now(UTC)
-        command = lifecycle.Command(
-            cmd.action, cmd.actor, cmd.roles, cmd.version, cmd.reason, cmd.days, cmd.assignee, cmd.form_data
-        )
-        plan = lifecycle.plan(state, command, now)
-        if cmd.action is CaseAction.ASSIGN and cmd.assignee is not None and plan.changes:
-            await _check_assignee(conn, cmd.assignee, cmd.office_id)
-        if cmd.action is CaseAction.UPDATE_FORM and row["form_id"] is not None:
-            definition = await conn.fetchval("SELECT definition FROM forms WHERE id = $1", row["form_id"])
-            _check_form_data(definition, cmd.form_data or {})
-        if cmd.action is CaseAction.ATTACH:
-            if cmd.document is None:
-                raise InvalidInput("an attach command carries its document")
-            await _insert_document(conn, cmd)
-        if not plan.changes and cmd.action not in (CaseAction.NOTE, CaseAction.ATTACH):
-            return await get_case(conn=conn, case_id=cmd.case_id, office_id=cmd.office_id)  # nothing to change
-
-        if plan.changes:
-            columns = list(plan.changes)
-            sets = ", ".join(f"{c} = ${i + 3}" for i, c in enumerate(columns))
-            stamp = ""
-            if "status" in plan.changes:
-                status_param = f"${len(columns) + 3}::text"
-                stamp = (
-                    f", status_changed_at = status_changed_at || jsonb_build_object({status_param}, $2::timestamptz)"
-                )
-            await conn.execute(
-                f"UPDATE cases SET {sets}, version = version + 1, updated_at = $2{stamp} WHERE id = $1",  # noqa: S608
-                cmd.case_id,
-                now,
-                *plan.changes.values(),
-                *([plan.changes["status"]] if stamp else []),
+        if cmd.idempotency is not None:
+            stored = await idempotency.claim(
+                conn=conn, office_id=cmd.office_id, subject=cmd.actor, idem=cmd.idempotency
             )
-        view = await get_case(conn=conn, case_id=cmd.case_id, office_id=cmd.office_id)
-        past = lifecycle.past_tense(cmd.action)
-        note = cmd.action is CaseAction.NOTE
-        document = cmd.document.model_dump(mode="json", exclude={"url"}) if cmd.document else None
-        await conn.execute(
-            """INSERT INTO case_events (case_id, office_id, type, actor, reason, request_id, old, new, command_id)
-               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)""",
-            cmd.case_id,
-            cmd.office_id,
-            f"case.{past}",
-            cmd.actor,
-            None if note else cmd.reason,
-            cmd.request_id,
-            None if note or document else {k: _jsonable(row[k]) for k in plan.changes},
-            {"note": cmd.reason}
-            if note
-            else {"document": document}
-            if document
-            else {k: _jsonable(v) for k, v in plan.changes.items()},
-            cmd.command_id,
-        )
-        envelope = Envelope[CaseChanged](
-            type=case_event_type(past),
-            source=SOURCE,
-            subject=str(view.id),
-            correlationid=cmd.request_id,
-            data=CaseChanged(
-                case_id=view.id,
-                number=view.number,
-                office_id=view.office_id,
-                procedure_id=view.procedure_id,
-                action=cmd.action,
-                status=view.status,
-                assignee=view.assignee,
-                due_at=view.due_at,
-                version=view.version,
-                actor=cmd.actor,
-                reason=None if note else cmd.reason,
-            ),
-        )
-        await outbox.enqueue(conn, envelope, routing_key=f"case.{past}.{row['office_code']}.{row['mitos_id']}")
+            if stored is not None:
+                return await _replay(conn, cmd, stored)
+        if await conn.fetchval("SELECT EXISTS (SELECT 1 FROM case_events WHERE command_id = $1)", cmd.command_id):
+            return CommandResult(case=await get_case(conn=conn, case_id=cmd.case_id, office_id=cmd.office_id))
+        view = await _apply(conn, cmd)
+        if cmd.idempotency is not None:
+            answer = cmd.document.model_dump(mode="json") if cmd.document else view.model_dump(mode="json")
+            status = 201 if cmd.action in _CREATED else 200
+            await idempotency.remember(
+                conn=conn,
+                office_id=cmd.office_id,
+                subject=cmd.actor,
+                idem=cmd.idempotency,
+                status=status,
+                answer=answer,
+            )
         if before_commit is not None:
             before_commit()
-        return view
+        return CommandResult(case=view)
+
+
+async def _replay(conn: Conn, cmd: CaseCommand, stored: idempotency.Stored) -> CommandResult:
+    if cmd.action is CaseAction.ATTACH:  # the answer was the document; the case is as it is now
+        case = await get_case(conn=conn, case_id=cmd.case_id, office_id=cmd.office_id)
+    else:
+        case = CaseView.model_validate(stored.answer)
+    return CommandResult(case=case, replayed=True, answer=stored.answer)
+
+
+async def _apply(conn: Conn, cmd: CaseCommand) -> CaseView:
+    row = await conn.fetchrow(
+        """SELECT c.*, p.mitos_id, p.bpmn_process_key, o.code AS office_code FROM cases c
+           JOIN procedures p ON p.id = c.procedure_id JOIN offices o ON o.id = c.office_id
+           WHERE c.id = $1 AND c.office_id = $2 FOR UPDATE OF c""",
+        cmd.case_id,
+        cmd.office_id,
+    )
+    if row is None:
+        raise NotFound(f"case {cmd.case_id} not found")
+    state = lifecycle.CaseState(
+        status=CaseStatus(row["status"]),
+        version=row["version"],
+        assignee=row["assignee"],
+        due_at=row["due_at"],
+        suspended_at=row["suspended_at"],
+        suspended_from=CaseStatus(row["suspended_from"]) if row["suspended_from"] else None,
+    )
+    now = datetime.now(UTC)
+    command = lifecycle.Command(
+        cmd.action, cmd.actor, cmd.roles, cmd.version, cmd.reason, cmd.days, cmd.assignee, cmd.form_data
+    )
+    plan = lifecycle.plan(state, command, now)
+    if cmd.action is CaseAction.ASSIGN and cmd.assignee is not None and plan.changes:
+        await _check_assignee(conn, cmd.assignee, cmd.office_id)
+    if cmd.action is CaseAction.UPDATE_FORM and row["form_id"] is not None:
+        definition = await conn.fetchval("SELECT definition FROM forms WHERE id = $1", row["form_id"])
+        _check_form_data(definition, cmd.form_data or {})
+    if cmd.action is CaseAction.ATTACH:
+        if cmd.document is None:
+            raise InvalidInput("an attach command carries its document")
+        await _insert_document(conn, cmd)
+    if not plan.changes and cmd.action not in _CREATED:
+        return await get_case(conn=conn, case_id=cmd.case_id, office_id=cmd.office_id)  # nothing to change
+
+    if plan.changes:
+        columns = list(plan.changes)
+        sets = ", ".join(f"{c} = ${i + 3}" for i, c in enumerate(columns))
+        stamp = ""
+        if "status" in plan.changes:
+            status_param = f"${len(columns) + 3}::text"
+            stamp = f", status_changed_at = status_changed_at || jsonb_build_object({status_param}, $2::timestamptz)"
+        await conn.execute(
+            f"UPDATE cases SET {sets}, version = version + 1, updated_at = $2{stamp} WHERE id = $1",  # noqa: S608
+            cmd.case_id,
+            now,
+            *plan.changes.values(),
+            *([plan.changes["status"]] if stamp else []),
+        )
+    view = await get_case(conn=conn, case_id=cmd.case_id, office_id=cmd.office_id)
+    note = cmd.action is CaseAction.NOTE
+    document = cmd.document.model_dump(mode="json", exclude={"url"}) if cmd.document else None
+    await conn.execute(
+        """INSERT INTO case_events (case_id, office_id, type, actor, reason, request_id, old, new, command_id)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)""",
+        cmd.case_id,
+        cmd.office_id,
+        f"case.{cmd.action.past}",
+        cmd.actor,
+        None if note else cmd.reason,
+        cmd.request_id,
+        None if note or document else {k: _jsonable(row[k]) for k in plan.changes},
+        {"note": cmd.reason}
+        if note
+        else {"document": document}
+        if document
+        else {k: _jsonable(v) for k, v in plan.changes.items()},
+        cmd.command_id,
+    )
+    kind = CASE_CHANGED[cmd.action]
+    envelope = kind.envelope(
+        CaseChanged(
+            case_id=view.id,
+            number=view.number,
+            office_id=view.office_id,
+            procedure_id=view.procedure_id,
+            action=cmd.action,
+            status=view.status,
+            assignee=view.assignee,
+            due_at=view.due_at,
+            version=view.version,
+            actor=cmd.actor,
+            reason=None if note else cmd.reason,
+            process_key=row["bpmn_process_key"],
+            suspended_by=row["suspended_by"] if cmd.action is CaseAction.RESUME else None,
+        ),
+        source=SOURCE,
+        subject=str(view.id),
+        correlationid=cmd.request_id,
+    )
+    await outbox.enqueue(conn, envelope, routing_key=kind.routing_key(row["office_code"], row["mitos_id"]))
+    return view
 
 
 async def _insert_document(conn: Conn, cmd: CaseCommand) -> None:
@@ -341,23 +379,3 @@ async def _insert_document(conn: Conn, cmd: CaseCommand) -> None:
 
 def document_key(case_id: uuid.UUID, document_id: uuid.UUID) -> str:
     return f"cases/{case_id}/documents/{document_id}"
-
-
-async def documents(*, conn: Conn, case_id: uuid.UUID, office_id: uuid.UUID) -> list[DocumentView]:
-    await get_case(conn=conn, case_id=case_id, office_id=office_id)  # 404 for another office's case
-    rows = await conn.fetch(
-        """SELECT id, case_id, kind, filename, content_type, size_bytes, sha256, created_by, created_at
-           FROM documents WHERE case_id = $1 ORDER BY created_at, id""",
-        case_id,
-    )
-    return [DocumentView.model_validate(dict(r)) for r in rows]
-
-
-async def timeline(*, conn: Conn, case_id: uuid.UUID, office_id: uuid.UUID) -> list[TimelineEntry]:
-    await get_case(conn=conn, case_id=case_id, office_id=office_id)  # 404 for another office's case
-    rows = await conn.fetch(
-        """SELECT id, type, actor, reason, request_id, old, new, at FROM case_events
-           WHERE case_id = $1 ORDER BY id""",
-        case_id,
-    )
-    return [TimelineEntry.model_validate(dict(r)) for r in rows]

@@ -20,7 +20,7 @@ from actors.ray_options import actor_class
 from infra.db import create_pool
 from infra.logging import configure_logging
 from infra.settings import Settings
-from messages.cases import CaseCommand, CaseView, OpenCase, OpenCaseResult
+from messages.cases import CaseCommand, CaseView, CommandResult, OpenCase, OpenCaseResult
 
 log = structlog.get_logger("cases")
 
@@ -57,18 +57,19 @@ class CaseWorkflow:
         log.info("case_opened" if result.created else "case_open_replayed", number=result.case.number, shard=self.shard)
         return result
 
-    async def apply(self, cmd: CaseCommand) -> CaseView:
+    async def apply(self, cmd: CaseCommand) -> CommandResult:
         structlog.contextvars.bind_contextvars(case_id=str(cmd.case_id), request_id=cmd.request_id)
         async with self._lock(cmd.case_id):
             pool = await self._db()
             async with pool.acquire() as conn:
-                view = await store.apply_command(
+                result = await store.apply_command(
                     conn=conn, cmd=cmd, before_commit=self._crash_now if self._crash == "before_commit" else None
                 )
             if self._crash == "after_commit":
                 self._crash_now()
-        log.info("case_action", action=cmd.action.value, version=view.version, shard=self.shard)
-        return view
+        log.info("case_action", action=cmd.action.value, version=result.case.version, replayed=result.replayed,
+                 shard=self.shard)  # fmt: skip
+        return result
 
     async def get_case(self, case_id: uuid.UUID, office_id: uuid.UUID) -> CaseView:
         pool = await self._db()
@@ -82,9 +83,6 @@ class CaseWorkflow:
     def _crash_now(self) -> None:
         log.warning("case_shard_crash_injected", shard=self.shard, when=self._crash)
         os._exit(1)
-
-    async def ping(self) -> int:
-        return self.shard
 
 
 CaseWorkflowActor = actor_class(CaseWorkflow, max_restarts=-1, max_task_retries=3, max_concurrency=64)

@@ -9,7 +9,7 @@ from typing import Any
 
 from infra.db import Conn
 from messages.catalog import AdminProcedure, AuditEntry, ProcedureFilter, ProcedurePage, ProcedureSettings, SyncRun
-from messages.errors import InvalidInput, NotFound
+from messages.errors import FieldError, InvalidInput, NotFound
 
 _COLUMNS = """p.id, p.mitos_id, p.title_el, p.title_en, p.description_el, p.description_en, p.owner_org,
               p.categories, p.eugo, p.mykeplive,
@@ -85,19 +85,19 @@ async def _settings_of(conn: Conn, procedure_id: uuid.UUID) -> tuple[dict[str, A
     return current, bool(row["removed"])
 
 
-async def _invalid_settings(conn: Conn, change: dict[str, Any], removed: bool) -> list[dict[str, str]]:
+async def _invalid_settings(conn: Conn, change: dict[str, Any], removed: bool) -> list[FieldError]:
     errors = []
     if change.get("active") and removed:
-        errors.append({"path": "/active", "message": "removed from Mitos: it cannot be activated", "type": "removed"})
+        errors.append(FieldError("/active", "removed from Mitos: it cannot be activated", "removed"))
     key = change.get("form_key")
     if key is not None and not await conn.fetchval("SELECT EXISTS (SELECT 1 FROM forms WHERE key = $1)", key):
-        errors.append({"path": "/form_key", "message": f"no form with key {key!r}", "type": "unknown_form"})
+        errors.append(FieldError("/form_key", f"no form with key {key!r}", "unknown_form"))
     if change.get("offices"):
         known = {
             r["id"] for r in await conn.fetch("SELECT id FROM offices WHERE id = ANY($1::uuid[])", change["offices"])
         }
         errors += [
-            {"path": f"/offices/{i}", "message": f"no office {office}", "type": "unknown_office"}
+            FieldError(f"/offices/{i}", f"no office {office}", "unknown_office")
             for i, office in enumerate(change["offices"])
             if office not in known
         ]

@@ -22,15 +22,13 @@ from actors.catalog.mitos_client import MitosClient
 from infra import outbox
 from infra.db import Conn
 from messages.catalog import (
-    PROCEDURE_ADDED,
-    PROCEDURE_CHANGED,
-    PROCEDURE_REMOVED,
     ProcedureChanged,
     SyncKind,
     SyncRun,
     SyncStatus,
 )
-from messages.envelope import Envelope, new_id
+from messages.envelope import new_id
+from messages.events import PROCEDURE_ADDED, PROCEDURE_CHANGED, PROCEDURE_REMOVED, EventKind
 from messages.mitos import CatalogProcedure, MitosListItem
 
 SOURCE = "urn:kep:backoffice:catalog"
@@ -127,18 +125,12 @@ def _row(proc: CatalogProcedure) -> tuple[Any, ...]:
     )
 
 
-async def _announce(conn: Conn, type_: str, run_id: uuid.UUID, row: asyncpg.Record) -> None:
-    verb = type_.split(".")[3]
-    env = Envelope[ProcedureChanged](
-        type=type_,
-        source=SOURCE,
-        subject=str(row["id"]),
-        correlationid=str(run_id),
-        data=ProcedureChanged(
-            procedure_id=row["id"], mitos_id=row["mitos_id"], title_el=row["title_el"], sync_run_id=run_id
-        ),
+async def _announce(conn: Conn, kind: EventKind[ProcedureChanged], run_id: uuid.UUID, row: asyncpg.Record) -> None:
+    data = ProcedureChanged(
+        procedure_id=row["id"], mitos_id=row["mitos_id"], title_el=row["title_el"], sync_run_id=run_id
     )
-    await outbox.enqueue(conn, env, routing_key=f"procedure.{verb}.{row['mitos_id']}")
+    envelope = kind.envelope(data, source=SOURCE, subject=str(row["id"]), correlationid=str(run_id))
+    await outbox.enqueue(conn, envelope, routing_key=kind.routing_key(row["mitos_id"]))
 
 
 async def apply(conn: Conn, run: SyncRun, fetched: Fetched) -> SyncRun:

@@ -3,20 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
+# `path` points into the form definition (`check_definition`) or into the submission's `data`
+# (`validate_submission`).
+from messages.errors import FieldError
 
-@dataclass(frozen=True, slots=True)
-class FieldError:
-    """One entry of an RFC 9457 problem's `errors` list; the three names are that list's contract.
-
-    `path` points into the form definition (`check_definition`) or into the submission's `data`
-    (`validate_submission`); `type` is a stable machine-readable code, `message` is for people.
-    """
-
-    path: str
-    message: str
-    type: str
+__all__ = ["DefinitionError", "FieldError", "pointer_join"]
 
 
 class DefinitionError(ValueError):

@@ -3,21 +3,20 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
 import asyncpg
 
 from actors.forms.definition import check_definition
-from actors.forms.errors import FieldError
 from infra.db import Conn
-from messages.errors import InvalidInput, NotFound
+from messages.errors import FieldError, InvalidInput, NotFound
 from messages.forms import FormVersion, SaveFormRequest
 
 _COLUMNS = "id, key, version, title, created_by, created_at"
 
 
-def problem_errors(errors: list[FieldError], prefix: str) -> list[dict[str, Any]]:
-    return [{"path": prefix + e.path, "message": e.message, "type": e.type} for e in errors]
+def problem_errors(errors: list[FieldError], prefix: str) -> list[FieldError]:
+    """A submission's errors located inside the request body that carried it (`/form_data`, `/data`)."""
+    return [e.under(prefix) for e in errors]
 
 
 async def save_form(*, conn: Conn, request: SaveFormRequest, actor: str) -> FormVersion:

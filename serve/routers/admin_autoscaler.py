@@ -5,13 +5,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-import ray
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict
 
-from actors.ray_options import ActorHandle, call_actor
-from autoscaler.actor import AUTOSCALER_ACTOR
-from messages.errors import InvalidInput, NotAvailable
+from messages.errors import FieldError, InvalidInput, NotAvailable
 from serve.deps import Ctx
 from serve.routers.admin_catalog import Admin
 from serve.routers.cases import PROBLEMS
@@ -25,30 +22,30 @@ class DryRun(BaseModel):
     dry_run: bool
 
 
-def _autoscaler(ctx: Ctx) -> ActorHandle:
+async def _call(ctx: Ctx, method: str, *args: Any) -> Any:
     if not ctx.settings.autoscaler_enabled:
         raise NotAvailable("the autoscaler is switched off on this system (KEP_AUTOSCALER_ENABLED)")
     try:
-        return ray.get_actor(AUTOSCALER_ACTOR, namespace=ctx.settings.ray_namespace)
-    except ValueError:
+        return await ctx.autoscaler.call(method, *args)
+    except ValueError:  # no actor by that name
         raise NotAvailable("the autoscaler is not running") from None
 
 
-def _pointer(problem: str) -> dict[str, str]:
+def _pointer(problem: str) -> FieldError:
     """`targets.0.max_replicas: message` as a JSON pointer into the policy file."""
     where, _, message = problem.partition(": ")
-    return {"path": "" if where == "(file)" else "/" + where.replace(".", "/"), "message": message}
+    return FieldError("" if where == "(file)" else "/" + where.replace(".", "/"), message, "policy")
 
 
 @router.get("")
 async def view(_: Admin, ctx: Ctx, recent: Annotated[int, Query(ge=1, le=500)] = 50) -> dict[str, Any]:
-    answer: dict[str, Any] = await call_actor(_autoscaler(ctx).view.remote(recent))
+    answer: dict[str, Any] = await _call(ctx, "view", recent)
     return answer
 
 
 @router.post("/reload")
 async def reload(_: Admin, ctx: Ctx) -> dict[str, Any]:
-    result: dict[str, Any] = await call_actor(_autoscaler(ctx).reload.remote())
+    result: dict[str, Any] = await _call(ctx, "reload")
     if not result["reloaded"]:
         raise InvalidInput(
             f"{result['file']} was refused; the policies in force stay", [_pointer(p) for p in result["problems"]]
@@ -58,5 +55,5 @@ async def reload(_: Admin, ctx: Ctx) -> dict[str, Any]:
 
 @router.put("/dry-run")
 async def set_dry_run(body: DryRun, _: Admin, ctx: Ctx) -> DryRun:
-    await call_actor(_autoscaler(ctx).set_dry_run.remote(body.dry_run))
+    await _call(ctx, "set_dry_run", body.dry_run)
     return body

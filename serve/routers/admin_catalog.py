@@ -9,7 +9,6 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
 
 from actors.catalog import store
-from actors.ray_options import call_actor
 from messages.catalog import (
     AdminProcedure,
     AuditEntry,
@@ -19,9 +18,10 @@ from messages.catalog import (
     SyncKind,
     SyncRun,
 )
+from messages.roles import Role
 from serve.deps import Caller, Ctx, RequestId
 from serve.routers.cases import PROBLEMS
-from serve.security import Principal, Role
+from serve.security import Principal
 
 router = APIRouter(prefix="/api/admin", tags=["admin: catalogue"], responses=PROBLEMS)
 
@@ -104,5 +104,5 @@ async def sync_runs(_: Admin, ctx: Ctx, limit: Annotated[int, Query(ge=1, le=200
 @router.post("/catalog/sync", response_model=SyncRun)
 async def trigger_sync(_: Admin, ctx: Ctx, kind: SyncKind = SyncKind.INCREMENTAL) -> SyncRun:
     """Runs now (after any sync in progress) and answers with its record."""
-    run: SyncRun = await call_actor(ctx.catalog().sync.remote(kind, "admin"))
+    run: SyncRun = await ctx.catalog.call("sync", kind, "admin")
     return run

@@ -7,13 +7,14 @@ import csv
 import io
 import uuid
 from datetime import UTC, datetime
-from typing import Annotated, Literal, get_args
+from typing import Annotated, Any, Literal, get_args
 
 from fastapi import APIRouter, Header, Query, Response
 from fastapi.responses import PlainTextResponse
+from pydantic import BaseModel
 
-from actors.cases import search, store
-from actors.ray_options import call_actor
+from actors.cases import idempotency, search, store
+from actors.cases.timeline import timeline
 from messages.cases import (
     AssignRequest,
     BulkReassignRequest,
@@ -23,27 +24,42 @@ from messages.cases import (
     CaseFilter,
     CasePage,
     CaseView,
+    CommandResult,
     ExtendRequest,
     FormDataRequest,
+    IdempotencyKey,
     NoteRequest,
     OpenCase,
     OpenCaseRequest,
-    OpenCaseResult,
     TimelineEntry,
     TransitionRequest,
 )
 from messages.envelope import new_id
 from messages.errors import KepError
 from messages.problems import Problem
+from messages.roles import STAFF as STAFF  # serve.routers.tasks imports it from here
+from messages.roles import Role
 from serve.deps import Caller, Ctx, RequestId
-from serve.security import Role
+from serve.security import Principal
 
 router = APIRouter(prefix="/api/cases", tags=["cases"])
 PROBLEMS: dict[int | str, dict[str, object]] = {
     code: {"model": Problem, "content": {"application/problem+json": {}}} for code in (401, 403, 404, 409, 422)
 }
-STAFF = (Role.EMPLOYEE, Role.SUPERVISOR)
-IdempotencyKey = Annotated[str | None, Header(max_length=200)]
+IdempotencyKey_ = Annotated[str | None, Header(min_length=1, max_length=200)]
+
+
+REPLAYED = "Idempotent-Replayed"  # on an answer given again for a repeated Idempotency-Key
+
+
+def keyed(
+    caller: Principal, key: str | None, route: str, case_id: uuid.UUID | None, body: BaseModel | dict[str, Any]
+) -> IdempotencyKey | None:
+    """The client's key with what it protects: this route, this case, this body."""
+    if key is None:
+        return None
+    payload = body.model_dump(mode="json") if isinstance(body, BaseModel) else body
+    return IdempotencyKey(key=key, fingerprint=idempotency.fingerprint(route, case_id, payload))
 
 
 @router.post("", status_code=201, response_model=CaseView, responses=PROBLEMS)
@@ -53,9 +69,10 @@ async def open_case(
     ctx: Ctx,
     request_id: RequestId,
     response: Response,
-    idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+    idempotency_key: IdempotencyKey_ = None,
 ) -> CaseView:
-    """Open a case in the caller's office. A repeated `Idempotency-Key` returns the case already opened (200)."""
+    """Open a case in the caller's office. The same `Idempotency-Key` with the same body answers again with the
+    case it opened (header `Idempotent-Replayed: true`); with another body it is refused (422)."""
     caller.require(*STAFF)
     cmd = OpenCase(
         case_id=new_id(),
@@ -63,10 +80,11 @@ async def open_case(
         actor=caller.subject,
         request=body,
         request_id=request_id,
-        request_key=idempotency_key,
+        idempotency=keyed(caller, idempotency_key, "POST /api/cases", None, body),
     )
-    result: OpenCaseResult = await call_actor(ctx.shard_for(cmd.case_id).open_case.remote(cmd))
-    response.status_code = 201 if result.created else 200
+    result = await ctx.cases.open(cmd)
+    if not result.created:
+        response.headers[REPLAYED] = "true"
     response.headers["Location"] = f"/api/cases/{result.case.id}"
     return result.case
 
@@ -94,11 +112,6 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def _command_id(office_id: uuid.UUID, key: str | None) -> uuid.UUID:
-    # a client's retry with the same Idempotency-Key is the same command; without a key every request is new
-    return uuid.uuid5(office_id, key) if key else new_id()
-
-
 async def act(
     ctx: Ctx,
     caller: Caller,
@@ -106,24 +119,34 @@ async def act(
     case_id: uuid.UUID,
     action: CaseAction,
     key: str | None = None,
-    **fields: object,
-) -> CaseView:
+    response: Response | None = None,
+    *,
+    idem: IdempotencyKey | None = None,
+    fields: dict[str, Any],
+) -> CommandResult:
+    """`key` is protected by this action and `fields`, unless the route protected it already (`idem`)."""
     caller.require(*STAFF)
     office = caller.require_office()
+    if idem is None:
+        body = {k: v.model_dump(mode="json") if isinstance(v, BaseModel) else v for k, v in fields.items()}
+        idem = keyed(caller, key, f"POST /api/cases/{{id}}/{action.value}", case_id, body)
     cmd = CaseCommand.model_validate(
         {
-            "command_id": _command_id(office, key),
+            "command_id": idempotency.derived_id(office, caller.subject, key) if key else new_id(),
             "case_id": case_id,
             "office_id": office,
             "actor": caller.subject,
             "roles": caller.roles,
             "action": action,
             "request_id": request_id,
+            "idempotency": idem,
             **fields,
         }
     )
-    view: CaseView = await call_actor(ctx.shard_for(case_id).apply.remote(cmd))
-    return view
+    result = await ctx.cases.apply(cmd)
+    if result.replayed and response is not None:
+        response.headers[REPLAYED] = "true"
+    return result
 
 
 @router.post("/{case_id}/extend", response_model=CaseView, responses=PROBLEMS)
@@ -133,11 +156,14 @@ async def extend_case(
     caller: Caller,
     ctx: Ctx,
     request_id: RequestId,
-    idempotency_key: IdempotencyKey = None,
+    response: Response,
+    idempotency_key: IdempotencyKey_ = None,
 ) -> CaseView:
     """Move the due date by some days, with a reason."""
-    fields = {"version": body.version, "reason": body.reason, "days": body.days}
-    return await act(ctx, caller, request_id, case_id, CaseAction.EXTEND, idempotency_key, **fields)
+    fields: dict[str, Any] = {"version": body.version, "reason": body.reason, "days": body.days}
+    return (
+        await act(ctx, caller, request_id, case_id, CaseAction.EXTEND, idempotency_key, response, fields=fields)
+    ).case
 
 
 @router.post("/{case_id}/assign", response_model=CaseView, responses=PROBLEMS)
@@ -147,11 +173,14 @@ async def assign_case(
     caller: Caller,
     ctx: Ctx,
     request_id: RequestId,
-    idempotency_key: IdempotencyKey = None,
+    response: Response,
+    idempotency_key: IdempotencyKey_ = None,
 ) -> CaseView:
     """An employee takes a case (or gives back their own); a supervisor gives it to anyone of the office."""
-    fields = {"version": body.version, "assignee": body.assignee}
-    return await act(ctx, caller, request_id, case_id, CaseAction.ASSIGN, idempotency_key, **fields)
+    fields: dict[str, Any] = {"version": body.version, "assignee": body.assignee}
+    return (
+        await act(ctx, caller, request_id, case_id, CaseAction.ASSIGN, idempotency_key, response, fields=fields)
+    ).case
 
 
 @router.put("/{case_id}/form", response_model=CaseView, responses=PROBLEMS)
@@ -161,12 +190,15 @@ async def update_form_data(
     caller: Caller,
     ctx: Ctx,
     request_id: RequestId,
-    idempotency_key: IdempotencyKey = None,
+    response: Response,
+    idempotency_key: IdempotencyKey_ = None,
 ) -> CaseView:
     """Replace the case's form data; validated as Form.io would against the form version the case was opened
     with (errors name paths under `/form_data`)."""
-    fields = {"version": body.version, "form_data": body.data}
-    return await act(ctx, caller, request_id, case_id, CaseAction.UPDATE_FORM, idempotency_key, **fields)
+    fields: dict[str, Any] = {"version": body.version, "form_data": body.data}
+    return (
+        await act(ctx, caller, request_id, case_id, CaseAction.UPDATE_FORM, idempotency_key, response, fields=fields)
+    ).case
 
 
 @router.post("/{case_id}/notes", status_code=201, response_model=CaseView, responses=PROBLEMS)
@@ -176,10 +208,15 @@ async def add_note(
     caller: Caller,
     ctx: Ctx,
     request_id: RequestId,
-    idempotency_key: IdempotencyKey = None,
+    response: Response,
+    idempotency_key: IdempotencyKey_ = None,
 ) -> CaseView:
     """A note on the case's timeline; it changes no field and needs no version."""
-    return await act(ctx, caller, request_id, case_id, CaseAction.NOTE, idempotency_key, reason=body.text)
+    return (
+        await act(
+            ctx, caller, request_id, case_id, CaseAction.NOTE, idempotency_key, response, fields={"reason": body.text}
+        )
+    ).case
 
 
 @router.post("/bulk/reassign", response_model=BulkResult, responses=PROBLEMS)
@@ -189,7 +226,14 @@ async def bulk_reassign(body: BulkReassignRequest, caller: Caller, ctx: Ctx, req
 
     async def one(case_id: uuid.UUID) -> str | None:
         try:
-            await act(ctx, caller, request_id, case_id, CaseAction.ASSIGN, assignee=body.assignee, reason=body.reason)
+            await act(
+                ctx,
+                caller,
+                request_id,
+                case_id,
+                CaseAction.ASSIGN,
+                fields={"assignee": body.assignee, "reason": body.reason},
+            )
         except KepError as exc:
             return exc.detail
         return None
@@ -213,13 +257,16 @@ async def transition(
     caller: Caller,
     ctx: Ctx,
     request_id: RequestId,
-    idempotency_key: IdempotencyKey = None,
+    response: Response,
+    idempotency_key: IdempotencyKey_ = None,
 ) -> CaseView:
     """Move the case: `start` a submitted case; `suspend` it (a reason; the clock stops) and `resume` it (the due
     date moves by the time suspended); `complete`; `reject` (a reason the citizen will read); `close` a completed or
     rejected case; `reopen` a closed one (supervisors; a reason). Declared after the other actions' routes."""
-    fields = {"version": body.version, "reason": body.reason}
-    return await act(ctx, caller, request_id, case_id, CaseAction(action), idempotency_key, **fields)
+    fields: dict[str, Any] = {"version": body.version, "reason": body.reason}
+    return (
+        await act(ctx, caller, request_id, case_id, CaseAction(action), idempotency_key, response, fields=fields)
+    ).case
 
 
 @router.get("/{case_id}/timeline", response_model=list[TimelineEntry], responses=PROBLEMS)
@@ -227,7 +274,7 @@ async def case_timeline(case_id: uuid.UUID, caller: Caller, ctx: Ctx) -> list[Ti
     """Every change of the case with old and new values, who, why and the request it came from."""
     caller.require(*STAFF)
     async with ctx.pool.acquire() as conn:
-        return await store.timeline(conn=conn, case_id=case_id, office_id=caller.require_office())
+        return await timeline(conn=conn, case_id=case_id, office_id=caller.require_office())
 
 
 @router.get("/{case_id}/timeline.csv", response_class=PlainTextResponse, responses=PROBLEMS)

@@ -8,10 +8,10 @@ from fastapi import APIRouter, Path
 
 from actors.forms import store
 from messages.forms import FormVersion, SaveFormRequest
+from messages.roles import STAFF, Role
 from serve.deps import Caller, Ctx
 from serve.routers.admin_catalog import Admin
-from serve.routers.cases import PROBLEMS, STAFF
-from serve.security import Role
+from serve.routers.cases import PROBLEMS
 
 router = APIRouter(tags=["forms"], responses=PROBLEMS)
 Key = Annotated[str, Path(pattern=r"^[a-z0-9][a-z0-9-]{1,99}$")]

@@ -18,8 +18,9 @@ from redis.asyncio import Redis
 from sse_starlette import EventSourceResponse
 
 from infra import live
+from messages.roles import STAFF
 from serve.deps import Caller, Ctx
-from serve.routers.cases import PROBLEMS, STAFF
+from serve.routers.cases import PROBLEMS
 
 router = APIRouter(prefix="/api/live", tags=["live updates"])
 STREAM_ID = re.compile(r"\d{1,20}-\d{1,20}")

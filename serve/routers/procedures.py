@@ -6,11 +6,10 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 
-from actors.ray_options import call_actor
 from messages.catalog import ProcedureHit, SearchMode
+from messages.roles import Role
 from serve.deps import Caller, Ctx
 from serve.routers.cases import PROBLEMS
-from serve.security import Role
 
 router = APIRouter(prefix="/api/procedures", tags=["procedures"])
 
@@ -29,5 +28,5 @@ async def search(
     `hybrid`: both lists fused by reciprocal rank. Semantic modes answer 503 with Retry-After while their index is
     being built after a start or a sync."""
     caller.require(Role.EMPLOYEE, Role.SUPERVISOR, Role.ADMINISTRATOR)
-    hits: list[ProcedureHit] = await call_actor(ctx.catalog().search.remote(q, lang, limit, mode))
+    hits: list[ProcedureHit] = await ctx.catalog.call("search", q, lang, limit, mode)
     return hits

@@ -35,12 +35,11 @@ def write(tmp_path: Path, *targets: dict[str, Any], name: str = "p.yaml") -> Pat
 
 
 def test_the_shipped_policy_covers_the_bridge_queues() -> None:
-    import bpmn_bridge.case_topics  # noqa: F401 - registers the topics
-    from bpmn_bridge.handlers import REGISTRY
+    from bpmn_bridge.topics import OPTIONS
 
     policies = load_policies(SHIPPED)
     workers = policies["bridge-workers"]
-    assert sorted(workers.queues) == sorted(task_queue(topic) for topic in REGISTRY)
+    assert sorted(workers.queues) == sorted(task_queue(topic) for topic in OPTIONS)
     assert workers.scale.ray_pool is not None
     assert workers.scale.ray_pool.name == TASK_WORKER
     assert workers.target_drain_seconds == 30

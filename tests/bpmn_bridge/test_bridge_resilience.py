@@ -25,22 +25,23 @@ CASES = 4
 
 
 async def open_cases(http: httpx.AsyncClient, headers: dict[str, str], procedure: uuid.UUID) -> list[str]:
+    """Cases that arrive online: the process gives each to someone, then suspends it for its documents."""
     ids = []
     for _ in range(CASES):
-        resp = await http.post("/api/cases", json=body(procedure), headers=headers)
+        resp = await http.post("/api/cases", json=body(procedure, channel="online"), headers=headers)
         assert resp.status_code == 201, resp.text
         ids.append(resp.json()["id"])
     return ids
 
 
 async def all_worked_once(pool: asyncpg.Pool[asyncpg.Record], case_ids: list[str], within: float = 120) -> None:
-    """Every case in progress and assigned by the process, each effect recorded exactly once."""
+    """Every case assigned and suspended by the process, each effect recorded exactly once."""
 
     async def worked() -> bool:
         rows = await pool.fetch(
             "SELECT status, assignee FROM cases WHERE id = ANY($1::uuid[])", [uuid.UUID(c) for c in case_ids]
         )
-        return len(rows) == len(case_ids) and all(r["status"] == "in_progress" and r["assignee"] for r in rows)
+        return len(rows) == len(case_ids) and all(r["status"] == "suspended" and r["assignee"] for r in rows)
 
     await eventually(worked, within=within)
     counts = await pool.fetch(
@@ -49,7 +50,7 @@ async def all_worked_once(pool: asyncpg.Pool[asyncpg.Record], case_ids: list[str
         [uuid.UUID(c) for c in case_ids],
     )
     assert {(str(r["case_id"]), r["type"]) for r in counts} == {
-        (c, t) for c in case_ids for t in ("case.started", "case.assigned")
+        (c, t) for c in case_ids for t in ("case.assigned", "case.suspended")
     }
     assert all(r["n"] == 1 for r in counts)
 
@@ -58,7 +59,7 @@ async def test_a_task_that_cannot_succeed_becomes_an_incident(ray_app: dict[str,
     async with EngineClient(settings.engine_url, tenant_id=settings.engine_tenant) as engine:
         # an instance whose business key is no case: the status handler can only fail, and must not retry forever
         instance = await engine.start_process(
-            "kep_case", business_key=str(uuid.uuid4()), variables={"office": "nowhere", "dueDate": None}
+            "kep_case", business_key=str(uuid.uuid4()), variables={"office": "nowhere", "escalateAt": "2099-01-01"}
         )
 
         async def incident() -> bool:
@@ -66,7 +67,7 @@ async def test_a_task_that_cannot_succeed_becomes_an_incident(ray_app: dict[str,
 
         await eventually(incident, within=60)
         [found] = await engine.incidents(instance.id)
-        assert found.activity_id == "set_in_progress"
+        assert found.activity_id == "intake"
         assert "does not exist" in (found.incident_message or "")
 
 
@@ -78,7 +79,7 @@ async def test_the_bridge_killed_mid_flight_loses_and_repeats_nothing(
     make_procedure: Callable[..., Any],
     office_with_staff: dict[str, Any],
 ) -> None:
-    procedure = await process_procedure(make_procedure, pool)
+    procedure = await process_procedure(make_procedure, pool, evidences=1)
     case_ids = await open_cases(http, office_with_staff["headers"], procedure)
     ray.kill(ray.get_actor(BRIDGE_ACTOR, namespace=settings.ray_namespace), no_restart=False)
     await all_worked_once(pool, case_ids)
@@ -94,7 +95,7 @@ async def test_a_restart_of_the_broker_or_the_engine_mid_flight_loses_and_repeat
     office_with_staff: dict[str, Any],
     service: str,
 ) -> None:
-    procedure = await process_procedure(make_procedure, pool)
+    procedure = await process_procedure(make_procedure, pool, evidences=1)
     case_ids = await open_cases(http, office_with_staff["headers"], procedure)
     [target] = [s for s in services.all_services(stack, progress=lambda _: None) if s.name == service]
     target.stop()

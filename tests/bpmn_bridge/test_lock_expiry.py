@@ -20,19 +20,19 @@ import pytest
 
 from bpmn_bridge.bridge import PROCESSES_DIR, command_for
 from bpmn_bridge.engine import EngineClient, ExternalTask, TopicRequest
-from bpmn_bridge.handlers import REGISTRY
+from bpmn_bridge.topics import OPTIONS
 from infra import amqp
 from infra.settings import Settings
 from tests.helpers import eventually
 from tests.serve.test_cases_http import body
 
-TOPIC = "case-status"
+TOPIC = "case-intake"
 SHORT_LOCK_MS = 1_000
 
 
 async def lock_first_task(engine: EngineClient, worker_id: str, lock_ms: int) -> ExternalTask:
     found: list[ExternalTask] = []
-    variables = REGISTRY[TOPIC][0].variables
+    variables = OPTIONS[TOPIC].variables
 
     async def locked() -> bool:
         found[:] = await engine.fetch_and_lock(worker_id, [TopicRequest(TOPIC, lock_ms, variables=variables)], 1, 0)
@@ -48,7 +48,7 @@ async def hand_to_workers(settings: Settings, task: ExternalTask) -> None:
     connection = await aio_pika.connect(settings.amqp_url.get_secret_value())
     async with connection:
         channel = await connection.channel(publisher_confirms=True)
-        exchange = (await amqp.declare_exchanges(channel))[amqp.TASKS_EXCHANGE]
+        exchange = (await amqp.declare_exchanges(channel)).tasks
         message = amqp.raw_message(command.model_dump_json().encode(), task.id, "kep.task.command")
         await amqp.publish(exchange, message, routing_key=TOPIC)
 
@@ -75,7 +75,9 @@ async def test_a_task_fetched_again_after_its_lock_expired_acts_once(
 ) -> None:
     engine = own_tenant
     procedure = await make_procedure()  # no process of its own: only this test's instance drives the case
-    case = (await http.post("/api/cases", json=body(procedure), headers=office_with_staff["headers"])).json()
+    # arrived online: nobody has it, and the intake gives it to the office's only employee
+    headers = office_with_staff["headers"]
+    case = (await http.post("/api/cases", json=body(procedure, channel="online"), headers=headers)).json()
     instance = await engine.start_process(
         "kep_case",
         business_key=case["id"],
@@ -83,7 +85,7 @@ async def test_a_task_fetched_again_after_its_lock_expired_acts_once(
             "office": str(office_with_staff["office"]),
             "caseId": case["id"],
             "procedureId": str(procedure),
-            "dueDate": datetime.now(UTC) + timedelta(days=30),
+            "escalateAt": datetime.now(UTC) + timedelta(days=30),
         },
     )
 
@@ -91,10 +93,11 @@ async def test_a_task_fetched_again_after_its_lock_expired_acts_once(
     first = await lock_first_task(engine, "kep-crashed-bridge", SHORT_LOCK_MS)
     await hand_to_workers(settings, first)
 
-    async def started() -> bool:
-        return await pool.fetchval("SELECT status FROM cases WHERE id = $1", uuid.UUID(case["id"])) == "in_progress"
+    async def assigned() -> bool:
+        found = await pool.fetchval("SELECT assignee FROM cases WHERE id = $1", uuid.UUID(case["id"]))
+        return bool(found == office_with_staff["employee"])
 
-    await eventually(started, within=60)
+    await eventually(assigned, within=60)
 
     # its result was refused and the lock runs out: the engine hands the same task, not completed, to the bridge's
     # worker id, and it goes to the workers again
@@ -103,12 +106,12 @@ async def test_a_task_fetched_again_after_its_lock_expired_acts_once(
     await hand_to_workers(settings, second)
 
     async def moved_on() -> bool:
-        return [t.activity_id for t in await engine.fetch_and_lock(
-            "kep-lock-probe", [TopicRequest("case-assign", 1)], 1, 0)] == ["assign_by_rule"]  # fmt: skip
+        tasks = await engine.user_tasks(process_instance_id=instance.id)
+        return [t.task_definition_key for t in tasks] == ["review"]
 
     await eventually(moved_on, within=60)  # the bridge completed it with the second result
-    started_events = await pool.fetchval(
-        "SELECT count(*) FROM case_events WHERE case_id = $1 AND type = 'case.started'", uuid.UUID(case["id"])
+    assigned_events = await pool.fetchval(
+        "SELECT count(*) FROM case_events WHERE case_id = $1 AND type = 'case.assigned'", uuid.UUID(case["id"])
     )
-    assert started_events == 1
+    assert assigned_events == 1
     assert instance.id == second.process_instance_id

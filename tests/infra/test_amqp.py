@@ -27,9 +27,9 @@ async def test_a_message_rejected_past_the_delivery_limit_goes_to_the_dead_lette
     channel: AbstractChannel,
 ) -> None:
     name = f"test.tasks.{uuid.uuid4().hex}"
-    queue = await amqp.declare_queue(channel, name, [amqp.Binding(amqp.TASKS_EXCHANGE, name)], delivery_limit=2)
     exchanges = await amqp.declare_exchanges(channel)
-    await amqp.publish(exchanges[amqp.TASKS_EXCHANGE], amqp.raw_message(b"{}", "m-1", "gr.kep.test.v1"), name)
+    queue = await amqp.declare_queue(channel, name, [amqp.Binding(amqp.TASKS_EXCHANGE, name)], delivery_limit=2)
+    await amqp.publish(exchanges.tasks, amqp.raw_message(b"{}", "m-1", "gr.kep.test.v1"), name)
 
     # the consumer keeps failing and asks for redelivery
     for _ in range(3):
@@ -66,8 +66,8 @@ async def test_declaring_twice_is_harmless(channel: AbstractChannel) -> None:
 async def test_the_error_type_decides_ack_retry_or_dead_letter(channel: AbstractChannel) -> None:
     # given a queue and a handler that fails differently per message
     name = f"test.consume.{uuid.uuid4().hex}"
+    exchange = (await amqp.declare_exchanges(channel)).tasks
     queue = await amqp.declare_queue(channel, name, [amqp.Binding(amqp.TASKS_EXCHANGE, name)], delivery_limit=3)
-    exchange = (await amqp.declare_exchanges(channel))[amqp.TASKS_EXCHANGE]
     attempts: dict[str, int] = {}
 
     async def handler(msg: AbstractIncomingMessage) -> None:

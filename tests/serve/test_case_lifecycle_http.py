@@ -41,8 +41,9 @@ class Desk:
                 self.office,
             )
 
-    async def open(self, procedure: uuid.UUID) -> dict[str, Any]:
-        resp = await self.http.post("/api/cases", json=body(procedure), headers=self.as_employee)
+    async def open(self, procedure: uuid.UUID, channel: str = "online") -> dict[str, Any]:
+        """Arrived online: nobody's yet (a case opened at the counter is the opener's)."""
+        resp = await self.http.post("/api/cases", json=body(procedure, channel=channel), headers=self.as_employee)
         assert resp.status_code == 201, resp.text
         case: dict[str, Any] = resp.json()
         return case
@@ -100,7 +101,7 @@ async def test_a_case_goes_through_its_life_and_every_step_is_on_the_timeline(
                      "case.extended", "case.completed", "case.closed", "case.reopened", "case.noted"]  # fmt: skip
     suspended = timeline.json()[3]
     assert (suspended["old"], suspended["reason"]) == (
-        {"status": "in_progress", "suspended_at": None, "suspended_from": None},
+        {"status": "in_progress", "suspended_at": None, "suspended_from": None, "suspended_by": None},
         "λείπει η υπεύθυνη δήλωση",
     )
     assert suspended["new"]["status"] == "suspended"
@@ -161,10 +162,42 @@ async def test_a_retried_action_with_the_same_idempotency_key_applies_once(
     again = await desk.http.post(url, json={"version": 1}, headers=headers)
     assert first.status_code == again.status_code == 200
     assert first.json() == again.json()
+    assert again.headers["idempotent-replayed"] == "true"
     events = await pool.fetchval(
         "SELECT count(*) FROM case_events WHERE case_id = $1 AND type = 'case.started'", uuid.UUID(case["id"])
     )
     assert events == 1
+    # the replay is the first answer, even after the case moved on
+    assert (await desk.act(first.json(), "suspend", reason="λείπει έγγραφο")).status_code == 200
+    late = await desk.http.post(url, json={"version": 1}, headers=headers)
+    assert (late.status_code, late.json()) == (200, first.json())
+
+
+async def test_an_idempotency_key_reused_for_another_case_or_action_is_refused(
+    desk: Desk, make_procedure: Callable[..., Any], pool: asyncpg.Pool[asyncpg.Record]
+) -> None:
+    procedure = await make_procedure()
+    case, other = await desk.open(procedure), await desk.open(procedure)
+    headers = desk.as_employee | {"Idempotency-Key": f"k-{uuid.uuid4()}"}
+    assert (
+        await desk.http.post(f"/api/cases/{case['id']}/start", json={"version": 1}, headers=headers)
+    ).status_code == 200
+    for url, payload in (
+        (f"/api/cases/{other['id']}/start", {"version": 1}),  # another case
+        (f"/api/cases/{case['id']}/suspend", {"version": 2, "reason": "λόγος"}),  # another action
+        (f"/api/cases/{case['id']}/start", {"version": 2}),  # another body
+    ):
+        resp = await desk.http.post(url, json=payload, headers=headers)
+        assert resp.status_code == 422, (url, resp.text)
+        assert resp.json()["errors"][0]["path"] == "/idempotency-key"
+    rows = await pool.fetch(
+        "SELECT id, status, version FROM cases WHERE id = ANY($1::uuid[])",
+        [uuid.UUID(case["id"]), uuid.UUID(other["id"])],
+    )
+    assert {(str(r["id"]), r["status"], r["version"]) for r in rows} == {
+        (case["id"], "in_progress", 2),
+        (other["id"], "submitted", 1),
+    }
 
 
 async def test_a_supervisor_reassigns_in_bulk_and_sees_what_failed(

@@ -42,7 +42,8 @@ async def office_cases(
     cases = []
     for i, (first, last) in enumerate(CITIZENS * 2):
         citizen = {"afm": afm(rng), "first_name": first, "last_name": last}
-        payload = {"procedure_id": str(passport if i % 2 else allowance), "citizen": citizen}
+        # arrived online, so nobody's yet
+        payload = {"procedure_id": str(passport if i % 2 else allowance), "citizen": citizen, "channel": "online"}
         resp = await http.post("/api/cases", json=payload, headers=headers)
         assert resp.status_code == 201, resp.text
         cases.append(resp.json())

@@ -210,13 +210,54 @@ async def test_a_retried_post_with_the_same_idempotency_key_opens_one_case(
     pool: asyncpg.Pool,
 ) -> None:
     office = await make_office()
-    headers = bearer(token_for(office)) | {"Idempotency-Key": "form-submit-42"}
+    headers = bearer(token_for(office, subject="maria")) | {"Idempotency-Key": "form-submit-42"}
     b = body(await make_procedure())
     answers = await asyncio.gather(*(http.post("/api/cases", json=b, headers=headers) for _ in range(5)))
-    assert sorted(a.status_code for a in answers) == [200, 200, 200, 200, 201]
-    assert len({a.json()["id"] for a in answers}) == 1
+    # every answer is the first one, the replays say so
+    assert {a.status_code for a in answers} == {201}
+    assert sorted(a.headers.get("idempotent-replayed", "") for a in answers) == ["", "true", "true", "true", "true"]
+    assert len({a.text for a in answers}) == 1
     assert await pool.fetchval("SELECT count(*) FROM cases WHERE office_id = $1", office) == 1
     assert await pool.fetchval("SELECT last_value FROM case_number_counters WHERE office_id = $1", office) == 1
+
+
+async def test_an_idempotency_key_is_the_callers_and_bound_to_its_request(
+    http: httpx.AsyncClient,
+    make_office: OfficeFactory,
+    make_procedure: Callable[..., Any],
+    token_for: Callable[..., str],
+    pool: asyncpg.Pool,
+) -> None:
+    office, procedure = await make_office(), await make_procedure()
+    key = {"Idempotency-Key": "submit-1"}
+    maria, nikos = bearer(token_for(office, subject="maria")) | key, bearer(token_for(office, subject="nikos")) | key
+    first = await http.post("/api/cases", json=body(procedure), headers=maria)
+    assert first.status_code == 201
+    # a colleague's request under the same key is hers, not a replay of Maria's
+    colleague = await http.post("/api/cases", json=body(procedure), headers=nikos)
+    assert colleague.status_code == 201
+    assert "idempotent-replayed" not in colleague.headers
+    assert colleague.json()["id"] != first.json()["id"]
+    # the same key with another body: refused, nothing opened
+    other = await http.post("/api/cases", json=body(procedure, note="άλλο αίτημα"), headers=maria)
+    assert other.status_code == 422, other.text
+    assert other.json()["errors"] == [
+        {"path": "/idempotency-key", "message": other.json()["detail"], "type": "idempotency_key"}
+    ]
+    assert await pool.fetchval("SELECT count(*) FROM cases WHERE office_id = $1", office) == 2
+
+
+async def test_a_case_opened_at_the_counter_is_the_openers_and_one_that_arrived_online_nobodys(
+    http: httpx.AsyncClient,
+    make_office: OfficeFactory,
+    make_procedure: Callable[..., Any],
+    token_for: Callable[..., str],
+) -> None:
+    office, procedure = await make_office(), await make_procedure()
+    headers = bearer(token_for(office, subject="maria"))
+    counter = await http.post("/api/cases", json=body(procedure), headers=headers)
+    online = await http.post("/api/cases", json=body(procedure, channel="online"), headers=headers)
+    assert (counter.json()["assignee"], online.json()["assignee"]) == ("maria", None)
 
 
 async def test_concurrent_openings_in_one_office_get_distinct_gapless_numbers(

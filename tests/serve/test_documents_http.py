@@ -127,3 +127,30 @@ def test_file_names_are_made_safe() -> None:
     assert safe_filename(None) == "document"
     assert len(safe_filename("α" * 500 + ".pdf")) == 150
     assert safe_filename("Ε\u0301κδοση.pdf") == "Έκδοση.pdf"  # one composed letter, as the file system shows it
+
+
+async def test_a_retried_upload_returns_the_same_document_and_stores_nothing_twice(
+    http: httpx.AsyncClient,
+    make_office: OfficeFactory,
+    make_procedure: Callable[..., Any],
+    token_for: Callable[..., str],
+    settings: Settings,
+    pool: asyncpg.Pool[asyncpg.Record],
+) -> None:
+    plain = bearer(token_for(await make_office()))
+    case = await open_case(http, plain, await make_procedure())
+    headers = plain | {"Idempotency-Key": f"upload-{uuid.uuid4()}"}
+    url = f"/api/cases/{case['id']}/documents"
+    answers = [await http.post(url, files={"file": ("δήλωση.pdf", PDF, "application/pdf")}, headers=headers)
+               for _ in range(3)]  # fmt: skip
+    assert [a.status_code for a in answers] == [201, 201, 201]
+    assert [a.headers.get("idempotent-replayed") for a in answers] == [None, "true", "true"]
+    assert len({a.text for a in answers}) == 1
+    doc = answers[0].json()
+    assert objects(settings, case["id"]) == [f"cases/{case['id']}/documents/{doc['id']}"]
+    assert await pool.fetchval("SELECT count(*) FROM documents WHERE case_id = $1", uuid.UUID(case["id"])) == 1
+    # the key once more, with another file: refused before a byte is stored
+    other = await http.post(url, files={"file": ("άλλο.pdf", PDF + b"\n", "application/pdf")}, headers=headers)
+    assert other.status_code == 422, other.text
+    assert other.json()["errors"][0]["path"] == "/idempotency-key"
+    assert objects(settings, case["id"]) == [f"cases/{case['id']}/documents/{doc['id']}"]

@@ -26,8 +26,9 @@ from kepctl.realm import DEMO_PASSWORD, WEB_CLIENT, api_claims_mappers
 from kepctl.seed import USERS, DemoUser, sid
 from kepctl.stack import StackSettings
 from messages.errors import Unauthorized
+from messages.roles import Role
 from serve.context import Context
-from serve.security import JwksSource, Role, TokenVerifier
+from serve.security import JwksSource, TokenVerifier
 from tests.keycloak import KeycloakError, KeycloakUsers
 
 SHORT_LIVED_CLIENT = "kep-test-short-lived"

@@ -73,12 +73,18 @@ def test_a_stale_version_is_a_conflict_before_anything_else() -> None:
 
 def test_suspension_stops_the_clock_and_resume_goes_back() -> None:
     suspended = plan(state(S.IN_PROGRESS), cmd(A.SUSPEND), NOW).changes
-    assert suspended == {"suspended_at": NOW, "suspended_from": "in_progress", "status": "suspended"}
+    assert suspended == {
+        "suspended_at": NOW,
+        "suspended_from": "in_progress",
+        "suspended_by": "maria",
+        "status": "suspended",
+    }
     later = NOW + timedelta(days=4, hours=2)
     resumed = plan(state(S.SUSPENDED, suspended_at=NOW, suspended_from=S.IN_PROGRESS), cmd(A.RESUME), later).changes
     assert resumed == {
         "suspended_at": None,
         "suspended_from": None,
+        "suspended_by": None,
         "due_at": DUE + timedelta(days=4, hours=2),
         "status": "in_progress",
     }
@@ -93,7 +99,7 @@ def test_extend_moves_the_due_date_and_needs_days_and_a_reason() -> None:
     }
     with pytest.raises(InvalidInput) as missing_days:
         plan(state(S.IN_PROGRESS), cmd(A.EXTEND), NOW)
-    assert missing_days.value.errors[0]["path"] == "/days"
+    assert missing_days.value.errors[0].path == "/days"
 
 
 @pytest.mark.parametrize("action", [A.SUSPEND, A.REJECT, A.EXTEND])
@@ -101,7 +107,7 @@ def test_extend_moves_the_due_date_and_needs_days_and_a_reason() -> None:
 def test_some_actions_need_a_reason(action: CaseAction, reason: str | None) -> None:
     with pytest.raises(InvalidInput) as err:
         plan(state(S.IN_PROGRESS), cmd(action, reason=reason, days=3), NOW)
-    assert err.value.errors[0]["path"] == "/reason"
+    assert err.value.errors[0].path == "/reason"
 
 
 def test_reopen_is_for_supervisors() -> None:

@@ -1,0 +1,64 @@
+"""Documents of a case: the upload limits of its procedure, the list, one document; the bytes live in the object
+store under `store.document_key`, never under a name the client chose."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from actors.cases.store import get_case
+from infra.db import Conn
+from messages.cases import DocumentView
+from messages.errors import NotFound
+
+_COLUMNS = "id, case_id, kind, filename, content_type, size_bytes, sha256, created_by, created_at"
+
+
+@dataclass(frozen=True)
+class UploadLimits:
+    max_bytes: int
+    max_mb: int
+    types: tuple[str, ...]
+
+
+async def upload_limits(
+    *, conn: Conn, case_id: uuid.UUID, office_id: uuid.UUID, default_mb: int, default_types: tuple[str, ...]
+) -> UploadLimits:
+    """The procedure's own limits, else the system's; 404 for another office's case."""
+    row = await conn.fetchrow(
+        """SELECT coalesce(p.attachment_max_mb, $3) AS max_mb, coalesce(p.attachment_types, $4::text[]) AS types
+           FROM cases c JOIN procedures p ON p.id = c.procedure_id WHERE c.id = $1 AND c.office_id = $2""",
+        case_id,
+        office_id,
+        default_mb,
+        list(default_types),
+    )
+    if row is None:
+        raise NotFound(f"case {case_id} not found")
+    return UploadLimits(row["max_mb"] * 1024 * 1024, row["max_mb"], tuple(row["types"]))
+
+
+async def documents(*, conn: Conn, case_id: uuid.UUID, office_id: uuid.UUID) -> list[DocumentView]:
+    await get_case(conn=conn, case_id=case_id, office_id=office_id)  # 404 for another office's case
+    rows = await conn.fetch(
+        f"SELECT {_COLUMNS} FROM documents WHERE case_id = $1 ORDER BY created_at, id",  # noqa: S608
+        case_id,
+    )
+    return [DocumentView.model_validate(dict(r)) for r in rows]
+
+
+async def document(*, conn: Conn, case_id: uuid.UUID, document_id: uuid.UUID, office_id: uuid.UUID) -> DocumentView:
+    row = await conn.fetchrow(
+        f"SELECT {_COLUMNS} FROM documents WHERE id = $1 AND case_id = $2 AND office_id = $3",  # noqa: S608
+        document_id,
+        case_id,
+        office_id,
+    )
+    if row is None:
+        raise NotFound(f"document {document_id} not found")
+    return DocumentView.model_validate(dict(row))
+
+
+async def is_recorded(*, conn: Conn, document_id: uuid.UUID) -> bool:
+    """Whether a case holds the document (its bytes must then stay)."""
+    return bool(await conn.fetchval("SELECT EXISTS (SELECT 1 FROM documents WHERE id = $1)", document_id))

@@ -1,0 +1,72 @@
+"""What the case process reads of a case to decide its next step: status, assignee, deadline, documents; who in
+the office could take it or be escalated to."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from infra.db import Conn
+from messages.cases import CaseStatus
+from messages.roles import Role
+
+
+@dataclass(frozen=True)
+class CaseFacts:
+    office_id: uuid.UUID
+    status: CaseStatus
+    version: int
+    assignee: str | None
+    due_at: datetime | None
+    created_at: datetime
+    suspended_by: str | None
+    evidences_needed: int  # Mitos lists the evidence the procedure asks for
+    documents_attached: int
+
+
+async def facts(*, conn: Conn, case_id: uuid.UUID) -> CaseFacts | None:
+    row = await conn.fetchrow(
+        """SELECT c.office_id, c.status, c.version, c.assignee, c.due_at, c.created_at, c.suspended_by,
+                  coalesce(jsonb_array_length(p.payload->'metadata'->'process_evidences'), 0) AS needed,
+                  (SELECT count(*) FROM documents d WHERE d.case_id = c.id) AS attached
+           FROM cases c JOIN procedures p ON p.id = c.procedure_id WHERE c.id = $1""",
+        case_id,
+    )
+    if row is None:
+        return None
+    return CaseFacts(
+        row["office_id"],
+        CaseStatus(row["status"]),
+        row["version"],
+        row["assignee"],
+        row["due_at"],
+        row["created_at"],
+        row["suspended_by"],
+        row["needed"],
+        row["attached"],
+    )
+
+
+async def least_busy_employee(*, conn: Conn, office_id: uuid.UUID) -> str | None:
+    """The office's active employee with the fewest open cases (then by name)."""
+    subject: str | None = await conn.fetchval(
+        """SELECT u.subject FROM users u
+           LEFT JOIN cases c ON c.assignee = u.subject AND c.status IN ('submitted', 'in_progress', 'suspended')
+           WHERE u.office_id = $1 AND u.active AND $2 = ANY(u.roles)
+           GROUP BY u.subject ORDER BY count(c.id), u.subject LIMIT 1""",
+        office_id,
+        Role.EMPLOYEE.value,
+    )
+    return subject
+
+
+async def supervisor(*, conn: Conn, office_id: uuid.UUID) -> str | None:
+    """The office's supervisor (the first by name)."""
+    subject: str | None = await conn.fetchval(
+        """SELECT subject FROM users WHERE office_id = $1 AND active AND $2 = ANY(roles)
+           ORDER BY subject LIMIT 1""",
+        office_id,
+        Role.SUPERVISOR.value,
+    )
+    return subject

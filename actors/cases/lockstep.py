@@ -1,0 +1,173 @@
+"""The case and its process in lock-step: what every case change does to the process instance, and what every
+step of the process does to the case. Two tables, read by the code that acts on them and rendered in the README
+(`render_tables`; a test keeps the README's copy true).
+
+Postgres says *what* the case is; the engine says *where* its process is. A change an employee makes reaches the
+process through the case's own event (outbox → RabbitMQ → the bridge, at least once, so every effect here is
+idempotent); a change the process makes is a case command with the process as actor, applied once per task
+activity (its command id is the task's effect key), and is never sent back to the process.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from messages.cases import CaseAction, CaseChanged, CaseOpened
+from messages.envelope import Envelope
+
+PROCESS_ACTOR = "bpmn:kep_case"  # who the timeline names for the process's changes
+# a case whose procedure sets no deadline is still escalated after this long
+DEFAULT_DUE = timedelta(days=30)
+
+
+class Message(StrEnum):
+    """The messages the case process waits for (bpmn_bridge/processes/kep_case.bpmn)."""
+
+    DOCUMENTS_SUPPLIED = "documents-supplied"  # a process waiting for the citizen's documents goes on
+    DUE_CHANGED = "due-changed"  # the deadline watcher re-arms its timer at `escalateAt`
+    CASE_ENDED = "case-ended"  # the instance ends (interrupting event subprocess), with the reason
+
+
+class Effect(StrEnum):
+    """What a case change does to its process instance."""
+
+    START = "start the procedure's process (business key = case id; escalateAt = the due date)"
+    RESTART = "start a new instance (the last one ended with the case)"
+    DOCUMENTS = "message documents-supplied: a process waiting for documents goes on"
+    WAIVE_DOCUMENTS = (
+        "if the process had suspended the case for documents: message documents-supplied with documentsWaived"
+    )
+    MOVE_DEADLINE = "message due-changed: the escalation timer moves to the case's new due date"
+    HOLD_DEADLINE = (
+        "none now: the clock stops; an escalation timer that fires meanwhile finds the case suspended and waits for "
+        "the resumption's due-changed"
+    )
+    END = "message case-ended with status, reason and actor: the instance ends"
+
+
+# Changes the process makes itself are not sent back to it.
+CASE_TO_PROCESS: dict[str, tuple[Effect, ...]] = {
+    "opened": (Effect.START,),
+    CaseAction.START.past: (),
+    CaseAction.SUSPEND.past: (Effect.HOLD_DEADLINE,),
+    CaseAction.RESUME.past: (Effect.MOVE_DEADLINE, Effect.WAIVE_DOCUMENTS),
+    CaseAction.EXTEND.past: (Effect.MOVE_DEADLINE,),
+    CaseAction.COMPLETE.past: (Effect.END,),
+    CaseAction.REJECT.past: (Effect.END,),
+    CaseAction.CLOSE.past: (Effect.END,),
+    CaseAction.REOPEN.past: (Effect.RESTART,),
+    CaseAction.ASSIGN.past: (),
+    CaseAction.NOTE.past: (),
+    CaseAction.UPDATE_FORM.past: (),
+    CaseAction.ATTACH.past: (Effect.DOCUMENTS,),
+}
+
+
+@dataclass(frozen=True)
+class Step:
+    """A step of the case process and what it does to the case."""
+
+    activity: str  # BPMN activity id
+    topic: str | None  # external task topic (None: a user task)
+    effect: str
+
+
+PROCESS_TO_CASE: tuple[Step, ...] = (
+    Step("intake", "case-intake", "assign (by rule: the office's least busy employee) when nobody has it; "
+         "check the procedure's documents: none attached → BPMN error missing-document"),
+    Step("suspend_for_document", "case-suspend", "suspend (the citizen's documents are awaited)"),
+    Step("resume_after_document", "case-resume", "resume, when the process had suspended it"),
+    Step("review", None, "none: the office's review user task; its form's decision (approve / reject + reason) "
+         "goes to the gateway"),
+    Step("set_completed", "case-status", "complete (starting it first if nobody had)"),
+    Step("set_rejected", "case-status", "reject, with the reviewer's reason"),
+    Step("check_due", "case-due", "past its due date and not suspended: a note and assign to the supervisor, once; "
+         "otherwise the timer waits again for the case's real due date"),
+    Step("ended_by_case", None, "none: the case ended outside the process (message case-ended)"),
+)  # fmt: skip
+
+
+# what the bridge does with the engine, decided here from the case's event alone (no read of the case)
+
+
+@dataclass(frozen=True)
+class StartProcess:
+    process_key: str
+    business_key: str
+    variables: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Correlate:
+    """A message to the case's instance. None waiting for it is not an error: there was nothing to move (the
+    instance is elsewhere or ended); the reconciler finds the cases where that was wrong."""
+
+    message: Message
+    business_key: str
+    variables: dict[str, Any]
+
+
+Intent = StartProcess | Correlate
+
+
+def escalate_at(due_at: datetime | None, opened_at: datetime) -> datetime:
+    return due_at if due_at is not None else opened_at + DEFAULT_DUE
+
+
+def intents(event: Envelope[CaseOpened] | Envelope[CaseChanged]) -> list[Intent]:
+    """The engine calls that bring the case's process in step with this change of the case."""
+    data = event.data
+    if not data.process_key:
+        return []  # a procedure without a process: the case is worked by hand
+    case = str(data.case_id)
+    if isinstance(data, CaseOpened):
+        return [StartProcess(data.process_key, case, _variables(data, event.time))]
+    if data.actor == PROCESS_ACTOR:
+        return []
+    out: list[Intent] = []
+    for effect in CASE_TO_PROCESS[data.action.past]:
+        if effect is Effect.RESTART:
+            out.append(StartProcess(data.process_key, case, _variables(data, event.time)))
+        elif effect is Effect.DOCUMENTS:
+            out.append(Correlate(Message.DOCUMENTS_SUPPLIED, case, {"documentsWaived": False}))
+        elif effect is Effect.WAIVE_DOCUMENTS and data.suspended_by == PROCESS_ACTOR:
+            out.append(Correlate(Message.DOCUMENTS_SUPPLIED, case, {"documentsWaived": True}))
+        elif effect is Effect.MOVE_DEADLINE:
+            out.append(Correlate(Message.DUE_CHANGED, case, {"escalateAt": escalate_at(data.due_at, event.time)}))
+        elif effect is Effect.END:
+            ended = {"endStatus": data.status.value, "endReason": data.reason or "", "endedBy": data.actor}
+            out.append(Correlate(Message.CASE_ENDED, case, ended))
+    return out
+
+
+def _variables(data: CaseOpened | CaseChanged, at: datetime) -> dict[str, Any]:
+    return start_variables(
+        case_id=data.case_id, office_id=data.office_id, procedure_id=data.procedure_id, due_at=data.due_at, opened_at=at
+    )
+
+
+def start_variables(
+    *, case_id: uuid.UUID, office_id: uuid.UUID, procedure_id: uuid.UUID, due_at: datetime | None, opened_at: datetime
+) -> dict[str, Any]:
+    """The variables a case's instance starts with: the office's group, the case, and when to escalate it."""
+    return {
+        "office": str(office_id),
+        "caseId": str(case_id),
+        "procedureId": str(procedure_id),
+        "escalateAt": escalate_at(due_at, opened_at),
+    }
+
+
+def render_tables() -> str:
+    """Both tables as Markdown, for the README."""
+    lines = ["| case change | effect on its process instance |", "| --- | --- |"]
+    for change, effects in CASE_TO_PROCESS.items():
+        lines.append(f"| {change} | {'; '.join(e.value for e in effects) or '—'} |")
+    lines += ["", "| process step | external task topic | effect on the case |", "| --- | --- | --- |"]
+    for step in PROCESS_TO_CASE:
+        lines.append(f"| {step.activity} | {step.topic or '—'} | {step.effect} |")
+    return "\n".join(lines)

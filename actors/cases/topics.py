@@ -1,0 +1,180 @@
+"""The case process's service tasks (bpmn_bridge/processes/kep_case.bpmn): what each step does to the case.
+
+Each change goes through the case's shard as a command whose id is the task's effect key (process instance,
+activity instance, effect), so a task delivered twice, re-fetched after a lost lock or retried after a crash
+changes the case once, and the change shows on the case's timeline with the process as actor. The table at the
+end is the whole list; `lockstep.PROCESS_TO_CASE` says the same in words.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+
+from actors.cases import facts as case_facts
+from actors.cases.lifecycle import OPEN
+from actors.cases.lockstep import PROCESS_ACTOR, escalate_at
+from actors.cases.shards import CaseShards
+from messages.cases import CaseAction, CaseCommand, CaseStatus, CaseView
+from messages.errors import Conflict
+from messages.roles import Role
+from messages.tasks import BusinessError, TaskCommand, TaskFailed, Topic, TopicOptions
+
+# the process acts for the office: it may assign anyone of it, as a supervisor may
+PROCESS_ROLES = frozenset({Role.SYSTEM.value, Role.SUPERVISOR.value})
+_NS = uuid.UUID("3f1a8c52-6d2e-4b7a-9c1f-0e5d7a2b4c68")
+
+
+@dataclass(frozen=True)
+class CaseTaskDeps:
+    pool: asyncpg.Pool[asyncpg.Record]
+    cases: CaseShards
+
+
+def effect_id(task: TaskCommand, effect: str) -> uuid.UUID:
+    """Stable across deliveries of one task activity: the command id that makes the case apply it once."""
+    return uuid.uuid5(_NS, f"{task.process_instance_id}/{task.activity_instance_id}/{effect}")
+
+
+def _case_id(task: TaskCommand) -> uuid.UUID:
+    try:
+        return uuid.UUID(task.business_key or "")
+    except ValueError:
+        raise TaskFailed(f"business key {task.business_key!r} is not a case id", retry=False) from None
+
+
+async def _facts(task: TaskCommand, deps: CaseTaskDeps) -> case_facts.CaseFacts:
+    async with deps.pool.acquire() as conn:
+        found = await case_facts.facts(conn=conn, case_id=_case_id(task))
+    if found is None:
+        raise TaskFailed(f"case {task.business_key} does not exist", retry=False)
+    return found
+
+
+async def _act(
+    task: TaskCommand,
+    deps: CaseTaskDeps,
+    facts: case_facts.CaseFacts,
+    effect: str,
+    action: CaseAction,
+    version: int | None = None,
+    **fields: Any,
+) -> CaseView:
+    """Apply a case action as the process, once per (instance, activity instance, effect)."""
+    command = CaseCommand(
+        command_id=effect_id(task, effect),
+        case_id=_case_id(task),
+        office_id=facts.office_id,
+        actor=PROCESS_ACTOR,
+        roles=PROCESS_ROLES,
+        action=action,
+        version=version or facts.version,
+        reason=fields.pop("reason", f"BPMN {task.activity_id}"),
+        **fields,
+    )
+    try:
+        return (await deps.cases.apply(command)).case
+    except Conflict as exc:  # changed between our read and the command: read again on the next attempt
+        raise TaskFailed(str(exc), retry=True) from exc
+
+
+async def intake(task: TaskCommand, deps: CaseTaskDeps) -> dict[str, Any]:
+    """Give the case to the office's least busy employee when nobody has it; a case whose procedure asks for
+    documents and has none waits for them (BPMN error), unless an employee resumed it without them."""
+    facts = await _facts(task, deps)
+    assignee = facts.assignee
+    if assignee is None and facts.status in OPEN:
+        async with deps.pool.acquire() as conn:
+            pick = await case_facts.least_busy_employee(conn=conn, office_id=facts.office_id)
+        if pick is not None:  # nobody to give it to: it waits in the office's queue
+            await _act(task, deps, facts, "intake-assign", CaseAction.ASSIGN, assignee=pick)
+            assignee = pick
+    waived = bool(task.variables.get("documentsWaived"))
+    if facts.status in OPEN and facts.evidences_needed and not facts.documents_attached and not waived:
+        raise BusinessError(
+            "missing-document", f"{facts.evidences_needed} supporting document(s) expected, none attached"
+        )
+    return {"assignee": assignee, "documentsAttached": facts.documents_attached}
+
+
+async def suspend_for_documents(task: TaskCommand, deps: CaseTaskDeps) -> dict[str, Any]:
+    facts = await _facts(task, deps)
+    if facts.status in (CaseStatus.SUBMITTED, CaseStatus.IN_PROGRESS):
+        await _act(task, deps, facts, "suspend", CaseAction.SUSPEND, reason="αναμονή δικαιολογητικών από τον πολίτη")
+    return {}
+
+
+async def resume_after_documents(task: TaskCommand, deps: CaseTaskDeps) -> dict[str, Any]:
+    """Only a suspension of the process's own: an employee's suspension is the employee's to lift."""
+    facts = await _facts(task, deps)
+    if facts.status is CaseStatus.SUSPENDED and facts.suspended_by == PROCESS_ACTOR:
+        await _act(task, deps, facts, "resume", CaseAction.RESUME, reason="τα δικαιολογητικά προσκομίστηκαν")
+    return {}
+
+
+async def set_status(task: TaskCommand, deps: CaseTaskDeps) -> dict[str, Any]:
+    """The review's decision: completed (started first if nobody had), or rejected with the reviewer's reason."""
+    target = CaseStatus(task.variables["status"])
+    facts = await _facts(task, deps)
+    if facts.status is target:
+        return {"caseStatus": target.value}  # already there (a redelivery, or an employee was quicker)
+    if target is CaseStatus.COMPLETED:
+        version = facts.version
+        if facts.status is CaseStatus.SUBMITTED:
+            version = (await _act(task, deps, facts, "start", CaseAction.START, reason="έγκριση ελέγχου")).version
+        view = await _act(task, deps, facts, "complete", CaseAction.COMPLETE, version, reason="έγκριση ελέγχου")
+    elif target is CaseStatus.REJECTED:
+        reason = str(task.variables.get("reason") or "").strip() or "απόρριψη κατά τον έλεγχο"
+        view = await _act(task, deps, facts, "reject", CaseAction.REJECT, reason=reason)
+    else:
+        raise TaskFailed(f"the process asks for status {target}, which no decision reaches", retry=False)
+    return {"caseStatus": view.status.value}
+
+
+async def check_due(task: TaskCommand, deps: CaseTaskDeps) -> dict[str, Any]:
+    """The deadline watcher's timer fired: escalate once if the case is really overdue; otherwise tell the
+    watcher when to look again (a suspended case's clock is stopped: it waits for the resumption)."""
+    facts = await _facts(task, deps)
+    if facts.status not in OPEN:
+        return {"dueOutcome": "ended"}
+    if facts.status is CaseStatus.SUSPENDED:
+        return {"dueOutcome": "suspended"}
+    due = escalate_at(facts.due_at, facts.created_at)
+    if due > datetime.now(UTC):
+        return {"dueOutcome": "waiting", "escalateAt": due}
+    async with deps.pool.acquire() as conn:
+        boss = await case_facts.supervisor(conn=conn, office_id=facts.office_id)
+    view = await _act(
+        task, deps, facts, "escalate-note", CaseAction.NOTE, reason="η προθεσμία πέρασε: κλιμάκωση στον προϊστάμενο"
+    )
+    if boss is not None and view.assignee != boss:
+        await _act(task, deps, facts, "escalate-assign", CaseAction.ASSIGN, view.version, assignee=boss)
+    return {"dueOutcome": "escalated", "escalatedTo": boss}
+
+
+Handler = Callable[[TaskCommand, CaseTaskDeps], Awaitable[dict[str, Any]]]
+LOCK_MS = 30_000
+TABLE: tuple[tuple[TopicOptions, Handler], ...] = (
+    (TopicOptions("case-intake", variables=("documentsWaived",), lock_ms=LOCK_MS), intake),
+    (TopicOptions("case-suspend", variables=(), lock_ms=LOCK_MS), suspend_for_documents),
+    (TopicOptions("case-resume", variables=(), lock_ms=LOCK_MS), resume_after_documents),
+    (TopicOptions("case-status", variables=("status", "reason"), lock_ms=LOCK_MS), set_status),
+    (TopicOptions("case-due", variables=(), lock_ms=LOCK_MS), check_due),
+)
+OPTIONS: dict[str, TopicOptions] = {options.topic: options for options, _ in TABLE}
+
+
+def topics(deps: CaseTaskDeps) -> dict[str, Topic]:
+    return {options.topic: Topic(options, _bound(handler, deps)) for options, handler in TABLE}
+
+
+def _bound(handler: Handler, deps: CaseTaskDeps) -> Callable[[TaskCommand], Awaitable[dict[str, Any]]]:
+    async def run(task: TaskCommand) -> dict[str, Any]:
+        return await handler(task, deps)
+
+    return run

@@ -1,0 +1,27 @@
+"""Carrying out what `actors.cases.lockstep` decides a case change means for its process instance."""
+
+from __future__ import annotations
+
+import structlog
+
+from actors.cases.lockstep import Intent, StartProcess
+from bpmn_bridge.engine import EngineClient
+from bpmn_bridge.errors import EngineRejected
+
+log = structlog.get_logger("process_sync")
+
+
+async def carry_out(engine: EngineClient, intent: Intent) -> bool:
+    """Start the instance (nothing new if one runs with the business key) or deliver the message; whether the
+    engine changed anything (False: an instance ran already, or nothing was waiting for the message)."""
+    if isinstance(intent, StartProcess):
+        instance = await engine.start_process(intent.process_key, business_key=intent.business_key,
+                                              variables=intent.variables)  # fmt: skip
+        return instance.started
+    try:
+        await engine.correlate_message(intent.message.value, business_key=intent.business_key,
+                                       variables=intent.variables)  # fmt: skip
+    except EngineRejected:  # nothing waits for it: nothing to move (the reconciler checks what should have)
+        log.debug("process_message_unheard", message=intent.message.value, case_id=intent.business_key)
+        return False
+    return True

@@ -1,0 +1,160 @@
+"""The reconciler finds every case that disagrees with its process instance, repairs what is safe, reports the rest.
+
+Drift is made the way it happens: a case's event lost on its way to the engine (the relay paused, the event
+marked sent without being sent), the change then old enough to be judged.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+import ray
+
+from actors.ray_options import call_actor
+from bpmn_bridge.engine import EngineClient
+from infra.settings import Settings
+from serve.bootstrap import OUTBOX_RELAY
+from tests.bpmn_bridge.test_bridge import case_row, offered, open_online, process_procedure
+from tests.bpmn_bridge.test_lockstep import act, ended_with_the_case, running
+from tests.helpers import bearer, eventually
+
+Lose = Callable[[], contextlib.AbstractAsyncContextManager[None]]
+
+
+@pytest.fixture
+def lost_events(settings: Settings, pool: asyncpg.Pool[asyncpg.Record]) -> Lose:
+    """`async with lost_events():` — the case events of the block never reach the broker."""
+    relay = ray.get_actor(OUTBOX_RELAY, namespace=settings.ray_namespace)
+
+    @contextlib.asynccontextmanager
+    async def lose() -> AsyncIterator[None]:
+        await call_actor(relay.pause.remote())
+        since = await pool.fetchval("SELECT now()")
+        try:
+            yield
+        finally:
+            await pool.execute(
+                "UPDATE outbox SET published_at = now() WHERE published_at IS NULL AND created_at >= $1", since
+            )
+            await call_actor(relay.resume.remote())
+
+    return lose
+
+
+async def settled(pool: asyncpg.Pool[asyncpg.Record], case_id: str) -> None:
+    """The case's last change long enough ago to be judged."""
+    await pool.execute("UPDATE cases SET updated_at = now() - interval '1 hour' WHERE id = $1", uuid.UUID(case_id))
+
+
+async def reconcile(http: httpx.AsyncClient, token_for: Callable[..., str], repair: bool = True) -> dict[str, Any]:
+    admin = bearer(token_for(uuid.uuid4(), roles=("administrator",)))
+    resp = await http.post("/api/admin/reconciler/run", params={"repair": repair}, headers=admin)
+    assert resp.status_code == 200, resp.text
+    report: dict[str, Any] = resp.json()
+    assert (await http.get("/api/admin/reconciler", headers=admin)).json() == report
+    return report
+
+
+def drift_of(report: dict[str, Any], case_id: str) -> list[tuple[str, bool]]:
+    return [(d["kind"], d["repaired"]) for d in report["drifts"] if d["case_id"] == case_id]
+
+
+async def test_a_case_whose_opening_never_reached_the_engine_gets_its_instance(
+    ray_app: dict[str, Any],
+    http: httpx.AsyncClient,
+    pool: asyncpg.Pool[asyncpg.Record],
+    engine: EngineClient,
+    make_procedure: Callable[..., Any],
+    office_with_staff: dict[str, Any],
+    token_for: Callable[..., str],
+    lost_events: Lose,
+) -> None:
+    headers = office_with_staff["headers"]
+    procedure = await process_procedure(make_procedure, pool)
+    async with lost_events():
+        case_id = (await open_online(http, headers, procedure))["id"]
+    await settled(pool, case_id)
+    assert await running(engine, case_id) == []
+
+    dry = await reconcile(http, token_for, repair=False)
+    assert drift_of(dry, case_id) == [("case_without_instance", False)]
+    assert await running(engine, case_id) == []  # a dry run changes nothing
+    report = await reconcile(http, token_for)
+    assert drift_of(report, case_id) == [("case_without_instance", True)]
+    await offered(http, headers, case_id)
+    assert drift_of(await reconcile(http, token_for), case_id) == []  # in step now
+
+
+async def test_an_instance_whose_case_ended_unheard_is_ended(
+    ray_app: dict[str, Any],
+    http: httpx.AsyncClient,
+    pool: asyncpg.Pool[asyncpg.Record],
+    engine: EngineClient,
+    make_procedure: Callable[..., Any],
+    office_with_staff: dict[str, Any],
+    token_for: Callable[..., str],
+    lost_events: Lose,
+) -> None:
+    headers = office_with_staff["headers"]
+    case = await open_online(http, headers, await process_procedure(make_procedure, pool))
+    await offered(http, headers, case["id"])
+    async with lost_events():
+        await act(http, headers, pool, case["id"], "reject", reason="εκτός αρμοδιότητας")
+    await settled(pool, case["id"])
+    assert await running(engine, case["id"])
+
+    report = await reconcile(http, token_for)
+    assert drift_of(report, case["id"]) == [("instance_of_ended_case", True)]
+    assert await ended_with_the_case(engine, case["id"])
+
+
+async def test_documents_awaited_by_a_case_an_employee_resumed_unheard_are_no_longer_awaited(
+    ray_app: dict[str, Any],
+    http: httpx.AsyncClient,
+    pool: asyncpg.Pool[asyncpg.Record],
+    make_procedure: Callable[..., Any],
+    office_with_staff: dict[str, Any],
+    token_for: Callable[..., str],
+    lost_events: Lose,
+) -> None:
+    headers = office_with_staff["headers"]
+    case = await open_online(http, headers, await process_procedure(make_procedure, pool, evidences=1))
+
+    async def suspended() -> bool:
+        return (await case_row(pool, case["id"]))["status"] == "suspended"
+
+    await eventually(suspended, within=60)
+    async with lost_events():
+        await act(http, headers, pool, case["id"], "resume")
+    await settled(pool, case["id"])
+
+    report = await reconcile(http, token_for)
+    assert drift_of(report, case["id"]) == [("documents_awaited_in_vain", True)]
+    await offered(http, headers, case["id"])
+
+
+async def test_an_instance_without_a_case_is_reported_not_touched(
+    ray_app: dict[str, Any],
+    http: httpx.AsyncClient,
+    engine: EngineClient,
+    token_for: Callable[..., str],
+) -> None:
+    stray = str(uuid.uuid4())
+    instance = await engine.start_process("kep_case", business_key=stray, variables={"escalateAt": "2099-01-01"})
+
+    async def stuck() -> bool:  # its intake finds no case: an incident
+        return bool(await engine.incidents(instance.id))
+
+    await eventually(stuck, within=60)
+    report = await reconcile(http, token_for)
+    kinds = sorted(d["kind"] for d in report["drifts"] if d["instance_id"] == instance.id)
+    assert kinds == ["instance_without_case"]
+    assert report["unrepaired"] >= 1
+    assert await running(engine, stray) == [instance.id]
+    await engine.delete_process_instance(instance.id)
