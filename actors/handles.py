@@ -10,8 +10,13 @@ from typing import Any
 import ray
 
 from actors.ray_options import ActorHandle, call_actor
+from messages.errors import NotAvailable
 
 Lookup = Callable[..., ActorHandle]
+
+
+class ActorMissing(NotAvailable):
+    """No actor runs under the name (not started, or stopped for good)."""
 
 
 class NamedActor:
@@ -32,7 +37,10 @@ class NamedActor:
         if self._handle is None:
             async with self._lock:
                 if self._handle is None:
-                    self._handle = await asyncio.to_thread(self._lookup, self.name, namespace=self.namespace)
+                    try:
+                        self._handle = await asyncio.to_thread(self._lookup, self.name, namespace=self.namespace)
+                    except ValueError:  # Ray's answer for a name nobody holds
+                        raise ActorMissing(f"{self.name} is not running") from None
         return self._handle
 
     async def call(self, method: str, *args: Any) -> Any:

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict
 
+from actors.handles import ActorMissing
 from messages.errors import FieldError, InvalidInput, NotAvailable
 from serve.deps import Ctx
 from serve.routers.admin_catalog import Admin
@@ -27,7 +28,7 @@ async def _call(ctx: Ctx, method: str, *args: Any) -> Any:
         raise NotAvailable("the autoscaler is switched off on this system (KEP_AUTOSCALER_ENABLED)")
     try:
         return await ctx.autoscaler.call(method, *args)
-    except ValueError:  # no actor by that name
+    except ActorMissing:
         raise NotAvailable("the autoscaler is not running") from None
 
 

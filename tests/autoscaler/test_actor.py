@@ -343,3 +343,37 @@ async def test_work_waiting_in_the_engine_grows_the_pool(
             channel = await connection.channel()
             await channel.queue_delete(f"tasks.{topic}")
             await channel.queue_delete(f"tasks.{topic}.dlq")
+
+
+async def test_a_refused_reload_over_http_is_422_with_pointers_into_the_file(
+    ray_app: dict[str, Any],
+    http: httpx.AsyncClient,
+    settings: Settings,
+    token_for: Callable[..., str],
+    tmp_path: Path,
+    flood_queue: str,
+) -> None:
+    policy = tmp_path / "policies.yaml"
+    policy.write_text(POLICY.format(queue=flood_queue, max_replicas=4))
+    admin = bearer(token_for(uuid.uuid4(), roles=("administrator",)))
+    # this test's autoscaler in place of the session's, so that the file it reads can be broken
+    ray.kill(ray.get_actor(AUTOSCALER_ACTOR), no_restart=True)
+    ours = AutoscalerActor.options(name=AUTOSCALER_ACTOR).remote(settings, str(policy), True)
+    try:
+        ray.get(ours.__ray_ready__.remote())
+        policy.write_text(policy.read_text().replace("max_replicas: 4", "max_replicas: 0"))
+        refused = await http.post("/api/admin/autoscaler/reload", headers=admin)
+        assert refused.status_code == 422, refused.text
+        assert refused.headers["content-type"] == "application/problem+json"
+        [error] = refused.json()["errors"]
+        assert (error["path"], error["type"]) == ("/targets/0/max_replicas", "policy")
+    finally:
+        ray.kill(ours, no_restart=True)
+        # detached: nobody holds its handle after this test, and a named actor lives only as long as one is held
+        session = AutoscalerActor.options(name=AUTOSCALER_ACTOR, lifetime="detached").remote(settings)
+        ray.get(session.__ray_ready__.remote())
+
+        async def served_again() -> bool:  # Ray's name table takes a moment to show the new holder of the name
+            return (await http.get("/api/admin/autoscaler", headers=admin)).status_code == 200
+
+        await eventually(served_again, within=30)

@@ -105,3 +105,15 @@ async def test_the_error_type_decides_ack_retry_or_dead_letter(channel: Abstract
     assert await dlq.get(fail=False) is None
     await queue.delete(if_unused=False, if_empty=False)
     await dlq.delete(if_unused=False, if_empty=False)
+
+
+async def test_the_events_exchange_is_the_configured_one(channel: AbstractChannel) -> None:
+    name = f"kep.events.{uuid.uuid4().hex[:8]}"  # KEP_EVENTS_EXCHANGE of another installation on the same broker
+    exchanges = await amqp.declare_exchanges(channel, name)
+    assert exchanges.events.name == name
+    queue = await channel.declare_queue(exclusive=True)
+    await queue.bind(name, routing_key="case.#")
+    await amqp.publish(exchanges.events, amqp.raw_message(b"{}", "e-1", "gr.kep.case.opened.v1"), "case.opened.X.1")
+    message = await queue.get(timeout=5)
+    assert message.message_id == "e-1"
+    await channel.exchange_delete(name)
