@@ -52,7 +52,12 @@ CASE_EVENT_BINDINGS = tuple(
     for change, effects in lockstep.CASE_TO_PROCESS.items()
     if set(effects) - {lockstep.Effect.HOLD_DEADLINE}
 )
-RETIRED_QUEUES = ("bpmn.case-opened", "bpmn.case-documents")  # before the lock-step table; nobody consumes them
+# queues of earlier versions that nobody consumes any more (case events and topics before the lock-step table)
+RETIRED_QUEUES = (
+    "bpmn.case-opened",
+    "bpmn.case-documents",
+    *(f"tasks.{t}" for t in ("case-assign", "case-documents", "case-escalate", "case-suspend", "case-resume")),
+)
 PROCESSES_DIR = Path(__file__).with_name("processes")
 # how long a reading of the workers' capacity (consumers per queue) is trusted before it is read again
 CAPACITY_TTL_S = 5.0

@@ -22,12 +22,21 @@ async def _init_connection(conn: asyncpg.Connection[asyncpg.Record]) -> None:
         )
 
 
+async def _keep_session(conn: asyncpg.Connection[asyncpg.Record]) -> None:
+    """asyncpg resets a connection returned to its pool with a round trip (unlisten, reset all, advisory unlock);
+    ours change no session state on pooled connections (LISTEN has a connection of its own): only a transaction
+    left open by a cancelled caller is undone."""
+    if conn.is_in_transaction():
+        await conn.execute("ROLLBACK")
+
+
 async def create_pool(dsn: str, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool[asyncpg.Record]:
     pool = await asyncpg.create_pool(
         dsn,
         min_size=min_size,
         max_size=max_size,
         init=_init_connection,
+        reset=_keep_session,
         command_timeout=30,
         server_settings={"application_name": "kep-backoffice"},
     )

@@ -57,7 +57,9 @@ async def get_principal(ctx: Ctx, authorization: Annotated[str | None, Header()]
 Caller = Annotated[Principal, Depends(get_principal)]
 
 
-def get_request_id(x_request_id: Annotated[str | None, Header(max_length=200)] = None) -> str:
+async def get_request_id(x_request_id: Annotated[str | None, Header(max_length=200)] = None) -> str:
+    """Async on purpose: FastAPI runs a plain `def` dependency in a worker thread (a thread hop per request, and
+    the log binding would stay in that thread's context)."""
     rid = x_request_id or uuid.uuid4().hex
     structlog.contextvars.bind_contextvars(request_id=rid)
     return rid

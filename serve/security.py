@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from cachetools import TTLCache
 from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
@@ -23,6 +24,7 @@ from messages.roles import Role
 ALGORITHMS = ["RS256", "PS256", "ES256"]
 OFFICE_CLAIM = "kep_office"
 JWKS_MAX_AGE = 300.0
+VERIFIED_TTL_S = 60.0  # at most this long after the signing keys changed is a verified token trusted without them
 TOKEN_ROLES = frozenset({Role.EMPLOYEE.value, Role.SUPERVISOR.value, Role.ADMINISTRATOR.value})
 
 
@@ -86,10 +88,16 @@ def _has_kid(keys: KeySet, kid: str) -> bool:
 
 
 class TokenVerifier:
+    """Checks a token's signature and claims once; the caller it names is then remembered until the token expires
+    (a client sends the same token with every request for minutes: the signature check was the costliest part of
+    serving a read)."""
+
     def __init__(self, issuer: str, audience: str, jwks: JwksSource, leeway: int = 30) -> None:
         self.issuer = issuer
         self.audience = audience
         self.jwks = jwks
+        self.leeway = leeway
+        self._verified: TTLCache[str, Principal] = TTLCache(maxsize=10_000, ttl=VERIFIED_TTL_S)
         self.registry = jwt.JWTClaimsRegistry(
             leeway=leeway,
             iss={"essential": True, "value": issuer},
@@ -98,6 +106,14 @@ class TokenVerifier:
         )
 
     async def verify(self, token: str) -> Principal:
+        known = self._verified.get(token)
+        if known is not None and known.expires_at is not None and time.time() < known.expires_at + self.leeway:
+            return known
+        principal = await self._verify(token)
+        self._verified[token] = principal
+        return principal
+
+    async def _verify(self, token: str) -> Principal:
         try:
             header = extract_compact(token.encode()).protected
             keys = await self.jwks.keys(header.get("kid"))

@@ -77,10 +77,9 @@ class Step:
 
 
 PROCESS_TO_CASE: tuple[Step, ...] = (
-    Step("intake", "case-intake", "assign (by rule: the office's least busy employee) when nobody has it; "
-         "check the procedure's documents: none attached → BPMN error missing-document"),
-    Step("suspend_for_document", "case-suspend", "suspend (the citizen's documents are awaited)"),
-    Step("resume_after_document", "case-resume", "resume, when the process had suspended it"),
+    Step("intake", "case-intake", "assign (by rule: the office's least busy employee) when nobody has it; the "
+         "procedure's documents missing (and not waived): suspend, then BPMN error missing-document → wait for "
+         "documents-supplied and check again; there: resume a case the process had suspended"),
     Step("review", None, "none: the office's review user task; its form's decision (approve / reject + reason) "
          "goes to the gateway"),
     Step("set_completed", "case-status", "complete (starting it first if nobody had)"),

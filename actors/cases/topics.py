@@ -84,37 +84,33 @@ async def _act(
 
 
 async def intake(task: TaskCommand, deps: CaseTaskDeps) -> dict[str, Any]:
-    """Give the case to the office's least busy employee when nobody has it; a case whose procedure asks for
-    documents and has none waits for them (BPMN error), unless an employee resumed it without them."""
+    """Give the case to the office's least busy employee when nobody has it, then check its documents. Missing
+    (the procedure asks for some, none is attached, no employee waived them): the case is suspended until they
+    come (BPMN error). There: a case the process had suspended for them goes on."""
     facts = await _facts(task, deps)
     assignee = facts.assignee
+    view: CaseView | None = None
     if assignee is None and facts.status in OPEN:
         async with deps.pool.acquire() as conn:
             pick = await case_facts.least_busy_employee(conn=conn, office_id=facts.office_id)
         if pick is not None:  # nobody to give it to: it waits in the office's queue
-            await _act(task, deps, facts, "intake-assign", CaseAction.ASSIGN, assignee=pick)
+            view = await _act(task, deps, facts, "intake-assign", CaseAction.ASSIGN, assignee=pick)
             assignee = pick
+    version = view.version if view else facts.version
     waived = bool(task.variables.get("documentsWaived"))
-    if facts.status in OPEN and facts.evidences_needed and not facts.documents_attached and not waived:
+    missing = facts.evidences_needed and not facts.documents_attached and not waived
+    if missing and facts.status in OPEN:
+        if facts.status is not CaseStatus.SUSPENDED:
+            reason = "αναμονή δικαιολογητικών από τον πολίτη"
+            await _act(task, deps, facts, "intake-suspend", CaseAction.SUSPEND, version, reason=reason)
         raise BusinessError(
             "missing-document", f"{facts.evidences_needed} supporting document(s) expected, none attached"
         )
-    return {"assignee": assignee, "documentsAttached": facts.documents_attached}
-
-
-async def suspend_for_documents(task: TaskCommand, deps: CaseTaskDeps) -> dict[str, Any]:
-    facts = await _facts(task, deps)
-    if facts.status in (CaseStatus.SUBMITTED, CaseStatus.IN_PROGRESS):
-        await _act(task, deps, facts, "suspend", CaseAction.SUSPEND, reason="αναμονή δικαιολογητικών από τον πολίτη")
-    return {}
-
-
-async def resume_after_documents(task: TaskCommand, deps: CaseTaskDeps) -> dict[str, Any]:
-    """Only a suspension of the process's own: an employee's suspension is the employee's to lift."""
-    facts = await _facts(task, deps)
     if facts.status is CaseStatus.SUSPENDED and facts.suspended_by == PROCESS_ACTOR:
-        await _act(task, deps, facts, "resume", CaseAction.RESUME, reason="τα δικαιολογητικά προσκομίστηκαν")
-    return {}
+        # an employee's suspension is the employee's to lift
+        reason = "τα δικαιολογητικά προσκομίστηκαν"
+        await _act(task, deps, facts, "intake-resume", CaseAction.RESUME, version, reason=reason)
+    return {"assignee": assignee, "documentsAttached": facts.documents_attached}
 
 
 async def set_status(task: TaskCommand, deps: CaseTaskDeps) -> dict[str, Any]:
@@ -161,8 +157,6 @@ Handler = Callable[[TaskCommand, CaseTaskDeps], Awaitable[dict[str, Any]]]
 LOCK_MS = 30_000
 TABLE: tuple[tuple[TopicOptions, Handler], ...] = (
     (TopicOptions("case-intake", variables=("documentsWaived",), lock_ms=LOCK_MS), intake),
-    (TopicOptions("case-suspend", variables=(), lock_ms=LOCK_MS), suspend_for_documents),
-    (TopicOptions("case-resume", variables=(), lock_ms=LOCK_MS), resume_after_documents),
     (TopicOptions("case-status", variables=("status", "reason"), lock_ms=LOCK_MS), set_status),
     (TopicOptions("case-due", variables=(), lock_ms=LOCK_MS), check_due),
 )

@@ -26,7 +26,7 @@ from serve.security import Principal
 router = APIRouter(prefix="/api/admin", tags=["admin: catalogue"], responses=PROBLEMS)
 
 
-def administrator(caller: Caller) -> Principal:
+async def administrator(caller: Caller) -> Principal:
     caller.require(Role.ADMINISTRATOR)
     return caller
 
