@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import psutil
 from _stack_procs import GONE, Sampler, StackProcesses, Window, measure
 
@@ -50,6 +51,7 @@ class Target:
     issuer: str
     service_ports: dict[str, int]
     ray_port: int
+    rabbit_mgmt_port: int
 
     @classmethod
     def from_ports(cls, ports: dict[str, int]) -> Target:
@@ -60,7 +62,38 @@ class Target:
             issuer=f"http://127.0.0.1:{ports['keycloak_port']}/realms/kep",
             service_ports={n: ports[f"{n}_port"] for n in names} | {"http": ports["http_port"]},
             ray_port=ports["ray_port"],
+            rabbit_mgmt_port=ports["rabbit_mgmt_port"],
         )
+
+    def backlog(self) -> dict[str, int]:
+        """Work the requests left behind and the stack has not done yet: events not yet published, messages in
+        RabbitMQ (ready or in hand), external tasks in the engine (open or locked, with retries left)."""
+        pg = self.service_ports["pg"]
+        outbox = subprocess.run(
+            ["psql", "-h", "127.0.0.1", "-p", str(pg), "-U", "kep", "-d", "kep", "-Atc",
+             "SELECT count(*) FROM outbox WHERE published_at IS NULL"],
+            env={**os.environ, "PGPASSWORD": "kep"}, capture_output=True, text=True, check=True,
+        )  # fmt: skip
+        queues = httpx.get(f"http://127.0.0.1:{self.rabbit_mgmt_port}/api/queues", auth=("guest", "guest"), timeout=10)
+        engine = f"http://127.0.0.1:{self.service_ports['engine']}/engine-rest"
+        tasks = httpx.get(f"{engine}/external-task/count", params={"withRetriesLeft": "true"}, timeout=10)
+        return {
+            "outbox": int(outbox.stdout.strip() or 0),
+            "rabbitmq": sum(int(q.get("messages") or 0) for q in queues.json()),
+            "external_tasks": int(tasks.json()["count"]),
+        }
+
+    def wait_drained(self, floor: dict[str, int], limit_s: float) -> float:
+        """Until the backlog is back to `floor` (what was there before the load, e.g. tasks of other tenants);
+        returns the seconds waited."""
+        started = time.monotonic()
+        while time.monotonic() - started < limit_s:
+            now = self.backlog()
+            if all(now[k] <= floor.get(k, 0) for k in now):
+                return time.monotonic() - started
+            time.sleep(0.5)
+        log(f"warning: backlog not drained after {limit_s:g}s: {self.backlog()} (before: {floor})")
+        return time.monotonic() - started
 
     def processes(self) -> StackProcesses:
         stack = StackProcesses(self.service_ports, self.ray_port)
@@ -78,6 +111,7 @@ class Load:
     duration: float = 60
     idle: float = 30
     tail: float = 10
+    drain_limit: float = 300
     warmup: float = 10
     settle: float = 20
     interval: float = 1.0
@@ -136,7 +170,13 @@ def k6_figures(summary: dict[str, Any]) -> dict[str, Any]:
 
 
 def run_k6(
-    k6: Path, target: Target, env: dict[str, str], stack: StackProcesses | None, load: Load, tail: float
+    k6: Path,
+    target: Target,
+    env: dict[str, str],
+    stack: StackProcesses | None,
+    load: Load,
+    tail: float,
+    floor: dict[str, int] | None = None,
 ) -> tuple[dict[str, Any], Window | None, float, float]:
     """One k6 run; with a stack, its CPU window. Returns (k6 figures, window, k6 CPU-s in the window, load seconds)."""
     with tempfile.TemporaryDirectory(prefix="kep-k6-") as tmp:
@@ -182,12 +222,15 @@ def run_k6(
         k6_cpu = _children_cpu_s() - cpu0 - k6_at_mark
         reader.join(5)
         window = None
+        drain_s = 0.0
         if sampler is not None:
+            # the window closes once the work the requests left behind is done (process steps, events), then tail
+            drain_s = target.wait_drained(floor or {}, load.drain_limit)
             time.sleep(tail)
             window = sampler.stop()
         if not summary_path.exists():
             raise RuntimeError(f"k6 exited {rc} without a summary:\n" + "\n".join(lines[-20:]))
-        figures = k6_figures(json.loads(summary_path.read_text())) | {"k6_exit": rc}
+        figures = k6_figures(json.loads(summary_path.read_text())) | {"k6_exit": rc, "drain_s": round(drain_s, 1)}
         if rc not in (0, 99):  # 99: a threshold was crossed, the figures stand
             figures["k6_errors"] = lines[-5:]
         return figures, window, k6_cpu, load_s
@@ -249,14 +292,16 @@ def measure_stack(target: Target, load: Load, k6: Path) -> dict[str, Any]:
         log(f"warm-up: {load.rate:g} it/s for {load.warmup:g}s")
         run_k6(k6, target, mode_env("rate", load, load.warmup), None, load, 0)
     out: dict[str, Any] = {}
+    floor = target.backlog()  # before any load: what the stack does not work on (another tenant's tasks)
     for mode in load.modes:
+        target.wait_drained(floor, load.drain_limit)  # the warm-up's or the previous mode's work done first
         time.sleep(load.settle)
         stack.discover()  # the autoscaler may have grown or shrunk the worker pool
         log(f"{mode}: idle baseline over {load.idle:g}s")
         idle = measure(stack, load.idle, load.interval)
-        log(f"{mode}: load for {load.duration:g}s (+{load.tail:g}s tail)")
+        log(f"{mode}: load for {load.duration:g}s (until drained, +{load.tail:g}s tail)")
         figures, window, k6_cpu, load_s = run_k6(
-            k6, target, mode_env(mode, load, load.duration), stack, load, load.tail
+            k6, target, mode_env(mode, load, load.duration), stack, load, load.tail, floor
         )
         if window is None:
             raise RuntimeError(f"k6 setup did not finish (exit {figures.get('k6_exit')}): {figures.get('k6_errors')}")
@@ -264,7 +309,8 @@ def measure_stack(target: Target, load: Load, k6: Path) -> dict[str, Any]:
         f = out[mode]
         log(
             f"{mode}: {f['iterations']} it, {f['iter_per_s']} it/s, net {f['cpu_ms_per_iter']['net']} ms CPU/it, "
-            f"idle stack {f['idle']['stack_cores']} cores, failed checks {f['checks_failed']}"
+            f"idle stack {f['idle']['stack_cores']} cores, failed checks {f['checks_failed']}, "
+            f"drained {f['drain_s']}s after k6"
         )
     return out
 

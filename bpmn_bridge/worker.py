@@ -71,7 +71,7 @@ class TaskWorker:
         await amqp.publish(self._exchange, amqp.raw_message(body, f"{task.task_id}:{out.kind}", "kep.task.outcome"),
                            routing_key=RESULTS_KEY)  # fmt: skip
         self.handled[out.kind] = self.handled.get(out.kind, 0) + 1
-        log.info("task_handled", topic=task.topic, task_id=task.task_id, outcome=out.kind.value, retries=out.retries)
+        log.debug("task_handled", topic=task.topic, task_id=task.task_id, outcome=out.kind.value, retries=out.retries)
 
     async def stats(self) -> dict[str, int]:
         return dict(self.handled) | {"busy": self._consumers.busy}

@@ -445,7 +445,8 @@ class Engine(Service):
             "java",
             f"-Xmx{self.stack.engine_heap}",
             "-XX:+UseSerialGC",
-            "-XX:TieredStopAtLevel=1",
+            # as in the image: C2 as well as C1; the engine does every case's process work and runs for days,
+            # while C1 alone roughly doubles its CPU per request once warm (bench/README.md)
             "-Xss512k",
             "-jar",
             str(self.JAR),

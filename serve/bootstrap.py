@@ -32,6 +32,11 @@ OUTBOX_RELAY = "kep-outbox-relay"
 RAY_NODE_ENV = {
     "RAY_enable_worker_prestart": "0",
     "RAY_prestart_worker_first_driver": "0",
+    # Task events feed the dashboard's and `ray list tasks`' view of every actor call; without a dashboard they
+    # are work in every worker and in the GCS for nobody (a tenth of the GCS's CPU under load). Likewise the
+    # per-handler statistics of Ray's event loops.
+    "RAY_enable_task_events": "0",
+    "RAY_event_stats": "0",
 }
 
 
@@ -48,6 +53,9 @@ def serve_env(settings: Settings) -> dict[str, str]:
         "RAY_SERVE_RUN_USER_CODE_IN_SEPARATE_THREAD": "0",
         # our structlog lines go to the replica's stderr as they happen, not through Serve's buffered logger
         "RAY_SERVE_LOG_TO_STDERR": "1",
+        # the controller's reconcile loop runs ten times a second by default: a second is soon enough for a
+        # replica that died (health checks run every 10 s anyway), and the controller idles at a tenth of the CPU
+        "RAY_SERVE_CONTROL_LOOP_INTERVAL_S": "1",
     }
     if settings.serve_ingress == "haproxy":
         p = settings.http_port

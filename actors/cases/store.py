@@ -26,11 +26,12 @@ from messages.cases import (
     OpenCase,
     OpenCaseResult,
 )
-from messages.errors import ConfigurationError, InvalidInput, NotFound
+from messages.errors import ConfigurationError, InvalidInput, KepError, NotFound
 from messages.events import CASE_CHANGED, CASE_OPENED
 
 SOURCE = "urn:kep:backoffice:cases"
 
+COMMAND_ONCE = "case_events_command_id_key"  # the unique index that applies a command once
 _SELECT_CASE = """SELECT c.*, f.key AS form_key, f.version AS form_version
                   FROM cases c LEFT JOIN forms f ON f.id = c.form_id"""
 
@@ -226,32 +227,46 @@ async def apply_command(
     *, conn: Conn, cmd: CaseCommand, before_commit: Callable[[], None] | None = None
 ) -> CommandResult:
     """One action on a case: the row, its audit event and its outbox event in one transaction, applied once per
-    command id (a command re-sent after a crash finds its event) and once per Idempotency-Key (a replay gets the
-    first answer)."""
-    async with conn.transaction():
-        if cmd.idempotency is not None:
-            stored = await idempotency.claim(
-                conn=conn, office_id=cmd.office_id, subject=cmd.actor, idem=cmd.idempotency
-            )
-            if stored is not None:
-                return await _replay(conn, cmd, stored)
-        if await conn.fetchval("SELECT EXISTS (SELECT 1 FROM case_events WHERE command_id = $1)", cmd.command_id):
-            return CommandResult(case=await get_case(conn=conn, case_id=cmd.case_id, office_id=cmd.office_id))
-        view = await _apply(conn, cmd)
-        if cmd.idempotency is not None:
-            answer = cmd.document.model_dump(mode="json") if cmd.document else view.model_dump(mode="json")
-            status = 201 if cmd.action in _CREATED else 200
-            await idempotency.remember(
-                conn=conn,
-                office_id=cmd.office_id,
-                subject=cmd.actor,
-                idem=cmd.idempotency,
-                status=status,
-                answer=answer,
-            )
-        if before_commit is not None:
-            before_commit()
-        return CommandResult(case=view)
+    command id (its event is unique per command id: a command re-sent after a crash finds it) and once per
+    Idempotency-Key (a replay gets the first answer)."""
+    try:
+        async with conn.transaction():
+            if cmd.idempotency is not None:
+                stored = await idempotency.claim(
+                    conn=conn, office_id=cmd.office_id, subject=cmd.actor, idem=cmd.idempotency
+                )
+                if stored is not None:
+                    return await _replay(conn, cmd, stored)
+            try:
+                view = await _apply(conn, cmd)
+            except KepError:
+                # the case moved on since this very command was applied (a task's second delivery): done already
+                if await _applied(conn, cmd.command_id):
+                    return CommandResult(case=await get_case(conn=conn, case_id=cmd.case_id, office_id=cmd.office_id))
+                raise
+            if cmd.idempotency is not None:
+                answer = cmd.document.model_dump(mode="json") if cmd.document else view.model_dump(mode="json")
+                status = 201 if cmd.action in _CREATED else 200
+                await idempotency.remember(
+                    conn=conn,
+                    office_id=cmd.office_id,
+                    subject=cmd.actor,
+                    idem=cmd.idempotency,
+                    status=status,
+                    answer=answer,
+                )
+            if before_commit is not None:
+                before_commit()
+            return CommandResult(case=view)
+    except asyncpg.UniqueViolationError as exc:
+        if exc.constraint_name != COMMAND_ONCE:
+            raise
+        # the same command applied before, and this time it would have changed nothing: the case as it is
+        return CommandResult(case=await get_case(conn=conn, case_id=cmd.case_id, office_id=cmd.office_id))
+
+
+async def _applied(conn: Conn, command_id: uuid.UUID) -> bool:
+    return bool(await conn.fetchval("SELECT EXISTS (SELECT 1 FROM case_events WHERE command_id = $1)", command_id))
 
 
 async def _replay(conn: Conn, cmd: CaseCommand, stored: idempotency.Stored) -> CommandResult:
@@ -304,14 +319,20 @@ async def _apply(conn: Conn, cmd: CaseCommand) -> CaseView:
         if "status" in plan.changes:
             status_param = f"${len(columns) + 3}::text"
             stamp = f", status_changed_at = status_changed_at || jsonb_build_object({status_param}, $2::timestamptz)"
-        await conn.execute(
-            f"UPDATE cases SET {sets}, version = version + 1, updated_at = $2{stamp} WHERE id = $1",  # noqa: S608
+        updated = await conn.fetchrow(
+            f"""WITH c AS (UPDATE cases SET {sets}, version = version + 1, updated_at = $2{stamp} WHERE id = $1
+                           RETURNING *)
+                SELECT c.*, f.key AS form_key, f.version AS form_version
+                FROM c LEFT JOIN forms f ON f.id = c.form_id""",  # noqa: S608
             cmd.case_id,
             now,
             *plan.changes.values(),
             *([plan.changes["status"]] if stamp else []),
         )
-    view = await get_case(conn=conn, case_id=cmd.case_id, office_id=cmd.office_id)
+        assert updated is not None  # this transaction holds the row's lock
+        view = _view(updated)
+    else:
+        view = await get_case(conn=conn, case_id=cmd.case_id, office_id=cmd.office_id)
     note = cmd.action is CaseAction.NOTE
     document = cmd.document.model_dump(mode="json", exclude={"url"}) if cmd.document else None
     await conn.execute(

@@ -54,7 +54,9 @@ class CaseWorkflow:
             pool = await self._db()
             async with pool.acquire() as conn:
                 result = await store.open_case(conn=conn, cmd=cmd)
-        log.info("case_opened" if result.created else "case_open_replayed", number=result.case.number, shard=self.shard)
+        log.debug(
+            "case_opened" if result.created else "case_open_replayed", number=result.case.number, shard=self.shard
+        )
         return result
 
     async def apply(self, cmd: CaseCommand) -> CommandResult:
@@ -67,7 +69,7 @@ class CaseWorkflow:
                 )
             if self._crash == "after_commit":
                 self._crash_now()
-        log.info("case_action", action=cmd.action.value, version=result.case.version, replayed=result.replayed,
+        log.debug("case_action", action=cmd.action.value, version=result.case.version, replayed=result.replayed,
                  shard=self.shard)  # fmt: skip
         return result
 
