@@ -71,7 +71,7 @@ def decode_cursor(cursor: str) -> TaskPosition:
             raise ValueError("not a position")
         return position
     except (ValueError, TypeError) as exc:
-        raise InvalidInput("cursor: not a cursor this API gave out") from exc
+        raise InvalidInput.at("/cursor", "not a cursor this API gave out", "cursor") from exc
 
 
 async def _office_task(ctx: Ctx, caller: Caller, task_id: str) -> UserTask:

@@ -214,3 +214,4 @@ async def test_list_parameters_it_refuses(
 ) -> None:
     resp = await http.get("/api/tasks", params=params, headers=bearer(token_for(await make_office())))
     assert resp.status_code == 422, resp.text
+    assert [e["path"] for e in resp.json()["errors"]] == ["/" + next(iter(params))]
