@@ -35,7 +35,7 @@ from _stack_procs import GONE, Sampler, StackProcesses, Window, measure
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "k6" / "cases.js"
-NAMES = ("open", "view", "update", "search")
+NAMES = ("open", "view", "update", "search", "reread")
 MARK = "kep-bench-window-start"
 
 
@@ -164,6 +164,8 @@ def k6_figures(summary: dict[str, Any]) -> dict[str, Any]:
         "http_req_failed": int(failed.get("passes", 0)),
         "http_req_failed_rate": round(failed.get("passes", 0) / reqs, 5) if reqs else None,
         "checks_failed": int(checks.get("fails", 0)),
+        # 409s the employee met because the process had changed the case first; each answered by a re-read
+        "conflicts": int(m.get("conflicts", {}).get("count", 0)),
         "checks_failed_rate": round(checks.get("fails", 0) / n_checks, 5) if n_checks else None,
         "latency_ms": per_name,
     }

@@ -202,9 +202,14 @@ class EngineClient:
         business_key: str | None = None,
         variables: Mapping[str, Any] = _NO_VARIABLES,
         process_instance_id: str | None = None,
+        *,
+        all_waiting: bool = False,
     ) -> None:
-        """Deliver message `name` to the one instance waiting for it; `EngineRejected` when none (or several) waits."""
+        """Deliver message `name` to the one execution waiting for it (`all_waiting`: to every one, e.g. the waits of
+        two branches of one instance); `EngineRejected` when none (or, without `all_waiting`, several) waits."""
         body: dict[str, Any] = {"messageName": name, "processVariables": typed_map(variables), "resultEnabled": False}
+        if all_waiting:
+            body["all"] = True
         if business_key is not None:
             body["businessKey"] = business_key
         if process_instance_id is not None:

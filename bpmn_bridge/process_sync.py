@@ -20,7 +20,7 @@ async def carry_out(engine: EngineClient, intent: Intent) -> bool:
         return instance.started
     try:
         await engine.correlate_message(intent.message.value, business_key=intent.business_key,
-                                       variables=intent.variables)  # fmt: skip
+                                       variables=intent.variables, all_waiting=intent.all_waiting)  # fmt: skip
     except EngineRejected:  # nothing waits for it: nothing to move (the reconciler checks what should have)
         log.debug("process_message_unheard", message=intent.message.value, case_id=intent.business_key)
         return False

@@ -143,8 +143,8 @@ class Reconciler:
     async def _waits(self) -> tuple[set[str], set[str], dict[str, list[str]]]:
         """Instances waiting for documents, watchers held for a resumption, incidents by instance."""
         awaiting = {s.process_instance_id or "" for s in await self._subscriptions(Message.DOCUMENTS_SUPPLIED)}
-        due_changed = await self._subscriptions(Message.DUE_CHANGED)
-        held = {s.process_instance_id or "" for s in due_changed if s.activity_id == rc.DEADLINE_HELD}
+        resumption = await self._subscriptions(Message.CASE_RESUMED)
+        held = {s.process_instance_id or "" for s in resumption if s.activity_id == rc.DEADLINE_HELD}
         incidents: dict[str, list[str]] = {}
         for incident in await self.engine.incidents():
             if incident.process_instance_id:

@@ -256,9 +256,8 @@ class CaseChanged(BaseModel):
     version: int
     actor: str
     reason: str | None = None
-    # the BPMN process of the case's procedure, and who had suspended a case that is now resumed
+    # the BPMN process of the case's procedure
     process_key: str | None = None
-    suspended_by: str | None = None
 
 
 class TimelineEntry(BaseModel):

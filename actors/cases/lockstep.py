@@ -29,6 +29,7 @@ class Message(StrEnum):
 
     DOCUMENTS_SUPPLIED = "documents-supplied"  # a process waiting for the citizen's documents goes on
     DUE_CHANGED = "due-changed"  # the deadline watcher re-arms its timer at `escalateAt`
+    CASE_RESUMED = "case-resumed"  # to every wait: the watcher re-arms, a wait for documents goes on without them
     CASE_ENDED = "case-ended"  # the instance ends (interrupting event subprocess), with the reason
 
 
@@ -38,13 +39,14 @@ class Effect(StrEnum):
     START = "start the procedure's process (business key = case id; escalateAt = the due date)"
     RESTART = "start a new instance (the last one ended with the case)"
     DOCUMENTS = "message documents-supplied: a process waiting for documents goes on"
-    WAIVE_DOCUMENTS = (
-        "if the process had suspended the case for documents: message documents-supplied with documentsWaived"
+    RESUME = (
+        "message case-resumed to every wait of the instance: the escalation timer moves to the case's new due "
+        "date; a wait for documents goes on without them (documentsWaived: the employee's word)"
     )
     MOVE_DEADLINE = "message due-changed: the escalation timer moves to the case's new due date"
     HOLD_DEADLINE = (
         "none now: the clock stops; an escalation timer that fires meanwhile finds the case suspended and waits for "
-        "the resumption's due-changed"
+        "the resumption (case-resumed)"
     )
     END = "message case-ended with status, reason and actor: the instance ends"
 
@@ -54,7 +56,7 @@ CASE_TO_PROCESS: dict[str, tuple[Effect, ...]] = {
     "opened": (Effect.START,),
     CaseAction.START.past: (),
     CaseAction.SUSPEND.past: (Effect.HOLD_DEADLINE,),
-    CaseAction.RESUME.past: (Effect.MOVE_DEADLINE, Effect.WAIVE_DOCUMENTS),
+    CaseAction.RESUME.past: (Effect.RESUME,),
     CaseAction.EXTEND.past: (Effect.MOVE_DEADLINE,),
     CaseAction.COMPLETE.past: (Effect.END,),
     CaseAction.REJECT.past: (Effect.END,),
@@ -108,6 +110,7 @@ class Correlate:
     message: Message
     business_key: str
     variables: dict[str, Any]
+    all_waiting: bool = False  # every wait of the instance that takes this message, not just one
 
 
 Intent = StartProcess | Correlate
@@ -133,8 +136,9 @@ def intents(event: Envelope[CaseOpened] | Envelope[CaseChanged]) -> list[Intent]
             out.append(StartProcess(data.process_key, case, _variables(data, event.time)))
         elif effect is Effect.DOCUMENTS:
             out.append(Correlate(Message.DOCUMENTS_SUPPLIED, case, {"documentsWaived": False}))
-        elif effect is Effect.WAIVE_DOCUMENTS and data.suspended_by == PROCESS_ACTOR:
-            out.append(Correlate(Message.DOCUMENTS_SUPPLIED, case, {"documentsWaived": True}))
+        elif effect is Effect.RESUME:
+            resumed = {"escalateAt": escalate_at(data.due_at, event.time), "documentsWaived": True}
+            out.append(Correlate(Message.CASE_RESUMED, case, resumed, all_waiting=True))
         elif effect is Effect.MOVE_DEADLINE:
             out.append(Correlate(Message.DUE_CHANGED, case, {"escalateAt": escalate_at(data.due_at, event.time)}))
         elif effect is Effect.END:

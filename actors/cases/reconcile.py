@@ -96,15 +96,19 @@ def compare_running(case: CaseRow | None, instance: InstanceView) -> list[Drift]
             *drifts,
             Drift(DriftKind.INSTANCE_OF_ENDED_CASE, key, instance.id, f"the case is {case.status}", repair),
         ]
-    if instance.awaits_documents and (case.status is not CaseStatus.SUSPENDED or case.documents):
-        waived = not case.documents
-        repair = Correlate(Message.DOCUMENTS_SUPPLIED, str(case.id), {"documentsWaived": waived})
-        why = f"the case is {case.status}" + (f" with {case.documents} document(s)" if case.documents else "")
-        drifts.append(Drift(DriftKind.DOCUMENTS_AWAITED_IN_VAIN, key, instance.id, why, repair))
     due = escalate_at(case.due_at, case.created_at)
+    # the case's resumption as the lock-step table sends it, to every wait (documents, the held watcher)
+    resumed = Correlate(Message.CASE_RESUMED, str(case.id), {"escalateAt": due, "documentsWaived": True}, True)
+    if instance.awaits_documents and case.documents:
+        repair = Correlate(Message.DOCUMENTS_SUPPLIED, str(case.id), {"documentsWaived": False})
+        why = f"the case has {case.documents} document(s)"
+        drifts.append(Drift(DriftKind.DOCUMENTS_AWAITED_IN_VAIN, key, instance.id, why, repair))
+    elif instance.awaits_documents and case.status is not CaseStatus.SUSPENDED:
+        why = f"the case is {case.status}"
+        drifts.append(Drift(DriftKind.DOCUMENTS_AWAITED_IN_VAIN, key, instance.id, why, resumed))
     if instance.deadline_held and case.status is not CaseStatus.SUSPENDED:
-        repair = Correlate(Message.DUE_CHANGED, str(case.id), {"escalateAt": due})
-        drifts.append(Drift(DriftKind.DEADLINE_HELD_IN_VAIN, key, instance.id, "the case is not suspended", repair))
+        why = "the case is not suspended"
+        drifts.append(Drift(DriftKind.DEADLINE_HELD_IN_VAIN, key, instance.id, why, resumed))
     if instance.timer_due is not None and instance.timer_due > due + TIMER_TOLERANCE:
         repair = Correlate(Message.DUE_CHANGED, str(case.id), {"escalateAt": due})
         detail = f"the timer fires at {instance.timer_due.isoformat()}, the case is due {due.isoformat()}"

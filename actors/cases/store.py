@@ -367,7 +367,6 @@ async def _apply(conn: Conn, cmd: CaseCommand) -> CaseView:
             actor=cmd.actor,
             reason=None if note else cmd.reason,
             process_key=row["bpmn_process_key"],
-            suspended_by=row["suspended_by"] if cmd.action is CaseAction.RESUME else None,
         ),
         source=SOURCE,
         subject=str(view.id),

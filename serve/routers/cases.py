@@ -37,8 +37,7 @@ from messages.cases import (
 from messages.envelope import new_id
 from messages.errors import KepError
 from messages.problems import Problem
-from messages.roles import STAFF as STAFF  # serve.routers.tasks imports it from here
-from messages.roles import Role
+from messages.roles import STAFF, Role
 from serve.deps import Caller, Ctx, RequestId
 from serve.security import Principal
 

@@ -11,20 +11,24 @@ from __future__ import annotations
 
 import base64
 import json
+import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, ConfigDict
 
+from actors.cases import store
 from actors.forms import store as forms
 from actors.forms import validate_submission
 from actors.forms.store import problem_errors
 from bpmn_bridge.engine import TaskPosition, TaskQuery, UserTask
 from bpmn_bridge.errors import TaskAlreadyClaimed
+from messages.cases import CaseStatus
 from messages.errors import Conflict, Forbidden, InvalidInput, NotFound
+from messages.roles import STAFF
 from serve.deps import Caller, Ctx
-from serve.routers.cases import PROBLEMS, STAFF
+from serve.routers.cases import PROBLEMS
 
 router = APIRouter(prefix="/api/tasks", tags=["user tasks"], responses=PROBLEMS)
 FORM_PREFIX = "kep:"
@@ -143,6 +147,24 @@ async def unclaim(task_id: str, caller: Caller, ctx: Ctx) -> Response:
     return Response(status_code=204)
 
 
+async def _case_not_suspended(ctx: Ctx, caller: Caller, task: UserTask) -> None:
+    """A suspended case waits for something (the citizen, another authority): its review is not decided meanwhile."""
+    if task.process_instance_id is None:
+        return
+    business_key = (await ctx.engine.business_keys([task.process_instance_id])).get(task.process_instance_id)
+    try:
+        case_id = uuid.UUID(business_key or "")
+    except ValueError:
+        return  # not a case's process
+    try:
+        async with ctx.pool.acquire() as conn:
+            case = await store.get_case(conn=conn, case_id=case_id, office_id=caller.require_office())
+    except NotFound:
+        return  # a process of something else than one of this office's cases
+    if case.status is CaseStatus.SUSPENDED:
+        raise Conflict(f"case {case.number} is suspended: resume it before deciding its {task.name or 'task'}")
+
+
 @router.post("/{task_id}/complete", status_code=204, response_class=Response)
 async def complete(task_id: str, body: CompleteTaskRequest, caller: Caller, ctx: Ctx) -> Response:
     """Claimed by the caller first (409 otherwise); the data must pass the task's form; it becomes the process's
@@ -150,6 +172,7 @@ async def complete(task_id: str, body: CompleteTaskRequest, caller: Caller, ctx:
     task = await _office_task(ctx, caller, task_id)
     if task.assignee != caller.subject:
         raise Conflict("claim the task before completing it")
+    await _case_not_suspended(ctx, caller, task)
     if task.form_key and task.form_key.startswith(FORM_PREFIX):
         async with ctx.pool.acquire() as conn:
             form = await forms.get_form(conn=conn, key=task.form_key.removeprefix(FORM_PREFIX))

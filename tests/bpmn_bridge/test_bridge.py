@@ -184,3 +184,30 @@ async def test_an_employee_who_resumes_a_case_waiting_for_documents_lets_the_pro
     await offered(http, headers, case["id"])
     assert (await case_row(pool, case["id"]))["status"] == "submitted"
     assert await by_process(pool, case["id"]) == ["case.assigned", "case.suspended"]
+
+
+async def test_a_suspended_cases_review_is_not_decided_until_it_is_resumed(
+    review_form: None,
+    ray_app: dict[str, Any],
+    http: httpx.AsyncClient,
+    pool: asyncpg.Pool[asyncpg.Record],
+    make_procedure: Callable[..., Any],
+    office_with_staff: dict[str, Any],
+) -> None:
+    headers = office_with_staff["headers"]
+    case = await open_online(http, headers, await process_procedure(make_procedure, pool))
+    task = await offered(http, headers, case["id"])
+    version = (await case_row(pool, case["id"]))["version"]
+    suspended = await http.post(f"/api/cases/{case['id']}/suspend", json={"version": version, "reason": "αναμονή"},
+                                headers=headers)  # fmt: skip
+    assert suspended.status_code == 200, suspended.text
+    url = f"/api/tasks/{task['id']}"
+    assert (await http.post(f"{url}/claim", headers=headers)).status_code == 204
+    refused = await http.post(f"{url}/complete", json={"data": {"decision": "approve"}}, headers=headers)
+    assert refused.status_code == 409, refused.text
+    assert "suspended" in refused.json()["detail"]
+    resumed = await http.post(f"/api/cases/{case['id']}/resume", json={"version": suspended.json()["version"]},
+                              headers=headers)  # fmt: skip
+    assert resumed.status_code == 200
+    done = await http.post(f"{url}/complete", json={"data": {"decision": "approve"}}, headers=headers)
+    assert done.status_code == 204, done.text
