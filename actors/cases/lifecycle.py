@@ -84,7 +84,9 @@ def plan(state: CaseState, cmd: Command, now: datetime) -> Plan:
             raise Conflict(f"a {state.status.value} case takes no more documents")
         return Plan(bumps_version=False)
     if cmd.version is None:
-        if not (cmd.action is CaseAction.ASSIGN and supervisor):
+        # a person acts on the version they saw; the process acts on the case as it is now (the status rules
+        # below still hold), and a supervisor's bulk reassignment needs no version either
+        if not (Role.SYSTEM in cmd.roles or (cmd.action is CaseAction.ASSIGN and supervisor)):
             raise _invalid("/version", "the case's version is required", "missing")
     elif cmd.version != state.version:
         raise Conflict(f"the case changed since version {cmd.version}; it is at version {state.version}")

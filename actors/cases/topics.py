@@ -28,6 +28,8 @@ from messages.tasks import BusinessError, TaskCommand, TaskFailed, Topic, TopicO
 # the process acts for the office: it may assign anyone of it, as a supervisor may
 PROCESS_ROLES = frozenset({Role.SYSTEM.value, Role.SUPERVISOR.value})
 _NS = uuid.UUID("3f1a8c52-6d2e-4b7a-9c1f-0e5d7a2b4c68")
+REDECIDE = 2  # conflicts answered by reading the case again before the task fails into a retry
+Handler = Callable[[TaskCommand, "CaseTaskDeps"], Awaitable[dict[str, Any]]]
 
 
 @dataclass(frozen=True)
@@ -57,15 +59,10 @@ async def _facts(task: TaskCommand, deps: CaseTaskDeps) -> case_facts.CaseFacts:
 
 
 async def _act(
-    task: TaskCommand,
-    deps: CaseTaskDeps,
-    facts: case_facts.CaseFacts,
-    effect: str,
-    action: CaseAction,
-    version: int | None = None,
-    **fields: Any,
+    task: TaskCommand, deps: CaseTaskDeps, facts: case_facts.CaseFacts, effect: str, action: CaseAction, **fields: Any
 ) -> CaseView:
-    """Apply a case action as the process, once per (instance, activity instance, effect)."""
+    """Apply a case action as the process, once per (instance, activity instance, effect), to the case as it is
+    now: the process holds no version; the status rules decide (a `Conflict` when the case moved on)."""
     command = CaseCommand(
         command_id=effect_id(task, effect),
         case_id=_case_id(task),
@@ -73,14 +70,28 @@ async def _act(
         actor=PROCESS_ACTOR,
         roles=PROCESS_ROLES,
         action=action,
-        version=version or facts.version,
         reason=fields.pop("reason", f"BPMN {task.activity_id}"),
         **fields,
     )
-    try:
-        return (await deps.cases.apply(command)).case
-    except Conflict as exc:  # changed between our read and the command: read again on the next attempt
-        raise TaskFailed(str(exc), retry=True) from exc
+    return (await deps.cases.apply(command)).case
+
+
+def redecided(handler: Handler) -> Handler:
+    """An employee may change the case between the handler's read and its command: the handler reads the case
+    again and decides anew, here and now, rather than failing the task into the engine's retry timeout."""
+
+    async def run(task: TaskCommand, deps: CaseTaskDeps) -> dict[str, Any]:
+        for _ in range(REDECIDE):
+            try:
+                return await handler(task, deps)
+            except Conflict:
+                continue
+        try:
+            return await handler(task, deps)
+        except Conflict as exc:
+            raise TaskFailed(str(exc), retry=True) from exc
+
+    return run
 
 
 async def intake(task: TaskCommand, deps: CaseTaskDeps) -> dict[str, Any]:
@@ -89,27 +100,25 @@ async def intake(task: TaskCommand, deps: CaseTaskDeps) -> dict[str, Any]:
     come (BPMN error). There: a case the process had suspended for them goes on."""
     facts = await _facts(task, deps)
     assignee = facts.assignee
-    view: CaseView | None = None
     if assignee is None and facts.status in OPEN:
         async with deps.pool.acquire() as conn:
             pick = await case_facts.least_busy_employee(conn=conn, office_id=facts.office_id)
         if pick is not None:  # nobody to give it to: it waits in the office's queue
-            view = await _act(task, deps, facts, "intake-assign", CaseAction.ASSIGN, assignee=pick)
+            await _act(task, deps, facts, "intake-assign", CaseAction.ASSIGN, assignee=pick)
             assignee = pick
-    version = view.version if view else facts.version
     waived = bool(task.variables.get("documentsWaived"))
     missing = facts.evidences_needed and not facts.documents_attached and not waived
     if missing and facts.status in OPEN:
         if facts.status is not CaseStatus.SUSPENDED:
             reason = "αναμονή δικαιολογητικών από τον πολίτη"
-            await _act(task, deps, facts, "intake-suspend", CaseAction.SUSPEND, version, reason=reason)
+            await _act(task, deps, facts, "intake-suspend", CaseAction.SUSPEND, reason=reason)
         raise BusinessError(
             "missing-document", f"{facts.evidences_needed} supporting document(s) expected, none attached"
         )
     if facts.status is CaseStatus.SUSPENDED and facts.suspended_by == PROCESS_ACTOR:
         # an employee's suspension is the employee's to lift
         reason = "τα δικαιολογητικά προσκομίστηκαν"
-        await _act(task, deps, facts, "intake-resume", CaseAction.RESUME, version, reason=reason)
+        await _act(task, deps, facts, "intake-resume", CaseAction.RESUME, reason=reason)
     return {"assignee": assignee, "documentsAttached": facts.documents_attached}
 
 
@@ -120,10 +129,9 @@ async def set_status(task: TaskCommand, deps: CaseTaskDeps) -> dict[str, Any]:
     if facts.status is target:
         return {"caseStatus": target.value}  # already there (a redelivery, or an employee was quicker)
     if target is CaseStatus.COMPLETED:
-        version = facts.version
         if facts.status is CaseStatus.SUBMITTED:
-            version = (await _act(task, deps, facts, "start", CaseAction.START, reason="έγκριση ελέγχου")).version
-        view = await _act(task, deps, facts, "complete", CaseAction.COMPLETE, version, reason="έγκριση ελέγχου")
+            await _act(task, deps, facts, "start", CaseAction.START, reason="έγκριση ελέγχου")
+        view = await _act(task, deps, facts, "complete", CaseAction.COMPLETE, reason="έγκριση ελέγχου")
     elif target is CaseStatus.REJECTED:
         reason = str(task.variables.get("reason") or "").strip() or "απόρριψη κατά τον έλεγχο"
         view = await _act(task, deps, facts, "reject", CaseAction.REJECT, reason=reason)
@@ -149,16 +157,15 @@ async def check_due(task: TaskCommand, deps: CaseTaskDeps) -> dict[str, Any]:
         task, deps, facts, "escalate-note", CaseAction.NOTE, reason="η προθεσμία πέρασε: κλιμάκωση στον προϊστάμενο"
     )
     if boss is not None and view.assignee != boss:
-        await _act(task, deps, facts, "escalate-assign", CaseAction.ASSIGN, view.version, assignee=boss)
+        await _act(task, deps, facts, "escalate-assign", CaseAction.ASSIGN, assignee=boss)
     return {"dueOutcome": "escalated", "escalatedTo": boss}
 
 
-Handler = Callable[[TaskCommand, CaseTaskDeps], Awaitable[dict[str, Any]]]
 LOCK_MS = 30_000
 TABLE: tuple[tuple[TopicOptions, Handler], ...] = (
-    (TopicOptions("case-intake", variables=("documentsWaived",), lock_ms=LOCK_MS), intake),
-    (TopicOptions("case-status", variables=("status", "reason"), lock_ms=LOCK_MS), set_status),
-    (TopicOptions("case-due", variables=(), lock_ms=LOCK_MS), check_due),
+    (TopicOptions("case-intake", variables=("documentsWaived",), lock_ms=LOCK_MS), redecided(intake)),
+    (TopicOptions("case-status", variables=("status", "reason"), lock_ms=LOCK_MS), redecided(set_status)),
+    (TopicOptions("case-due", variables=(), lock_ms=LOCK_MS), redecided(check_due)),
 )
 OPTIONS: dict[str, TopicOptions] = {options.topic: options for options, _ in TABLE}
 
