@@ -26,6 +26,7 @@ from pathlib import Path
 
 import structlog
 from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractIncomingMessage, AbstractRobustConnection
+from cachetools import TTLCache
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_delay, wait_exponential_jitter
 
 from actors.cases import lockstep
@@ -39,6 +40,7 @@ from infra import amqp
 from infra.consumer import consume
 from infra.logging import configure_logging
 from infra.settings import Settings
+from messages.cases import CaseOpened
 from messages.errors import KepError
 from messages.events import case_event
 from messages.tasks import OutcomeKind, TaskCommand, TaskOutcome, TopicOptions
@@ -59,6 +61,9 @@ RETIRED_QUEUES = (
     *(f"tasks.{t}" for t in ("case-assign", "case-documents", "case-escalate", "case-suspend", "case-resume")),
 )
 PROCESSES_DIR = Path(__file__).with_name("processes")
+# how long this bridge remembers the cases whose instance it started (a second copy of an opening within that
+# time starts nothing; the reconciler finds a duplicate an older copy might still make)
+STARTED_TTL_S = 3600.0
 # how long a reading of the workers' capacity (consumers per queue) is trusted before it is read again
 CAPACITY_TTL_S = 5.0
 # how long a message waiting on the engine is held (retrying) before it goes back to its queue: an engine restart
@@ -112,10 +117,13 @@ class CamundaBridge:
         self.worker_id = settings.bridge_worker_id
         self.engine = EngineClient(settings.engine_url, tenant_id=settings.engine_tenant)
         self.in_flight: dict[str, InFlight] = {}
-        self.counts: dict[str, int] = {"fetched": 0, "reported": 0, "abandoned": 0, "started": 0, "correlated": 0}
+        self.counts: dict[str, int] = {
+            "fetched": 0, "reported": 0, "abandoned": 0, "case_events": 0, "started": 0, "correlated": 0
+        }  # fmt: skip
         self._room = asyncio.Event()
         self._capacity_read: tuple[float, list[str], int] | None = None  # (when, topics with workers, their slots)
         self._case_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+        self._started: TTLCache[str, bool] = TTLCache(maxsize=100_000, ttl=STARTED_TTL_S)
         self._amqp: AbstractRobustConnection = await amqp.connect(settings.amqp_url.get_secret_value(), BRIDGE_ACTOR)
         self._publishing: AbstractChannel = await self._amqp.channel(publisher_confirms=True)
         exchanges = await amqp.declare_exchanges(self._publishing, settings.events_exchange)
@@ -293,13 +301,22 @@ class CamundaBridge:
         lock = self._case_locks.get(business_key)
         if lock is None:
             lock = self._case_locks[business_key] = asyncio.Lock()
+        # a case's opening seen for the first time starts its instance without asking the engine whether one runs:
+        # a redelivery (the broker's flag), or one the outbox published twice (remembered here), asks first
+        surely_new = isinstance(event.data, CaseOpened) and not message.redelivered
         async with lock:  # one case's events one at a time: a redelivered opening finds the instance started
+            surely_new = surely_new and business_key not in self._started
             for intent in lockstep.intents(event):
-                await self._patiently(lambda i=intent: self._carry_out(i))  # type: ignore[misc]
+                await self._patiently(lambda i=intent: self._carry_out(i, surely_new))  # type: ignore[misc]
+        self.counts["case_events"] += 1
 
-    async def _carry_out(self, intent: lockstep.Intent) -> None:
-        changed = await carry_out(self.engine, intent)
-        self.counts["started" if isinstance(intent, lockstep.StartProcess) else "correlated"] += changed
+    async def _carry_out(self, intent: lockstep.Intent, surely_new: bool) -> None:
+        changed = await carry_out(self.engine, intent, surely_new=surely_new)
+        if isinstance(intent, lockstep.StartProcess):
+            self._started[intent.business_key] = True
+            self.counts["started"] += changed
+        else:
+            self.counts["correlated"] += changed
 
     async def stats(self) -> dict[str, int]:
         return self.counts | {"in_flight": len(self.in_flight)}

@@ -173,22 +173,30 @@ class EngineClient:
         kinds = ("Process", "Case", "Decision", "DecisionRequirements")
         return Deployment(dto["id"], sum(len(dto.get(f"deployed{k}Definitions") or {}) for k in kinds))
 
-    async def start_process(self, key: str, business_key: str, variables: Mapping[str, Any]) -> ProcessInstance:
+    async def start_process(
+        self, key: str, business_key: str, variables: Mapping[str, Any], *, surely_new: bool = False
+    ) -> ProcessInstance:
         """Start the latest version of process `key`, or return the instance with this business key that runs already.
 
         Only running instances are found: an instance that already ended does not stop a new start. Two callers
         starting the same business key at the same moment can both start; serialize them (one actor per case).
+        `surely_new`: the caller knows no instance runs (a first delivery of a case's opening), so the first attempt
+        starts without asking; a repeat after a lost answer always asks first.
         """
         if not business_key:
             raise ValueError("start_process needs a business key: it is what makes a repeated start harmless")
         body = {"businessKey": business_key, "variables": typed_map(variables)}
+        attempts = 0
 
         async def start_once() -> ProcessInstance:
-            lookup = {"businessKey": business_key, "processDefinitionKey": key} | self._tenant_filter()
-            running = (await self._send("GET", "/process-instance", params=lookup)).json()
-            if running:
-                dto = running[0]
-                return ProcessInstance(dto["id"], dto.get("businessKey"), dto["definitionId"], started=False)
+            nonlocal attempts
+            attempts += 1
+            if not (surely_new and attempts == 1):
+                lookup = {"businessKey": business_key, "processDefinitionKey": key} | self._tenant_filter()
+                running = (await self._send("GET", "/process-instance", params=lookup)).json()
+                if running:
+                    dto = running[0]
+                    return ProcessInstance(dto["id"], dto.get("businessKey"), dto["definitionId"], started=False)
             tenant = f"/tenant-id/{_seg(self.tenant_id)}" if self.tenant_id else ""
             start = f"/process-definition/key/{_seg(key)}{tenant}/start"
             dto = (await self._send("POST", start, json=body)).json()

@@ -22,7 +22,7 @@ import structlog
 
 from actors.cases import idempotency
 from actors.cases import reconcile as rc
-from actors.cases.lockstep import Intent, Message, StartProcess
+from actors.cases.lockstep import Message, StartProcess
 from actors.ray_options import actor_class
 from bpmn_bridge.engine import EngineClient
 from bpmn_bridge.models import Job, MessageSubscription, RunningInstance
@@ -111,6 +111,7 @@ class Reconciler:
             instances += len(views)
             running.update(v.business_key for v in views if v.business_key)
             drifts += await self._compare_running(views, settled)
+            drifts += await self._duplicates(views)
         cases = 0
         async for case in self._open_cases(settled):
             cases += 1
@@ -195,6 +196,17 @@ class Reconciler:
                 drifts += rc.compare_running(case, view)
         return drifts
 
+    async def _duplicates(self, views: list[rc.InstanceView]) -> list[rc.Drift]:
+        per_case: dict[str, int] = {}
+        for view in views:
+            if view.business_key:
+                per_case[view.business_key] = per_case.get(view.business_key, 0) + 1
+        drifts: list[rc.Drift] = []
+        for business_key in (k for k, n in per_case.items() if n > 1):
+            history = await self.engine.historic_process_instances(business_key=business_key, finished=False)
+            drifts += rc.compare_duplicates(business_key, [(h.start_time, h.id) for h in history])
+        return drifts
+
     async def _open_cases(self, settled: datetime) -> AsyncIterator[rc.CaseRow]:
         after: uuid.UUID | None = None
         while True:
@@ -254,9 +266,11 @@ def _public(drift: rc.Drift, repaired: bool) -> dict[str, Any]:
     }
 
 
-def _describe(intent: Intent | None) -> str | None:
+def _describe(intent: rc.Repair | None) -> str | None:
     if intent is None:
         return None
+    if isinstance(intent, rc.DeleteInstance):
+        return f"delete {intent.process_instance_id}"
     if isinstance(intent, StartProcess):
         return f"start {intent.process_key}"
     return f"message {intent.message.value}"

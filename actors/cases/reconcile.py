@@ -36,6 +36,7 @@ class DriftKind(StrEnum):
     PROCESS_ENDED_CASE_OPEN = "process_ended_case_open"  # reported
     INSTANCE_OF_ENDED_CASE = "instance_of_ended_case"  # repaired: case-ended
     INSTANCE_WITHOUT_CASE = "instance_without_case"  # reported
+    DUPLICATE_INSTANCE = "duplicate_instance"  # repaired: the later one deleted
     DOCUMENTS_AWAITED_IN_VAIN = "documents_awaited_in_vain"  # repaired: documents-supplied
     DEADLINE_HELD_IN_VAIN = "deadline_held_in_vain"  # repaired: due-changed
     TIMER_AFTER_DUE_DATE = "timer_after_due_date"  # repaired: due-changed
@@ -75,12 +76,32 @@ class EndedInstance:
 
 
 @dataclass(frozen=True)
+class DeleteInstance:
+    """A repair of the reconciler's own: a second instance of one case's process (two would fight over it)."""
+
+    process_instance_id: str
+
+
+Repair = Intent | DeleteInstance
+
+
+@dataclass(frozen=True)
 class Drift:
     kind: DriftKind
     case_id: str | None
     instance_id: str | None
     detail: str
-    repair: Intent | None = None
+    repair: Repair | None = None
+
+
+def compare_duplicates(business_key: str, started: list[tuple[datetime, str]]) -> list[Drift]:
+    """Several running instances for one case (`started`: their start times and ids): the first one stays."""
+    first, *later = sorted(started)
+    return [
+        Drift(DriftKind.DUPLICATE_INSTANCE, business_key, instance, f"instance {first[1]} runs for the case already",
+              DeleteInstance(instance))
+        for _, instance in later
+    ]  # fmt: skip
 
 
 def compare_running(case: CaseRow | None, instance: InstanceView) -> list[Drift]:

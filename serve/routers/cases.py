@@ -39,6 +39,7 @@ from messages.errors import KepError
 from messages.problems import Problem
 from messages.roles import STAFF, Role
 from serve.deps import Caller, Ctx, RequestId
+from serve.responses import model_response
 from serve.security import Principal
 
 router = APIRouter(prefix="/api/cases", tags=["cases"])
@@ -67,9 +68,8 @@ async def open_case(
     caller: Caller,
     ctx: Ctx,
     request_id: RequestId,
-    response: Response,
     idempotency_key: IdempotencyKey_ = None,
-) -> CaseView:
+) -> Response:
     """Open a case in the caller's office. The same `Idempotency-Key` with the same body answers again with the
     case it opened (header `Idempotent-Replayed: true`); with another body it is refused (422)."""
     caller.require(*STAFF)
@@ -82,29 +82,27 @@ async def open_case(
         idempotency=keyed(caller, idempotency_key, "POST /api/cases", None, body),
     )
     result = await ctx.cases.open(cmd)
-    if not result.created:
-        response.headers[REPLAYED] = "true"
-    response.headers["Location"] = f"/api/cases/{result.case.id}"
-    return result.case
+    headers = {"Location": f"/api/cases/{result.case.id}"} | ({} if result.created else {REPLAYED: "true"})
+    return model_response(result.case, 201, headers)
 
 
 @router.get("", response_model=CasePage, responses=PROBLEMS)
-async def list_cases(caller: Caller, ctx: Ctx, filters: Annotated[CaseFilter, Query()]) -> CasePage:
+async def list_cases(caller: Caller, ctx: Ctx, filters: Annotated[CaseFilter, Query()]) -> Response:
     """The caller's office's cases, newest first: `q` finds a case number, citizen name, ΑΦΜ or procedure title
     (without accents or case, any part of it); filters combine; `next_cursor` fetches the following page."""
     caller.require(*STAFF)
     async with ctx.pool.acquire() as conn:
-        return await search.search_cases(conn=conn, f=filters, office_id=caller.require_office(), now=utcnow())
+        page = await search.search_cases(conn=conn, f=filters, office_id=caller.require_office(), now=utcnow())
+    return model_response(page)
 
 
 @router.get("/{case_id}", response_model=CaseView, responses=PROBLEMS)
-async def get_case(case_id: uuid.UUID, caller: Caller, ctx: Ctx, response: Response) -> CaseView:
+async def get_case(case_id: uuid.UUID, caller: Caller, ctx: Ctx) -> Response:
     """Read straight from PostgreSQL: no actor hop on the hot read path. `ETag` is the version to send back."""
     caller.require(*STAFF)
     async with ctx.pool.acquire() as conn:
         case = await store.get_case(conn=conn, case_id=case_id, office_id=caller.require_office())
-    response.headers["ETag"] = f'"{case.version}"'
-    return case
+    return model_response(case, headers={"ETag": f'"{case.version}"'})
 
 
 def utcnow() -> datetime:
@@ -118,7 +116,6 @@ async def act(
     case_id: uuid.UUID,
     action: CaseAction,
     key: str | None = None,
-    response: Response | None = None,
     *,
     idem: IdempotencyKey | None = None,
     fields: dict[str, Any],
@@ -142,10 +139,12 @@ async def act(
             **fields,
         }
     )
-    result = await ctx.cases.apply(cmd)
-    if result.replayed and response is not None:
-        response.headers[REPLAYED] = "true"
-    return result
+    return await ctx.cases.apply(cmd)
+
+
+def answer(result: CommandResult, status_code: int = 200) -> Response:
+    """The case after the command, marked when it is the answer given before to the same Idempotency-Key."""
+    return model_response(result.case, status_code, {REPLAYED: "true"} if result.replayed else None)
 
 
 @router.post("/{case_id}/extend", response_model=CaseView, responses=PROBLEMS)
@@ -155,14 +154,11 @@ async def extend_case(
     caller: Caller,
     ctx: Ctx,
     request_id: RequestId,
-    response: Response,
     idempotency_key: IdempotencyKey_ = None,
-) -> CaseView:
+) -> Response:
     """Move the due date by some days, with a reason."""
     fields: dict[str, Any] = {"version": body.version, "reason": body.reason, "days": body.days}
-    return (
-        await act(ctx, caller, request_id, case_id, CaseAction.EXTEND, idempotency_key, response, fields=fields)
-    ).case
+    return answer(await act(ctx, caller, request_id, case_id, CaseAction.EXTEND, idempotency_key, fields=fields))
 
 
 @router.post("/{case_id}/assign", response_model=CaseView, responses=PROBLEMS)
@@ -172,14 +168,11 @@ async def assign_case(
     caller: Caller,
     ctx: Ctx,
     request_id: RequestId,
-    response: Response,
     idempotency_key: IdempotencyKey_ = None,
-) -> CaseView:
+) -> Response:
     """An employee takes a case (or gives back their own); a supervisor gives it to anyone of the office."""
     fields: dict[str, Any] = {"version": body.version, "assignee": body.assignee}
-    return (
-        await act(ctx, caller, request_id, case_id, CaseAction.ASSIGN, idempotency_key, response, fields=fields)
-    ).case
+    return answer(await act(ctx, caller, request_id, case_id, CaseAction.ASSIGN, idempotency_key, fields=fields))
 
 
 @router.put("/{case_id}/form", response_model=CaseView, responses=PROBLEMS)
@@ -189,15 +182,12 @@ async def update_form_data(
     caller: Caller,
     ctx: Ctx,
     request_id: RequestId,
-    response: Response,
     idempotency_key: IdempotencyKey_ = None,
-) -> CaseView:
+) -> Response:
     """Replace the case's form data; validated as Form.io would against the form version the case was opened
     with (errors name paths under `/form_data`)."""
     fields: dict[str, Any] = {"version": body.version, "form_data": body.data}
-    return (
-        await act(ctx, caller, request_id, case_id, CaseAction.UPDATE_FORM, idempotency_key, response, fields=fields)
-    ).case
+    return answer(await act(ctx, caller, request_id, case_id, CaseAction.UPDATE_FORM, idempotency_key, fields=fields))
 
 
 @router.post("/{case_id}/notes", status_code=201, response_model=CaseView, responses=PROBLEMS)
@@ -207,15 +197,11 @@ async def add_note(
     caller: Caller,
     ctx: Ctx,
     request_id: RequestId,
-    response: Response,
     idempotency_key: IdempotencyKey_ = None,
-) -> CaseView:
+) -> Response:
     """A note on the case's timeline; it changes no field and needs no version."""
-    return (
-        await act(
-            ctx, caller, request_id, case_id, CaseAction.NOTE, idempotency_key, response, fields={"reason": body.text}
-        )
-    ).case
+    note = await act(ctx, caller, request_id, case_id, CaseAction.NOTE, idempotency_key, fields={"reason": body.text})
+    return answer(note, 201)
 
 
 @router.post("/bulk/reassign", response_model=BulkResult, responses=PROBLEMS)
@@ -256,16 +242,13 @@ async def transition(
     caller: Caller,
     ctx: Ctx,
     request_id: RequestId,
-    response: Response,
     idempotency_key: IdempotencyKey_ = None,
-) -> CaseView:
+) -> Response:
     """Move the case: `start` a submitted case; `suspend` it (a reason; the clock stops) and `resume` it (the due
     date moves by the time suspended); `complete`; `reject` (a reason the citizen will read); `close` a completed or
     rejected case; `reopen` a closed one (supervisors; a reason). Declared after the other actions' routes."""
     fields: dict[str, Any] = {"version": body.version, "reason": body.reason}
-    return (
-        await act(ctx, caller, request_id, case_id, CaseAction(action), idempotency_key, response, fields=fields)
-    ).case
+    return answer(await act(ctx, caller, request_id, case_id, CaseAction(action), idempotency_key, fields=fields))
 
 
 @router.get("/{case_id}/timeline", response_model=list[TimelineEntry], responses=PROBLEMS)

@@ -112,14 +112,17 @@ async def upload_document(
     key = store.document_key(case_id, document.id)
     await ctx.store.put(key, data, content_type)  # whole or not at all (the store's contract)
     try:
-        result = await act(ctx, caller, request_id, case_id, CaseAction.ATTACH, idempotency_key, response,
-                           idem=idem, fields={"document": document})  # fmt: skip
+        result = await act(ctx, caller, request_id, case_id, CaseAction.ATTACH, idempotency_key, idem=idem,
+                           fields={"document": document})  # fmt: skip
     except BaseException:
         async with ctx.pool.acquire() as conn:
             if not await case_documents.is_recorded(conn=conn, document_id=document.id):
                 await ctx.store.delete(key)  # the case did not take it: no object without its row
         raise
-    return DocumentView.model_validate(result.answer) if result.replayed and result.answer else document
+    if result.replayed and result.answer:  # a retry raced this one and recorded first
+        response.headers[REPLAYED] = "true"
+        return DocumentView.model_validate(result.answer)
+    return document
 
 
 @router.get("/{case_id}/documents", response_model=list[DocumentView])

@@ -34,6 +34,15 @@ async def case_row(pool: asyncpg.Pool[asyncpg.Record], case_id: str) -> asyncpg.
     return row
 
 
+async def reaches(pool: asyncpg.Pool[asyncpg.Record], case_id: str, status: str, within: float = 60) -> None:
+    """Until the case is in `status` (the process works asynchronously)."""
+
+    async def there() -> bool:
+        return bool((await case_row(pool, case_id))["status"] == status)
+
+    await eventually(there, within=within)
+
+
 async def by_process(pool: asyncpg.Pool[asyncpg.Record], case_id: str) -> list[str]:
     rows = await pool.fetch(
         "SELECT type FROM case_events WHERE case_id = $1 AND actor = $2 ORDER BY id", uuid.UUID(case_id), PROCESS
@@ -103,10 +112,7 @@ async def test_an_approved_case_runs_through_its_process(
                            headers=headers)  # fmt: skip
     assert done.status_code == 204, done.text
 
-    async def completed() -> bool:
-        return (await case_row(pool, case["id"]))["status"] == "completed"
-
-    await eventually(completed, within=60)
+    await reaches(pool, case["id"], "completed")
     # each effect once, however often the tasks were delivered; nobody had started it, so the decision did
     assert await by_process(pool, case["id"]) == ["case.assigned", "case.started", "case.completed"]
 
@@ -130,10 +136,7 @@ async def test_a_rejected_review_rejects_the_case_with_the_reviewers_reason(
     assert [e["path"] for e in unexplained.json()["errors"]] == ["/data/reason"]
     await decide(http, headers, task, {"decision": "reject", "reason": "Λείπει η βεβαίωση του δήμου"})
 
-    async def rejected() -> bool:
-        return (await case_row(pool, case["id"]))["status"] == "rejected"
-
-    await eventually(rejected, within=60)
+    await reaches(pool, case["id"], "rejected")
     reason = await pool.fetchval(
         "SELECT reason FROM case_events WHERE case_id = $1 AND type = 'case.rejected'", uuid.UUID(case["id"])
     )
@@ -151,10 +154,7 @@ async def test_a_missing_document_suspends_the_case_until_it_arrives(
     headers = office_with_staff["headers"]
     case = await open_online(http, headers, await process_procedure(make_procedure, pool, evidences=1))
 
-    async def suspended() -> bool:
-        return (await case_row(pool, case["id"]))["status"] == "suspended"
-
-    await eventually(suspended, within=60)  # the BPMN error was caught by its boundary event
+    await reaches(pool, case["id"], "suspended")  # the BPMN error was caught by its boundary event
     upload = await http.post(f"/api/cases/{case['id']}/documents",
                              files={"file": ("δήλωση.pdf", PDF, "application/pdf")}, headers=headers)  # fmt: skip
     assert upload.status_code == 201, upload.text
@@ -173,10 +173,7 @@ async def test_an_employee_who_resumes_a_case_waiting_for_documents_lets_the_pro
     headers = office_with_staff["headers"]
     case = await open_online(http, headers, await process_procedure(make_procedure, pool, evidences=1))
 
-    async def suspended() -> bool:
-        return (await case_row(pool, case["id"]))["status"] == "suspended"
-
-    await eventually(suspended, within=60)
+    await reaches(pool, case["id"], "suspended")
     version = (await case_row(pool, case["id"]))["version"]
     resumed = await http.post(f"/api/cases/{case['id']}/resume", json={"version": version}, headers=headers)
     assert resumed.status_code == 200, resumed.text

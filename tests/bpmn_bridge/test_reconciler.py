@@ -17,10 +17,11 @@ import pytest
 import ray
 
 from actors.ray_options import call_actor
+from bpmn_bridge.bridge import BRIDGE_ACTOR
 from bpmn_bridge.engine import EngineClient
 from infra.settings import Settings
 from serve.bootstrap import OUTBOX_RELAY
-from tests.bpmn_bridge.test_bridge import case_row, offered, open_online, process_procedure
+from tests.bpmn_bridge.test_bridge import offered, open_online, process_procedure, reaches
 from tests.bpmn_bridge.test_lockstep import act, ended_with_the_case, running
 from tests.helpers import bearer, eventually
 
@@ -126,10 +127,7 @@ async def test_documents_awaited_by_a_case_an_employee_resumed_unheard_are_no_lo
     headers = office_with_staff["headers"]
     case = await open_online(http, headers, await process_procedure(make_procedure, pool, evidences=1))
 
-    async def suspended() -> bool:
-        return (await case_row(pool, case["id"]))["status"] == "suspended"
-
-    await eventually(suspended, within=60)
+    await reaches(pool, case["id"], "suspended")
     async with lost_events():
         await act(http, headers, pool, case["id"], "resume")
     await settled(pool, case["id"])
@@ -158,3 +156,65 @@ async def test_an_instance_without_a_case_is_reported_not_touched(
     assert report["unrepaired"] >= 1
     assert await running(engine, stray) == [instance.id]
     await engine.delete_process_instance(instance.id)
+
+
+async def test_a_second_instance_of_a_case_is_deleted_the_first_stays(
+    ray_app: dict[str, Any],
+    http: httpx.AsyncClient,
+    pool: asyncpg.Pool[asyncpg.Record],
+    engine: EngineClient,
+    make_procedure: Callable[..., Any],
+    office_with_staff: dict[str, Any],
+    token_for: Callable[..., str],
+) -> None:
+    headers = office_with_staff["headers"]
+    case = await open_online(http, headers, await process_procedure(make_procedure, pool))
+    await offered(http, headers, case["id"])
+    [first] = await running(engine, case["id"])
+    second = await engine.start_process("kep_case", case["id"], {"escalateAt": "2099-01-01"}, surely_new=True)
+    assert sorted(await running(engine, case["id"])) == sorted([first, second.id])
+
+    report = await reconcile(http, token_for)
+    assert [(d["kind"], d["instance_id"], d["repaired"]) for d in report["drifts"] if d["case_id"] == case["id"]] == [
+        ("duplicate_instance", second.id, True)
+    ]
+    assert await running(engine, case["id"]) == [first]
+
+
+async def test_an_opening_published_twice_starts_one_instance(
+    ray_app: dict[str, Any],
+    settings: Settings,
+    http: httpx.AsyncClient,
+    pool: asyncpg.Pool[asyncpg.Record],
+    engine: EngineClient,
+    make_procedure: Callable[..., Any],
+    office_with_staff: dict[str, Any],
+) -> None:
+    headers = office_with_staff["headers"]
+    case = await open_online(http, headers, await process_procedure(make_procedure, pool))
+    await offered(http, headers, case["id"])
+    bridge = ray.get_actor(BRIDGE_ACTOR, namespace=settings.ray_namespace)
+    seen = (await call_actor(bridge.stats.remote()))["case_events"]
+    # the relay published it, then (as after a crash between the broker's confirm and its stamp) does so again
+    again = await pool.execute(
+        "UPDATE outbox SET published_at = NULL WHERE envelope->>'subject' = $1 AND type = 'gr.kep.case.opened.v1'",
+        case["id"],
+    )
+    assert again == "UPDATE 1"
+
+    async def published() -> bool:
+        return bool(
+            await pool.fetchval(
+                """SELECT published_at IS NOT NULL FROM outbox
+                   WHERE envelope->>'subject' = $1 AND type = 'gr.kep.case.opened.v1'""",
+                case["id"],
+            )
+        )
+
+    await eventually(published, within=30)
+
+    async def handled() -> bool:  # the bridge has taken the second copy and settled it
+        return bool((await call_actor(bridge.stats.remote()))["case_events"] > seen)
+
+    await eventually(handled, within=30)
+    assert len(await engine.historic_process_instances(business_key=case["id"])) == 1
