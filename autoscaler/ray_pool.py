@@ -83,7 +83,7 @@ class ActorPoolScaler:
     async def _shrink(self, leaving: list[str]) -> None:
         async def remove(name: str) -> None:
             try:
-                handle = ray.get_actor(name)
+                handle = await asyncio.to_thread(ray.get_actor, name)  # a blocking call to Ray's control store
             except ValueError:
                 return  # gone already
             left = 0
@@ -109,7 +109,8 @@ class ActorPoolScaler:
 
     async def _ready(self, name: str) -> bool:
         try:
-            await asyncio.wait_for(ray.get_actor(name).__ray_ready__.remote(), READY_TIMEOUT_S)
+            handle = await asyncio.to_thread(ray.get_actor, name)  # a blocking call to Ray's control store
+            await asyncio.wait_for(handle.__ray_ready__.remote(), READY_TIMEOUT_S)
         except (ValueError, TimeoutError, ray.exceptions.RayError):
             return False
         return True

@@ -124,10 +124,9 @@ async def serve_ours(spec: dict[str, Any], out: TextIO) -> None:
     appends `<process instance id> <time.time()>` to `out` as it starts."""
     # imported here: the measuring process needs none of it (and it pulls in Ray's package)
     from bpmn_bridge.bridge import CamundaBridge
-    from bpmn_bridge.handlers import REGISTRY, HandlerContext, TopicOptions, topic
     from bpmn_bridge.worker import TaskWorker
     from infra.settings import Settings
-    from messages.tasks import TaskCommand
+    from messages.tasks import TaskCommand, Topic, TopicOptions
 
     env = StackSettings().app_env()
     values: dict[str, Any] = {
@@ -143,19 +142,21 @@ async def serve_ours(spec: dict[str, Any], out: TextIO) -> None:
     }
     settings = Settings(**values)
 
-    async def noop(task: TaskCommand, ctx: HandlerContext) -> dict[str, Any]:
+    async def noop(task: TaskCommand) -> dict[str, Any]:
         started = time.time()
         out.write(f"{task.process_instance_id} {started}\n")
         return {}
 
-    topic(TopicOptions(spec["topic"], variables=(), lock_ms=LOCK_MS))(noop)
+    options = TopicOptions(spec["topic"], variables=(), lock_ms=LOCK_MS)
     workers = []
     for _ in range(spec["workers"]):
         worker = TaskWorker.__new__(TaskWorker)
-        await TaskWorker.__init__(worker, settings, [spec["topic"]], spec["prefetch"])
+        await TaskWorker.__init__(
+            worker, settings, [spec["topic"]], spec["prefetch"], {options.topic: Topic(options, noop)}
+        )
         workers.append(worker)
     bridge = CamundaBridge.__new__(CamundaBridge)
-    await CamundaBridge.__init__(bridge, settings)
+    await CamundaBridge.__init__(bridge, settings, {options.topic: options})
     stop = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
     print("ready", flush=True)
@@ -165,12 +166,9 @@ async def serve_ours(spec: dict[str, Any], out: TextIO) -> None:
         task.cancel()
     await asyncio.gather(*bridge._tasks, return_exceptions=True)
     for worker in workers:
-        await worker._amqp.close()
-        await worker.ctx.pool.close()
+        await worker.close()
     await bridge._amqp.close()
-    await bridge.pool.close()
     await bridge.engine.aclose()
-    REGISTRY.pop(spec["topic"], None)
 
 
 # --------------------------------------------------------------------------------------------------------------

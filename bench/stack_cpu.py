@@ -387,7 +387,8 @@ def add_load_args(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--vus", type=int, default=d.vus, help="VUs of the closed-loop mode")
     ap.add_argument("--duration", type=float, default=d.duration, help="seconds of load per mode")
     ap.add_argument("--idle", type=float, default=d.idle, help="seconds of the idle baseline before each mode")
-    ap.add_argument("--tail", type=float, default=d.tail, help="seconds the window stays open after k6 exits")
+    ap.add_argument("--tail", type=float, default=d.tail, help="seconds the window stays open once drained")
+    ap.add_argument("--drain-limit", type=float, default=d.drain_limit, help="longest wait for the backlog (s)")
     ap.add_argument("--warmup", type=float, default=d.warmup, help="seconds of unmeasured load at --rate first")
     ap.add_argument("--settle", type=float, default=d.settle, help="seconds of rest before each idle baseline")
     ap.add_argument("--interval", type=float, default=d.interval, help="process sampling interval (s)")
@@ -403,6 +404,7 @@ def load_from_args(args: argparse.Namespace) -> Load:
         duration=args.duration,
         idle=args.idle,
         tail=args.tail,
+        drain_limit=args.drain_limit,
         warmup=args.warmup,
         settle=args.settle,
         interval=args.interval,
