@@ -256,8 +256,9 @@ class CaseChanged(BaseModel):
     version: int
     actor: str
     reason: str | None = None
-    # the BPMN process of the case's procedure
+    # the BPMN process of the case's procedure, and how the case came in (a reopening starts the process again)
     process_key: str | None = None
+    channel: Channel | None = None
 
 
 class TimelineEntry(BaseModel):

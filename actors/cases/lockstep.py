@@ -16,10 +16,13 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from messages.cases import CaseAction, CaseChanged, CaseOpened
+from messages.cases import CaseAction, CaseChanged, CaseOpened, Channel
 from messages.envelope import Envelope
 
 PROCESS_ACTOR = "bpmn:kep_case"  # who the timeline names for the process's changes
+# Received by an employee in person: the employee who opened it has it and has seen the citizen's papers, so the
+# process's intake (assignment by rule, the documents check) is for the cases that come in without one.
+RECEIVED_IN_PERSON = frozenset({Channel.COUNTER})
 # a case whose procedure sets no deadline is still escalated after this long
 DEFAULT_DUE = timedelta(days=30)
 
@@ -36,7 +39,10 @@ class Message(StrEnum):
 class Effect(StrEnum):
     """What a case change does to its process instance."""
 
-    START = "start the procedure's process (business key = case id; escalateAt = the due date)"
+    START = (
+        "start the procedure's process (business key = case id; escalateAt = the due date; intake = not opened at "
+        "the counter)"
+    )
     RESTART = "start a new instance (the last one ended with the case)"
     DOCUMENTS = "message documents-supplied: a process waiting for documents goes on"
     RESUME = (
@@ -79,7 +85,8 @@ class Step:
 
 
 PROCESS_TO_CASE: tuple[Step, ...] = (
-    Step("intake", "case-intake", "assign (by rule: the office's least busy employee) when nobody has it; the "
+    Step("intake", "case-intake", "for a case that came in without an employee (online, phone, EUGO; a counter case "
+         "goes straight to the review): assign (by rule: the office's least busy employee) when nobody has it; the "
          "procedure's documents missing (and not waived): suspend, then BPMN error missing-document → wait for "
          "documents-supplied and check again; there: resume a case the process had suspended"),
     Step("review", None, "none: the office's review user task; its form's decision (approve / reject + reason) "
@@ -148,20 +155,19 @@ def intents(event: Envelope[CaseOpened] | Envelope[CaseChanged]) -> list[Intent]
 
 
 def _variables(data: CaseOpened | CaseChanged, at: datetime) -> dict[str, Any]:
-    return start_variables(
-        case_id=data.case_id, office_id=data.office_id, procedure_id=data.procedure_id, due_at=data.due_at, opened_at=at
-    )
+    return start_variables(office_id=data.office_id, due_at=data.due_at, opened_at=at, channel=data.channel)
 
 
 def start_variables(
-    *, case_id: uuid.UUID, office_id: uuid.UUID, procedure_id: uuid.UUID, due_at: datetime | None, opened_at: datetime
+    *, office_id: uuid.UUID, due_at: datetime | None, opened_at: datetime, channel: Channel | None
 ) -> dict[str, Any]:
-    """The variables a case's instance starts with: the office's group, the case, and when to escalate it."""
+    """The variables a case's instance starts with: the office's group (its user tasks' candidates), when to
+    escalate the case, and whether it needs the intake. Nothing else: the business key is the case, and every
+    variable is a row (and a history row) the engine writes for every case; the handlers read the case itself."""
     return {
         "office": str(office_id),
-        "caseId": str(case_id),
-        "procedureId": str(procedure_id),
         "escalateAt": escalate_at(due_at, opened_at),
+        "intake": channel not in RECEIVED_IN_PERSON,
     }
 
 

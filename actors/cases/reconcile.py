@@ -21,7 +21,7 @@ import asyncpg
 from actors.cases.lifecycle import OPEN
 from actors.cases.lockstep import Correlate, Intent, Message, StartProcess, escalate_at, start_variables
 from infra.db import Conn
-from messages.cases import CaseStatus
+from messages.cases import CaseStatus, Channel
 
 # activities of kep_case.bpmn the comparison reads
 ENDED_WITH_CASE = "ended_by_case"  # the event subprocess of the message `case-ended`
@@ -54,6 +54,7 @@ class CaseRow:
     updated_at: datetime
     process_key: str | None
     documents: int
+    channel: Channel
 
 
 @dataclass(frozen=True)
@@ -154,17 +155,13 @@ def compare_missing(case: CaseRow, history: list[EndedInstance]) -> Drift | None
 
 def _start_variables(case: CaseRow) -> dict[str, Any]:
     return start_variables(
-        case_id=case.id,
-        office_id=case.office_id,
-        procedure_id=case.procedure_id,
-        due_at=case.due_at,
-        opened_at=case.created_at,
+        office_id=case.office_id, due_at=case.due_at, opened_at=case.created_at, channel=case.channel
     )
 
 
 # the reads
 
-_ROW = """SELECT c.id, c.office_id, c.procedure_id, c.status, c.due_at, c.created_at, c.updated_at,
+_ROW = """SELECT c.id, c.office_id, c.procedure_id, c.status, c.due_at, c.created_at, c.updated_at, c.channel,
                  p.bpmn_process_key AS process_key,
                  (SELECT count(*) FROM documents d WHERE d.case_id = c.id) AS documents
           FROM cases c JOIN procedures p ON p.id = c.procedure_id"""
@@ -181,6 +178,7 @@ def _case(r: asyncpg.Record) -> CaseRow:
         r["updated_at"],
         r["process_key"],
         r["documents"],
+        Channel(r["channel"]),
     )
 
 

@@ -367,6 +367,7 @@ async def _apply(conn: Conn, cmd: CaseCommand) -> CaseView:
             actor=cmd.actor,
             reason=None if note else cmd.reason,
             process_key=row["bpmn_process_key"],
+            channel=Channel(row["channel"]),
         ),
         source=SOURCE,
         subject=str(view.id),

@@ -99,13 +99,11 @@ async def intake(task: TaskCommand, deps: CaseTaskDeps) -> dict[str, Any]:
     (the procedure asks for some, none is attached, no employee waived them): the case is suspended until they
     come (BPMN error). There: a case the process had suspended for them goes on."""
     facts = await _facts(task, deps)
-    assignee = facts.assignee
-    if assignee is None and facts.status in OPEN:
+    if facts.assignee is None and facts.status in OPEN:
         async with deps.pool.acquire() as conn:
             pick = await case_facts.least_busy_employee(conn=conn, office_id=facts.office_id)
         if pick is not None:  # nobody to give it to: it waits in the office's queue
             await _act(task, deps, facts, "intake-assign", CaseAction.ASSIGN, assignee=pick)
-            assignee = pick
     waived = bool(task.variables.get("documentsWaived"))
     missing = facts.evidences_needed and not facts.documents_attached and not waived
     if missing and facts.status in OPEN:
@@ -119,7 +117,7 @@ async def intake(task: TaskCommand, deps: CaseTaskDeps) -> dict[str, Any]:
         # an employee's suspension is the employee's to lift
         reason = "τα δικαιολογητικά προσκομίστηκαν"
         await _act(task, deps, facts, "intake-resume", CaseAction.RESUME, reason=reason)
-    return {"assignee": assignee, "documentsAttached": facts.documents_attached}
+    return {}  # the case holds what the intake did; a variable would be one more row per case for nobody
 
 
 async def set_status(task: TaskCommand, deps: CaseTaskDeps) -> dict[str, Any]:
@@ -127,17 +125,17 @@ async def set_status(task: TaskCommand, deps: CaseTaskDeps) -> dict[str, Any]:
     target = CaseStatus(task.variables["status"])
     facts = await _facts(task, deps)
     if facts.status is target:
-        return {"caseStatus": target.value}  # already there (a redelivery, or an employee was quicker)
+        return {}  # already there (a redelivery, or an employee was quicker)
     if target is CaseStatus.COMPLETED:
         if facts.status is CaseStatus.SUBMITTED:
             await _act(task, deps, facts, "start", CaseAction.START, reason="έγκριση ελέγχου")
-        view = await _act(task, deps, facts, "complete", CaseAction.COMPLETE, reason="έγκριση ελέγχου")
+        await _act(task, deps, facts, "complete", CaseAction.COMPLETE, reason="έγκριση ελέγχου")
     elif target is CaseStatus.REJECTED:
         reason = str(task.variables.get("reason") or "").strip() or "απόρριψη κατά τον έλεγχο"
-        view = await _act(task, deps, facts, "reject", CaseAction.REJECT, reason=reason)
+        await _act(task, deps, facts, "reject", CaseAction.REJECT, reason=reason)
     else:
         raise TaskFailed(f"the process asks for status {target}, which no decision reaches", retry=False)
-    return {"caseStatus": view.status.value}
+    return {}
 
 
 async def check_due(task: TaskCommand, deps: CaseTaskDeps) -> dict[str, Any]:

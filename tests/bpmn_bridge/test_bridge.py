@@ -208,3 +208,21 @@ async def test_a_suspended_cases_review_is_not_decided_until_it_is_resumed(
     assert resumed.status_code == 200
     done = await http.post(f"{url}/complete", json={"data": {"decision": "approve"}}, headers=headers)
     assert done.status_code == 204, done.text
+
+
+async def test_a_case_received_at_the_counter_goes_straight_to_the_review(
+    ray_app: dict[str, Any],
+    http: httpx.AsyncClient,
+    pool: asyncpg.Pool[asyncpg.Record],
+    make_procedure: Callable[..., Any],
+    office_with_staff: dict[str, Any],
+) -> None:
+    headers = office_with_staff["headers"]
+    procedure = await process_procedure(make_procedure, pool, evidences=2)
+    opened = await http.post("/api/cases", json=body(procedure), headers=headers)  # at the counter
+    case = opened.json()
+    # the employee who took it in has it and has seen the papers: no assignment rule, no documents check
+    assert case["assignee"] == office_with_staff["employee"]
+    await offered(http, headers, case["id"])
+    assert (await case_row(pool, case["id"]))["status"] == "submitted"
+    assert await by_process(pool, case["id"]) == []
