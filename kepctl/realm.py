@@ -12,10 +12,8 @@ import json
 import sys
 from typing import Any
 
-import httpx
-
 from kepctl.seed import USERS, DemoUser, sid
-from kepctl.stack import REALM, ROOT, StackSettings
+from kepctl.stack import REALM, ROOT
 
 REALM_FILE = ROOT / "deployments" / "keycloak" / "realm-kep.json"
 # The client the web app signs in with; every access token for the API carries it in `aud` (KEP_OIDC_AUDIENCE).
@@ -190,23 +188,6 @@ def realm() -> dict[str, Any]:
         },
         "users": [_user(u) for u in USERS],
     }
-
-
-class TokenRefused(httpx.HTTPError):
-    """Keycloak answered the token request with an OAuth error (wrong password, unknown client, ...)."""
-
-
-def password_grant(stack: StackSettings, username: str, password: str, client_id: str = CLI_CLIENT) -> str:
-    """An access token from the local Keycloak by the password grant (development and tests only)."""
-    resp = httpx.post(
-        stack.oidc_token_url,
-        data={"grant_type": "password", "client_id": client_id, "username": username, "password": password},
-        timeout=10,
-    )
-    if resp.status_code != 200:
-        body = resp.json() if resp.headers.get("content-type", "").startswith("application/json") else {}
-        raise TokenRefused(f"{resp.status_code} {body.get('error', '')}: {body.get('error_description', resp.text)}")
-    return str(resp.json()["access_token"])
 
 
 def render() -> str:
