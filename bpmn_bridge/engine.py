@@ -186,17 +186,17 @@ class EngineClient:
         if not business_key:
             raise ValueError("start_process needs a business key: it is what makes a repeated start harmless")
         body = {"businessKey": business_key, "variables": typed_map(variables)}
-        attempts = 0
+        ask_first = not surely_new
 
         async def start_once() -> ProcessInstance:
-            nonlocal attempts
-            attempts += 1
-            if not (surely_new and attempts == 1):
+            nonlocal ask_first
+            if ask_first:
                 lookup = {"businessKey": business_key, "processDefinitionKey": key} | self._tenant_filter()
                 running = (await self._send("GET", "/process-instance", params=lookup)).json()
                 if running:
                     dto = running[0]
                     return ProcessInstance(dto["id"], dto.get("businessKey"), dto["definitionId"], started=False)
+            ask_first = True  # a repeat: the start may have happened with its answer lost
             tenant = f"/tenant-id/{_seg(self.tenant_id)}" if self.tenant_id else ""
             start = f"/process-definition/key/{_seg(key)}{tenant}/start"
             dto = (await self._send("POST", start, json=body)).json()

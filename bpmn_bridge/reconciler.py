@@ -197,10 +197,7 @@ class Reconciler:
         return drifts
 
     async def _duplicates(self, views: list[rc.InstanceView]) -> list[rc.Drift]:
-        per_case: dict[str, int] = {}
-        for view in views:
-            if view.business_key:
-                per_case[view.business_key] = per_case.get(view.business_key, 0) + 1
+        per_case = Counter(view.business_key for view in views if view.business_key)
         drifts: list[rc.Drift] = []
         for business_key in (k for k, n in per_case.items() if n > 1):
             history = await self.engine.historic_process_instances(business_key=business_key, finished=False)

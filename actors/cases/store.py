@@ -242,7 +242,7 @@ async def apply_command(
             except KepError:
                 # the case moved on since this very command was applied (a task's second delivery): done already
                 if await _applied(conn, cmd.command_id):
-                    return CommandResult(case=await get_case(conn=conn, case_id=cmd.case_id, office_id=cmd.office_id))
+                    return await _as_it_is(conn, cmd)
                 raise
             if cmd.idempotency is not None:
                 answer = cmd.document.model_dump(mode="json") if cmd.document else view.model_dump(mode="json")
@@ -262,7 +262,12 @@ async def apply_command(
         if exc.constraint_name != COMMAND_ONCE:
             raise
         # the same command applied before, and this time it would have changed nothing: the case as it is
-        return CommandResult(case=await get_case(conn=conn, case_id=cmd.case_id, office_id=cmd.office_id))
+        return await _as_it_is(conn, cmd)
+
+
+async def _as_it_is(conn: Conn, cmd: CaseCommand) -> CommandResult:
+    """The answer to a command applied before: the case as it is now."""
+    return CommandResult(case=await get_case(conn=conn, case_id=cmd.case_id, office_id=cmd.office_id))
 
 
 async def _applied(conn: Conn, command_id: uuid.UUID) -> bool:

@@ -81,15 +81,14 @@ def redecided(handler: Handler) -> Handler:
     again and decides anew, here and now, rather than failing the task into the engine's retry timeout."""
 
     async def run(task: TaskCommand, deps: CaseTaskDeps) -> dict[str, Any]:
-        for _ in range(REDECIDE):
+        redecisions = 0
+        while True:
             try:
                 return await handler(task, deps)
-            except Conflict:
-                continue
-        try:
-            return await handler(task, deps)
-        except Conflict as exc:
-            raise TaskFailed(str(exc), retry=True) from exc
+            except Conflict as exc:
+                redecisions += 1
+                if redecisions > REDECIDE:
+                    raise TaskFailed(str(exc), retry=True) from exc
 
     return run
 
