@@ -11,16 +11,17 @@ import orjson
 from infra.db import Conn
 from messages.envelope import Envelope
 
+COLUMNS = "(id, type, routing_key, envelope)"
+
+
+def values(envelope: Envelope[Any], routing_key: str) -> tuple[Any, ...]:
+    """An event's row, in the order of COLUMNS: for a caller that writes it in a statement of its own."""
+    return envelope.id, envelope.type, routing_key, envelope.model_dump(mode="json")
+
 
 async def enqueue(conn: Conn, envelope: Envelope[Any], routing_key: str) -> None:
     """Must run inside the caller's transaction: the event exists exactly when the change does."""
-    await conn.execute(
-        "INSERT INTO outbox (id, type, routing_key, envelope) VALUES ($1, $2, $3, $4)",
-        envelope.id,
-        envelope.type,
-        routing_key,
-        envelope.model_dump(mode="json"),
-    )
+    await conn.execute(f"INSERT INTO outbox {COLUMNS} VALUES ($1, $2, $3, $4)", *values(envelope, routing_key))  # noqa: S608
 
 
 @dataclass(frozen=True)

@@ -36,6 +36,13 @@ _SELECT_CASE = """SELECT c.*, f.key AS form_key, f.version AS form_version
                   FROM cases c LEFT JOIN forms f ON f.id = c.form_id"""
 
 
+# A command's audit event and its outbox event, written by the statement that changes the case (or alone):
+# $1 case, $2 office, $3–$9 the audit event, $10–$13 the outbox event; $14 on are the change's own.
+_EVENTS = f"""e AS (INSERT INTO case_events (case_id, office_id, type, actor, reason, request_id, old, new, command_id)
+                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)),
+              o AS (INSERT INTO outbox {outbox.COLUMNS} VALUES ($10, $11, $12, $13))"""  # noqa: S608
+
+
 def _view(row: asyncpg.Record) -> CaseView:
     return CaseView.model_validate(dict(row))
 
@@ -283,9 +290,13 @@ async def _replay(conn: Conn, cmd: CaseCommand, stored: idempotency.Stored) -> C
 
 
 async def _apply(conn: Conn, cmd: CaseCommand) -> CaseView:
+    # Four round trips: BEGIN, this locked read, one statement that writes the row, its audit event and its outbox
+    # event together, COMMIT. Every value the two events carry is known once the plan is made.
     row = await conn.fetchrow(
-        """SELECT c.*, p.mitos_id, p.bpmn_process_key, o.code AS office_code FROM cases c
-           JOIN procedures p ON p.id = c.procedure_id JOIN offices o ON o.id = c.office_id
+        """SELECT c.*, p.mitos_id, p.bpmn_process_key, o.code AS office_code, f.key AS form_key,
+                  f.version AS form_version
+           FROM cases c JOIN procedures p ON p.id = c.procedure_id JOIN offices o ON o.id = c.office_id
+           LEFT JOIN forms f ON f.id = c.form_id
            WHERE c.id = $1 AND c.office_id = $2 FOR UPDATE OF c""",
         cmd.case_id,
         cmd.office_id,
@@ -315,36 +326,11 @@ async def _apply(conn: Conn, cmd: CaseCommand) -> CaseView:
             raise InvalidInput("an attach command carries its document")
         await _insert_document(conn, cmd)
     if not plan.changes and cmd.action not in _CREATED:
-        return await get_case(conn=conn, case_id=cmd.case_id, office_id=cmd.office_id)  # nothing to change
+        return _view(row)  # nothing to change
 
-    if plan.changes:
-        columns = list(plan.changes)
-        sets = ", ".join(f"{c} = ${i + 3}" for i, c in enumerate(columns))
-        stamp = ""
-        if "status" in plan.changes:
-            status_param = f"${len(columns) + 3}::text"
-            stamp = f", status_changed_at = status_changed_at || jsonb_build_object({status_param}, $2::timestamptz)"
-        updated = await conn.fetchrow(
-            f"""WITH c AS (UPDATE cases SET {sets}, version = version + 1, updated_at = $2{stamp} WHERE id = $1
-                           RETURNING *)
-                SELECT c.*, f.key AS form_key, f.version AS form_version
-                FROM c LEFT JOIN forms f ON f.id = c.form_id""",  # noqa: S608
-            cmd.case_id,
-            now,
-            *plan.changes.values(),
-            *([plan.changes["status"]] if stamp else []),
-        )
-        assert updated is not None  # this transaction holds the row's lock
-        view = _view(updated)
-    else:
-        view = await get_case(conn=conn, case_id=cmd.case_id, office_id=cmd.office_id)
     note = cmd.action is CaseAction.NOTE
     document = cmd.document.model_dump(mode="json", exclude={"url"}) if cmd.document else None
-    await conn.execute(
-        """INSERT INTO case_events (case_id, office_id, type, actor, reason, request_id, old, new, command_id)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)""",
-        cmd.case_id,
-        cmd.office_id,
+    event = [
         f"case.{cmd.action.past}",
         cmd.actor,
         None if note else cmd.reason,
@@ -356,30 +342,57 @@ async def _apply(conn: Conn, cmd: CaseCommand) -> CaseView:
         if document
         else {k: _jsonable(v) for k, v in plan.changes.items()},
         cmd.command_id,
-    )
+    ]
+    after = {**row, **plan.changes}
     kind = CASE_CHANGED[cmd.action]
     envelope = kind.envelope(
         CaseChanged(
-            case_id=view.id,
-            number=view.number,
-            office_id=view.office_id,
-            procedure_id=view.procedure_id,
+            case_id=cmd.case_id,
+            number=row["number"],
+            office_id=cmd.office_id,
+            procedure_id=row["procedure_id"],
             action=cmd.action,
-            status=view.status,
-            assignee=view.assignee,
-            due_at=view.due_at,
-            version=view.version,
+            status=after["status"],
+            assignee=after["assignee"],
+            due_at=after["due_at"],
+            version=row["version"] + 1 if plan.changes else row["version"],
             actor=cmd.actor,
             reason=None if note else cmd.reason,
             process_key=row["bpmn_process_key"],
             channel=Channel(row["channel"]),
         ),
         source=SOURCE,
-        subject=str(view.id),
+        subject=str(cmd.case_id),
         correlationid=cmd.request_id,
     )
-    await outbox.enqueue(conn, envelope, routing_key=kind.routing_key(row["office_code"], row["mitos_id"]))
-    return view
+    args = [
+        cmd.case_id,
+        cmd.office_id,
+        *event,
+        *outbox.values(envelope, kind.routing_key(row["office_code"], row["mitos_id"])),
+    ]
+    if not plan.changes:  # a note or a document: the case row stays as it is
+        await conn.execute(f"WITH {_EVENTS} SELECT 1", *args)
+        return _view(row)
+    columns = list(plan.changes)
+    sets = ", ".join(f"{c} = ${i + 15}" for i, c in enumerate(columns))
+    stamp = ""
+    if "status" in plan.changes:
+        status = f"${len(columns) + 15}::text"
+        stamp = f", status_changed_at = status_changed_at || jsonb_build_object({status}, $14::timestamptz)"
+    updated = await conn.fetchrow(
+        f"""WITH c AS (UPDATE cases SET {sets}, version = version + 1, updated_at = $14{stamp} WHERE id = $1
+                       RETURNING *),
+                 {_EVENTS}
+            SELECT c.*, f.key AS form_key, f.version AS form_version
+            FROM c LEFT JOIN forms f ON f.id = c.form_id""",  # noqa: S608 (fixed parts, bound values)
+        *args,
+        now,
+        *plan.changes.values(),
+        *([plan.changes["status"]] if stamp else []),
+    )
+    assert updated is not None  # this transaction holds the row's lock
+    return _view(updated)
 
 
 async def _insert_document(conn: Conn, cmd: CaseCommand) -> None:
