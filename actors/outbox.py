@@ -14,16 +14,20 @@ from typing import Any
 import asyncpg
 import structlog
 from aio_pika.abc import AbstractExchange, AbstractRobustConnection
-from tenacity import AsyncRetrying, retry_if_exception_type, wait_exponential_jitter
 
 from actors.ray_options import actor_class
 from infra import amqp, outbox
 from infra.db import create_pool
 from infra.logging import configure_logging
+from infra.loops import LoopStatus, SupervisedLoop
+from infra.retry import Backoff, forever
 from infra.settings import Settings
 
 log = structlog.get_logger("outbox")
+OUTBOX_RELAY = "kep-outbox-relay"
 GATHER_S = 0.005
+RELAY_BACKOFF = Backoff(initial_s=0.2, max_s=10.0)
+STALE_MIN_S = 30.0  # a relay with no pass for this long while events wait is stuck: its watchdog restarts it
 
 
 class OutboxRelay:
@@ -38,7 +42,13 @@ class OutboxRelay:
         self._listener: asyncpg.Connection[asyncpg.Record] | None = None
         self._amqp: AbstractRobustConnection | None = None
         self._exchange: AbstractExchange | None = None
-        self._task = asyncio.get_running_loop().create_task(self._run())
+        self._relay = SupervisedLoop(
+            "outbox_relay",
+            self._run,
+            stale_after_s=max(STALE_MIN_S, 3 * settings.outbox_poll_seconds),
+            work_waits=self._unsent,
+        )
+        self._relay.start()
 
     async def _connect(self) -> None:
         if self._pool is None:
@@ -59,26 +69,21 @@ class OutboxRelay:
         self._listener = self._amqp = self._pool = self._exchange = None
 
     async def _run(self) -> None:
-        async for attempt in AsyncRetrying(
-            # Whatever fails, the relay must come back: a loop that died quietly would hold every event back.
-            retry=retry_if_exception_type(Exception),
-            wait=wait_exponential_jitter(initial=0.2, max=10),
-            before_sleep=lambda rs: log.warning(
-                "outbox_relay_retrying", error=str(rs.outcome and rs.outcome.exception())
-            ),
-        ):
-            with attempt:
-                try:
-                    await self._connect()
-                    await self._loop()
-                except Exception:
-                    log.exception("outbox_relay_failed")
-                    await self._close()
-                    raise
+        # Whatever fails, the relay must come back: a loop that died quietly would hold every event back.
+        await forever("outbox_relay", self._connected_loop, RELAY_BACKOFF)
+
+    async def _connected_loop(self) -> None:
+        try:
+            await self._connect()
+            await self._loop()
+        except BaseException:
+            await self._close()
+            raise
 
     async def _loop(self) -> None:
         while True:
             sent = 0 if self._paused else await self.relay_once()
+            self._relay.beat()
             if sent >= self.settings.outbox_batch:
                 continue
             self._wake.clear()
@@ -116,6 +121,16 @@ class OutboxRelay:
         self.published += len(events)
         log.debug("outbox_published", count=len(events))
         return len(events)
+
+    async def _unsent(self) -> bool:
+        """Whether events wait that should have gone out by now."""
+        assert self._pool is not None, "no database pool: the loop never connected"
+        return bool(await self._pool.fetchval(
+            "SELECT EXISTS (SELECT 1 FROM outbox WHERE published_at IS NULL AND created_at < now() - interval '5 s')"
+        ))  # fmt: skip
+
+    async def loops(self) -> list[LoopStatus]:
+        return [self._relay.status()]
 
     async def pause(self) -> None:
         """Stop publishing (operations, and tests that need a commit without a publish)."""

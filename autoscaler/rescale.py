@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
-from tenacity.wait import wait_base
-
 from autoscaler.model import ScaleConflict, Scaler, ScaleState
+from infra.retry import Backoff, retrying
+
+CONFLICT_BACKOFF = Backoff(initial_s=0.05, max_s=1.0, jitter_s=0.2)
 
 
 @dataclass(frozen=True)
@@ -29,17 +29,12 @@ async def rescale(
     decide: Callable[[ScaleState], int],
     *,
     retries: int = 3,
-    wait: wait_base | None = None,
+    backoff: Backoff = CONFLICT_BACKOFF,
 ) -> Rescaled:
     """Read, decide, write; on a conflict read and decide again (somebody else resized the target), up to
     `retries` times with jitter, then let the `ScaleConflict` go to the caller, who tries at its next tick."""
-    retrying = AsyncRetrying(
-        retry=retry_if_exception_type(ScaleConflict),
-        stop=stop_after_attempt(retries + 1),
-        wait=wait or wait_exponential_jitter(initial=0.05, max=1.0, jitter=0.2),
-        reraise=True,
-    )
-    async for attempt in retrying:
+    again = Backoff(backoff.initial_s, backoff.max_s, backoff.jitter_s, attempts=retries + 1)
+    async for attempt in retrying(again, retry_on=lambda e: isinstance(e, ScaleConflict)):
         with attempt:
             state = await scaler.read()
             desired = decide(state)

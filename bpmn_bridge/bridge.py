@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import random
 import time
 import weakref
 from collections.abc import Awaitable, Callable
@@ -26,8 +25,6 @@ from pathlib import Path
 
 import structlog
 from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractIncomingMessage, AbstractRobustConnection
-from cachetools import TTLCache
-from tenacity import AsyncRetrying, retry_if_exception, stop_after_delay, wait_exponential_jitter
 
 from actors.cases import lockstep
 from actors.ray_options import actor_class
@@ -39,8 +36,9 @@ from bpmn_bridge.worker import RESULTS_KEY, RESULTS_QUEUE, task_queue
 from infra import amqp
 from infra.consumer import consume
 from infra.logging import configure_logging
+from infra.loops import LoopStatus, SupervisedLoop
+from infra.retry import Backoff, forever, really_cancelled, retrying
 from infra.settings import Settings
-from messages.cases import CaseOpened
 from messages.errors import KepError
 from messages.events import case_event
 from messages.tasks import OutcomeKind, TaskCommand, TaskOutcome, TopicOptions
@@ -61,16 +59,18 @@ RETIRED_QUEUES = (
     *(f"tasks.{t}" for t in ("case-assign", "case-documents", "case-escalate", "case-suspend", "case-resume")),
 )
 PROCESSES_DIR = Path(__file__).with_name("processes")
-# how long this bridge remembers the cases whose instance it started (a second copy of an opening within that
-# time starts nothing; the reconciler finds a duplicate an older copy might still make)
-STARTED_TTL_S = 3600.0
 # how long a reading of the workers' capacity (consumers per queue) is trusted before it is read again
 CAPACITY_TTL_S = 5.0
 # how long a message waiting on the engine is held (retrying) before it goes back to its queue: an engine restart
 # must not use up the queue's delivery limit and dead-letter the event
-ENGINE_PATIENCE_S = 300
+ENGINE_PATIENCE = Backoff(initial_s=0.5, max_s=15.0, attempts=None, within_s=300.0)
+# engine or broker away: the poll loop backs off with jitter, never for minutes
+POLL_BACKOFF = Backoff(initial_s=0.5, max_s=30.0, jitter_s=1.0)
 # aio-pika's robust channels can wait for a reconnection without a timeout; the poll loop must not stall for good
 BROKER_TIMEOUT_S = 15.0
+# a poll pass takes at most the long poll, the capacity read and the dispatch: past that with tasks waiting, the
+# loop is stuck (or sees no workers) and its watchdog restarts it
+POLL_STALE_MARGIN_S = 2 * BROKER_TIMEOUT_S + 30.0
 
 
 @dataclass
@@ -94,20 +94,6 @@ def command_for(task: ExternalTask) -> TaskCommand:
     )
 
 
-def _really_cancelled() -> bool:
-    """Whether this task is being cancelled, as opposed to awaiting a broker call that was cancelled under it."""
-    task = asyncio.current_task()
-    return task is not None and task.cancelling() > 0
-
-
-async def _pause_after(exc: BaseException, failures: int) -> int:
-    failures += 1
-    pause = random.uniform(0, min(30.0, 0.5 * 2**failures))  # noqa: S311 (jitter, not a secret)
-    log.warning("bridge_poll_failed", error=f"{type(exc).__name__}: {exc}", retry_in_s=round(pause, 2))
-    await asyncio.sleep(pause)
-    return failures
-
-
 class CamundaBridge:
     async def __init__(self, settings: Settings, extra: dict[str, TopicOptions] | None = None) -> None:  # type: ignore[misc]  # Ray awaits async __init__
         """Fetches for the topics of `bpmn_bridge.topics`, plus `extra` ones (benchmarks)."""
@@ -123,7 +109,6 @@ class CamundaBridge:
         self._room = asyncio.Event()
         self._capacity_read: tuple[float, list[str], int] | None = None  # (when, topics with workers, their slots)
         self._case_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
-        self._started: TTLCache[str, bool] = TTLCache(maxsize=100_000, ttl=STARTED_TTL_S)
         self._amqp: AbstractRobustConnection = await amqp.connect(settings.amqp_url.get_secret_value(), BRIDGE_ACTOR)
         self._publishing: AbstractChannel = await self._amqp.channel(publisher_confirms=True)
         exchanges = await amqp.declare_exchanges(self._publishing, settings.events_exchange)
@@ -144,8 +129,15 @@ class CamundaBridge:
         await self._retire_old_queues()
         await self._deploy()
         await self._release_own_locks()
-        loop = asyncio.get_running_loop()
-        self._tasks = [loop.create_task(self._poll()), loop.create_task(self._heartbeat())]
+        # a pass of work is a fetch, or a look that found the workers full; no beat while no workers are seen
+        self._poller = SupervisedLoop(
+            "bridge_poll",
+            self._poll,
+            stale_after_s=settings.bridge_long_poll_ms / 1000 + POLL_STALE_MARGIN_S,
+            work_waits=self._tasks_wait,
+        )
+        self._poller.start()
+        self._tasks = [asyncio.get_running_loop().create_task(self._heartbeat())]
 
     async def _retire_old_queues(self) -> None:
         channel = await self._amqp.channel()
@@ -177,8 +169,7 @@ class CamundaBridge:
             for name in self.topics:
                 # aiormq's own timeout as well as the loop's wait_for: with the outer bound alone the bridge stopped
                 # fetching after a broker restart in a full test run (the cancellation did not get through)
-                queue = await self._publishing.declare_queue(task_queue(name), passive=True, timeout=BROKER_TIMEOUT_S)
-                consumers = queue.declaration_result.consumer_count or 0
+                consumers = await amqp.consumer_count(self._publishing, task_queue(name), BROKER_TIMEOUT_S)
                 if consumers:
                     with_workers.append(name)
                     slots += consumers * self.settings.worker_prefetch
@@ -188,38 +179,40 @@ class CamundaBridge:
         return with_workers, max(free, 0)
 
     async def _poll(self) -> None:
-        failures = 0
-        while True:
-            try:
-                # asyncio's own bound on the whole read, for what aiormq's per-call timeout does not cover
-                with_workers, free = await asyncio.wait_for(self._capacity(), BROKER_TIMEOUT_S)
-                if not with_workers or free == 0:
-                    self._room.clear()
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._room.wait(), timeout=1.0)
-                    continue
-                requests = [
-                    TopicRequest(name, self.topics[name].lock_ms, variables=self.topics[name].variables)
-                    for name in with_workers
-                ]
-                tasks = await self.engine.fetch_and_lock(
-                    self.worker_id,
-                    requests,
-                    max_tasks=free,
-                    async_response_timeout_ms=self.settings.bridge_long_poll_ms,
-                )
-                for task in tasks:
-                    await asyncio.wait_for(self._dispatch(task), BROKER_TIMEOUT_S)
-                failures = 0
-            except asyncio.CancelledError as exc:
-                if _really_cancelled():
-                    raise
-                self._capacity_read = None
-                failures = await _pause_after(exc, failures)  # aiormq cancels the calls of a closed channel
-                continue
-            except Exception as exc:  # engine or broker away: back off with jitter, never for minutes
-                self._capacity_read = None  # the workers may have gone with the broker: read them again
-                failures = await _pause_after(exc, failures)
+        await forever("bridge_poll", self._poll_once, POLL_BACKOFF)
+
+    async def _poll_once(self) -> None:
+        try:
+            # asyncio's own bound on the whole read, for what aiormq's per-call timeout does not cover
+            with_workers, free = await asyncio.wait_for(self._capacity(), BROKER_TIMEOUT_S)
+            if with_workers and free == 0:
+                self._poller.beat()  # the workers hold all they can: nothing to do but wait for room
+            if not with_workers or free == 0:
+                self._room.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._room.wait(), timeout=1.0)
+                return
+            requests = [
+                TopicRequest(name, self.topics[name].lock_ms, variables=self.topics[name].variables)
+                for name in with_workers
+            ]
+            tasks = await self.engine.fetch_and_lock(
+                self.worker_id,
+                requests,
+                max_tasks=free,
+                async_response_timeout_ms=self.settings.bridge_long_poll_ms,
+            )
+            for task in tasks:
+                await asyncio.wait_for(self._dispatch(task), BROKER_TIMEOUT_S)
+            self._poller.beat()
+        except BaseException:
+            self._capacity_read = None  # the workers may have gone with the broker: read them again
+            raise
+
+    async def _tasks_wait(self) -> bool:
+        """Whether the engine holds tasks of our topics that nobody has fetched."""
+        counts = await asyncio.gather(*(self.engine.fetchable(name) for name in self.topics))
+        return any(counts)
 
     async def _dispatch(self, task: ExternalTask) -> None:
         options = self.topics[task.topic_name]
@@ -251,17 +244,12 @@ class CamundaBridge:
                     log.warning("bridge_lock_lost", task_id=task_id, error=type(exc).__name__)
                     self._room.set()
                 except (KepError, OSError, asyncio.CancelledError) as exc:  # try again next beat
-                    if isinstance(exc, asyncio.CancelledError) and _really_cancelled():
+                    if isinstance(exc, asyncio.CancelledError) and really_cancelled():
                         raise
                     log.warning("bridge_heartbeat_failed", task_id=task_id, error=repr(exc))
 
     async def _patiently(self, call: Callable[[], Awaitable[object]]) -> None:
-        async for attempt in AsyncRetrying(
-            retry=retry_if_exception(lambda e: isinstance(e, KepError) and e.retryable),
-            wait=wait_exponential_jitter(initial=0.5, max=15),
-            stop=stop_after_delay(ENGINE_PATIENCE_S),
-            reraise=True,
-        ):
+        async for attempt in retrying(ENGINE_PATIENCE, name="bridge_engine_call"):
             with attempt:
                 await call()
 
@@ -301,25 +289,23 @@ class CamundaBridge:
         lock = self._case_locks.get(business_key)
         if lock is None:
             lock = self._case_locks[business_key] = asyncio.Lock()
-        # a case's opening seen for the first time starts its instance without asking the engine whether one runs:
-        # a redelivery (the broker's flag), or one the outbox published twice (remembered here), asks first
-        surely_new = isinstance(event.data, CaseOpened) and not message.redelivered
-        async with lock:  # one case's events one at a time: a redelivered opening finds the instance started
-            surely_new = surely_new and business_key not in self._started
+        async with lock:  # one case's events one at a time: a second copy of an opening finds the instance started
             for intent in lockstep.intents(event):
-                await self._patiently(lambda i=intent: self._carry_out(i, surely_new))  # type: ignore[misc]
+                await self._patiently(lambda i=intent: self._carry_out(i))  # type: ignore[misc]
         self.counts["case_events"] += 1
 
-    async def _carry_out(self, intent: lockstep.Intent, surely_new: bool) -> None:
-        changed = await carry_out(self.engine, intent, surely_new=surely_new)
+    async def _carry_out(self, intent: lockstep.Intent) -> None:
+        changed = await carry_out(self.engine, intent)
         if isinstance(intent, lockstep.StartProcess):
-            self._started[intent.business_key] = True
             self.counts["started"] += changed
         else:
             self.counts["correlated"] += changed
 
     async def stats(self) -> dict[str, int]:
         return self.counts | {"in_flight": len(self.in_flight)}
+
+    async def loops(self) -> list[LoopStatus]:
+        return [self._poller.status()]
 
 
 CamundaBridgeActor = actor_class(CamundaBridge, max_restarts=-1, max_task_retries=0)

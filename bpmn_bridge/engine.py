@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from types import MappingProxyType
 from typing import Any, Final, Self, TypeVar
@@ -21,7 +20,6 @@ from urllib.parse import quote
 
 import httpx
 import structlog
-from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
 from bpmn_bridge.error_map import error_for
 from bpmn_bridge.errors import EngineConflict, EngineNotFound, EngineOverloaded, EngineUnavailable, TaskGone
@@ -42,6 +40,7 @@ from bpmn_bridge.models import (
     UserTask,
 )
 from bpmn_bridge.variables import JsonValue, Long, RawValue, decode, decode_map, format_date, typed, typed_map
+from infra.retry import Backoff, retrying
 
 __all__ = [
     "MAX_ASYNC_RESPONSE_TIMEOUT_MS",
@@ -57,7 +56,6 @@ __all__ = [
     "MessageSubscription",
     "ProcessInstance",
     "RawValue",
-    "RetryPolicy",
     "RunningInstance",
     "TaskPage",
     "TaskPosition",
@@ -96,14 +94,7 @@ def _never(exc: BaseException) -> bool:
     return False
 
 
-@dataclass(frozen=True)
-class RetryPolicy:
-    """Exponential backoff with jitter; `attempts` counts the first try."""
-
-    attempts: int = 4
-    initial_s: float = 0.2
-    max_s: float = 5.0
-    jitter_s: float = 0.5
+DEFAULT_RETRY = Backoff(initial_s=0.2, max_s=5.0, jitter_s=0.5, attempts=4)
 
 
 class EngineClient:
@@ -115,14 +106,14 @@ class EngineClient:
         *,
         timeout_s: float = 30.0,
         client: httpx.AsyncClient | None = None,
-        retry: RetryPolicy | None = None,
+        retry: Backoff | None = None,
         tenant_id: str | None = None,
     ) -> None:
         # Every deployment, start, correlation and query stays inside this tenant (None: the tenant-less
         # definitions only), so systems sharing one engine never see each other's instances or tasks.
         self.tenant_id = tenant_id
         self.base_url = base_url.rstrip("/")
-        self.retry = retry or RetryPolicy()
+        self.retry = retry or DEFAULT_RETRY
         self._timeout_s = timeout_s
         self._timeout = httpx.Timeout(timeout_s)
         self._owns_client = client is None
@@ -174,29 +165,30 @@ class EngineClient:
         return Deployment(dto["id"], sum(len(dto.get(f"deployed{k}Definitions") or {}) for k in kinds))
 
     async def start_process(
-        self, key: str, business_key: str, variables: Mapping[str, Any], *, surely_new: bool = False
+        self, key: str, business_key: str, variables: Mapping[str, Any], *, once: bool = False
     ) -> ProcessInstance:
-        """Start the latest version of process `key`, or return the instance with this business key that runs already.
+        """Start the latest version of process `key`, or return the instance with this business key that runs already
+        (`once`: that ever ran, ended ones too, so a late copy of a case's opening never starts a second life).
 
-        Only running instances are found: an instance that already ended does not stop a new start. Two callers
-        starting the same business key at the same moment can both start; serialize them (one actor per case).
-        `surely_new`: the caller knows no instance runs (a first delivery of a case's opening), so the first attempt
-        starts without asking; a repeat after a lost answer always asks first.
+        Two callers starting the same business key at the same moment can both start; serialize them (one actor per
+        case). A repeat after a lost answer finds the instance the lost attempt started.
         """
         if not business_key:
             raise ValueError("start_process needs a business key: it is what makes a repeated start harmless")
         body = {"businessKey": business_key, "variables": typed_map(variables)}
-        ask_first = not surely_new
+        if once:
+            where = "/history/process-instance"
+            lookup = {"processInstanceBusinessKey": business_key, "processDefinitionKey": key}
+        else:
+            where, lookup = "/process-instance", {"businessKey": business_key, "processDefinitionKey": key}
+        lookup |= self._tenant_filter() | {"maxResults": "1"}
+        definition = "processDefinitionId" if once else "definitionId"
 
         async def start_once() -> ProcessInstance:
-            nonlocal ask_first
-            if ask_first:
-                lookup = {"businessKey": business_key, "processDefinitionKey": key} | self._tenant_filter()
-                running = (await self._send("GET", "/process-instance", params=lookup)).json()
-                if running:
-                    dto = running[0]
-                    return ProcessInstance(dto["id"], dto.get("businessKey"), dto["definitionId"], started=False)
-            ask_first = True  # a repeat: the start may have happened with its answer lost
+            found = (await self._send("GET", where, params=lookup)).json()
+            if found:
+                dto = found[0]
+                return ProcessInstance(dto["id"], dto.get("businessKey"), dto[definition], started=False)
             tenant = f"/tenant-id/{_seg(self.tenant_id)}" if self.tenant_id else ""
             start = f"/process-definition/key/{_seg(key)}{tenant}/start"
             dto = (await self._send("POST", start, json=body)).json()
@@ -637,15 +629,7 @@ class EngineClient:
         return await self._retrying(retry_on, lambda: self._send(method, path, **kw))
 
     async def _retrying(self, retry_on: Retryable, attempt_once: Callable[[], Awaitable[T]]) -> T:
-        policy = self.retry
-        retrying = AsyncRetrying(
-            stop=stop_after_attempt(policy.attempts),
-            wait=wait_exponential_jitter(initial=policy.initial_s, max=policy.max_s, jitter=policy.jitter_s),
-            retry=retry_if_exception(retry_on),
-            before_sleep=_log_retry,
-            reraise=True,
-        )
-        async for attempt in retrying:
+        async for attempt in retrying(self.retry, retry_on=retry_on, name="engine_call"):
             with attempt:
                 return await attempt_once()
         raise AssertionError("tenacity ends with a return or a raise")  # pragma: no cover
@@ -671,11 +655,6 @@ class EngineClient:
         if resp.is_success:
             return resp
         raise error_for(resp, where, gone=gone, lock_call=lock_call, long_poll=long_poll)
-
-
-def _log_retry(state: RetryCallState) -> None:
-    exc = state.outcome.exception() if state.outcome else None
-    log.warning("engine_call_retrying", attempt=state.attempt_number, error=repr(exc))
 
 
 def _paging(first_result: int, max_results: int) -> dict[str, str]:

@@ -9,21 +9,19 @@ to an incident (retries 0), where an operator looks, instead of repeating a bug.
 
 from __future__ import annotations
 
-import asyncio
 import random
 import traceback
 from typing import Any
 
-from messages.errors import KepError
+from infra import faults, metrics
 from messages.tasks import BusinessError, OutcomeKind, TaskCommand, TaskFailed, TaskOutcome, TopicOptions
 
 
 def is_retryable(exc: BaseException) -> bool:
+    exc = faults.cause(exc)
     if isinstance(exc, TaskFailed):
         return exc.retry
-    if isinstance(exc, KepError):
-        return exc.retryable
-    return isinstance(exc, OSError | asyncio.TimeoutError | ConnectionError)
+    return faults.is_transient(exc)
 
 
 def backoff_ms(options: TopicOptions, attempt: int, rng: random.Random | None = None) -> int:
@@ -50,7 +48,9 @@ def outcome(
             variables=result.variables,
         )
     # the engine never counts retries down itself: send what is left, explicitly
-    left = (options.retries if task.retries is None else task.retries) - 1 if is_retryable(result) else 0
+    transient = is_retryable(result)
+    metrics.task_failed(task.topic, transient)
+    left = (options.retries if task.retries is None else task.retries) - 1 if transient else 0
     attempt = options.retries - (task.retries if task.retries is not None else options.retries)
     return TaskOutcome(
         task_id=task.task_id,

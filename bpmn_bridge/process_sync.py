@@ -12,15 +12,15 @@ from bpmn_bridge.errors import EngineRejected
 log = structlog.get_logger("process_sync")
 
 
-async def carry_out(engine: EngineClient, intent: Repair, *, surely_new: bool = False) -> bool:
-    """Start the instance (nothing new if one runs with the business key; `surely_new`: the caller knows none
-    does) or deliver the message; whether the engine changed anything (False: an instance ran already, or nothing
-    was waiting for the message)."""
+async def carry_out(engine: EngineClient, intent: Repair) -> bool:
+    """Start the instance (nothing new if one runs with the business key, or for a case's first instance, if one
+    ever ran) or deliver the message; whether the engine changed anything (False: an instance ran already, or
+    nothing was waiting for the message)."""
     if isinstance(intent, DeleteInstance):
         return await engine.delete_process_instance(intent.process_instance_id)
     if isinstance(intent, StartProcess):
         instance = await engine.start_process(intent.process_key, business_key=intent.business_key,
-                                              variables=intent.variables, surely_new=surely_new)  # fmt: skip
+                                              variables=intent.variables, once=intent.once)  # fmt: skip
         return instance.started
     try:
         await engine.correlate_message(intent.message.value, business_key=intent.business_key,

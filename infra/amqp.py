@@ -19,6 +19,8 @@ from aio_pika.abc import (
     ExchangeType,
 )
 
+from infra import metrics
+
 EVENTS_EXCHANGE = "kep.events"
 TASKS_EXCHANGE = "kep.tasks"
 DEAD_LETTER_EXCHANGE = "kep.dlx"
@@ -31,7 +33,9 @@ class Binding:
 
 
 async def connect(url: str, name: str = "kep") -> AbstractRobustConnection:
-    return await aio_pika.connect_robust(url, client_properties={"connection_name": name}, timeout=10)
+    connection = await aio_pika.connect_robust(url, client_properties={"connection_name": name}, timeout=10)
+    connection.reconnect_callbacks.add(lambda *_: metrics.reconnected(name))
+    return connection
 
 
 @dataclass(frozen=True)
@@ -77,6 +81,15 @@ async def declare_queue(
     for b in bindings:
         await queue.bind(b.exchange, routing_key=b.routing_key)
     return queue
+
+
+async def consumer_count(channel: AbstractChannel, queue: str, timeout_s: float) -> int:
+    """How many consumers the queue has now, asked of the broker. Not `declare_queue(passive=True)`: on a robust
+    channel that answers from the queue object of an earlier declaration, whose count is that of its (re)declaration
+    (after a broker restart, the moment before the workers came back: zero, for good)."""
+    underlay = await channel.get_underlay_channel()
+    declared = await underlay.queue_declare(queue, passive=True, timeout=timeout_s)
+    return declared.consumer_count or 0
 
 
 def raw_message(body: bytes, message_id: str, type_: str, correlation_id: str | None = None) -> aio_pika.Message:

@@ -11,33 +11,26 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import random
 from collections.abc import Awaitable, Callable
 
 import structlog
 from aio_pika.abc import AbstractIncomingMessage, AbstractQueue
 
-from messages.errors import KepError
+from infra import faults
+from infra.retry import Backoff
 
 log = structlog.get_logger("consumer")
 
 Handler = Callable[[AbstractIncomingMessage], Awaitable[None]]
 
 
-def is_retryable(exc: BaseException) -> bool:
-    if isinstance(exc, KepError):
-        return exc.retryable
-    return isinstance(exc, OSError | asyncio.TimeoutError)
-
-
-MAX_REQUEUE_PAUSE_S = 30.0
+REQUEUE = Backoff(initial_s=0.25, max_s=30.0, jitter_s=0.25, attempts=None)
 
 
 def requeue_pause(message: AbstractIncomingMessage) -> float:
-    """Seconds to hold a failed message before requeueing it: 0.25 s doubling per delivery, capped, jittered."""
+    """Seconds to hold a failed message before requeueing it: by the backoff, for the deliveries it had."""
     deliveries = int(str((message.headers or {}).get("x-delivery-count", 0) or 0))  # quorum queues count them
-    ceiling: float = min(MAX_REQUEUE_PAUSE_S, 0.25 * 2.0**deliveries)
-    return random.uniform(0.5, 1.0) * ceiling  # noqa: S311 (jitter, not a secret)
+    return REQUEUE.pause_s(deliveries + 1)
 
 
 async def deliver(message: AbstractIncomingMessage, handler: Handler) -> None:
@@ -45,7 +38,7 @@ async def deliver(message: AbstractIncomingMessage, handler: Handler) -> None:
     try:
         await handler(message)
     except Exception as exc:  # every failure must settle the message, whatever it is
-        retry = is_retryable(exc)
+        retry = faults.is_transient(exc)
         log.warning(
             "message_failed",
             message_id=message.message_id,

@@ -55,6 +55,8 @@ api = create_api()
     max_ongoing_requests=256,
     max_queued_requests=2048,
     ray_actor_options={"num_cpus": 0},
+    # Serve's own check only: the replica answers. Not the database: a replica restarted because PostgreSQL is away
+    # answers nothing (its pool reconnects by itself, and requests meanwhile get 503 with Retry-After)
     health_check_period_s=10,
 )
 @serve.ingress(api)
@@ -62,12 +64,6 @@ class KepIngress:
     def __init__(self, settings: Settings) -> None:
         configure_logging(settings.log_format, settings.log_level)
         deps.configure(settings)
-
-    async def check_health(self) -> None:
-        """Serve restarts a replica whose database pool is broken."""
-        ctx = deps.replica.ctx
-        if ctx is not None:
-            await ctx.pool.fetchval("SELECT 1")
 
 
 def build(settings: Settings, replicas: int = 1) -> serve.Application:

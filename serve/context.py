@@ -16,9 +16,13 @@ from redis.asyncio import Redis
 from actors.cases.shards import CaseShards
 from actors.catalog.catalog import CATALOG_ACTOR
 from actors.handles import NamedActor
+from actors.outbox import OUTBOX_RELAY
 from autoscaler.actor import AUTOSCALER_ACTOR
+from bpmn_bridge import topics
+from bpmn_bridge.bridge import BRIDGE_ACTOR, CASE_EVENTS_QUEUE
 from bpmn_bridge.engine import EngineClient
 from bpmn_bridge.reconciler import RECONCILER_ACTOR
+from bpmn_bridge.worker import RESULTS_QUEUE, task_queue
 from infra import amqp
 from infra.db import create_pool
 from infra.redis import create_redis
@@ -29,6 +33,9 @@ from messages.health import DependencyStatus, Readiness
 from serve.security import JwksSource, TokenVerifier
 
 PROBE_TIMEOUT = 3.0
+READINESS_TTL_S = 2.0
+# queues that must always have a consumer: every topic's workers, and the bridge's own two
+CONSUMED_QUEUES = (*(task_queue(t) for t in topics.OPTIONS), RESULTS_QUEUE, CASE_EVENTS_QUEUE)
 
 
 @dataclass
@@ -44,7 +51,11 @@ class Context:
     catalog: NamedActor
     autoscaler: NamedActor
     reconciler: NamedActor
+    bridge: NamedActor
+    relay: NamedActor
+    consumed_queues: tuple[str, ...] = CONSUMED_QUEUES
     _amqp: AbstractRobustConnection | None = None
+    _readiness: tuple[float, Readiness] | None = None
     _amqp_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     @classmethod
@@ -68,18 +79,29 @@ class Context:
             catalog=NamedActor(CATALOG_ACTOR, settings.ray_namespace),
             autoscaler=NamedActor(AUTOSCALER_ACTOR, settings.ray_namespace),
             reconciler=NamedActor(RECONCILER_ACTOR, settings.ray_namespace),
+            bridge=NamedActor(BRIDGE_ACTOR, settings.ray_namespace),
+            relay=NamedActor(OUTBOX_RELAY, settings.ray_namespace),
         )
 
     async def readiness(self) -> Readiness:
+        """The dependencies answer, every queue that must be consumed has a consumer, and the long-lived loops did
+        their work lately. Read at most every few seconds, however often it is asked."""
+        now = time.monotonic()
+        if self._readiness is not None and now - self._readiness[0] < READINESS_TTL_S:
+            return self._readiness[1]
         checks: dict[str, Callable[[], Awaitable[object]]] = {
             "postgres": lambda: self.pool.fetchval("SELECT 1"),
             "redis": self.redis.ping,
             "rabbitmq": self._probe_rabbit,
             "objects": self.store.check,
             "engine": self._probe_engine,
+            "consumers": self._probe_consumers,
+            "loops": self._probe_loops,
         }
         results = await asyncio.gather(*(_probe(name, fn) for name, fn in checks.items()))
-        return Readiness(ok=all(r.ok for r in results), dependencies=list(results))
+        report = Readiness(ok=all(r.ok for r in results), dependencies=list(results))
+        self._readiness = (now, report)
+        return report
 
     async def amqp(self) -> AbstractRobustConnection:
         async with self._amqp_lock:
@@ -93,6 +115,21 @@ class Context:
             await channel.get_exchange(self.settings.events_exchange, ensure=True)
         finally:
             await channel.close()
+
+    async def _probe_consumers(self) -> None:
+        channel = await (await self.amqp()).channel()
+        try:
+            counts = [await amqp.consumer_count(channel, q, PROBE_TIMEOUT) for q in self.consumed_queues]
+        finally:
+            await channel.close()
+        if missing := [q for q, n in zip(self.consumed_queues, counts, strict=True) if n == 0]:
+            raise LookupError(f"no consumer on {', '.join(missing)}")
+
+    async def _probe_loops(self) -> None:
+        statuses = [s for actor in (self.bridge, self.relay) for s in await actor.call("loops")]
+        if bad := [s for s in statuses if s.stale or not s.running]:
+            said = (f"{s.name}: no pass for {s.last_pass_age_s} s" if s.running else f"{s.name}: stopped" for s in bad)
+            raise LookupError("; ".join(said))
 
     async def _probe_engine(self) -> None:
         resp = await self.http.get(f"{self.settings.engine_url}/version")

@@ -11,10 +11,12 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
-from messages.errors import InvalidInput, KepError, TooLarge, Unauthorized
+from infra import faults
+from messages.errors import InvalidInput, KepError, RetryableError, TooLarge, Unauthorized
 from messages.problems import FieldError, Problem
 
 MEDIA_TYPE = "application/problem+json"
+RETRY_AFTER_S = "5"  # what an outage answer asks clients to wait: most restarts are over by then
 log = structlog.get_logger("http")
 
 
@@ -51,7 +53,7 @@ def install(app: FastAPI) -> None:
         if isinstance(exc, Unauthorized):
             headers["WWW-Authenticate"] = 'Bearer error="invalid_token"'
         if exc.retryable and exc.status == 503:  # clients and proxies back off instead of hammering
-            headers["Retry-After"] = "5"
+            headers["Retry-After"] = RETRY_AFTER_S
         if exc.status >= 500:
             log.error("request_failed", error=exc.detail, error_type=type(exc).__name__)
         return problem_response(
@@ -74,5 +76,17 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        if faults.is_transient(exc):  # a dependency away (a database restarting, a broker gone): not our bug
+            log.warning("request_dependency_unavailable", path=request.url.path, error=repr(faults.cause(exc)))
+            return problem_response(
+                Problem(
+                    type="urn:kep:problem:DependencyUnavailable",
+                    title=RetryableError.title,
+                    status=503,
+                    detail="a service this request needs is unavailable for the moment; try again shortly",
+                    instance=request.url.path,
+                ),
+                {"Retry-After": RETRY_AFTER_S},
+            )
         log.exception("request_crashed", path=request.url.path)
         return problem_response(Problem(title="Internal error", status=500, instance=request.url.path))

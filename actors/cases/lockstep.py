@@ -107,6 +107,7 @@ class StartProcess:
     process_key: str
     business_key: str
     variables: dict[str, Any]
+    once: bool = False  # the case's first instance: none is started if one ever ran (a late copy of the opening)
 
 
 @dataclass(frozen=True)
@@ -134,7 +135,7 @@ def intents(event: Envelope[CaseOpened] | Envelope[CaseChanged]) -> list[Intent]
         return []  # a procedure without a process: the case is worked by hand
     case = str(data.case_id)
     if isinstance(data, CaseOpened):
-        return [StartProcess(data.process_key, case, _variables(data, event.time))]
+        return [StartProcess(data.process_key, case, _variables(data, event.time), once=True)]
     if data.actor == PROCESS_ACTOR:
         return []
     out: list[Intent] = []

@@ -10,7 +10,6 @@ from typing import Any, Self
 
 import httpx
 from pydantic import ValidationError
-from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
 
 from actors.catalog.errors import (
     MalformedRecord,
@@ -22,6 +21,7 @@ from actors.catalog.errors import (
     MitosTimeout,
     MitosUnavailable,
 )
+from infra.retry import Backoff, retrying
 from messages.mitos import (
     CatalogProcedure,
     MitosListItem,
@@ -39,14 +39,7 @@ DEFAULT_BASE_URL = "https://api.digigov.grnet.gr"
 Json = dict[str, Any]
 
 
-@dataclass(frozen=True)
-class RetryPolicy:
-    """Exponential backoff with jitter; `attempts` counts the first try."""
-
-    attempts: int = 4
-    initial_s: float = 0.5
-    max_s: float = 8.0
-    jitter_s: float = 0.5
+DEFAULT_RETRY = Backoff(initial_s=0.5, max_s=8.0, jitter_s=0.5, attempts=4)
 
 
 @dataclass(frozen=True)
@@ -67,14 +60,14 @@ class MitosClient:
         *,
         api_key: str | None = None,
         timeout_s: float = 10.0,
-        retry: RetryPolicy | None = None,
+        retry: Backoff | None = None,
         concurrency: int = 8,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         headers = {"Content-Type": "application/json", "Cache-Control": "no-cache", "User-Agent": "kep-backoffice"}
         if api_key is not None:
             headers["x-api-key"] = api_key
-        self.retry = retry or RetryPolicy()
+        self.retry = retry or DEFAULT_RETRY
         self.concurrency = concurrency
         self._http = httpx.AsyncClient(
             base_url=base_url.rstrip("/"), headers=headers, timeout=httpx.Timeout(timeout_s), transport=transport
@@ -92,14 +85,7 @@ class MitosClient:
     # transport: one GET, with retries on what may pass on its own
 
     async def _get(self, path: str, params: Mapping[str, str | int] | None = None) -> Json:
-        policy = self.retry
-        retrying = AsyncRetrying(
-            stop=stop_after_attempt(policy.attempts),
-            wait=wait_exponential_jitter(initial=policy.initial_s, max=policy.max_s, jitter=policy.jitter_s),
-            retry=retry_if_exception_type(MitosUnavailable),
-            reraise=True,
-        )
-        async for attempt in retrying:
+        async for attempt in retrying(self.retry, retry_on=lambda e: isinstance(e, MitosUnavailable)):
             with attempt:
                 return await self._get_once(path, params)
         raise AssertionError("tenacity ends with a return or a raise")  # pragma: no cover

@@ -1,23 +1,33 @@
-"""Liveness and readiness for orchestrators and load balancers."""
+"""Liveness and readiness for orchestrators, load balancers and operators."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated
+
+from fastapi import APIRouter, Header
 from fastapi.responses import JSONResponse
 
 from messages.health import Readiness
-from serve.deps import Ctx
+from messages.roles import Role
+from serve.deps import Ctx, get_principal
 
 router = APIRouter(tags=["health"])
 
 
+@router.get("/livez")
 @router.get("/healthz")
-async def healthz() -> dict[str, str]:
-    """The process answers; says nothing of its dependencies."""
+async def livez() -> dict[str, str]:
+    """The process answers; says nothing of its dependencies (cheap: an orchestrator asks it often)."""
     return {"status": "ok"}
 
 
 @router.get("/readyz", response_model=Readiness, responses={503: {"model": Readiness}})
-async def readyz(ctx: Ctx) -> JSONResponse:
+async def readyz(ctx: Ctx, authorization: Annotated[str | None, Header()] = None) -> JSONResponse:
+    """200 or 503 for anyone (a probe needs no more); what is wrong, by name, for an administrator's token only:
+    the internals of the system are nobody else's business."""
     report = await ctx.readiness()
-    return JSONResponse(report.model_dump(mode="json"), status_code=200 if report.ok else 503)
+    status = 200 if report.ok else 503
+    if authorization is None:
+        return JSONResponse({"ok": report.ok}, status_code=status)
+    (await get_principal(ctx, authorization)).require(Role.ADMINISTRATOR)
+    return JSONResponse(report.model_dump(mode="json"), status_code=status)

@@ -8,16 +8,18 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from tenacity import wait_none
 
 from autoscaler.kube import MERGE_PATCH, DeploymentScaler, KubeConnection
 from autoscaler.model import ScaleConflict, ScalerError, ScaleState
 from autoscaler.rescale import rescale
 from doubles.kubernetes.server import KubeApp, create_app, serve_in_thread
+from infra.retry import Backoff
 
 NS = "kep"
 TOKEN = "test-token"
 ScalerFactory = Callable[..., DeploymentScaler]
+
+NO_WAIT = Backoff(initial_s=0, max_s=0, jitter_s=0)
 
 
 @pytest.fixture(scope="module")
@@ -120,7 +122,7 @@ async def test_rescale_reads_and_decides_again_after_a_conflict(make_scaler: Sca
         return state.desired + 1
 
     # when
-    done = await rescale(scaler, decide, wait=wait_none())
+    done = await rescale(scaler, decide, backoff=NO_WAIT)
 
     # then the second decision was made on what the other writer left, and that one was written
     assert seen == [2, 7]
@@ -141,7 +143,7 @@ async def test_rescale_gives_up_after_its_retries(make_scaler: ScalerFactory, ku
         return 4
 
     with pytest.raises(ScaleConflict):
-        await rescale(scaler, decide, retries=3, wait=wait_none())
+        await rescale(scaler, decide, retries=3, backoff=NO_WAIT)
     assert decisions == 4
     assert kube_app.cluster.deployment(NS, scaler.name).replicas == 2
 

@@ -21,7 +21,6 @@ from bpmn_bridge.engine import (
     JsonValue,
     Long,
     ProcessInstance,
-    RetryPolicy,
     RunningInstance,
     TaskPosition,
     TaskQuery,
@@ -40,6 +39,7 @@ from bpmn_bridge.errors import (
     TaskGone,
     TaskLockedByOther,
 )
+from infra.retry import Backoff
 from infra.settings import Settings
 
 RUN = uuid.uuid4().hex[:8]
@@ -56,7 +56,7 @@ EXTRA = f"""<?xml version="1.0" encoding="UTF-8"?>
   </bpmn:process>
 </bpmn:definitions>
 """.encode()
-FAST = RetryPolicy(attempts=3, initial_s=0.01, max_s=0.05, jitter_s=0.01)
+FAST = Backoff(attempts=3, initial_s=0.01, max_s=0.05, jitter_s=0.01)
 ATHENS = timezone(timedelta(hours=2))
 
 

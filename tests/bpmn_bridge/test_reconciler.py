@@ -6,6 +6,7 @@ marked sent without being sent), the change then old enough to be judged.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -19,6 +20,7 @@ import ray
 from actors.ray_options import call_actor
 from bpmn_bridge.bridge import BRIDGE_ACTOR
 from bpmn_bridge.engine import EngineClient
+from infra import amqp, outbox
 from infra.settings import Settings
 from serve.bootstrap import OUTBOX_RELAY
 from tests.bpmn_bridge.test_bridge import offered, open_online, process_procedure, reaches
@@ -158,8 +160,21 @@ async def test_an_instance_without_a_case_is_reported_not_touched(
     await engine.delete_process_instance(instance.id)
 
 
+async def start_anyway(settings: Settings, case_id: str) -> str:
+    """A second instance for the case, started past the client's start-if-absent (as two bridges racing would)."""
+    tenant = f"/tenant-id/{settings.engine_tenant}" if settings.engine_tenant else ""
+    path = f"/process-definition/key/kep_case{tenant}/start"
+    body = {"businessKey": case_id, "variables": {"escalateAt": {"value": "2099-01-01", "type": "String"}}}
+    async with httpx.AsyncClient(base_url=settings.engine_url) as raw:
+        resp = await raw.post(path, json=body)
+    assert resp.status_code == 200, resp.text
+    instance_id: str = resp.json()["id"]
+    return instance_id
+
+
 async def test_a_second_instance_of_a_case_is_deleted_the_first_stays(
     ray_app: dict[str, Any],
+    settings: Settings,
     http: httpx.AsyncClient,
     pool: asyncpg.Pool[asyncpg.Record],
     engine: EngineClient,
@@ -171,12 +186,12 @@ async def test_a_second_instance_of_a_case_is_deleted_the_first_stays(
     case = await open_online(http, headers, await process_procedure(make_procedure, pool))
     await offered(http, headers, case["id"])
     [first] = await running(engine, case["id"])
-    second = await engine.start_process("kep_case", case["id"], {"escalateAt": "2099-01-01"}, surely_new=True)
-    assert sorted(await running(engine, case["id"])) == sorted([first, second.id])
+    second = await start_anyway(settings, case["id"])
+    assert sorted(await running(engine, case["id"])) == sorted([first, second])
 
     report = await reconcile(http, token_for)
     assert [(d["kind"], d["instance_id"], d["repaired"]) for d in report["drifts"] if d["case_id"] == case["id"]] == [
-        ("duplicate_instance", second.id, True)
+        ("duplicate_instance", second, True)
     ]
     assert await running(engine, case["id"]) == [first]
 
@@ -218,3 +233,57 @@ async def test_an_opening_published_twice_starts_one_instance(
 
     await eventually(handled, within=30)
     assert len(await engine.historic_process_instances(business_key=case["id"])) == 1
+
+
+async def test_copies_of_an_opening_delivered_at_once_and_after_the_end_start_one_instance(
+    ray_app: dict[str, Any],
+    settings: Settings,
+    http: httpx.AsyncClient,
+    pool: asyncpg.Pool[asyncpg.Record],
+    engine: EngineClient,
+    make_procedure: Callable[..., Any],
+    office_with_staff: dict[str, Any],
+) -> None:
+    headers = office_with_staff["headers"]
+    case = await open_online(http, headers, await process_procedure(make_procedure, pool))
+    await offered(http, headers, case["id"])
+    row = await pool.fetchrow(
+        "SELECT id, type, routing_key, envelope FROM outbox WHERE envelope->>'subject' = $1 AND type = $2",
+        case["id"],
+        "gr.kep.case.opened.v1",
+    )
+    assert row is not None
+    bridge = ray.get_actor(BRIDGE_ACTOR, namespace=settings.ray_namespace)
+    connection = await amqp.connect(settings.amqp_url.get_secret_value(), "test-copies")
+    try:
+        channel = await connection.channel(publisher_confirms=True)
+        exchange = (await amqp.declare_exchanges(channel, settings.events_exchange)).events
+
+        async def copies(n: int) -> None:
+            """`n` more copies of the opening, all at once, as an outbox relay dying again and again would send."""
+            seen = (await call_actor(bridge.stats.remote()))["case_events"]
+            body = outbox.json_bytes(row["envelope"])
+            await asyncio.gather(*(
+                amqp.publish(exchange, amqp.raw_message(body, str(row["id"]), row["type"]), row["routing_key"])
+                for _ in range(n)
+            ))  # fmt: skip
+
+            async def handled() -> bool:
+                return bool((await call_actor(bridge.stats.remote()))["case_events"] >= seen + n)
+
+            await eventually(handled, within=60)
+
+        await copies(10)
+        assert len(await engine.historic_process_instances(business_key=case["id"])) == 1
+        # the case ends, and so its instance; a copy of the opening that arrives later still starts nothing
+        await act(http, headers, pool, case["id"], "reject", reason="εκτός αρμοδιότητας")
+
+        async def ended() -> bool:
+            return await ended_with_the_case(engine, case["id"])
+
+        await eventually(ended, within=60)
+        await copies(3)
+        assert len(await engine.historic_process_instances(business_key=case["id"])) == 1
+        assert await running(engine, case["id"]) == []
+    finally:
+        await connection.close()

@@ -117,3 +117,22 @@ async def test_the_events_exchange_is_the_configured_one(channel: AbstractChanne
     message = await queue.get(timeout=5)
     assert message.message_id == "e-1"
     await channel.exchange_delete(name)
+
+
+async def test_the_consumer_count_is_the_brokers_now_not_that_of_the_first_declaration(
+    channel: AbstractChannel, settings: Settings
+) -> None:
+    # the bridge declares the work queues before their workers consume, then reads the consumers again and again
+    name = f"test.count.{uuid.uuid4().hex}"
+    queue = await amqp.declare_queue(channel, name)
+    assert await amqp.consumer_count(channel, name, timeout_s=5) == 0
+    worker = await amqp.connect(settings.amqp_url.get_secret_value(), "test-amqp-worker")
+    try:
+        their_channel = await worker.channel()
+        await (await their_channel.get_queue(name)).consume(lambda _: None)  # type: ignore[arg-type,return-value]
+        assert await amqp.consumer_count(channel, name, timeout_s=5) == 1
+    finally:
+        await worker.close()
+    assert await amqp.consumer_count(channel, name, timeout_s=5) == 0
+    await queue.delete(if_unused=False, if_empty=False)
+    await (await channel.get_queue(f"{name}.dlq")).delete(if_unused=False, if_empty=False)

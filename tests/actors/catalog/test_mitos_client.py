@@ -18,15 +18,16 @@ from actors.catalog.errors import (
     MitosTimeout,
     MitosUnavailable,
 )
-from actors.catalog.mitos_client import MitosClient, RetryPolicy, normalise
+from actors.catalog.mitos_client import MitosClient, normalise
 from doubles.mitos.generator import MitosDataset, generate
 from doubles.mitos.server import MitosApp, create_app, serve_in_thread
 from doubles.serving import free_port
+from infra.retry import Backoff
 from messages.mitos import MitosListItem, duration_days
 
 COUNT = 800
 MITOS_COUNT = COUNT
-FAST = RetryPolicy(attempts=3, initial_s=0.01, max_s=0.05, jitter_s=0.01)
+FAST = Backoff(attempts=3, initial_s=0.01, max_s=0.05, jitter_s=0.01)
 
 
 @pytest.fixture(autouse=True)
@@ -308,7 +309,7 @@ async def test_timeouts_are_retried(mitos_url: str, mitos_app: MitosApp) -> None
 async def test_timeouts_give_up_with_a_retryable_error(mitos_url: str, mitos_app: MitosApp) -> None:
     mitos_app.faults.delay("/v1/services-extended/144400", seconds=1.0, times=10)
 
-    async with client(mitos_url, timeout_s=0.2, retry=RetryPolicy(attempts=2, initial_s=0.01, jitter_s=0)) as mitos:
+    async with client(mitos_url, timeout_s=0.2, retry=Backoff(attempts=2, initial_s=0.01, jitter_s=0)) as mitos:
         with pytest.raises(MitosTimeout) as caught:
             await mitos.get_extended_process(144400)
 

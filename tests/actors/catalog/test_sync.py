@@ -8,18 +8,19 @@ from collections.abc import AsyncIterator
 import asyncpg
 import pytest
 
-from actors.catalog.mitos_client import MitosClient, RetryPolicy
+from actors.catalog.mitos_client import MitosClient
 from actors.catalog.sync import procedure_uuid, sync
 from doubles.mitos.server import MitosApp
 from infra.db import create_pool
 from infra.migrate import migrate
+from infra.retry import Backoff
 from kepctl import services
 from kepctl.stack import StackSettings
 from messages.catalog import SyncKind, SyncStatus
 
 MITOS_SEED = 7
 MITOS_COUNT = 300
-FAST = RetryPolicy(attempts=2, initial_s=0.01, max_s=0.02, jitter_s=0.01)
+FAST = Backoff(attempts=2, initial_s=0.01, max_s=0.02, jitter_s=0.01)
 
 
 @pytest.fixture(scope="module")
