@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -23,6 +24,8 @@ from kepctl.realm import DEMO_PASSWORD
 from kepctl.seed import USERS, activate_demo_procedures, seed
 from kepctl.stack import StackSettings
 from messages.errors import ConfigurationError
+
+TOKEN_REUSE_S = 240.0  # the local realm's access tokens live five minutes
 
 app = typer.Typer(help="Operate KEP Backoffice on this machine.", no_args_is_help=True)
 svc_app = typer.Typer(help="The local service processes.", no_args_is_help=True)
@@ -199,6 +202,66 @@ def token(subject: str) -> None:
     except NoToken as exc:
         typer.secho(f"Keycloak issued no token: {exc} (`kep services start keycloak`?)", fg="red", err=True)
         raise typer.Exit(1) from None
+
+
+@app.command()
+def chaos(
+    profile: Annotated[str, typer.Option(help="short (about 3 min) or long (30 min and more)")] = "long",
+    seed: Annotated[int, typer.Option(help="the same seed makes the same faults in the same order")] = 7,
+    rate: Annotated[float, typer.Option(help="cases opened per second")] = 1.0,
+    gap: Annotated[float | None, typer.Option(help="seconds of calm after each fault")] = None,
+) -> None:
+    """Drive the running stack (`kep up`) through restarts, pauses and kills while cases flow, then check from
+    PostgreSQL and the engine that none was lost, stuck or worked twice (kepctl/chaos.py). Exit 1 if any was."""
+    if profile not in ("short", "long"):
+        raise typer.BadParameter("short or long", param_hint="--profile")
+    stack = _stack()
+    os.environ.setdefault("RAY_AUTH_MODE", "token")
+    os.environ["KEP_RAY_ADDRESS"] = f"127.0.0.1:{stack.ray_port}"
+    settings = _settings(stack)
+    from serve.bootstrap import init_ray
+
+    init_ray(settings, _node_ip_address="127.0.0.1")
+    report = asyncio.run(_chaos(stack, settings, profile, seed, rate, gap))
+    typer.echo(report.table())
+    raise typer.Exit(0 if report.ok else 1)
+
+
+async def _chaos(
+    stack: StackSettings, settings: Settings, profile: str, seed: int, rate: float, gap: float | None
+) -> Any:
+    from bpmn_bridge.engine import EngineClient
+    from kepctl import chaos as chaos_run
+    from kepctl.seed import chaos_procedure
+
+    employee = USERS[0]
+    database_url = settings.database_url.get_secret_value()
+    office_id, procedure_id = await chaos_procedure(database_url, employee.office or "")
+    token: tuple[float, str] | None = None
+
+    async def headers() -> dict[str, str]:
+        nonlocal token
+        if token is None or time.monotonic() - token[0] > TOKEN_REUSE_S:
+            token = (time.monotonic(), await asyncio.to_thread(keycloak_token, stack, employee.subject, DEMO_PASSWORD))
+        return {"Authorization": f"Bearer {token[1]}"}
+
+    async with (
+        httpx.AsyncClient(base_url=f"http://127.0.0.1:{stack.http_port}") as http,
+        EngineClient(settings.engine_url, tenant_id=settings.engine_tenant) as engine,
+    ):
+        target = chaos_run.Target(
+            http=http,
+            headers=headers,
+            office_id=office_id,
+            procedure_id=procedure_id,
+            database_url=database_url,
+            engine=engine,
+            namespace=settings.ray_namespace,
+            services={s.name: s for s in services.all_services(stack, progress=_say)},
+        )
+        faults = chaos_run.plan(seed, "short" if profile == "short" else "long")
+        calm = gap if gap is not None else (15.0 if profile == "short" else 40.0)
+        return await chaos_run.run(target, faults, seed=seed, rate_per_s=rate, gap_s=calm, say=_say)
 
 
 @app.command()

@@ -133,3 +133,27 @@ async def activate_demo_procedures(database_url: str, count: int = 10) -> int:
         return int(status.split()[-1])
     finally:
         await pool.close()
+
+
+async def chaos_procedure(database_url: str, office_code: str) -> tuple[uuid.UUID, uuid.UUID]:
+    """The office of `office_code` and a procedure of the chaos run's own (kepctl/chaos.py): the KEP case process
+    and one evidence, so that the process assigns each case and suspends it for its documents. Not from Mitos (a
+    full sync would mark it removed; the run makes it current again each time)."""
+    pool = await create_pool(database_url, 1, 1)
+    try:
+        office_id = await pool.fetchval("SELECT id FROM offices WHERE code = $1", office_code)
+        if office_id is None:
+            raise LookupError(f"no office {office_code}: seed the demo data first (`kep up`)")
+        procedure_id = sid("procedure", "chaos")
+        await pool.execute(
+            """INSERT INTO procedures (id, mitos_id, title_el, title_en, payload, active, duration_days,
+                                       form_key, bpmn_process_key)
+               VALUES ($1, 'chaos', 'Δοκιμή αντοχής (chaos)', 'Chaos run', $2, true, 10, 'generic-request', 'kep_case')
+               ON CONFLICT (id) DO UPDATE SET payload = EXCLUDED.payload, active = true, removed_at = NULL,
+                   form_key = EXCLUDED.form_key, bpmn_process_key = EXCLUDED.bpmn_process_key""",
+            procedure_id,
+            {"metadata": {"process_evidences": [{"evidence_description": "Υπεύθυνη δήλωση"}]}},
+        )
+        return office_id, procedure_id
+    finally:
+        await pool.close()
