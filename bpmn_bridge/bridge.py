@@ -17,11 +17,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import time
 import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import structlog
 from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractIncomingMessage, AbstractRobustConnection
@@ -73,6 +75,9 @@ BROKER_TIMEOUT_S = 15.0
 POLL_STALE_MARGIN_S = 2 * BROKER_TIMEOUT_S + 30.0
 
 
+CrashPoint = Literal["after_fetch", "after_start"]
+
+
 @dataclass
 class InFlight:
     topic: str
@@ -107,6 +112,7 @@ class CamundaBridge:
             "fetched": 0, "reported": 0, "abandoned": 0, "case_events": 0, "started": 0, "correlated": 0
         }  # fmt: skip
         self._room = asyncio.Event()
+        self._crash: CrashPoint | None = None
         self._capacity_read: tuple[float, list[str], int] | None = None  # (when, topics with workers, their slots)
         self._case_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
         self._amqp: AbstractRobustConnection = await amqp.connect(settings.amqp_url.get_secret_value(), BRIDGE_ACTOR)
@@ -202,6 +208,8 @@ class CamundaBridge:
                 max_tasks=free,
                 async_response_timeout_ms=self.settings.bridge_long_poll_ms,
             )
+            if tasks:
+                self._crash_at("after_fetch")
             for task in tasks:
                 await asyncio.wait_for(self._dispatch(task), BROKER_TIMEOUT_S)
             self._poller.beat()
@@ -297,6 +305,8 @@ class CamundaBridge:
     async def _carry_out(self, intent: lockstep.Intent) -> None:
         changed = await carry_out(self.engine, intent)
         if isinstance(intent, lockstep.StartProcess):
+            if changed:
+                self._crash_at("after_start")
             self.counts["started"] += changed
         else:
             self.counts["correlated"] += changed
@@ -306,6 +316,17 @@ class CamundaBridge:
 
     async def loops(self) -> list[LoopStatus]:
         return [self._poller.status()]
+
+    async def arm_crash(self, point: CrashPoint) -> None:
+        """Fault injection (tests, the chaos run): the process dies the next time it passes `point`: after a fetch
+        locked tasks and before they are handed to the workers, or after the engine started an instance and before
+        the case's event is acknowledged."""
+        self._crash = point
+
+    def _crash_at(self, point: CrashPoint) -> None:
+        if self._crash == point:
+            log.warning("bridge_crash_injected", point=point)
+            os._exit(1)
 
 
 CamundaBridgeActor = actor_class(CamundaBridge, max_restarts=-1, max_task_retries=0)

@@ -47,7 +47,13 @@ FaultKind = Literal["restart", "pause", "kill", "crash"]
 SERVICES = ("rabbitmq", "postgres", "redis", "minio", "engine", "keycloak")
 ACTORS = ("bridge", "case-shard", "outbox-relay", "autoscaler", "serve-replica")
 # the dangerous points the actors can be armed to die at
-CRASH_POINTS = ("case-shard:after_commit", "case-shard:before_commit", "outbox-relay:after_publish")
+CRASH_POINTS = (
+    "case-shard:after_commit",
+    "case-shard:before_commit",
+    "outbox-relay:after_publish",
+    "bridge:after_start",  # the engine started the instance; the case's event is not acknowledged
+    "bridge:after_fetch",  # tasks locked in the engine, not yet handed to the workers
+)
 PROCESS_ACTOR = "bpmn:kep_case"
 EXPECTED_STATUS = "suspended"
 
@@ -70,6 +76,7 @@ def plan(seed: int, profile: Literal["short", "long"]) -> list[Fault]:
             Fault("restart", "rabbitmq", 30.0),
             Fault("restart", "postgres", rng.uniform(0, 5)),
             Fault("kill", "bridge"),
+            Fault("crash", "bridge:after_start"),
             Fault("crash", "outbox-relay:after_publish"),
             Fault("crash", "case-shard:after_commit"),
             Fault("pause", "engine", 20.0),
@@ -234,6 +241,9 @@ async def _crash(point: str, namespace: str, rng: random.Random) -> None:
         for i in range(2):  # whichever shard the next case lands on
             shard = await asyncio.to_thread(_actor, shard_name(i), namespace)
             await call_actor(shard.arm_crash.remote(when))
+    elif actor == "bridge":
+        bridge = await asyncio.to_thread(_actor, BRIDGE_ACTOR, namespace)
+        await call_actor(bridge.arm_crash.remote(when))
     else:
         relay = await asyncio.to_thread(_actor, OUTBOX_RELAY, namespace)
         await call_actor(relay.arm_crash_after_publish.remote())
