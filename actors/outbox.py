@@ -70,7 +70,7 @@ class OutboxRelay:
 
     async def _run(self) -> None:
         # Whatever fails, the relay must come back: a loop that died quietly would hold every event back.
-        await forever("outbox_relay", self._connected_loop, RELAY_BACKOFF)
+        await forever("outbox_relay", self._connected_loop, RELAY_BACKOFF, on_failure=self._relay.trying)
 
     async def _connected_loop(self) -> None:
         try:

@@ -35,7 +35,7 @@ from bpmn_bridge.engine import EngineClient, ExternalTask, TopicRequest
 from bpmn_bridge.errors import LockExpired, TaskGone, TaskLockedByOther
 from bpmn_bridge.process_sync import carry_out
 from bpmn_bridge.worker import RESULTS_KEY, RESULTS_QUEUE, task_queue
-from infra import amqp
+from infra import amqp, metrics
 from infra.consumer import consume
 from infra.logging import configure_logging
 from infra.loops import LoopStatus, SupervisedLoop
@@ -176,6 +176,7 @@ class CamundaBridge:
                 # aiormq's own timeout as well as the loop's wait_for: with the outer bound alone the bridge stopped
                 # fetching after a broker restart in a full test run (the cancellation did not get through)
                 consumers = await amqp.consumer_count(self._publishing, task_queue(name), BROKER_TIMEOUT_S)
+                metrics.consumers(task_queue(name), consumers)
                 if consumers:
                     with_workers.append(name)
                     slots += consumers * self.settings.worker_prefetch
@@ -185,7 +186,7 @@ class CamundaBridge:
         return with_workers, max(free, 0)
 
     async def _poll(self) -> None:
-        await forever("bridge_poll", self._poll_once, POLL_BACKOFF)
+        await forever("bridge_poll", self._poll_once, POLL_BACKOFF, on_failure=self._poller.trying)
 
     async def _poll_once(self) -> None:
         try:

@@ -30,9 +30,10 @@ class LoopStatus:
 
 
 class SupervisedLoop:
-    """`run` as a task (it loops by itself, `infra.retry.forever`) that calls `beat()` after each pass of work.
-    Every `check_every_s` the watchdog looks: no beat for `stale_after_s` and `work_waits()` (or no way to ask
-    it: it failed) → the task is cancelled and started again."""
+    """`run` as a task (it loops by itself, `infra.retry.forever`) that calls `beat()` after each pass of work and
+    `trying()` after a pass that failed (it is retrying by its backoff: alive, not stuck). Every `check_every_s` the
+    watchdog looks: neither for `stale_after_s` and `work_waits()` (or no way to ask it: it failed) → the task is
+    cancelled and started again. `status().stale` says only that no work was done: readiness reports it."""
 
     def __init__(
         self,
@@ -48,7 +49,7 @@ class SupervisedLoop:
         self.stale_after_s = stale_after_s
         self._work_waits = work_waits
         self._check_every_s = check_every_s or stale_after_s / 3
-        self._last = time.monotonic()
+        self._last = self._tried = time.monotonic()
         self.restarts = 0
         self._task: asyncio.Task[object] | None = None
         self._watchdog: asyncio.Task[None] | None = None
@@ -63,6 +64,9 @@ class SupervisedLoop:
     def beat(self) -> None:
         self._last = time.monotonic()
 
+    def trying(self) -> None:
+        self._tried = time.monotonic()
+
     def status(self) -> LoopStatus:
         age = time.monotonic() - self._last
         running = self._task is not None and not self._task.done()
@@ -72,7 +76,8 @@ class SupervisedLoop:
         while True:
             await asyncio.sleep(self._check_every_s)
             status = self.status()
-            if status.running and not status.stale:
+            quiet_s = time.monotonic() - max(self._last, self._tried)
+            if status.running and quiet_s <= self.stale_after_s:
                 continue
             if status.running and not await self._waits():
                 continue

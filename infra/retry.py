@@ -67,8 +67,12 @@ def really_cancelled() -> bool:
     return task is not None and task.cancelling() > 0
 
 
-def _logger(name: str) -> Callable[[RetryCallState], None]:
+def _before_sleep(name: str | None, on_retry: Callable[[], None] | None) -> Callable[[RetryCallState], None]:
     def before_sleep(state: RetryCallState) -> None:
+        if on_retry is not None:
+            on_retry()
+        if name is None:
+            return
         error = state.outcome.exception() if state.outcome else None
         metrics.retried(name)
         log.warning(
@@ -83,13 +87,18 @@ def _logger(name: str) -> Callable[[RetryCallState], None]:
 
 
 def retrying(
-    backoff: Backoff, *, retry_on: Callable[[BaseException], bool] = faults.is_transient, name: str | None = None
+    backoff: Backoff,
+    *,
+    retry_on: Callable[[BaseException], bool] = faults.is_transient,
+    name: str | None = None,
+    on_retry: Callable[[], None] | None = None,
 ) -> AsyncRetrying:
+    """`name` logs each retry and counts it (`kep_retries{what}`); `on_retry` is called before each wait."""
     return AsyncRetrying(
         stop=backoff.stop(),
         wait=wait_exponential_jitter(initial=backoff.initial_s, max=backoff.max_s, jitter=backoff.jitter_s),
         retry=retry_if_exception(retry_on),
-        before_sleep=_logger(name) if name else None,
+        before_sleep=_before_sleep(name, on_retry),
         reraise=True,
     )
 
@@ -98,12 +107,17 @@ def _not_our_cancellation(exc: BaseException) -> bool:
     return not (isinstance(exc, asyncio.CancelledError) and really_cancelled())
 
 
-async def forever(name: str, one_pass: Callable[[], Awaitable[object]], backoff: Backoff) -> NoReturn:
-    """Run `one_pass` again and again; a failure, whatever it is, waits by the backoff and tries again. A good pass
-    after failures reports how long the loop was down (`kep_recovery_seconds`)."""
+async def forever(
+    name: str,
+    one_pass: Callable[[], Awaitable[object]],
+    backoff: Backoff,
+    on_failure: Callable[[], None] | None = None,
+) -> NoReturn:
+    """Run `one_pass` again and again; a failure, whatever it is, waits by the backoff (`on_failure` is told) and
+    tries again. A good pass after failures reports how long the loop was down (`kep_recovery_seconds`)."""
     endless = Backoff(backoff.initial_s, backoff.max_s, backoff.jitter_s, attempts=None, within_s=None)
     while True:
-        retries = retrying(endless, retry_on=_not_our_cancellation, name=name)
+        retries = retrying(endless, retry_on=_not_our_cancellation, name=name, on_retry=on_failure)
         async for attempt in retries:
             with attempt:
                 await one_pass()

@@ -112,3 +112,27 @@ async def test_a_loop_that_ended_is_started_again() -> None:
         await eventually(again, within=10)
     finally:
         await supervised.stop()
+
+
+async def test_a_loop_that_keeps_failing_is_left_to_its_backoff_and_reported_stale() -> None:
+    tries: list[int] = []
+
+    async def one_pass() -> None:
+        tries.append(1)
+        raise ConnectionRefusedError("the database is away")
+
+    async def run() -> None:
+        await forever("failing", one_pass, QUICK, on_failure=supervised.trying)
+
+    async def work_waits() -> bool:
+        return True
+
+    supervised = SupervisedLoop("failing", run, stale_after_s=0.2, work_waits=work_waits, check_every_s=0.05)
+    supervised.start()
+    try:
+        await asyncio.sleep(0.6)
+        assert len(tries) > 5
+        assert supervised.restarts == 0  # it is not stuck: it tries, and its backoff decides when
+        assert supervised.status().stale  # but it did no work: readiness says so
+    finally:
+        await supervised.stop()
