@@ -36,7 +36,7 @@ from bpmn_bridge.errors import LockExpired, TaskGone, TaskLockedByOther
 from bpmn_bridge.process_sync import carry_out
 from bpmn_bridge.worker import RESULTS_KEY, RESULTS_QUEUE, task_queue
 from infra import amqp, metrics
-from infra.consumer import consume
+from infra.consumer import CONSUMER_STALE_S, ConsumerGroup
 from infra.logging import configure_logging
 from infra.loops import LoopStatus, SupervisedLoop
 from infra.retry import Backoff, forever, really_cancelled, retrying
@@ -127,11 +127,12 @@ class CamundaBridge:
             RESULTS_QUEUE,
             [amqp.Binding(amqp.TASKS_EXCHANGE, RESULTS_KEY)],
         )
-        await consume(results, self._on_outcome, prefetch=64)
+        self._consumers = ConsumerGroup(stale_after_s=CONSUMER_STALE_S)
+        await self._consumers.consume(results, self._on_outcome, prefetch=64)
         events = await amqp.declare_queue(
             consuming, CASE_EVENTS_QUEUE, [amqp.Binding(settings.events_exchange, key) for key in CASE_EVENT_BINDINGS]
         )
-        await consume(events, self._on_case_event, prefetch=16)
+        await self._consumers.consume(events, self._on_case_event, prefetch=16)
         await self._retire_old_queues()
         await self._deploy()
         await self._release_own_locks()

@@ -17,7 +17,7 @@ from actors.ray_options import ActorHandle, actor_class
 from bpmn_bridge import topics
 from bpmn_bridge.handlers import outcome
 from infra import amqp
-from infra.consumer import ConsumerGroup
+from infra.consumer import CONSUMER_STALE_S, ConsumerGroup
 from infra.db import create_pool
 from infra.logging import configure_logging
 from infra.settings import Settings
@@ -52,7 +52,7 @@ class TaskWorker:
         self._exchange: AbstractExchange = await amqp.tasks_exchange(publishing)
         await amqp.declare_queue(publishing, RESULTS_QUEUE, [amqp.Binding(amqp.TASKS_EXCHANGE, RESULTS_KEY)])
         consuming = await self._amqp.channel()
-        self._consumers = ConsumerGroup()
+        self._consumers = ConsumerGroup(stale_after_s=CONSUMER_STALE_S)
         for name in only or list(self.topics):
             queue = await amqp.declare_queue(consuming, task_queue(name), [amqp.Binding(amqp.TASKS_EXCHANGE, name)])
             await self._consumers.consume(queue, self._handle, prefetch=prefetch)

@@ -83,13 +83,23 @@ async def declare_queue(
     return queue
 
 
-async def consumer_count(channel: AbstractChannel, queue: str, timeout_s: float) -> int:
-    """How many consumers the queue has now, asked of the broker. Not `declare_queue(passive=True)`: on a robust
-    channel that answers from the queue object of an earlier declaration, whose count is that of its (re)declaration
-    (after a broker restart, the moment before the workers came back: zero, for good)."""
+@dataclass(frozen=True)
+class QueueCounts:
+    ready: int  # messages waiting for a consumer
+    consumers: int
+
+
+async def queue_counts(channel: AbstractChannel, queue: str, timeout_s: float) -> QueueCounts:
+    """The queue's ready messages and consumers now, asked of the broker. Not `declare_queue(passive=True)`: on a
+    robust channel that answers from the queue object of an earlier declaration, whose counts are those of its
+    (re)declaration (after a broker restart, the moment before the workers came back: no consumers, for good)."""
     underlay = await channel.get_underlay_channel()
     declared = await underlay.queue_declare(queue, passive=True, timeout=timeout_s)
-    return declared.consumer_count or 0
+    return QueueCounts(declared.message_count or 0, declared.consumer_count or 0)
+
+
+async def consumer_count(channel: AbstractChannel, queue: str, timeout_s: float) -> int:
+    return (await queue_counts(channel, queue, timeout_s)).consumers
 
 
 def raw_message(body: bytes, message_id: str, type_: str, correlation_id: str | None = None) -> aio_pika.Message:

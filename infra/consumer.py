@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 
 import structlog
 from aio_pika.abc import AbstractIncomingMessage, AbstractQueue
 
-from infra import faults
+from infra import amqp, faults, metrics
 from infra.retry import Backoff
 
 log = structlog.get_logger("consumer")
@@ -24,6 +26,8 @@ log = structlog.get_logger("consumer")
 Handler = Callable[[AbstractIncomingMessage], Awaitable[None]]
 
 
+# a consumer that received nothing for this long while messages wait for it is re-subscribed (ConsumerGroup)
+CONSUMER_STALE_S = 60.0
 REQUEUE = Backoff(initial_s=0.25, max_s=30.0, jitter_s=0.25, attempts=None)
 
 
@@ -66,18 +70,34 @@ async def _start(queue: AbstractQueue, on_message: Handler, prefetch: int) -> st
     return tag
 
 
+@dataclass
+class _Consuming:
+    queue: AbstractQueue
+    handler: Handler
+    prefetch: int
+    tag: str = ""
+    busy: int = 0
+    last: float = field(default_factory=time.monotonic)  # when a message last arrived (or consuming began)
+
+
 class ConsumerGroup:
-    """The consumers of one actor, so that it can stop taking work and finish what it holds before it goes.
+    """The consumers of one actor, so that it can stop taking work and finish what it holds before it goes, and a
+    watchdog for each: a consumer that received nothing for `stale_after_s` while messages wait in its queue and it
+    has room for them has lost its subscription (the broker cancelled it, a recovery half happened); it consumes
+    anew, with a `loop_restarted` line and metric.
 
     An autoscaler that removes a busy consumer makes the broker redeliver its unacknowledged messages to another
     one, which repeats the work (KEDA's users know it: kedacore/keda#356, #6719); a drained consumer has none left.
     """
 
-    def __init__(self) -> None:
-        self._consumers: list[tuple[AbstractQueue, str]] = []
+    def __init__(self, stale_after_s: float | None = None) -> None:
+        self._consumers: list[_Consuming] = []
         self._busy = 0
         self._idle = asyncio.Event()
         self._idle.set()
+        self._stale_after_s = stale_after_s
+        self._watchdog: asyncio.Task[None] | None = None
+        self.restarts = 0
 
     @property
     def busy(self) -> int:
@@ -85,26 +105,59 @@ class ConsumerGroup:
         return self._busy
 
     async def consume(self, queue: AbstractQueue, handler: Handler, prefetch: int = 10) -> str:
-        tag = await _start(queue, lambda m: self._deliver(m, handler), prefetch)
-        self._consumers.append((queue, tag))
-        return tag
+        consuming = _Consuming(queue, handler, prefetch)
+        consuming.tag = await _start(queue, self._receiver(consuming), prefetch)
+        self._consumers.append(consuming)
+        if self._stale_after_s is not None and self._watchdog is None:
+            self._watchdog = asyncio.get_running_loop().create_task(self._watch(self._stale_after_s))
+        return consuming.tag
 
-    async def _deliver(self, message: AbstractIncomingMessage, handler: Handler) -> None:
+    def _receiver(self, consuming: _Consuming) -> Handler:
+        return lambda message: self._deliver(consuming, message)
+
+    async def _deliver(self, consuming: _Consuming, message: AbstractIncomingMessage) -> None:
+        consuming.last = time.monotonic()
+        consuming.busy += 1
         self._busy += 1
         self._idle.clear()
         try:
-            await deliver(message, handler)
+            await deliver(message, consuming.handler)
         finally:
+            consuming.busy -= 1
             self._busy -= 1
             if not self._busy:
                 self._idle.set()
 
+    async def _watch(self, stale_after_s: float) -> None:
+        while True:
+            await asyncio.sleep(stale_after_s / 3)
+            for consuming in list(self._consumers):
+                with contextlib.suppress(Exception):  # the broker away: its reconnection is aio-pika's to do
+                    await self._check(consuming, stale_after_s)
+
+    async def _check(self, consuming: _Consuming, stale_after_s: float) -> None:
+        if time.monotonic() - consuming.last < stale_after_s or consuming.busy >= consuming.prefetch:
+            return
+        queue = consuming.queue
+        counts = await amqp.queue_counts(queue.channel, queue.name, timeout_s=stale_after_s / 3)
+        consuming.last = time.monotonic()
+        if not counts.ready:
+            return  # quiet: nothing waits for it
+        with contextlib.suppress(Exception):  # a subscription the broker dropped has nothing to cancel
+            await queue.cancel(consuming.tag)
+        consuming.tag = await _start(queue, self._receiver(consuming), consuming.prefetch)
+        self.restarts += 1
+        metrics.loop_restarted(f"consumer:{queue.name}")
+        log.error("loop_restarted", loop=f"consumer:{queue.name}", why=f"{counts.ready} messages wait, none came")
+
     async def drain(self, timeout_s: float) -> int:
         """Stop receiving, then wait up to `timeout_s` for the messages in hand to settle; returns how many did
         not (the broker redelivers those when the connection closes)."""
-        for queue, tag in self._consumers:
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+        for consuming in self._consumers:
             with contextlib.suppress(Exception):  # a channel already closed has no consumer to cancel
-                await queue.cancel(tag)
+                await consuming.queue.cancel(consuming.tag)
         self._consumers.clear()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._idle.wait(), timeout_s)

@@ -9,7 +9,7 @@ import pytest
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage
 
 from infra import amqp
-from infra.consumer import consume
+from infra.consumer import ConsumerGroup, consume
 from infra.settings import Settings
 from messages.errors import InvalidInput, RetryableError
 from tests.helpers import eventually
@@ -136,3 +136,37 @@ async def test_the_consumer_count_is_the_brokers_now_not_that_of_the_first_decla
     assert await amqp.consumer_count(channel, name, timeout_s=5) == 0
     await queue.delete(if_unused=False, if_empty=False)
     await (await channel.get_queue(f"{name}.dlq")).delete(if_unused=False, if_empty=False)
+
+
+async def test_a_consumer_whose_subscription_was_dropped_consumes_again(
+    channel: AbstractChannel, settings: Settings
+) -> None:
+    name = f"test.watch.{uuid.uuid4().hex}"
+    connection = await amqp.connect(settings.amqp_url.get_secret_value(), "test-watched")
+    got: list[str] = []
+
+    async def handler(message: AbstractIncomingMessage) -> None:
+        got.append(message.message_id or "")
+
+    try:
+        consuming = await connection.channel()
+        queue = await amqp.declare_queue(consuming, name)
+        group = ConsumerGroup(stale_after_s=0.5)
+        tag = await group.consume(queue, handler, prefetch=4)
+        # the subscription goes away behind the group's back (as when the broker cancels it)
+        await queue.cancel(tag)
+        exchange = (await amqp.declare_exchanges(channel)).tasks
+        await (await channel.get_queue(name)).bind(amqp.TASKS_EXCHANGE, routing_key=name)
+        for i in range(3):
+            await amqp.publish(exchange, amqp.raw_message(b"{}", f"m-{i}", "gr.kep.test.v1"), name)
+
+        async def all_handled() -> bool:
+            return sorted(got) == ["m-0", "m-1", "m-2"]
+
+        await eventually(all_handled, within=20)
+        assert group.restarts == 1
+        await group.drain(timeout_s=5)
+        await queue.delete(if_unused=False, if_empty=False)
+        await (await channel.get_queue(f"{name}.dlq")).delete(if_unused=False, if_empty=False)
+    finally:
+        await connection.close()
