@@ -302,27 +302,55 @@ async def _open_cases(target: Target, rate_per_s: float, load: Load, stop: async
 # the checks
 
 
-async def _check_cases(target: Target, opened: Sequence[tuple[uuid.UUID, datetime]]) -> list[CaseCheck]:
-    pool = await asyncpg.create_pool(target.database_url, min_size=1, max_size=4)
-    assert pool is not None
+@dataclass(frozen=True)
+class _Rows:
+    """What PostgreSQL says of the run's cases."""
+
+    cases: dict[uuid.UUID, asyncpg.Record]
+    effects: dict[uuid.UUID, set[str]]  # the process's changes to each case
+    twice: set[uuid.UUID]  # cases with one of those changes recorded more than once
+
+    def worked(self, case_id: uuid.UUID) -> bool:
+        row = self.cases.get(case_id)
+        return (
+            row is not None
+            and row["status"] == EXPECTED_STATUS
+            and row["assignee"] is not None
+            and {"case.assigned", "case.suspended"} <= self.effects.get(case_id, set())
+        )
+
+
+async def _rows(database_url: str, ids: list[uuid.UUID]) -> _Rows:
+    conn = await asyncpg.connect(database_url)
     try:
-        ids = [c for c, _ in opened]
-        rows = {
-            r["id"]: r
-            for r in await pool.fetch("SELECT id, status, assignee FROM cases WHERE id = ANY($1::uuid[])", ids)
-        }
-        effects = await pool.fetch(
+        cases = await conn.fetch("SELECT id, status, assignee FROM cases WHERE id = ANY($1::uuid[])", ids)
+        effects = await conn.fetch(
             """SELECT case_id, type, count(*) AS n FROM case_events
                WHERE case_id = ANY($1::uuid[]) AND actor = $2 GROUP BY case_id, type""",
             ids,
             PROCESS_ACTOR,
         )
     finally:
-        await pool.close()
-    twice = {r["case_id"] for r in effects if r["n"] > 1}
+        await conn.close()
     done: dict[uuid.UUID, set[str]] = {}
     for r in effects:
         done.setdefault(r["case_id"], set()).add(r["type"])
+    return _Rows({r["id"]: r for r in cases}, done, {r["case_id"] for r in effects if r["n"] > 1})
+
+
+async def _quiet(target: Target, ids: list[uuid.UUID], within_s: float) -> None:
+    """Until every case is where its process leaves it, or the time is up (the checks then say which are not)."""
+    deadline = time.monotonic() + within_s
+    while time.monotonic() < deadline:
+        rows = await _rows(target.database_url, ids)
+        if all(rows.worked(c) for c in ids):
+            return
+        await asyncio.sleep(5)
+
+
+async def _check_cases(target: Target, opened: Sequence[tuple[uuid.UUID, datetime]]) -> list[CaseCheck]:
+    ids = [c for c, _ in opened]
+    rows = await _rows(target.database_url, ids)
     gate = asyncio.Semaphore(8)
 
     async def instances(case_id: uuid.UUID) -> tuple[int, int]:
@@ -332,25 +360,17 @@ async def _check_cases(target: Target, opened: Sequence[tuple[uuid.UUID, datetim
             return len(history), len(incidents)
 
     counts = await asyncio.gather(*(instances(c) for c in ids))
-    checks = []
-    for (case_id, at), (n_instances, n_incidents) in zip(opened, counts, strict=True):
-        row = rows.get(case_id)
-        worked = (
-            row is not None
-            and row["status"] == EXPECTED_STATUS
-            and row["assignee"] is not None
-            and {"case.assigned", "case.suspended"} <= done.get(case_id, set())
-        )
-        duplicated = case_id in twice or n_instances > 1
-        checks.append(CaseCheck(case_id, at, row is not None, worked, duplicated, n_incidents))
-    return checks
+    return [
+        CaseCheck(case_id, at, case_id in rows.cases, rows.worked(case_id), case_id in rows.twice or n > 1, incidents)
+        for (case_id, at), (n, incidents) in zip(opened, counts, strict=True)
+    ]
 
 
 async def _first_move_after(target: Target, after: datetime) -> datetime | None:
     conn = await asyncpg.connect(target.database_url)
     try:
         moved: datetime | None = await conn.fetchval(
-            "SELECT min(created_at) FROM case_events WHERE office_id = $1 AND actor = $2 AND created_at > $3",
+            "SELECT min(at) FROM case_events WHERE office_id = $1 AND actor = $2 AND at > $3",
             target.office_id,
             PROCESS_ACTOR,
             after,
@@ -410,12 +430,8 @@ async def run(
         await loader
     say(f"{datetime.now(UTC):%H:%M:%S} load stopped: {len(load.opened)} cases accepted; waiting for quiet")
 
-    deadline = time.monotonic() + quiet_within_s
-    while True:
-        checks = await _check_cases(target, load.opened)
-        if all(c.worked for c in checks) or time.monotonic() > deadline:
-            break
-        await asyncio.sleep(5)
+    await _quiet(target, [c for c, _ in load.opened], quiet_within_s)
+    checks = await _check_cases(target, load.opened)
 
     rows, recoveries = [], []
     for w in windows:
