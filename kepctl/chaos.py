@@ -101,6 +101,7 @@ class Target:
     engine: EngineClient
     namespace: str
     services: Mapping[str, Service]
+    shards: int = 2  # the case shards (KEP_CASE_SHARDS)
 
 
 @dataclass
@@ -223,22 +224,26 @@ def _serve_replica() -> Any:
     return ray.get_actor(replicas[0]["name"], namespace=replicas[0]["namespace"])
 
 
-async def _kill(actor: str, namespace: str, rng: random.Random) -> None:
+async def _kill(actor: str, target: Target, rng: random.Random) -> None:
     names = {
         "bridge": BRIDGE_ACTOR,
-        "case-shard": shard_name(rng.randrange(2)),
+        "case-shard": shard_name(rng.randrange(target.shards)),
         "outbox-relay": OUTBOX_RELAY,
         "autoscaler": AUTOSCALER_ACTOR,
     }
-    handle = _serve_replica() if actor == "serve-replica" else await asyncio.to_thread(_actor, names[actor], namespace)
+    if actor == "serve-replica":
+        handle = await asyncio.to_thread(_serve_replica)
+    else:
+        handle = await asyncio.to_thread(_actor, names[actor], target.namespace)
     ray.kill(handle, no_restart=False)
 
 
-async def _crash(point: str, namespace: str, rng: random.Random) -> None:
+async def _crash(point: str, target: Target) -> None:
     """Arm the actor to die at the point; the load passes through it soon after."""
     actor, when = point.split(":")
+    namespace = target.namespace
     if actor == "case-shard":
-        for i in range(2):  # whichever shard the next case lands on
+        for i in range(target.shards):  # whichever shard the next case lands on
             shard = await asyncio.to_thread(_actor, shard_name(i), namespace)
             await call_actor(shard.arm_crash.remote(when))
     elif actor == "bridge":
@@ -256,9 +261,9 @@ async def inject(fault: Fault, target: Target, rng: random.Random) -> None:
     elif fault.kind == "pause":
         await _pause(target.services[fault.target], fault.seconds)
     elif fault.kind == "kill":
-        await _kill(fault.target, target.namespace, rng)
+        await _kill(fault.target, target, rng)
     else:
-        await _crash(fault.target, target.namespace, rng)
+        await _crash(fault.target, target)
 
 
 # the load

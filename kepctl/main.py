@@ -258,6 +258,7 @@ async def _chaos(
             engine=engine,
             namespace=settings.ray_namespace,
             services={s.name: s for s in services.all_services(stack, progress=_say)},
+            shards=settings.case_shards,
         )
         faults = chaos_run.plan(seed, "short" if profile == "short" else "long")
         calm = gap if gap is not None else (15.0 if profile == "short" else 40.0)

@@ -55,6 +55,7 @@ async def test_the_short_chaos_profile_loses_stalls_and_doubles_nothing(
             engine=engine,
             namespace=settings.ray_namespace,
             services={s.name: s for s in services.all_services(stack, progress=lambda _: None)},
+            shards=settings.case_shards,
         )
         report = await chaos.run(target, chaos.plan(SEED, "short"), seed=SEED, rate_per_s=1.0, gap_s=15.0)
     print(report.table())
