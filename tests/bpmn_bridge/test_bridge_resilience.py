@@ -110,6 +110,7 @@ async def test_a_restart_of_the_broker_or_the_engine_mid_flight_loses_and_repeat
     target.stop()
     await asyncio.sleep(down_s)
     target.start()
+    await pool.expire_connections()  # this test's own connections died with a restarted PostgreSQL
     await all_worked_once(pool, case_ids, within=180)
     # and the system goes on working afterwards: cases opened after the restart are worked as well
     later = await open_cases(http, office_with_staff["headers"], procedure)

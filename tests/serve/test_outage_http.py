@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import asyncpg
 import httpx
 
 from kepctl import services
@@ -19,6 +20,7 @@ async def test_while_the_database_is_down_every_answer_is_503_with_retry_after(
     ray_app: dict[str, Any],
     http: httpx.AsyncClient,
     stack: StackSettings,
+    pool: asyncpg.Pool[asyncpg.Record],
     make_office: OfficeFactory,
     make_procedure: Callable[..., Any],
     token_for: Callable[..., str],
@@ -41,6 +43,7 @@ async def test_while_the_database_is_down_every_answer_is_503_with_retry_after(
         }
     finally:
         postgres.start()
+        await pool.expire_connections()  # the test session's own connections died with it
 
     for name, resp in answers.items():
         assert resp.status_code == 503, (name, resp.text)
