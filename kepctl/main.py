@@ -261,7 +261,7 @@ async def _chaos(
             shards=settings.case_shards,
         )
         faults = chaos_run.plan(seed, "short" if profile == "short" else "long")
-        calm = gap if gap is not None else (15.0 if profile == "short" else 40.0)
+        calm = gap if gap is not None else (15.0 if profile == "short" else 60.0)
         return await chaos_run.run(target, faults, seed=seed, rate_per_s=rate, gap_s=calm, say=_say)
 
 
