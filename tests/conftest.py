@@ -29,6 +29,7 @@ from infra.settings import Settings
 from kepctl import devtokens, services
 from kepctl.stack import StackSettings
 from serve.bootstrap import deploy_http, init_ray, start_actors
+from tests.helpers import bearer
 from tests.keycloak import KeycloakUsers
 
 
@@ -262,3 +263,18 @@ async def case_events(settings: Settings) -> AsyncIterator[aio_pika.abc.Abstract
     await queue.bind(amqp.EVENTS_EXCHANGE, routing_key="case.#")
     yield queue
     await conn.close()
+
+
+@pytest.fixture
+async def office_with_staff(
+    make_office: OfficeFactory, pool: asyncpg.Pool[asyncpg.Record], token_for: Callable[..., str]
+) -> dict[str, Any]:
+    office = await make_office()
+    employee = f"emp-{uuid.uuid4().hex[:8]}"
+    await pool.execute(
+        "INSERT INTO users (id, subject, office_id, display_name, roles) VALUES ($1, $2, $3, $2, '{employee}')",
+        uuid.uuid4(),
+        employee,
+        office,
+    )
+    return {"office": office, "employee": employee, "headers": bearer(token_for(office, subject=employee))}

@@ -4,7 +4,6 @@ all while cases flow; then none lost, stuck, doubled or left as an incident, no 
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -16,7 +15,6 @@ from infra.settings import Settings
 from kepctl import chaos, services
 from kepctl.stack import StackSettings
 from tests.bpmn_bridge.test_bridge import process_procedure
-from tests.conftest import OfficeFactory
 from tests.helpers import bearer
 
 SEED = 7
@@ -29,20 +27,13 @@ async def test_the_short_chaos_profile_loses_stalls_and_doubles_nothing(
     database_url: str,
     settings: Settings,
     stack: StackSettings,
-    make_office: OfficeFactory,
+    office_with_staff: dict[str, Any],
     make_procedure: Callable[..., Any],
     token_for: Callable[..., str],
 ) -> None:
-    office = await make_office()
-    employee = f"emp-{uuid.uuid4().hex[:8]}"
-    await pool.execute(
-        "INSERT INTO users (id, subject, office_id, display_name, roles) VALUES ($1, $2, $3, $2, '{employee}')",
-        uuid.uuid4(),
-        employee,
-        office,
-    )
+    office, employee = office_with_staff["office"], office_with_staff["employee"]
 
-    async def headers() -> dict[str, str]:
+    async def headers() -> dict[str, str]:  # a fresh token when the one in hand runs out
         return bearer(token_for(office, subject=employee))
 
     async with EngineClient(settings.engine_url, tenant_id=settings.engine_tenant) as engine:
