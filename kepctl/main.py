@@ -126,6 +126,9 @@ def _ray_head(stack: StackSettings) -> str:
                 "--node-ip-address=127.0.0.1",
                 "--num-cpus=2",
                 "--include-dashboard=false",
+                # The log monitor only forwards workers' output to attached drivers, and the stack has none once
+                # `kep up` returns; it polls the log folder ten times a second (~0.01 core at rest).
+                "--include-log-monitor=false",
                 "--disable-usage-stats",
                 f"--object-store-memory={200 * 1024**2}",
             ],
