@@ -1,12 +1,13 @@
-"""The asyncpg pool: JSON and JSONB decoded to Python values on every connection."""
+"""The asyncpg pool: JSON and JSONB decoded to Python values on every connection, and bounded waits."""
 
 from __future__ import annotations
 
-from typing import TypeAlias
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import asyncpg
 import orjson
-from asyncpg.pool import PoolConnectionProxy
+from asyncpg.pool import PoolAcquireContext, PoolConnectionProxy
 
 # What a function that runs SQL accepts: a bare connection or one borrowed from a pool.
 Conn: TypeAlias = "asyncpg.Connection[asyncpg.Record] | PoolConnectionProxy[asyncpg.Record]"
@@ -30,15 +31,63 @@ async def _keep_session(conn: asyncpg.Connection[asyncpg.Record]) -> None:
         await conn.execute("ROLLBACK")
 
 
-async def create_pool(dsn: str, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool[asyncpg.Record]:
-    pool = await asyncpg.create_pool(
+@dataclass(frozen=True)
+class Limits:
+    """How long work waits on PostgreSQL before it fails with an error `infra.faults` calls transient.
+
+    A server that stops answering (paused, or gone without closing its sockets) would otherwise hold every caller
+    for ever: a statement past `statement_s` is cancelled (the cancellation itself may take as long again, then the
+    connection is dropped), a caller that gets no connection within `acquire_s` gives up, and so does a new
+    connection not made within `connect_s`."""
+
+    statement_s: float
+    acquire_s: float
+    connect_s: float
+
+
+# What a person waits for (the HTTP API, the case shards): an unresponsive server becomes a 503 within about
+# 2 × 8 s, before clients and proxies give up at 30 s.
+INTERACTIVE = Limits(statement_s=8, acquire_s=5, connect_s=5)
+# Background work (process steps, the outbox relay, the catalog's sync): its retries absorb the wait, and a bulk
+# statement may legitimately take long.
+BACKGROUND = Limits(statement_s=30, acquire_s=30, connect_s=10)
+
+
+if TYPE_CHECKING:
+    _Pool = asyncpg.Pool[asyncpg.Record]
+else:  # not subscriptable at run time
+    _Pool = asyncpg.Pool
+
+
+class Pool(_Pool):
+    """asyncpg's pool, whose `acquire` (and so `fetch`, `execute`, ...) waits at most `acquire_s` by default."""
+
+    def __init__(self, dsn: str, *, acquire_s: float, **kwargs: Any) -> None:
+        super().__init__(dsn, **kwargs)
+        self._acquire_s = acquire_s
+
+    def acquire(self, *, timeout: float | None = None) -> PoolAcquireContext[asyncpg.Record]:
+        return super().acquire(timeout=self._acquire_s if timeout is None else timeout)
+
+
+async def create_pool(
+    dsn: str, min_size: int = 1, max_size: int = 10, *, limits: Limits = BACKGROUND
+) -> asyncpg.Pool[asyncpg.Record]:
+    pool = Pool(
         dsn,
+        acquire_s=limits.acquire_s,
         min_size=min_size,
         max_size=max_size,
+        max_queries=50_000,  # asyncpg's defaults, which its Pool does not have
+        max_inactive_connection_lifetime=300.0,
+        loop=None,
+        connection_class=asyncpg.Connection,
+        record_class=asyncpg.Record,
         init=_init_connection,
         reset=_keep_session,
-        command_timeout=30,
+        command_timeout=limits.statement_s,
+        timeout=limits.connect_s,
         server_settings={"application_name": "kep-backoffice"},
     )
-    assert pool is not None
+    await pool
     return pool

@@ -21,7 +21,7 @@ import statistics
 import time
 import uuid
 from collections import Counter
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -204,13 +204,20 @@ async def _restart(service: Service, down_s: float) -> None:
     await asyncio.to_thread(service.start)
 
 
-async def _pause(service: Service, seconds: float) -> None:
+@contextlib.contextmanager
+def paused(service: Service) -> Iterator[None]:
+    """The service and its children stopped (SIGSTOP): alive, holding its sockets, answering nothing."""
     processes = _processes(service)
     _signal_all(processes, signal.SIGSTOP)
     try:
-        await asyncio.sleep(seconds)
+        yield
     finally:
         _signal_all(processes, signal.SIGCONT)
+
+
+async def _pause(service: Service, seconds: float) -> None:
+    with paused(service):
+        await asyncio.sleep(seconds)
 
 
 def _actor(name: str, namespace: str) -> Any:

@@ -24,7 +24,7 @@ from bpmn_bridge.engine import EngineClient
 from bpmn_bridge.reconciler import RECONCILER_ACTOR
 from bpmn_bridge.worker import RESULTS_QUEUE, task_queue
 from infra import amqp
-from infra.db import create_pool
+from infra.db import INTERACTIVE, create_pool
 from infra.redis import create_redis
 from infra.settings import Settings
 from infra.storage import ObjectStore, create_store
@@ -69,7 +69,9 @@ class Context:
             raise ConfigurationError("KEP_OIDC_JWKS_URL (or KEP_DEV_KEYS_DIR for development) is required")
         return cls(
             settings=settings,
-            pool=await create_pool(settings.database_url.get_secret_value(), 0, settings.db_pool_max),
+            pool=await create_pool(
+                settings.database_url.get_secret_value(), 0, settings.db_pool_max, limits=INTERACTIVE
+            ),
             redis=create_redis(settings.redis_url.get_secret_value()),
             store=create_store(settings),
             http=http,

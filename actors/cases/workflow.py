@@ -17,7 +17,7 @@ import structlog
 
 from actors.cases import store
 from actors.ray_options import actor_class
-from infra.db import create_pool
+from infra.db import INTERACTIVE, create_pool
 from infra.logging import configure_logging
 from infra.settings import Settings
 from messages.cases import CaseCommand, CaseView, CommandResult, OpenCase, OpenCaseResult
@@ -38,7 +38,7 @@ class CaseWorkflow:
     async def _db(self) -> asyncpg.Pool[asyncpg.Record]:
         async with self._pool_lock:
             if self._pool is None:
-                self._pool = await create_pool(self.settings.database_url.get_secret_value(), 1, 5)
+                self._pool = await create_pool(self.settings.database_url.get_secret_value(), 1, 5, limits=INTERACTIVE)
         return self._pool
 
     def _lock(self, case_id: uuid.UUID) -> asyncio.Lock:
