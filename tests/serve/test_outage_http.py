@@ -97,3 +97,30 @@ async def _assert_back(http: httpx.AsyncClient, headers: dict[str, str], case: d
     await eventually(back, within=60)
     started = await http.post(f"/api/cases/{case['id']}/start", json={"version": case["version"]}, headers=headers)
     assert started.status_code == 200, started.text
+
+
+async def test_after_a_database_restart_the_first_requests_succeed(
+    ray_app: dict[str, Any],
+    http: httpx.AsyncClient,
+    stack: StackSettings,
+    pool: asyncpg.Pool[asyncpg.Record],
+    make_office: OfficeFactory,
+    make_procedure: Callable[..., Any],
+    token_for: Callable[..., str],
+) -> None:
+    """The pools' connections from before the restart are closed by the server's shutdown; none is lent again."""
+    headers = bearer(token_for(await make_office()))
+    procedure = await make_procedure()
+    cases = [(await http.post("/api/cases", json=body(procedure), headers=headers)).json() for _ in range(4)]
+    # several connections open in every pool on the way, each used at least once
+    await asyncio.gather(*(http.get(f"/api/cases/{c['id']}", headers=headers) for c in cases))
+    [postgres] = [s for s in services.all_services(stack, progress=lambda _: None) if s.name == "postgres"]
+
+    postgres.stop()
+    postgres.start()  # returns once it accepts connections
+    await pool.expire_connections()
+
+    answers = [await http.get(f"/api/cases/{c['id']}", headers=headers) for c in cases]
+    answers += [await http.get("/api/cases", params={"q": "παπαδάκη"}, headers=headers) for _ in cases]
+    answers += [await http.post("/api/cases", json=body(procedure), headers=headers) for _ in cases]
+    assert [a.status_code for a in answers] == [200] * 8 + [201] * 4, [a.text for a in answers]
