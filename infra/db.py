@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeAlias
 
@@ -91,3 +93,12 @@ async def create_pool(
     )
     await pool
     return pool
+
+
+@contextlib.asynccontextmanager
+async def advisory_lock(pool: asyncpg.Pool[asyncpg.Record], key: str) -> AsyncIterator[None]:
+    """Holds PostgreSQL's transaction-scoped advisory lock on `key` (hashed to 64 bits) while the block runs:
+    every process that takes the same key waits its turn, and a crash releases it."""
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", key)
+        yield

@@ -5,10 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, ValidationError
+from pydantic import Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from messages.catalog import ATTACHMENT_MAX_MB_CEILING
 from messages.errors import ConfigurationError
+
+DEV_ISSUER = "http://127.0.0.1/kep-dev"  # what `KEP_DEV_KEYS_DIR`'s tokens name: never trusted in production
 
 
 class Settings(BaseSettings):
@@ -34,7 +37,8 @@ class Settings(BaseSettings):
     minio_secure: bool = False
 
     # attachments, where a procedure sets no limits of its own
-    attachment_max_mb: int = Field(default=10, ge=1, le=100)
+    attachment_max_mb: int = Field(default=10, ge=1, le=ATTACHMENT_MAX_MB_CEILING)
+    uploads_per_replica: int = Field(default=4, ge=1, le=64)  # at once; more wait, then 503
     attachment_types: tuple[str, ...] = ("application/pdf", "image/jpeg", "image/png")
 
     events_exchange: str = "kep.events"
@@ -82,13 +86,22 @@ class Settings(BaseSettings):
     serve_app_name: str = "kep"
     serve_route_prefix: str = "/"
 
-    oidc_issuer: str = "http://127.0.0.1/kep-dev"
+    oidc_issuer: str = DEV_ISSUER
     oidc_audience: str = "kep-backoffice"
     oidc_jwks_url: str | None = None
     dev_keys_dir: Path | None = None
 
     log_format: Literal["json", "console"] = "console"
     log_level: str = "INFO"
+
+    @model_validator(mode="after")
+    def _production_trusts_no_development_issuer(self) -> Settings:
+        if self.env == "production":
+            if self.dev_keys_dir is not None:
+                raise ValueError("KEP_DEV_KEYS_DIR is for development: production verifies the realm's JWKS")
+            if self.oidc_issuer == DEV_ISSUER or self.oidc_jwks_url is None:
+                raise ValueError("production needs the realm's KEP_OIDC_ISSUER and KEP_OIDC_JWKS_URL")
+        return self
 
     def __repr__(self) -> str:
         return f"Settings(env={self.env!r}, storage={self.storage_backend!r}, engine={self.engine_url!r})"
@@ -101,6 +114,9 @@ def load_settings(**overrides: object) -> Settings:
     except ValidationError as exc:
         lines = []
         for err in exc.errors():
+            if not err["loc"]:  # a rule across variables: its message names them
+                lines.append(str(err["msg"]).removeprefix("Value error, "))
+                continue
             name = "KEP_" + "_".join(str(p) for p in err["loc"]).upper()
             reason = "is required but not set" if err["type"] == "missing" else err["msg"]
             lines.append(f"{name} {reason}")

@@ -11,6 +11,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from messages.citizen import Citizen
 
+INT4_MAX = 2**31 - 1  # PostgreSQL's `integer`: versions and numbers stored as one
+LAST_DAY = date(9999, 12, 30)  # an inclusive date range ends the day after its last: that day must exist
+
 
 class CaseStatus(StrEnum):
     SUBMITTED = "submitted"
@@ -183,7 +186,7 @@ class Versioned(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    version: int = Field(ge=1)
+    version: int = Field(ge=1, le=INT4_MAX)
 
 
 class TransitionRequest(Versioned):
@@ -291,8 +294,8 @@ class CaseFilter(BaseModel):
     assignee: str | None = Field(default=None, max_length=200)
     unassigned: bool = False
     procedure_id: uuid.UUID | None = None
-    created_from: date | None = None
-    created_to: date | None = None  # inclusive
+    created_from: date | None = Field(default=None, le=LAST_DAY)
+    created_to: date | None = Field(default=None, le=LAST_DAY)  # inclusive
     overdue: bool = False  # open (not suspended), past its due date
     limit: int = Field(default=25, ge=1, le=100)
     cursor: str | None = Field(default=None, max_length=200)  # from the previous page's `next_cursor`

@@ -9,6 +9,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+MAX_PAGE = 10_000  # offset paging of the procedure list goes no deeper (a million rows)
+ATTACHMENT_MAX_MB_CEILING = 100  # the largest upload limit a procedure (or the default) may set
+
 
 class SyncKind(StrEnum):
     FULL = "full"
@@ -78,7 +81,7 @@ class ProcedureFilter(BaseModel):
     include_removed: bool = False
     sort: Literal["title", "mitos_id", "updated"] = "title"
     descending: bool = False
-    page: int = Field(default=1, ge=1)
+    page: int = Field(default=1, ge=1, le=MAX_PAGE)
     size: int = Field(default=10, ge=1, le=100)
 
 
@@ -135,7 +138,7 @@ class ProcedureSettings(BaseModel):
     bpmn_process_key: str | None = Field(default=None, pattern=r"^[A-Za-z_][\w.-]{0,99}$")
     offices: list[uuid.UUID] | None = Field(default=None, max_length=1000)
     # attachment limits; null: the system's defaults
-    attachment_max_mb: int | None = Field(default=None, ge=1, le=100)
+    attachment_max_mb: int | None = Field(default=None, ge=1, le=ATTACHMENT_MAX_MB_CEILING)
     attachment_types: list[AttachmentType] | None = Field(default=None, min_length=1)
     reason: str | None = Field(default=None, max_length=500)
 

@@ -45,6 +45,20 @@ class RetryableError(KepError):
     title = "Service temporarily unavailable"
 
 
+class Busy(RetryableError):
+    """Enough of this kind of work is under way here; try again shortly."""
+
+    title = "Busy"
+
+
+class TooManyRequests(KepError):
+    """This caller already has as many of these under way as one may; try again once one has ended."""
+
+    retryable = True
+    status = 429
+    title = "Too many requests"
+
+
 class ConfigurationError(KepError):
     """A setting is missing or wrong; nothing works until an operator fixes it."""
 

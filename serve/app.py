@@ -9,7 +9,7 @@ from ray import serve
 
 from infra.logging import configure_logging
 from infra.settings import Settings
-from serve import deps, problems
+from serve import deps, guard, problems
 from serve.routers import (
     admin_autoscaler,
     admin_catalog,
@@ -23,6 +23,8 @@ from serve.routers import (
     tasks,
 )
 
+JSON_BODY_MAX_BYTES = 1024 * 1024
+
 
 def create_api() -> FastAPI:
     api = FastAPI(
@@ -31,8 +33,12 @@ def create_api() -> FastAPI:
         description="Back office of the Greek Citizen Service Centres (ΚΕΠ) and of EUGO.",
         docs_url="/docs",
         openapi_url="/openapi.json",
+        # any body but an upload's (its route has its own): a declared length over it is refused unread, a body
+        # that grows over it is cut
+        max_body_size=JSON_BODY_MAX_BYTES,
     )
     problems.install(api)
+    api.add_middleware(guard.TokenBeforeBody)
     api.include_router(health.router)
     api.include_router(documents.router)
     api.include_router(cases.router)

@@ -4,6 +4,7 @@ in a KubeRay cluster: only `KEP_RAY_ADDRESS` differs."""
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 
 import ray
@@ -73,10 +74,31 @@ def serve_env(settings: Settings) -> dict[str, str]:
             "RAY_SERVE_DIRECT_INGRESS_MIN_GRPC_PORT": str(p + 30),
             "RAY_SERVE_DIRECT_INGRESS_MAX_GRPC_PORT": str(p + 49),
         }
+        private = haproxy_dir(settings)
+        env |= {
+            "RAY_SERVE_HAPROXY_CONFIG_FILE_LOC": f"{private}/haproxy.cfg",
+            "RAY_SERVE_HAPROXY_SOCKET_PATH": f"{private}/admin.sock",
+            "RAY_SERVE_HAPROXY_METRICS_SOCKET_PATH": f"{private}/metrics.sock",
+            "RAY_SERVE_HAPROXY_SERVER_STATE_BASE": str(private),
+            "RAY_SERVE_HAPROXY_SERVER_STATE_FILE": f"{private}/server-state",
+        }
     return env
 
 
+def haproxy_dir(settings: Settings) -> Path:
+    """Where Serve's HAProxy keeps its config, server state and admin socket (`level admin`, mode 666 in Ray's
+    template: whoever reaches it reconfigures the ingress). Ray's default is the shared /tmp/haproxy-serve; ours is
+    a folder only this user may enter, one per HTTP port (fixed, not $TMPDIR: the RayService carries the same
+    values, tests/deployments/test_rayservice.py)."""
+    return Path("/tmp") / f"kep-haproxy-{settings.http_port}"  # noqa: S108 (made 0700 by node_env; a pod's own /tmp)
+
+
 def node_env(settings: Settings) -> dict[str, str]:
+    """The environment a Ray node of this stack starts with; makes HAProxy's private folder on the way."""
+    if settings.serve_ingress == "haproxy":
+        private = haproxy_dir(settings)
+        private.mkdir(mode=0o700, exist_ok=True)
+        private.chmod(0o700)  # also when it was there before, made by someone else's umask
     return serve_env(settings) | RAY_NODE_ENV
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
@@ -28,7 +29,7 @@ from infra.db import INTERACTIVE, create_pool
 from infra.redis import create_redis
 from infra.settings import Settings
 from infra.storage import ObjectStore, create_store
-from messages.errors import ConfigurationError
+from messages.errors import Busy, ConfigurationError, TooManyRequests
 from messages.health import DependencyStatus, Readiness
 from serve.security import JwksSource, TokenVerifier
 
@@ -36,6 +37,38 @@ PROBE_TIMEOUT = 3.0
 READINESS_TTL_S = 2.0
 # queues that must always have a consumer: every topic's workers, and the bridge's own two
 CONSUMED_QUEUES = (*(task_queue(t) for t in topics.OPTIONS), RESULTS_QUEUE, CASE_EVENTS_QUEUE)
+
+
+LIVE_STREAMS_PER_USER = 3  # one person's tabs on one replica
+LIVE_STREAMS_PER_REPLICA = 128  # half the replica's request slots: streams never crowd out everything else
+
+
+class StreamSlots:
+    """Counts the long-lived streams a replica holds, per user and in all."""
+
+    def __init__(self, per_user: int, total: int) -> None:
+        self.per_user = per_user
+        self.total = total
+        self.by_user: Counter[str] = Counter()
+
+    def take(self, subject: str) -> Callable[[], None]:
+        """A slot for `subject`, or Busy / TooManyRequests; the release it returns may be called more than once."""
+        if self.by_user.total() >= self.total:
+            raise Busy("this replica holds as many live streams as it may; try again shortly")
+        if self.by_user[subject] >= self.per_user:
+            raise TooManyRequests(f"at most {self.per_user} live streams at once per user: close one first")
+        self.by_user[subject] += 1
+        released = False
+
+        def release() -> None:
+            nonlocal released
+            if not released:
+                released = True
+                self.by_user[subject] -= 1
+                if self.by_user[subject] <= 0:
+                    del self.by_user[subject]
+
+        return release
 
 
 @dataclass
@@ -57,6 +90,10 @@ class Context:
     _amqp: AbstractRobustConnection | None = None
     _readiness: tuple[float, Readiness] | None = None
     _amqp_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    uploads: asyncio.Semaphore = field(default_factory=asyncio.Semaphore)  # uploads read at once
+    live_streams: StreamSlots = field(
+        default_factory=lambda: StreamSlots(LIVE_STREAMS_PER_USER, LIVE_STREAMS_PER_REPLICA)
+    )
 
     @classmethod
     async def open(cls, settings: Settings) -> Context:
@@ -72,7 +109,8 @@ class Context:
             pool=await create_pool(
                 settings.database_url.get_secret_value(), 0, settings.db_pool_max, limits=INTERACTIVE
             ),
-            redis=create_redis(settings.redis_url.get_secret_value()),
+            # each live stream holds a connection in its blocking read; the rest is for everything else
+            redis=create_redis(settings.redis_url.get_secret_value(), LIVE_STREAMS_PER_REPLICA + 32),
             store=create_store(settings),
             http=http,
             verifier=TokenVerifier(settings.oidc_issuer, settings.oidc_audience, JwksSource(jwks_url, http)),
@@ -83,6 +121,7 @@ class Context:
             reconciler=NamedActor(RECONCILER_ACTOR, settings.ray_namespace),
             bridge=NamedActor(BRIDGE_ACTOR, settings.ray_namespace),
             relay=NamedActor(OUTBOX_RELAY, settings.ray_namespace),
+            uploads=asyncio.Semaphore(settings.uploads_per_replica),
         )
 
     async def readiness(self) -> Readiness:

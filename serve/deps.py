@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import uuid
 from dataclasses import dataclass, field
 from typing import Annotated
@@ -46,10 +47,16 @@ async def get_context() -> Context:
 Ctx = Annotated[Context, Depends(get_context)]
 
 
-async def get_principal(ctx: Ctx, authorization: Annotated[str | None, Header()] = None) -> Principal:
+async def authenticate(authorization: str | None) -> Principal:
+    """The caller of an `Authorization` header (verified tokens are cached: the guard and the route ask alike)."""
     if not authorization or not authorization.lower().startswith("bearer "):
         raise Unauthorized("a bearer access token is required")
-    principal = await ctx.verifier.verify(authorization[7:].strip())
+    ctx = await get_context()
+    return await ctx.verifier.verify(authorization[7:].strip())
+
+
+async def get_principal(authorization: Annotated[str | None, Header()] = None) -> Principal:
+    principal = await authenticate(authorization)
     structlog.contextvars.bind_contextvars(user=principal.subject)
     return principal
 
@@ -57,10 +64,15 @@ async def get_principal(ctx: Ctx, authorization: Annotated[str | None, Header()]
 Caller = Annotated[Principal, Depends(get_principal)]
 
 
-async def get_request_id(x_request_id: Annotated[str | None, Header(max_length=200)] = None) -> str:
-    """Async on purpose: FastAPI runs a plain `def` dependency in a worker thread (a thread hop per request, and
-    the log binding would stay in that thread's context)."""
-    rid = x_request_id or uuid.uuid4().hex
+_REQUEST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}")
+
+
+async def get_request_id(x_request_id: Annotated[str | None, Header()] = None) -> str:
+    """The client's `X-Request-ID` when it is a plain token (it correlates the client's logs with ours and with the
+    audit), else one of ours: what lands in audit rows, logs and CSV exports is never free text from a client.
+    Async on purpose: FastAPI runs a plain `def` dependency in a worker thread (a thread hop per request, and the
+    log binding would stay in that thread's context)."""
+    rid = x_request_id if x_request_id and _REQUEST_ID.fullmatch(x_request_id) else uuid.uuid4().hex
     structlog.contextvars.bind_contextvars(request_id=rid)
     return rid
 

@@ -24,6 +24,7 @@ from messages.roles import Role
 ALGORITHMS = ["RS256", "PS256", "ES256"]
 OFFICE_CLAIM = "kep_office"
 JWKS_MAX_AGE = 300.0
+UNKNOWN_KID_REFETCH_S = 30.0
 VERIFIED_TTL_S = 60.0  # at most this long after the signing keys changed is a verified token trusted without them
 TOKEN_ROLES = frozenset({Role.EMPLOYEE.value, Role.SUPERVISOR.value, Role.ADMINISTRATOR.value})
 
@@ -50,13 +51,17 @@ class Principal:
 
 
 class JwksSource:
-    """The issuer's signing keys, cached; an unknown `kid` triggers one refetch (key rotation)."""
+    """The issuer's signing keys, cached for JWKS_MAX_AGE. A token with an unknown `kid` may come after a key
+    rotation: it triggers a refetch, at most one per UNKNOWN_KID_REFETCH_S whatever the kids (a stream of forged
+    kids must not become a stream of requests to the issuer). The lock is taken only to fetch: checking a token
+    against cached keys waits for nobody."""
 
     def __init__(self, url: str, client: httpx.AsyncClient | None = None) -> None:
         self.url = url
         self.client = client
         self._keys: KeySet | None = None
         self._fetched = 0.0
+        self._refetched_for_kid = -UNKNOWN_KID_REFETCH_S
         self._lock = asyncio.Lock()
 
     async def _load(self) -> KeySet:
@@ -69,17 +74,33 @@ class JwksSource:
             data = resp.json()
         return KeySet.import_key_set(data)  # type: ignore[arg-type]
 
+    def _usable(self, kid: str | None, now: float) -> KeySet | None:
+        keys = self._keys
+        if keys is None or now - self._fetched > JWKS_MAX_AGE:
+            return None
+        if kid is None or _has_kid(keys, kid) or now - self._refetched_for_kid < UNKNOWN_KID_REFETCH_S:
+            return keys
+        return None
+
     async def keys(self, kid: str | None) -> KeySet:
+        keys = self._usable(kid, time.monotonic())
+        if keys is not None:
+            return keys
         async with self._lock:
-            stale = time.monotonic() - self._fetched > JWKS_MAX_AGE
-            unknown = kid is not None and self._keys is not None and not _has_kid(self._keys, kid)
-            if self._keys is None or stale or unknown:
-                try:
-                    self._keys = await self._load()
-                    self._fetched = time.monotonic()
-                except (httpx.HTTPError, OSError, ValueError) as exc:
-                    if self._keys is None:
-                        raise Unauthorized("the token issuer's keys cannot be fetched") from exc
+            now = time.monotonic()
+            keys = self._usable(kid, now)  # another caller may have fetched meanwhile
+            if keys is not None:
+                return keys
+            if self._keys is not None and now - self._fetched <= JWKS_MAX_AGE:
+                self._refetched_for_kid = now  # only an unknown kid brings us here with fresh keys
+            try:
+                self._keys = await self._load()
+                self._fetched = time.monotonic()
+            except (httpx.HTTPError, OSError, ValueError) as exc:
+                if self._keys is None:
+                    raise Unauthorized("the token issuer's keys cannot be fetched") from exc
+                # the issuer is away: the keys we have serve on, and it is asked again in a while, not per token
+                self._fetched = time.monotonic() - JWKS_MAX_AGE + UNKNOWN_KID_REFETCH_S
             return self._keys
 
 
@@ -124,19 +145,21 @@ class TokenVerifier:
         claims = decoded.claims
         aud = claims.get("aud")
         audiences = {aud} if isinstance(aud, str) else set(aud or [])
-        if self.audience not in audiences and claims.get("azp") != self.audience:
+        # our audience in `aud` (the realm's audience mappers put it there); a token merely issued to a client of
+        # that name (`azp`) is not one meant for this API
+        if self.audience not in audiences:
             raise Unauthorized("invalid access token: wrong audience")
         # Keycloak signs its ID tokens (`typ: ID`) with the same key, and the web client's carry our audience:
-        # only an access token is a credential for the API. Issuers without a `typ` claim are not affected.
-        if str(claims.get("typ", "Bearer")).lower() != "bearer":
+        # only an access token (`typ: Bearer`, which Keycloak always sets) is a credential for the API.
+        if str(claims.get("typ", "")).lower() != "bearer":
             raise Unauthorized("invalid access token: not an access token")
         return _principal(claims)
 
 
 def _principal(claims: dict[str, Any]) -> Principal:
-    claimed = set(claims.get("roles") or [])
-    claimed.update((claims.get("realm_access") or {}).get("roles") or [])
-    # Keycloak adds roles of its own (offline_access, default-roles-kep); only ours count, and never the process's
+    # realm roles only, where Keycloak puts them: not a top-level `roles` claim, which any mapper or client scope
+    # could add. Keycloak adds roles of its own (offline_access, default-roles-kep); only ours count.
+    claimed = set((claims.get("realm_access") or {}).get("roles") or [])
     roles = {role for role in claimed if role in TOKEN_ROLES}
     office = claims.get(OFFICE_CLAIM)
     try:

@@ -159,6 +159,11 @@ def _variables(data: CaseOpened | CaseChanged, at: datetime) -> dict[str, Any]:
     return start_variables(office_id=data.office_id, due_at=data.due_at, opened_at=at, channel=data.channel)
 
 
+# Variables the case process keeps for itself (started with, or set by its steps): a user task's form never sets
+# one of them (a form that could would move the office, the escalation or the process's own branches).
+PROCESS_VARIABLES = frozenset({"office", "escalateAt", "intake", "dueOutcome", "escalatedTo"})
+
+
 def start_variables(
     *, office_id: uuid.UUID, due_at: datetime | None, opened_at: datetime, channel: Channel | None
 ) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from typing import Any
 import asyncpg
 
 from actors.cases import idempotency, lifecycle
-from actors.forms import DefinitionError, validate_submission
+from actors.forms import DefinitionError, check_submission
 from actors.forms.store import problem_errors
 from infra import outbox
 from infra.db import Conn
@@ -125,14 +125,14 @@ async def _insert_case(conn: Conn, cmd: OpenCase) -> CaseView:
             else "is not offered by this office"
         )
         raise InvalidInput.at("/procedure_id", f"procedure {reason}", "procedure")
-    form_id = None
+    form_id, form_data = None, cmd.request.form_data
     if proc["form_key"]:
         form = await conn.fetchrow(
             "SELECT id, definition FROM forms WHERE key = $1 ORDER BY version DESC LIMIT 1", proc["form_key"]
         )
         if form is None:
             raise ConfigurationError(f"procedure {proc['id']} names form {proc['form_key']!r}, which is missing")
-        _check_form_data(form["definition"], cmd.request.form_data)
+        form_data = _checked_form_data(form["definition"], cmd.request.form_data)
         form_id = form["id"]
     now = datetime.now(UTC)
     seq, number = await _next_number(conn, cmd.office_id, now.year)
@@ -152,7 +152,7 @@ async def _insert_case(conn: Conn, cmd: OpenCase) -> CaseView:
         cmd.request.procedure_id,
         status.value,
         cmd.request.citizen.model_dump(mode="json"),
-        cmd.request.form_data,
+        form_data,
         cmd.request.channel.value,
         due,
         assignee,
@@ -208,13 +208,15 @@ def _jsonable(value: Any) -> Any:
     return value.isoformat() if isinstance(value, datetime) else value
 
 
-def _check_form_data(definition: dict[str, Any], data: dict[str, Any]) -> None:
+def _checked_form_data(definition: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
+    """What the form keeps of `data` (see `check_submission`), or InvalidInput with pointers under /form_data."""
     try:
-        errors = validate_submission(definition, data)
+        checked = check_submission(definition, data)
     except DefinitionError as exc:  # saved before a check existed, or written around the API
         raise ConfigurationError(f"the case's form cannot be validated: {exc}") from exc
-    if errors:
-        raise InvalidInput("the form's data is not valid", problem_errors(errors, "/form_data"))
+    if checked.errors:
+        raise InvalidInput("the form's data is not valid", problem_errors(checked.errors, "/form_data"))
+    return checked.data
 
 
 async def _check_assignee(conn: Conn, assignee: str, office_id: uuid.UUID) -> None:
@@ -312,15 +314,16 @@ async def _apply(conn: Conn, cmd: CaseCommand) -> CaseView:
         suspended_from=CaseStatus(row["suspended_from"]) if row["suspended_from"] else None,
     )
     now = datetime.now(UTC)
+    form_data = cmd.form_data
+    if cmd.action is CaseAction.UPDATE_FORM and row["form_id"] is not None:
+        definition = await conn.fetchval("SELECT definition FROM forms WHERE id = $1", row["form_id"])
+        form_data = _checked_form_data(definition, cmd.form_data or {})
     command = lifecycle.Command(
-        cmd.action, cmd.actor, cmd.roles, cmd.version, cmd.reason, cmd.days, cmd.assignee, cmd.form_data
+        cmd.action, cmd.actor, cmd.roles, cmd.version, cmd.reason, cmd.days, cmd.assignee, form_data
     )
     plan = lifecycle.plan(state, command, now)
     if cmd.action is CaseAction.ASSIGN and cmd.assignee is not None and plan.changes:
         await _check_assignee(conn, cmd.assignee, cmd.office_id)
-    if cmd.action is CaseAction.UPDATE_FORM and row["form_id"] is not None:
-        definition = await conn.fetchval("SELECT definition FROM forms WHERE id = $1", row["form_id"])
-        _check_form_data(definition, cmd.form_data or {})
     if cmd.action is CaseAction.ATTACH:
         if cmd.document is None:
             raise InvalidInput("an attach command carries its document")

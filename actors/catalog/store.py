@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import csv
 import io
 import uuid
 from typing import Any
+
+from defusedcsv import csv
 
 from infra.db import Conn
 from messages.catalog import AdminProcedure, AuditEntry, ProcedureFilter, ProcedurePage, ProcedureSettings, SyncRun

@@ -7,6 +7,6 @@ ready for an RFC 9457 problem's `errors` list.
 
 from actors.forms.definition import check_definition
 from actors.forms.errors import DefinitionError, FieldError
-from actors.forms.validate import validate_submission
+from actors.forms.validate import Checked, check_submission, validate_submission
 
-__all__ = ["DefinitionError", "FieldError", "check_definition", "validate_submission"]
+__all__ = ["Checked", "DefinitionError", "FieldError", "check_definition", "check_submission", "validate_submission"]

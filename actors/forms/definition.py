@@ -15,6 +15,7 @@ from typing import Any, Literal
 from actors.forms import jsonlogic
 from actors.forms.errors import FieldError, pointer_join
 from actors.forms.js_semantics import MISSING, truthy
+from actors.forms.markup import check_markup
 from actors.forms.rules import compile_pattern, mask_is_supported
 
 Kind = Literal["input", "object", "array", "layout", "content"]
@@ -336,7 +337,8 @@ def check_definition(definition: dict[str, Any]) -> list[FieldError]:
     `unsupported_feature` (field logic, JSON-logic calculated values, `multiple` where Form.io offers none),
     `unsupported_validator`, `unsupported_data_source` (options fetched from a URL or resource, or built in
     JavaScript), `invalid_pattern`, `invalid_json_logic`, `unsupported_condition`, `unknown_reference` (a
-    condition naming no data component), `invalid_definition`.
+    condition naming no data component), `invalid_definition`; and what would run in a browser (`template`,
+    `markup`, `raw_attributes`, `unsafe_html`: actors/forms/markup.py).
     """
     form = parse(definition)
     problems = list(form.problems)
@@ -368,6 +370,8 @@ def _check_component(form: Form, node: Node) -> Iterator[FieldError]:
             pointer_join(at, "multiple"), f"A {node.type} component cannot hold multiple values.", "unsupported_feature"
         )
     yield from _check_conditional(form, node)
+    children = frozenset(str(tokens[0]) for tokens, _ in child_lists(component))
+    yield from check_markup(component, at, children)
     validate = component.get("validate")
     if isinstance(validate, dict):
         yield from _check_validate(validate, pointer_join(at, "validate"))

@@ -13,7 +13,7 @@ Decisions, from that source:
   (`clearHidden` passes both down to children), unless it sets `validateWhenHidden`. A `hidden: true` component
   keeps its value; a conditionally hidden one loses it.
 - Unknown keys in the data are not errors: Form.io's `filter` processor silently keeps only the paths of the
-  form's components. A stored submission should be re-read through the definition, not trusted key by key.
+  form's components, and so does `check_submission`'s data.
 - Components with `input: false`, or `persistent: false` / `"client-only"` and not `protected`, are not validated
   (`isInputComponent`, `isValueHidden`).
 """
@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from actors.forms import jsonlogic
@@ -43,21 +44,53 @@ from actors.forms.rules import (
 _SINGLE_VALUED = (MULTIPLE_TYPES | {"checkbox", "radio"}) - {"hidden"}
 
 
-def validate_submission(definition: dict[str, Any], data: dict[str, Any]) -> list[FieldError]:
-    """The errors in a submission's `data`, each located by a JSON pointer into `data`; empty when it is valid.
+@dataclass(frozen=True)
+class Checked:
+    """A submission judged: its errors, and the data to keep when there are none — Form.io's processed submission:
+    defaults filled in, conditionally hidden values cleared, and nothing but the form's own components (`filter`):
+    what is stored and sent on, never the raw request."""
 
-    Raises DefinitionError when `check_definition` refuses the definition: a rule the server cannot run must not
-    pass silently.
-    """
+    errors: list[FieldError]
+    data: dict[str, Any]
+
+
+def check_submission(definition: dict[str, Any], data: dict[str, Any]) -> Checked:
+    """Raises DefinitionError when `check_definition` refuses the definition: a rule the server cannot run must not
+    pass silently."""
     problems = check_definition(definition)
     if problems:
         raise DefinitionError(problems)
     if not isinstance(data, dict):
-        return [FieldError("", "The submission's data must be an object.", "type")]
+        return Checked([FieldError("", "The submission's data must be an object.", "type")], {})
     working = copy.deepcopy(data)
     walker = _Walker(parse(definition), working)
     walker.visit(walker.form.nodes, working, "", {}, hidden=False, intentionally_hidden=False)
-    return walker.errors
+    return Checked(walker.errors, _kept(walker.form.nodes, working))
+
+
+def validate_submission(definition: dict[str, Any], data: dict[str, Any]) -> list[FieldError]:
+    """The errors in a submission's `data`, each located by a JSON pointer into `data`; empty when it is valid."""
+    return check_submission(definition, data).errors
+
+
+def _kept(nodes: tuple[Node, ...], holder: dict[str, Any]) -> dict[str, Any]:
+    """The values of `holder` that belong to these components (layouts share their parent's data object)."""
+    kept: dict[str, Any] = {}
+    for node in nodes:
+        if node.kind == "content":
+            continue
+        if not node.holds_data:
+            kept |= _kept(node.children, holder)
+            continue
+        if node.key not in holder:
+            continue
+        value = holder[node.key]
+        if node.kind == "object" and isinstance(value, dict):
+            value = _kept(node.children, value)
+        elif node.kind == "array" and isinstance(value, list):
+            value = [_kept(node.children, row) if isinstance(row, dict) else row for row in value]
+        kept[node.key] = value
+    return kept
 
 
 class _Walker:

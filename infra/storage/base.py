@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Protocol
+from typing import BinaryIO, Protocol
+from urllib.parse import quote
 
 from messages.errors import InvalidInput, NotFound, RetryableError
 
@@ -28,6 +29,14 @@ class ObjectInfo:
     content_type: str
 
 
+def attachment(filename: str | None) -> str:
+    """A Content-Disposition that makes a browser save, with the name in UTF-8 (RFC 6266, RFC 5987)."""
+    if not filename:
+        return "attachment"
+    ascii_name = re.sub(r'[^\x20-\x7e]|["\\]', "_", filename)
+    return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename, safe='')}"
+
+
 def check_key(key: str) -> str:
     """Keys are ours, never a user's file name: no `..`, no leading slash, a safe alphabet."""
     if not _KEY.match(key) or key.startswith("/") or ".." in key.split("/"):
@@ -40,14 +49,20 @@ class ObjectStore(Protocol):
 
     async def put(self, key: str, data: bytes, content_type: str) -> ObjectInfo: ...
 
+    async def put_file(self, key: str, file: BinaryIO, size: int, sha256: str, content_type: str) -> ObjectInfo:
+        """`size` bytes read from `file`'s current position, whose `sha256` the caller computed on the way in:
+        streamed, never whole in memory. Whole or not at all, like `put`."""
+        ...
+
     async def get(self, key: str) -> bytes: ...
 
     async def exists(self, key: str) -> bool: ...
 
     async def delete(self, key: str) -> None: ...
 
-    async def presigned_get(self, key: str, expires: timedelta) -> str | None:
-        """A time-limited URL a browser can fetch directly, or None where the backend has none."""
+    async def presigned_get(self, key: str, expires: timedelta, filename: str | None = None) -> str | None:
+        """A time-limited URL a browser can fetch directly, or None where the backend has none. The browser saves
+        what it fetches (as `filename`), never shows it inline: a document is not a page of ours."""
         ...
 
     async def check(self) -> None:

@@ -7,16 +7,17 @@ import hashlib
 import io
 from collections.abc import Callable
 from datetime import timedelta
-from typing import Any, TypeVar
+from typing import Any, BinaryIO, TypeVar
 
 import urllib3
 from minio import Minio
 from minio.error import MinioException, S3Error
 
-from infra.storage.base import ObjectInfo, ObjectNotFound, StorageError, check_key
+from infra.storage.base import ObjectInfo, ObjectNotFound, StorageError, attachment, check_key
 
 R = TypeVar("R")
 _MISSING = {"NoSuchKey", "NoSuchObject", "NoSuchBucket"}
+PART_SIZE = 8 * 1024 * 1024  # S3 asks at least 5 MiB per part but the last
 
 
 class MinioStore:
@@ -58,23 +59,27 @@ class MinioStore:
             raise StorageError(f"MinIO unreachable: {exc}") from exc
 
     async def put(self, key: str, data: bytes, content_type: str) -> ObjectInfo:
+        return await self.put_file(key, io.BytesIO(data), len(data), hashlib.sha256(data).hexdigest(), content_type)
+
+    async def put_file(self, key: str, file: BinaryIO, size: int, sha256: str, content_type: str) -> ObjectInfo:
         check_key(key)
         await self._ensure_bucket()
-        digest = hashlib.sha256(data).hexdigest()
 
         def upload() -> None:
-            # A single PUT (or a multipart upload completed at the end) is atomic: readers see all or nothing.
+            # A single PUT, or a multipart upload of PART_SIZE parts (the most held in memory) completed at the
+            # end, is atomic: readers see all or nothing.
             self.client.put_object(
                 self.bucket,
                 key,
-                io.BytesIO(data),
-                len(data),
+                file,
+                size,
                 content_type=content_type,
-                metadata={"x-amz-meta-sha256": digest},
+                metadata={"x-amz-meta-sha256": sha256},
+                part_size=PART_SIZE,
             )
 
         await self._call(upload)
-        return ObjectInfo(key, len(data), digest, content_type)
+        return ObjectInfo(key, size, sha256, content_type)
 
     async def get(self, key: str) -> bytes:
         check_key(key)
@@ -101,9 +106,10 @@ class MinioStore:
         check_key(key)
         await self._call(self.client.remove_object, self.bucket, key)
 
-    async def presigned_get(self, key: str, expires: timedelta) -> str | None:
+    async def presigned_get(self, key: str, expires: timedelta, filename: str | None = None) -> str | None:
         check_key(key)
-        return await self._call(self.client.presigned_get_object, self.bucket, key, expires)
+        headers = {"response-content-disposition": attachment(filename)}
+        return await self._call(self.client.presigned_get_object, self.bucket, key, expires, headers)
 
     async def check(self) -> None:
         await self._ensure_bucket()

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import csv
 import io
 import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, get_args
 
+from defusedcsv import csv
 from fastapi import APIRouter, Header, Query, Response
 from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel

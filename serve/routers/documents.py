@@ -4,36 +4,68 @@ presigned link. The bytes are stored before the case records them; if recording 
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import re
 import unicodedata
 import uuid
 from datetime import UTC, datetime, timedelta
-from typing import Annotated
+from typing import Any
 
 import puremagic
-from fastapi import APIRouter, File, Form, Header, Response, UploadFile
+from fastapi import APIRouter, Request, Response
+from starlette.datastructures import FormData
+from starlette.datastructures import UploadFile as StarletteUploadFile
 
 from actors.cases import documents as case_documents
 from actors.cases import idempotency, store
 from messages.cases import CaseAction, DocumentView
+from messages.catalog import ATTACHMENT_MAX_MB_CEILING
 from messages.envelope import new_id
-from messages.errors import FieldError, InvalidInput, TooLarge
+from messages.errors import Busy, FieldError, InvalidInput, TooLarge
 from messages.roles import STAFF
+from serve.context import Context
 from serve.deps import Caller, Ctx, RequestId
 from serve.routers.cases import PROBLEMS, REPLAYED, IdempotencyKey_, act, keyed
+from serve.security import Principal
 
 router = APIRouter(prefix="/api/cases", tags=["documents"], responses=PROBLEMS)
 CHUNK = 256 * 1024
+SNIFF_BYTES = 8192
+MULTIPART_FRAMING = 64 * 1024  # boundaries, part headers and the `kind` field around the file
+UPLOAD_SLOT_WAIT_S = 10.0  # how long an upload waits for one of the replica's slots before 503
+DEFAULT_KIND = "supporting"
+_KIND = re.compile(r"[a-z][a-z0-9_-]{0,49}")
+# the route's own body limit: the largest a procedure may set; the procedure's own is checked by the handler
+UPLOAD_BODY_MAX_BYTES = ATTACHMENT_MAX_MB_CEILING * 1024 * 1024 + MULTIPART_FRAMING
+_UPLOAD_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file"],
+                    "properties": {
+                        "file": {"type": "string", "format": "binary"},
+                        "kind": {"type": "string", "pattern": f"^{_KIND.pattern}$", "default": DEFAULT_KIND},
+                    },
+                }
+            }
+        },
+    }
+}
 DOWNLOAD_LINK_TTL = timedelta(minutes=5)
-_UNSAFE = re.compile(r'[\x00-\x1f\x7f<>:"/\\|?*]+')
+_UNSAFE = re.compile(r'[<>:"/\\|?*]+')
+_INVISIBLE = frozenset({"Cc", "Cf", "Zl", "Zp"})  # controls, formats (U+202E...), line and paragraph separators
 
 
 def safe_filename(name: str | None) -> str:
-    """What we show and offer for download: the last path part, NFC, no control or reserved characters, bounded;
-    Greek stays Greek. It never becomes a storage key."""
+    """What we show and offer for download: the last path part, NFC, no control, format (bidirectional overrides,
+    zero-width marks) or reserved characters, bounded; Greek stays Greek. It never becomes a storage key."""
     base = unicodedata.normalize("NFC", (name or "").replace("\\", "/").rsplit("/", 1)[-1])
-    cleaned = _UNSAFE.sub("_", base).strip(" .")[-150:]
+    visible = "".join("<" if unicodedata.category(c) in _INVISIBLE else c for c in base)  # then one `_` a run
+    cleaned = _UNSAFE.sub("_", visible).strip(" .")[-150:]
     return cleaned or "document"
 
 
@@ -44,24 +76,23 @@ def _sniff(head: bytes) -> str | None:
         return None
 
 
-@router.post("/{case_id}/documents", status_code=201, response_model=DocumentView)
+@router.post("/{case_id}/documents", status_code=201, response_model=DocumentView, openapi_extra=_UPLOAD_BODY)
 async def upload_document(
     case_id: uuid.UUID,
+    request: Request,
     caller: Caller,
     ctx: Ctx,
     request_id: RequestId,
     response: Response,
-    file: Annotated[UploadFile, File()],
-    kind: Annotated[str, Form(pattern=r"^[a-z][a-z0-9_-]{0,49}$")] = "supporting",
     idempotency_key: IdempotencyKey_ = None,
-    content_length: Annotated[int | None, Header()] = None,
 ) -> DocumentView:
     """Multipart `file` (+ `kind`). The type is what the bytes are, not what the client says; size and types are
-    the procedure's limits (413 / 422 with the path `/file`). Retried with the same `Idempotency-Key` and file,
-    it answers with the document recorded the first time and stores nothing again."""
+    the procedure's limits (413 / 422 with the path `/file`), checked before the body is read where it declares
+    its length, and while it is read otherwise. Retried with the same `Idempotency-Key` and file, it answers with
+    the document recorded the first time and stores nothing again."""
     caller.require(*STAFF)
     office = caller.require_office()
-    async with ctx.pool.acquire() as conn:
+    async with ctx.pool.acquire() as conn:  # a foreign or missing case is a 404 before a byte is read
         limits = await case_documents.upload_limits(
             conn=conn,
             case_id=case_id,
@@ -73,17 +104,53 @@ async def upload_document(
         f"the file is over {limits.max_mb} MB",
         [FieldError("/file", f"at most {limits.max_mb} MB for this procedure", "size")],
     )
-    if content_length is not None and content_length > limits.max_bytes + 64 * 1024:  # multipart framing aside
-        raise too_large
-    digest, parts, size = hashlib.sha256(), [], 0
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limits.max_bytes + MULTIPART_FRAMING:
+        raise too_large  # nothing read
+    try:
+        async with asyncio.timeout(UPLOAD_SLOT_WAIT_S):
+            await ctx.uploads.acquire()
+    except TimeoutError:
+        raise Busy("too many uploads at once here; try again shortly") from None
+    try:
+        # python-multipart spools the file part to disk past 1 MiB: the bytes are never whole in memory
+        form = await request.form(max_files=1, max_fields=1)
+        try:
+            return await _store_upload(
+                ctx, caller, request_id, response, case_id, office, form, limits, too_large, idempotency_key
+            )
+        finally:
+            await form.close()
+    finally:
+        ctx.uploads.release()
+
+
+async def _store_upload(
+    ctx: Context,
+    caller: Principal,
+    request_id: str,
+    response: Response,
+    case_id: uuid.UUID,
+    office: uuid.UUID,
+    form: FormData,
+    limits: case_documents.UploadLimits,
+    too_large: TooLarge,
+    idempotency_key: str | None,
+) -> DocumentView:
+    file, kind = form.get("file"), form.get("kind", DEFAULT_KIND)
+    if not isinstance(file, StarletteUploadFile):
+        raise InvalidInput.at("/file", "a file part named `file` is required", "missing")
+    if not isinstance(kind, str) or not _KIND.fullmatch(kind):
+        raise InvalidInput.at("/kind", f"must match {_KIND.pattern}", "string_pattern_mismatch")
+    digest, size, head = hashlib.sha256(), 0, b""
     while chunk := await file.read(CHUNK):
         size += len(chunk)
         if size > limits.max_bytes:
             raise too_large
         digest.update(chunk)
-        parts.append(chunk)
-    data = b"".join(parts)
-    content_type = _sniff(data[:8192])
+        if len(head) < SNIFF_BYTES:
+            head += chunk[: SNIFF_BYTES - len(head)]
+    content_type = _sniff(head)
     if content_type is None or content_type not in limits.types:
         allowed = ", ".join(limits.types)
         message = f"{content_type or 'an unrecognised type'} is not accepted here; accepted: {allowed}"
@@ -110,7 +177,9 @@ async def upload_document(
         created_at=datetime.now(UTC),
     )
     key = store.document_key(case_id, document.id)
-    await ctx.store.put(key, data, content_type)  # whole or not at all (the store's contract)
+    await file.seek(0)
+    # streamed from the spool, whole or not at all (the store's contract)
+    await ctx.store.put_file(key, file.file, size, document.sha256, content_type)
     try:
         result = await act(ctx, caller, request_id, case_id, CaseAction.ATTACH, idempotency_key, idem=idem,
                            fields={"document": document})  # fmt: skip
@@ -140,5 +209,5 @@ async def get_document(case_id: uuid.UUID, document_id: uuid.UUID, caller: Calle
         document = await case_documents.document(
             conn=conn, case_id=case_id, document_id=document_id, office_id=caller.require_office()
         )
-    url = await ctx.store.presigned_get(store.document_key(case_id, document_id), DOWNLOAD_LINK_TTL)
+    url = await ctx.store.presigned_get(store.document_key(case_id, document_id), DOWNLOAD_LINK_TTL, document.filename)
     return document.model_copy(update={"url": url})

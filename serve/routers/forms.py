@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Path, Query
 
 from actors.forms import store
+from messages.cases import INT4_MAX
 from messages.forms import FormVersion, SaveFormRequest
 from messages.roles import STAFF, Role
 from serve.deps import Caller, Ctx
@@ -32,7 +33,9 @@ async def form_versions(key: Key, _: Admin, ctx: Ctx) -> list[FormVersion]:
 
 
 @router.get("/api/forms/{key}", response_model=FormVersion)
-async def current_form(key: Key, caller: Caller, ctx: Ctx, version: int | None = None) -> FormVersion:
+async def current_form(
+    key: Key, caller: Caller, ctx: Ctx, version: Annotated[int | None, Query(ge=1, le=INT4_MAX)] = None
+) -> FormVersion:
     """The definition to render (newest, or the `version` a case was filled with)."""
     caller.require(*STAFF, Role.ADMINISTRATOR)
     async with ctx.pool.acquire() as conn:

@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse
 
 from messages.health import Readiness
 from messages.roles import Role
-from serve.deps import Ctx, get_principal
+from serve.deps import Ctx, authenticate
 
 router = APIRouter(tags=["health"])
 
@@ -29,5 +29,5 @@ async def readyz(ctx: Ctx, authorization: Annotated[str | None, Header()] = None
     status = 200 if report.ok else 503
     if authorization is None:
         return JSONResponse({"ok": report.ok}, status_code=status)
-    (await get_principal(ctx, authorization)).require(Role.ADMINISTRATOR)
+    (await authenticate(authorization)).require(Role.ADMINISTRATOR)
     return JSONResponse(report.model_dump(mode="json"), status_code=status)

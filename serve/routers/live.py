@@ -10,12 +10,13 @@ import json
 import re
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Annotated
 
 from fastapi import APIRouter, Header
 from redis.asyncio import Redis
 from sse_starlette import EventSourceResponse
+from starlette.background import BackgroundTask
 
 from infra import live
 from messages.roles import STAFF
@@ -35,21 +36,30 @@ async def case_events(
     envelope, `id:` the position to resume from)."""
     caller.require(*STAFF)
     office = caller.require_office()
-    if last_event_id and STREAM_ID.fullmatch(last_event_id):
-        after = last_event_id
-    else:  # from now on: the stream's current end, pinned, so nothing slips between two reads
-        newest = await ctx.redis.xrevrange(live.office_stream(office), count=1)
-        after = newest[0][0] if newest else "0-0"
-
-    return EventSourceResponse(office_events(ctx.redis, office, after, caller.expires_at), ping=15)
+    release = ctx.live_streams.take(caller.subject)  # 429 past a few per user, 503 when the replica has enough
+    try:
+        if last_event_id and STREAM_ID.fullmatch(last_event_id):
+            after = last_event_id
+        else:  # from now on: the stream's current end, pinned, so nothing slips between two reads
+            newest = await ctx.redis.xrevrange(live.office_stream(office), count=1)
+            after = newest[0][0] if newest else "0-0"
+    except BaseException:
+        release()
+        raise
+    events = office_events(ctx.redis, office, after, caller.expires_at, release)
+    # the slot goes back when the stream ends, the client goes away, or the response never started
+    return EventSourceResponse(events, ping=15, background=BackgroundTask(release))
 
 
 async def office_events(
-    redis: Redis, office: uuid.UUID, after: str, expires_at: float | None
+    redis: Redis, office: uuid.UUID, after: str, expires_at: float | None, release: Callable[[], None]
 ) -> AsyncIterator[dict[str, str]]:
     """Events after `after` until the caller's token expires: the stream then ends, and the browser's
     EventSource reconnects (with Last-Event-ID) carrying a fresh token, so a revoked user stops listening."""
-    while expires_at is None or time.time() < expires_at:
-        for entry_id, data in await live.read(redis, office, after, READ_BLOCK_MS):
-            after = entry_id
-            yield {"id": entry_id, "event": json.loads(data)["type"], "data": data}
+    try:
+        while expires_at is None or time.time() < expires_at:
+            for entry_id, data in await live.read(redis, office, after, READ_BLOCK_MS):
+                after = entry_id
+                yield {"id": entry_id, "event": json.loads(data)["type"], "data": data}
+    finally:
+        release()

@@ -10,6 +10,7 @@ as another office's case is not. Completing validates the submission against the
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import uuid
 from datetime import datetime
@@ -19,13 +20,15 @@ from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, ConfigDict
 
 from actors.cases import store
+from actors.cases.lockstep import PROCESS_VARIABLES
+from actors.forms import check_submission
 from actors.forms import store as forms
-from actors.forms import validate_submission
 from actors.forms.store import problem_errors
 from bpmn_bridge.engine import TaskPosition, TaskQuery, UserTask
 from bpmn_bridge.errors import TaskAlreadyClaimed
+from infra.db import advisory_lock
 from messages.cases import CaseStatus
-from messages.errors import Conflict, Forbidden, InvalidInput, NotFound
+from messages.errors import Conflict, FieldError, Forbidden, InvalidInput, NotFound
 from messages.roles import STAFF
 from serve.deps import Caller, Ctx
 from serve.routers.cases import PROBLEMS
@@ -124,26 +127,39 @@ async def list_tasks(
     return OfficeTaskPage(items=items, next_cursor=encode_cursor(page.after) if page.after else None)
 
 
+def _one_at_a_time(ctx: Ctx, task_id: str) -> contextlib.AbstractAsyncContextManager[None]:
+    """This API's actions on one task run one after another, so that the check of who holds it and the action are
+    one step: the engine completes or unclaims a task whoever holds it. (Changes made in the engine's own tools
+    are outside this.)"""
+    return advisory_lock(ctx.pool, task_lock_key(task_id))
+
+
+def task_lock_key(task_id: str) -> str:
+    return f"task:{task_id}"
+
+
 @router.post("/{task_id}/claim", status_code=204, response_class=Response)
 async def claim(task_id: str, caller: Caller, ctx: Ctx) -> Response:
     """Take the task; claiming it again is fine, one that someone else holds is 409."""
-    task = await _office_task(ctx, caller, task_id)
-    if task.assignee not in (None, caller.subject):
-        raise Conflict(f"the task is claimed by {task.assignee}")
-    try:
-        await ctx.engine.claim(task.id, caller.subject)
-    except TaskAlreadyClaimed as exc:  # a colleague was quicker
-        raise Conflict("the task was claimed by someone else meanwhile") from exc
+    async with _one_at_a_time(ctx, task_id):
+        task = await _office_task(ctx, caller, task_id)
+        if task.assignee not in (None, caller.subject):
+            raise Conflict(f"the task is claimed by {task.assignee}")
+        try:
+            await ctx.engine.claim(task.id, caller.subject)
+        except TaskAlreadyClaimed as exc:  # claimed in the engine's own tools meanwhile
+            raise Conflict("the task was claimed by someone else meanwhile") from exc
     return Response(status_code=204)
 
 
 @router.post("/{task_id}/unclaim", status_code=204, response_class=Response)
 async def unclaim(task_id: str, caller: Caller, ctx: Ctx) -> Response:
     """Give the task back to the office: the one who claimed it, or a supervisor (403 for anyone else)."""
-    task = await _office_task(ctx, caller, task_id)
-    if task.assignee not in (None, caller.subject) and "supervisor" not in caller.roles:
-        raise Forbidden("only the one who claimed it, or a supervisor, gives a task back")
-    await ctx.engine.unclaim(task.id)
+    async with _one_at_a_time(ctx, task_id):
+        task = await _office_task(ctx, caller, task_id)
+        if task.assignee not in (None, caller.subject) and "supervisor" not in caller.roles:
+            raise Forbidden("only the one who claimed it, or a supervisor, gives a task back")
+        await ctx.engine.unclaim(task.id)
     return Response(status_code=204)
 
 
@@ -167,17 +183,29 @@ async def _case_not_suspended(ctx: Ctx, caller: Caller, task: UserTask) -> None:
 
 @router.post("/{task_id}/complete", status_code=204, response_class=Response)
 async def complete(task_id: str, body: CompleteTaskRequest, caller: Caller, ctx: Ctx) -> Response:
-    """Claimed by the caller first (409 otherwise); the data must pass the task's form; it becomes the process's
-    variables."""
-    task = await _office_task(ctx, caller, task_id)
-    if task.assignee != caller.subject:
-        raise Conflict("claim the task before completing it")
-    await _case_not_suspended(ctx, caller, task)
-    if task.form_key and task.form_key.startswith(FORM_PREFIX):
-        async with ctx.pool.acquire() as conn:
-            form = await forms.get_form(conn=conn, key=task.form_key.removeprefix(FORM_PREFIX))
-        errors = validate_submission(form.definition or {}, body.data)
-        if errors:
-            raise InvalidInput("the task's form data is not valid", problem_errors(errors, "/data"))
-    await ctx.engine.complete_user_task(task.id, variables=body.data)
+    """Claimed by the caller first (409 otherwise); the data must pass the task's form and becomes the process's
+    variables. A task without a form takes no data; a variable the process keeps for itself is never set (422)."""
+    async with _one_at_a_time(ctx, task_id):
+        task = await _office_task(ctx, caller, task_id)
+        if task.assignee != caller.subject:
+            raise Conflict("claim the task before completing it")
+        await _case_not_suspended(ctx, caller, task)
+        reserved = sorted(PROCESS_VARIABLES & body.data.keys())
+        if reserved:
+            why = "set by the process, never by a form"
+            raise InvalidInput(
+                f"{', '.join(reserved)}: {why}", [FieldError(f"/data/{k}", why, "reserved") for k in reserved]
+            )
+        variables: dict[str, Any] = {}
+        if not (task.form_key and task.form_key.startswith(FORM_PREFIX)):
+            if body.data:  # nothing to judge it by: it would reach the process unchecked
+                raise InvalidInput.at("/data", "this task has no form: it is completed without data", "no_form")
+        else:
+            async with ctx.pool.acquire() as conn:
+                form = await forms.get_form(conn=conn, key=task.form_key.removeprefix(FORM_PREFIX))
+            checked = check_submission(form.definition or {}, body.data)
+            if checked.errors:
+                raise InvalidInput("the task's form data is not valid", problem_errors(checked.errors, "/data"))
+            variables = checked.data  # what the form keeps, nothing else
+        await ctx.engine.complete_user_task(task.id, variables=variables)
     return Response(status_code=204)

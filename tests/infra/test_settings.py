@@ -35,3 +35,28 @@ def test_secrets_do_not_leak_into_repr(monkeypatch: pytest.MonkeyPatch) -> None:
     s = load_settings()
     assert "hunter2" not in repr(s)
     assert "hunter2" not in str(s.model_dump())
+
+
+@pytest.mark.parametrize(
+    ("variables", "named"),
+    [
+        ({"KEP_DEV_KEYS_DIR": "keys", "KEP_OIDC_JWKS_URL": "https://id/certs", "KEP_OIDC_ISSUER": "https://id"},
+         "KEP_DEV_KEYS_DIR"),
+        ({"KEP_OIDC_JWKS_URL": "https://id/certs"}, "KEP_OIDC_ISSUER"),
+        ({"KEP_OIDC_ISSUER": "https://id/realms/kep"}, "KEP_OIDC_JWKS_URL"),
+    ],
+)  # fmt: skip
+def test_production_refuses_the_development_issuer(
+    monkeypatch: pytest.MonkeyPatch, variables: dict[str, str], named: str
+) -> None:
+    for name in REQUIRED:
+        monkeypatch.setenv(name, "http://somewhere/")
+    for name in ("KEP_DEV_KEYS_DIR", "KEP_OIDC_JWKS_URL", "KEP_OIDC_ISSUER"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("KEP_ENV", "production")
+    for name, value in variables.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigurationError, match=named):
+        load_settings()
+    monkeypatch.setenv("KEP_ENV", "development")
+    assert load_settings().env == "development"

@@ -66,6 +66,11 @@ async def test_upload_list_download_and_audit(
     async with httpx.AsyncClient() as browser:  # the presigned link needs no token: MinIO checks its signature
         downloaded = await browser.get(one["url"])
     assert downloaded.content == PDF
+    # saved, never shown inline under MinIO's origin, with its name in UTF-8
+    assert downloaded.headers["content-disposition"] == (
+        'attachment; filename="________ _______.pdf"; '
+        "filename*=UTF-8''%CE%A5%CF%80%CE%B5%CF%8D%CE%B8%CF%85%CE%BD%CE%B7%20%CE%B4%CE%AE%CE%BB%CF%89%CF%83%CE%B7_.pdf"
+    )
     timeline = (await http.get(f"/api/cases/{case['id']}/timeline", headers=headers)).json()
     assert timeline[-1]["type"] == "case.document_added"
     assert timeline[-1]["new"]["document"]["sha256"] == doc["sha256"]
@@ -127,6 +132,8 @@ def test_file_names_are_made_safe() -> None:
     assert safe_filename(None) == "document"
     assert len(safe_filename("α" * 500 + ".pdf")) == 150
     assert safe_filename("Ε\u0301κδοση.pdf") == "Έκδοση.pdf"  # one composed letter, as the file system shows it
+    assert safe_filename("invoice\u202efdp.exe") == "invoice_fdp.exe"  # no right-to-left override: not "exe.pdf"
+    assert safe_filename("a\u200b\u2066b\u2028c\x00.pdf") == "a_b_c_.pdf"  # zero-width, isolate, separator, NUL
 
 
 async def test_a_retried_upload_returns_the_same_document_and_stores_nothing_twice(

@@ -18,7 +18,7 @@ from infra.redis import create_redis
 from infra.settings import Settings
 from serve.routers.live import office_events
 from tests.conftest import OfficeFactory
-from tests.helpers import bearer
+from tests.helpers import bearer, eventually
 from tests.serve.test_cases_http import body
 
 Event = dict[str, str]
@@ -146,10 +146,37 @@ async def test_the_stream_ends_when_the_token_expires(settings: Settings) -> Non
     office = uuid.uuid4()
     try:
         await live.append(redis, office, str(uuid.uuid4()), json.dumps({"type": "gr.kep.case.opened.v1"}))
-        expired = [e async for e in office_events(redis, office, "0-0", expires_at=time.time() - 1)]
+        released: list[str] = []
+        expired = [
+            e async for e in office_events(redis, office, "0-0", time.time() - 1, lambda: released.append("expired"))
+        ]
         assert expired == []  # nothing more for an expired token, though an event is waiting
-        stream = office_events(redis, office, "0-0", expires_at=time.time() + 600)
+        stream = office_events(redis, office, "0-0", time.time() + 600, lambda: released.append("closed"))
         assert (await anext(stream))["event"] == "gr.kep.case.opened.v1"
         await stream.aclose()
+        assert released == ["expired", "closed"]  # the replica's slot goes back either way
     finally:
         await redis.aclose()
+
+
+async def test_one_user_holds_only_a_few_streams(
+    http: httpx.AsyncClient, make_office: OfficeFactory, token_for: Callable[..., str]
+) -> None:
+    """A fourth tab of one user is 429 with Retry-After, a colleague is not affected, and a closed stream's slot
+    comes back."""
+    office = await make_office()
+    maria = bearer(token_for(office, subject=f"maria-{uuid.uuid4().hex[:6]}"))
+    nikos = bearer(token_for(office))
+    async with listen(http, maria), listen(http, maria):
+        async with listen(http, maria):
+            fourth = await http.get("/api/live/cases", headers=maria)
+            assert fourth.status_code == 429, fourth.text
+            assert fourth.headers["retry-after"] == "5"
+            async with listen(http, nikos):
+                pass
+
+        async def freed() -> bool:  # once the server has seen the third one's client go
+            async with http.stream("GET", "/api/live/cases", headers=maria, timeout=10) as resp:
+                return resp.status_code == 200
+
+        await eventually(freed, within=30)

@@ -39,6 +39,7 @@ def _claims(settings: Settings, **over: Any) -> dict[str, Any]:
         "iat": now,
         "realm_access": {"roles": ["employee"]},
         "kep_office": str(uuid.uuid4()),
+        "typ": "Bearer",
     }
     c.update(over)
     return c
@@ -78,6 +79,9 @@ def _attacks(settings: Settings, keys_dir: Path) -> dict[str, str]:
             ]
         ),
         "garbage": "not.a.token",
+        "our audience only as azp": _signed(keys_dir, _claims(settings, aud="account", azp=settings.oidc_audience)),
+        "no typ": _signed(keys_dir, {k: v for k, v in _claims(settings).items() if k != "typ"}),
+        "an ID token": _signed(keys_dir, _claims(settings, typ="ID")),
     }
 
 
@@ -94,6 +98,9 @@ def _attacks(settings: Settings, keys_dir: Path) -> dict[str, str]:
         "foreign key",
         "tampered payload",
         "garbage",
+        "our audience only as azp",
+        "no typ",
+        "an ID token",
     ],
 )
 async def test_token_attacks_are_rejected_by_the_verifier(settings: Settings, keys_dir: Path, attack: str) -> None:
@@ -117,3 +124,10 @@ async def test_token_attacks_are_rejected_over_http(
 async def test_a_valid_token_passes(http: httpx.AsyncClient, token_for: Callable[..., str]) -> None:
     resp = await http.get(f"/api/cases/{uuid.uuid4()}", headers=bearer(token_for(uuid.uuid4())))
     assert resp.status_code == 404  # authenticated, and the case does not exist in the caller's office
+
+
+async def test_roles_come_from_the_realm_roles_only(settings: Settings, keys_dir: Path) -> None:
+    """A top-level `roles` claim (a mapper or client scope could add one) grants nothing."""
+    verifier = TokenVerifier(settings.oidc_issuer, settings.oidc_audience, JwksSource(f"file://{keys_dir}/jwks.json"))
+    token = _signed(keys_dir, _claims(settings, roles=["administrator", "supervisor"]))
+    assert (await verifier.verify(token)).roles == frozenset({"employee"})

@@ -15,11 +15,14 @@ from datetime import datetime
 from itertools import pairwise
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 
 from bpmn_bridge.engine import EngineClient
+from infra.db import advisory_lock
 from infra.settings import Settings
+from serve.routers.tasks import task_lock_key
 from tests.conftest import OfficeFactory
 from tests.helpers import bearer
 
@@ -188,12 +191,16 @@ async def test_who_may_do_what_with_a_task(
     assert (await http.post(f"/api/tasks/{first}/unclaim", headers=nikos)).status_code == 403
     assert (await http.post(f"/api/tasks/{first}/unclaim", headers=boss)).status_code == 204
     assert (await http.post(f"/api/tasks/{first}/unclaim", headers=maria)).status_code == 204
-    # claimed and completed, its data goes to the process; then it is gone
+    # claimed, it is completed without data (it has no form to judge data by), never with a process's variable
     assert (await http.post(f"/api/tasks/{second}/claim", headers=nikos)).status_code == 204
-    done = await http.post(f"/api/tasks/{second}/complete", json=data, headers=nikos)
+    unjudged = await http.post(f"/api/tasks/{second}/complete", json=data, headers=nikos)
+    assert (unjudged.status_code, unjudged.json()["errors"][0]["path"]) == (422, "/data"), unjudged.text
+    moved = await http.post(f"/api/tasks/{second}/complete", json={"data": {"office": "elsewhere"}}, headers=nikos)
+    assert (moved.status_code, moved.json()["errors"][0]["path"]) == (422, "/data/office"), moved.text
+    done = await http.post(f"/api/tasks/{second}/complete", json={"data": {}}, headers=nikos)
     assert done.status_code == 204, done.text
     [instance] = await engine.process_instances(business_key=case)
-    assert (await engine.process_variables(instance.id))["ok"] is True
+    assert (await engine.process_variables(instance.id))["office"] == str(office)
     for action in ("claim", "unclaim"):
         assert (await http.post(f"/api/tasks/{second}/{action}", headers=nikos)).status_code == 404
     assert (await http.post(f"/api/tasks/{uuid.uuid4()}/claim", headers=nikos)).status_code == 404
@@ -203,6 +210,35 @@ async def test_who_may_do_what_with_a_task(
         t.id for t in await engine.user_tasks(candidate_group=str(office), include_assigned=True)
     ][1:]
     assert rest["next_cursor"] is None
+
+
+async def test_a_task_given_to_someone_else_meanwhile_is_not_completed_by_its_former_holder(
+    http: httpx.AsyncClient,
+    engine: EngineClient,
+    start_cases: Starter,
+    make_office: OfficeFactory,
+    token_for: Callable[..., str],
+    pool: asyncpg.Pool[asyncpg.Record],
+) -> None:
+    """Maria's completion is checked and done while a supervisor's reassignment is under way (the test holds the
+    task's lock as that reassignment would): it must wait for it, then see that the task is Nikos's now."""
+    office, case = await make_office(), str(uuid.uuid4())
+    await start_cases(office, {case: 1})
+    maria = bearer(token_for(office, subject=f"maria-{RUN}"))
+    [task] = await engine.user_tasks(candidate_group=str(office), include_assigned=True)
+    assert (await http.post(f"/api/tasks/{task.id}/claim", headers=maria)).status_code == 204
+
+    async with advisory_lock(pool, task_lock_key(task.id)):  # the supervisor's reassignment, in flight
+        completing = asyncio.create_task(http.post(f"/api/tasks/{task.id}/complete", json={"data": {}}, headers=maria))
+        await asyncio.sleep(1)  # room for a completion that does not wait (the defect) to get through
+        assert not completing.done()
+        await engine.unclaim(task.id)
+        await engine.claim(task.id, f"nikos-{RUN}")
+
+    refused = await completing
+    assert refused.status_code == 409, refused.text
+    [still] = await engine.user_tasks(task_id=task.id, candidate_group=str(office), include_assigned=True)
+    assert still.assignee == f"nikos-{RUN}"
 
 
 @pytest.mark.parametrize(

