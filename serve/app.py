@@ -23,8 +23,6 @@ from serve.routers import (
     tasks,
 )
 
-JSON_BODY_MAX_BYTES = 1024 * 1024
-
 
 def create_api() -> FastAPI:
     api = FastAPI(
@@ -33,12 +31,9 @@ def create_api() -> FastAPI:
         description="Back office of the Greek Citizen Service Centres (ΚΕΠ) and of EUGO.",
         docs_url="/docs",
         openapi_url="/openapi.json",
-        # any body but an upload's (its route has its own): a declared length over it is refused unread, a body
-        # that grows over it is cut
-        max_body_size=JSON_BODY_MAX_BYTES,
     )
     problems.install(api)
-    api.add_middleware(guard.TokenBeforeBody)
+    api.add_middleware(guard.RequestGuard, larger=(documents.UPLOAD_BODIES,))
     api.include_router(health.router)
     api.include_router(documents.router)
     api.include_router(cases.router)

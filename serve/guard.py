@@ -1,22 +1,61 @@
-"""Who may send a body, asked before a byte of it is read.
+"""What holds before the application reads a byte of a request body: who sends it, and how much.
 
-FastAPI reads and parses a request body before it resolves any dependency, the caller's token included: without
-this guard, anyone could make a replica read (and parse) a body up to its size limit, and a malformed one would
-answer 422 where it should answer 401. Sizes themselves are FastAPI's `max_body_size` (the app's default for JSON,
-a larger one on the upload route), which refuses a declared length over the limit before reading and cuts a body
-that grows over it.
+FastAPI reads and parses a body before it resolves any dependency, the caller's token included, and nothing in
+Serve, uvicorn or HAProxy bounds a body's size. So this ASGI middleware, in front of every route:
+
+- answers 401 to a body under `/api/` from a caller without a valid access token (nothing read);
+- answers 413 to a body whose declared length is over its route's limit (nothing read), and cuts one that grows
+  over it while it is read (413: whatever the application made of the cut body is replaced).
+
+(FastAPI's own `max_body_size` does the second, but answers in plain text and cannot take a limit a handler finds
+out, such as a procedure's; ours are problem+json like every other error.) A route's limit is the JSON default or a
+larger one given for it; a handler that knows better once it has looked something up lowers it with `lower_limit`
+before it reads the body.
 """
 
 from __future__ import annotations
 
-from starlette.types import ASGIApp, Receive, Scope, Send
+import re
+from dataclasses import dataclass
+
+from starlette.requests import Request
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from infra import faults
-from messages.errors import KepError, RetryableError
+from messages.errors import KepError, RetryableError, TooLarge
+from messages.problems import FieldError
 from serve import deps
 from serve.problems import error_response
 
+JSON_BODY_MAX_BYTES = 1024 * 1024
+_LIMIT = "kep.body_limit"
+_ANSWER = "kep.body_too_large"  # the TooLarge to answer with when the body is cut
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+@dataclass(frozen=True)
+class LargerBodies:
+    """A route whose bodies may be larger than the JSON default: its method, path and limit."""
+
+    method: str
+    path: re.Pattern[str]
+    max_bytes: int
+
+
+class _Cut(TooLarge):
+    """Raised from `receive` once a body is over its limit: the application stops reading there."""
+
+
+def lower_limit(request: Request, max_bytes: int, answer: TooLarge) -> None:
+    """This request's body may be at most `max_bytes` (never more than the guard allowed); past it, the answer is
+    `answer`."""
+    state = request.scope.setdefault("state", {})
+    state[_LIMIT] = min(state.get(_LIMIT, max_bytes), max_bytes)
+    state[_ANSWER] = answer
+
+
+def _too_large(limit: int) -> TooLarge:
+    return TooLarge(f"the request body is over {limit} bytes", [FieldError("", f"at most {limit} bytes", "size")])
 
 
 def _header(scope: Scope, name: bytes) -> str | None:
@@ -32,24 +71,61 @@ def _may_carry_body(scope: Scope) -> bool:
     return scope["method"] in _BODY_METHODS or chunked or (length is not None and length != "0")
 
 
-class TokenBeforeBody:
-    """A request under `/api/` that may carry a body is answered 401 unless its bearer token verifies (verified
-    tokens are cached: the route's own check then costs a lookup)."""
-
-    def __init__(self, app: ASGIApp) -> None:
+class RequestGuard:
+    def __init__(self, app: ASGIApp, larger: tuple[LargerBodies, ...] = ()) -> None:
         self.app = app
+        self.larger = larger
+
+    def _limit(self, scope: Scope) -> int:
+        for route in self.larger:
+            if scope["method"] == route.method and route.path.fullmatch(scope["path"]):
+                return route.max_bytes
+        return JSON_BODY_MAX_BYTES
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"].startswith("/api/") and _may_carry_body(scope):
-            try:
+        if scope["type"] != "http" or not _may_carry_body(scope):
+            await self.app(scope, receive, send)
+            return
+        path = scope["path"]
+        limit = self._limit(scope)
+        try:
+            if path.startswith("/api/"):
                 await deps.authenticate(_header(scope, b"authorization"))
-            except KepError as exc:
-                await error_response(exc, scope["path"])(scope, receive, send)
-                return
-            except Exception as exc:
-                if not faults.is_transient(exc):
-                    raise
-                unavailable = RetryableError("the access token cannot be checked now")
-                await error_response(unavailable, scope["path"])(scope, receive, send)
-                return
-        await self.app(scope, receive, send)
+            length = _header(scope, b"content-length")
+            if length is not None and length.isdigit() and int(length) > limit:
+                raise _too_large(limit)
+        except KepError as exc:
+            await error_response(exc, path)(scope, receive, send)
+            return
+        except Exception as exc:
+            if not faults.is_transient(exc):  # the token check could not reach the issuer's keys
+                raise
+            await error_response(RetryableError("the access token cannot be checked now"), path)(scope, receive, send)
+            return
+
+        state = scope.setdefault("state", {})
+        state[_LIMIT] = limit
+        received = 0
+        cut = False
+
+        async def limited_receive() -> Message:
+            nonlocal received, cut
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > state[_LIMIT]:
+                    cut = True
+                    raise _Cut(f"the request body is over {state[_LIMIT]} bytes")
+            return message
+
+        async def guarded_send(message: Message) -> None:
+            if not cut:  # once cut, what the application makes of a half-read body is not the answer
+                await send(message)
+
+        try:
+            await self.app(scope, limited_receive, guarded_send)
+        except Exception:
+            if not cut:
+                raise
+        if cut:
+            await error_response(state.get(_ANSWER) or _too_large(state[_LIMIT]), path)(scope, receive, send)

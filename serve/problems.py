@@ -11,7 +11,6 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
-from starlette.middleware.body_limit import MAX_BODY_SIZE_SCOPE_KEY
 
 from infra import faults
 from messages.errors import InvalidInput, KepError, RetryableError, TooLarge, Unauthorized
@@ -79,12 +78,6 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(HTTPException)
     async def _http(request: Request, exc: HTTPException) -> JSONResponse:
-        limit = request.scope.get(MAX_BODY_SIZE_SCOPE_KEY)
-        if exc.status_code == 413 and limit is not None:  # FastAPI's body limit: the same answer as ours
-            too_large = TooLarge(
-                f"the request body is over {limit} bytes", [FieldError("", f"at most {limit} bytes", "size")]
-            )
-            return error_response(too_large, request.url.path)
         return problem_response(
             Problem(title=str(exc.detail), status=exc.status_code, instance=request.url.path), exc.headers
         )

@@ -24,6 +24,7 @@ from messages.catalog import ATTACHMENT_MAX_MB_CEILING
 from messages.envelope import new_id
 from messages.errors import Busy, FieldError, InvalidInput, TooLarge
 from messages.roles import STAFF
+from serve import guard
 from serve.context import Context
 from serve.deps import Caller, Ctx, RequestId
 from serve.routers.cases import PROBLEMS, REPLAYED, IdempotencyKey_, act, keyed
@@ -36,8 +37,11 @@ MULTIPART_FRAMING = 64 * 1024  # boundaries, part headers and the `kind` field a
 UPLOAD_SLOT_WAIT_S = 10.0  # how long an upload waits for one of the replica's slots before 503
 DEFAULT_KIND = "supporting"
 _KIND = re.compile(r"[a-z][a-z0-9_-]{0,49}")
-# the route's own body limit: the largest a procedure may set; the procedure's own is checked by the handler
-UPLOAD_BODY_MAX_BYTES = ATTACHMENT_MAX_MB_CEILING * 1024 * 1024 + MULTIPART_FRAMING
+# Bodies of this route may be as large as the largest limit a procedure may set; the handler lowers it to the
+# procedure's own before it reads a byte.
+UPLOAD_BODIES = guard.LargerBodies(
+    "POST", re.compile(r"/api/cases/[^/]+/documents"), ATTACHMENT_MAX_MB_CEILING * 1024 * 1024 + MULTIPART_FRAMING
+)
 _UPLOAD_BODY: dict[str, Any] = {
     "requestBody": {
         "required": True,
@@ -104,9 +108,11 @@ async def upload_document(
         f"the file is over {limits.max_mb} MB",
         [FieldError("/file", f"at most {limits.max_mb} MB for this procedure", "size")],
     )
+    # a declared length over it is refused unread; a body that grows over it is cut while it is read
+    guard.lower_limit(request, limits.max_bytes + MULTIPART_FRAMING, too_large)
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limits.max_bytes + MULTIPART_FRAMING:
-        raise too_large  # nothing read
+        raise too_large
     try:
         async with asyncio.timeout(UPLOAD_SLOT_WAIT_S):
             await ctx.uploads.acquire()
