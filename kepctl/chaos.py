@@ -21,9 +21,10 @@ import statistics
 import time
 import uuid
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, Literal
 
 import asyncpg
@@ -141,6 +142,27 @@ class FaultRow:
     error: str | None
 
 
+HOSTILE_BODY_BYTES = 200 * 1024 * 1024
+HOSTILE_GROWTH_MAX_BYTES = 64 * 1024 * 1024  # what the replica's peak memory may gain from it
+
+
+@dataclass(frozen=True)
+class Probe:
+    """An unauthenticated 200 MB body sent to the API (the fault run found one took the replica to 1.09 GiB)."""
+
+    answer: str  # the status, or the client's error where the server closed the connection on a refused body
+    peak_growth_bytes: int  # of the Serve replica's resident memory (VmHWM)
+
+    @property
+    def ok(self) -> bool:
+        return self.answer in ("401", "413", "WriteError", "RemoteProtocolError") and (
+            self.peak_growth_bytes < HOSTILE_GROWTH_MAX_BYTES
+        )
+
+    def __str__(self) -> str:
+        return f"oversized body (200 MB, no token): {self.answer}, replica peak +{self.peak_growth_bytes >> 20} MiB"
+
+
 @dataclass(frozen=True)
 class Report:
     seed: int
@@ -154,11 +176,13 @@ class Report:
     answers: dict[str, int]
     recovery_p50_s: float | None
     recovery_p95_s: float | None
+    oversized_body: Probe | None = None
 
     @property
     def ok(self) -> bool:
         failed = self.lost or self.stuck or self.duplicated or self.incidents or self.drifts
-        return not failed and not self.answers.get("500")
+        probe_failed = self.oversized_body is not None and not self.oversized_body.ok
+        return not failed and not probe_failed and not self.answers.get("500")
 
     def table(self) -> str:
         head = f"{'fault':<36} {'in flight':>9} {'recovered':>9} {'stuck':>5} {'duplicated':>10} {'recovery s':>10}"
@@ -178,6 +202,8 @@ class Report:
             f"recovery p50 {p50} s, p95 {p95} s",
             "answers: " + ", ".join(f"{k}: {v}" for k, v in sorted(self.answers.items())),
         ]
+        if self.oversized_body is not None:
+            lines.append(str(self.oversized_body))
         return "\n".join(lines)
 
 
@@ -218,6 +244,35 @@ def paused(service: Service) -> Iterator[None]:
 async def _pause(service: Service, seconds: float) -> None:
     with paused(service):
         await asyncio.sleep(seconds)
+
+
+def _peak_rss(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    raise LookupError("VmHWM")
+
+
+async def _oversized_body(target: Target) -> Probe:
+    """Streamed from a generator, so the probe itself holds none of it; the guard should answer 401 on the
+    headers, before a byte is read."""
+    handle = _serve_replica()
+    pid = int(await asyncio.to_thread(ray.get, handle.__ray_call__.remote(lambda _: os.getpid())))
+    before = _peak_rss(pid)
+
+    async def megabytes() -> AsyncIterator[bytes]:
+        chunk = b"a" * (1024 * 1024)
+        for _ in range(HOSTILE_BODY_BYTES // len(chunk)):
+            yield chunk
+
+    headers = {"content-type": "application/json", "content-length": str(HOSTILE_BODY_BYTES)}
+    try:
+        answer = str(
+            (await target.http.post("/api/cases", content=megabytes(), headers=headers, timeout=60)).status_code
+        )
+    except httpx.HTTPError as exc:
+        answer = type(exc).__name__
+    return Probe(answer, _peak_rss(pid) - before)
 
 
 def _actor(name: str, namespace: str) -> Any:
@@ -427,6 +482,8 @@ async def run(
     windows: list[Window] = []
     try:
         await asyncio.sleep(gap_s)
+        probe = await _oversized_body(target)
+        say(f"{datetime.now(UTC):%H:%M:%S} {probe}")
         for fault in faults:
             window = Window(fault, datetime.now(UTC))
             say(f"{window.started:%H:%M:%S} {fault}")
@@ -476,4 +533,5 @@ async def run(
         answers={str(k): v for k, v in load.answers.items()},
         recovery_p50_s=_percentile(recoveries, 50),
         recovery_p95_s=_percentile(recoveries, 95),
+        oversized_body=probe,
     )
