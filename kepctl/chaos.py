@@ -246,19 +246,24 @@ async def _pause(service: Service, seconds: float) -> None:
         await asyncio.sleep(seconds)
 
 
-def _peak_rss(pid: int) -> int:
+def peak_rss(pid: int) -> int:
+    """The process's high-water mark of resident memory (bytes): a body held for an instant still shows."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) * 1024
     raise LookupError("VmHWM")
 
 
+def serve_replica_pid() -> int:
+    """The process of the (first) Serve replica of the HTTP app, in the Ray cluster this process is connected to."""
+    return int(ray.get(_serve_replica().__ray_call__.remote(lambda _: os.getpid())))
+
+
 async def _oversized_body(target: Target) -> Probe:
     """Streamed from a generator, so the probe itself holds none of it; the guard should answer 401 on the
     headers, before a byte is read."""
-    handle = _serve_replica()
-    pid = int(await asyncio.to_thread(ray.get, handle.__ray_call__.remote(lambda _: os.getpid())))
-    before = _peak_rss(pid)
+    pid = await asyncio.to_thread(serve_replica_pid)
+    before = peak_rss(pid)
 
     async def megabytes() -> AsyncIterator[bytes]:
         chunk = b"a" * (1024 * 1024)
@@ -272,7 +277,7 @@ async def _oversized_body(target: Target) -> Probe:
         )
     except httpx.HTTPError as exc:
         answer = type(exc).__name__
-    return Probe(answer, _peak_rss(pid) - before)
+    return Probe(answer, peak_rss(pid) - before)
 
 
 def _actor(name: str, namespace: str) -> Any:

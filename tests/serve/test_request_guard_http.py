@@ -5,16 +5,14 @@ and a replica reads only so many uploads at once."""
 from __future__ import annotations
 
 import asyncio
-import os
 import uuid
 from collections.abc import AsyncIterator, Callable
-from pathlib import Path
 from typing import Any
 
 import asyncpg
 import httpx
-import ray
 
+from kepctl.chaos import peak_rss, serve_replica_pid
 from serve.routers.documents import UPLOAD_SLOT_WAIT_S
 from tests.conftest import OfficeFactory
 from tests.helpers import bearer
@@ -22,21 +20,6 @@ from tests.serve.test_documents_http import PDF, open_case
 
 MIB = 1024 * 1024
 HOSTILE = 50 * MIB
-
-
-def _replica_pid() -> int:
-    [replica] = [a for a in ray.util.list_named_actors(all_namespaces=True) if "KepIngress" in a["name"]]
-    handle = ray.get_actor(replica["name"], namespace=replica["namespace"])
-    ref: Any = handle.__ray_call__.remote(lambda _: os.getpid())
-    return int(ray.get(ref))
-
-
-def _peak_rss(pid: int) -> int:
-    """The process's high-water mark of resident memory (bytes): a body held for an instant still shows."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) * 1024
-    raise LookupError("VmHWM")
 
 
 def _multipart(size: int) -> tuple[bytes, str]:
@@ -60,10 +43,10 @@ async def _post(http: httpx.AsyncClient, url: str, content: Any, headers: dict[s
 async def test_a_body_without_a_token_is_refused_before_it_is_read(
     ray_app: dict[str, Any], http: httpx.AsyncClient
 ) -> None:
-    pid = _replica_pid()
+    pid = serve_replica_pid()
     json_body = b'{"procedure_id": "' + b"a" * HOSTILE + b'"}'
     upload, upload_type = _multipart(HOSTILE)
-    peak = _peak_rss(pid)
+    peak = peak_rss(pid)
 
     answers = [
         await _post(http, "/api/cases", json_body, {"content-type": "application/json"}),
@@ -71,7 +54,7 @@ async def test_a_body_without_a_token_is_refused_before_it_is_read(
         await _post(http, "/api/cases", json_body, {"content-type": "application/json", "authorization": "Bearer x"}),
     ]
 
-    grown = _peak_rss(pid) - peak
+    grown = peak_rss(pid) - peak
     assert grown < 16 * MIB, f"the replica's peak memory grew by {grown / MIB:.0f} MiB"
     for resp in answers:
         if resp is not None:
