@@ -102,3 +102,9 @@ async def advisory_lock(pool: asyncpg.Pool[asyncpg.Record], key: str) -> AsyncIt
     async with pool.acquire() as conn, conn.transaction():
         await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", key)
         yield
+
+
+def like_escape(text: str) -> str:
+    """`text` as a literal inside a LIKE pattern: its `%` and `_` match themselves, not any run or any character
+    (backslash is PostgreSQL's default LIKE escape)."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")

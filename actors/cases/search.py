@@ -13,7 +13,7 @@ import uuid
 from datetime import datetime, time, timedelta
 from typing import Any
 
-from infra.db import Conn
+from infra.db import Conn, like_escape
 from messages.cases import CaseFilter, CasePage, CaseSummary
 from messages.errors import InvalidInput
 
@@ -51,7 +51,7 @@ def _where(f: CaseFilter, office_id: uuid.UUID, now: datetime) -> tuple[list[str
         clauses.append(f"c.number = {arg(q.upper())}")
     elif q:
         # the same folding as the generated column; LIKE '%…%' is served by the trigram index
-        clauses.append(f"c.search_text LIKE '%' || translate(kep_fold({arg(q)}), 'ς', 'σ') || '%'")
+        clauses.append(f"c.search_text LIKE '%' || translate(kep_fold({arg(like_escape(q))}), 'ς', 'σ') || '%'")
     if f.status:
         clauses.append(f"c.status = ANY({arg([s.value for s in f.status])}::text[])")
     if f.unassigned:

@@ -8,7 +8,7 @@ from typing import Any
 
 from defusedcsv import csv
 
-from infra.db import Conn
+from infra.db import Conn, like_escape
 from messages.catalog import AdminProcedure, AuditEntry, ProcedureFilter, ProcedurePage, ProcedureSettings, SyncRun
 from messages.errors import FieldError, InvalidInput, NotFound
 
@@ -33,7 +33,7 @@ def _where(f: ProcedureFilter) -> tuple[str, list[Any]]:
         clauses.append("p.removed_at IS NULL")
     if f.q:
         # accent- and case-insensitive substring over both titles; pg_trgm indexes kep_fold(title_el)
-        pattern = arg(f"%{f.q}%")
+        pattern = arg(f"%{like_escape(f.q)}%")
         clauses.append(
             f"(kep_fold(p.title_el) LIKE kep_fold({pattern}) OR kep_fold(coalesce(p.title_en, '')) "
             f"LIKE kep_fold({pattern}) OR p.mitos_id = {arg(f.q.strip())})"

@@ -74,6 +74,14 @@ async def test_text_search_finds_citizens_without_accents_or_case(
     assert found == citizens
 
 
+@pytest.mark.parametrize("q", ["%%", "__", "%_", "\\%"])
+async def test_like_wildcards_in_the_query_match_only_themselves(
+    http: httpx.AsyncClient, office_cases: dict[str, Any], q: str
+) -> None:
+    """No citizen, number or title holds them: nothing is found (they used to match every case)."""
+    assert await search(http, office_cases["headers"], q=q) == []
+
+
 async def test_text_search_finds_number_afm_and_procedure(
     http: httpx.AsyncClient, office_cases: dict[str, Any]
 ) -> None:
