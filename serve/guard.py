@@ -48,10 +48,12 @@ class _Cut(TooLarge):
 
 def lower_limit(request: Request, max_bytes: int, answer: TooLarge) -> None:
     """This request's body may be at most `max_bytes` (never more than the guard allowed); past it, the answer is
-    `answer`."""
+    `answer`: raised here when the declared length is already over (nothing read), or when the body is cut."""
     state = request.scope.setdefault("state", {})
     state[_LIMIT] = min(state.get(_LIMIT, max_bytes), max_bytes)
     state[_ANSWER] = answer
+    if _declared_length(request.scope) > state[_LIMIT]:
+        raise answer
 
 
 def _too_large(limit: int) -> TooLarge:
@@ -63,6 +65,11 @@ def _header(scope: Scope, name: bytes) -> str | None:
         if key == name:
             return str(value.decode("latin-1"))
     return None
+
+
+def _declared_length(scope: Scope) -> int:
+    length = _header(scope, b"content-length")
+    return int(length) if length is not None and length.isdigit() else 0
 
 
 def _may_carry_body(scope: Scope) -> bool:
@@ -91,8 +98,7 @@ class RequestGuard:
         try:
             if path.startswith("/api/"):
                 await deps.authenticate(_header(scope, b"authorization"))
-            length = _header(scope, b"content-length")
-            if length is not None and length.isdigit() and int(length) > limit:
+            if _declared_length(scope) > limit:
                 raise _too_large(limit)
         except KepError as exc:
             await error_response(exc, path)(scope, receive, send)

@@ -110,9 +110,6 @@ async def upload_document(
     )
     # a declared length over it is refused unread; a body that grows over it is cut while it is read
     guard.lower_limit(request, limits.max_bytes + MULTIPART_FRAMING, too_large)
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limits.max_bytes + MULTIPART_FRAMING:
-        raise too_large
     try:
         async with asyncio.timeout(UPLOAD_SLOT_WAIT_S):
             await ctx.uploads.acquire()
