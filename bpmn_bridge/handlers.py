@@ -25,9 +25,20 @@ def is_retryable(exc: BaseException) -> bool:
 
 
 def backoff_ms(options: TopicOptions, attempt: int, rng: random.Random | None = None) -> int:
-    """Full jitter (AWS architecture blog): uniform in [0, min(cap, base × 2^attempt)], at least the base / 2."""
+    """Equal jitter (AWS architecture blog): uniform in [ceiling / 2, ceiling], ceiling = min(cap, base × 2^attempt).
+
+    The floor grows with the ceiling, so the retries of a transient failure together wait at least
+    `patience_ms(options)`: a dependency restarting on a slow machine does not use them up in seconds (with full
+    jitter, three retries could all fall within a few seconds of one another and end in an incident)."""
     ceiling = min(options.max_backoff_ms, options.backoff_ms * 2**attempt)
-    return max(options.backoff_ms // 2, int((rng or random).uniform(0, ceiling)))
+    return int((rng or random).uniform(ceiling / 2, ceiling))
+
+
+def patience_ms(options: TopicOptions) -> int:
+    """The least time a task's retries of transient failures span before it becomes an incident."""
+    return sum(
+        min(options.max_backoff_ms, options.backoff_ms * 2**attempt) // 2 for attempt in range(options.retries - 1)
+    )
 
 
 def outcome(

@@ -21,7 +21,7 @@ from infra.consumer import CONSUMER_STALE_S, ConsumerGroup
 from infra.db import create_pool
 from infra.logging import configure_logging
 from infra.settings import Settings
-from messages.tasks import TaskCommand, Topic
+from messages.tasks import OutcomeKind, TaskCommand, Topic
 
 log = structlog.get_logger("worker")
 TASK_WORKER = "kep-task-worker"
@@ -71,7 +71,11 @@ class TaskWorker:
         await amqp.publish(self._exchange, amqp.raw_message(body, f"{task.task_id}:{out.kind}", "kep.task.outcome"),
                            routing_key=RESULTS_KEY)  # fmt: skip
         self.handled[out.kind] = self.handled.get(out.kind, 0) + 1
-        log.debug("task_handled", topic=task.topic, task_id=task.task_id, outcome=out.kind.value, retries=out.retries)
+        if out.kind is OutcomeKind.FAILURE:  # what an operator (or a failed test) needs to see before any incident
+            log.warning("task_failed", topic=task.topic, task_id=task.task_id, retries=out.retries,
+                        error=out.error_message)  # fmt: skip
+        else:
+            log.debug("task_handled", topic=task.topic, task_id=task.task_id, outcome=out.kind.value)
 
     async def stats(self) -> dict[str, int]:
         return dict(self.handled) | {"busy": self._consumers.busy}

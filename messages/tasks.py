@@ -54,8 +54,10 @@ class TopicOptions:
     topic: str
     variables: tuple[str, ...] | None = None  # what to fetch; None: all (avoid: large payloads)
     lock_ms: int = 60_000
-    retries: int = 3  # attempts before an incident
-    backoff_ms: int = 2_000  # first retry; doubles per attempt, with full jitter
+    # retries of a transient failure before an incident: with the backoff below they span at least 4 minutes
+    # (`bpmn_bridge.handlers.patience_ms`), longer than a restart of PostgreSQL, the broker or the engine
+    retries: int = 9
+    backoff_ms: int = 2_000  # first retry; doubles per attempt, with equal jitter
     max_backoff_ms: int = 300_000
 
 

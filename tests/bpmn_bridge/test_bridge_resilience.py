@@ -35,7 +35,9 @@ async def open_cases(http: httpx.AsyncClient, headers: dict[str, str], procedure
     return ids
 
 
-async def all_worked_once(pool: asyncpg.Pool[asyncpg.Record], case_ids: list[str], within: float = 120) -> None:
+async def all_worked_once(
+    pool: asyncpg.Pool[asyncpg.Record], case_ids: list[str], within: float = 120, settings: Settings | None = None
+) -> None:
     """Every case assigned and suspended by the process, each effect recorded exactly once."""
 
     async def worked() -> bool:
@@ -44,7 +46,24 @@ async def all_worked_once(pool: asyncpg.Pool[asyncpg.Record], case_ids: list[str
         )
         return len(rows) == len(case_ids) and all(r["status"] == "suspended" and r["assignee"] for r in rows)
 
-    await eventually(worked, within=within)
+    try:
+        await eventually(worked, within=within)
+    except AssertionError:
+        rows = await pool.fetch(
+            """SELECT c.id, c.status, c.assignee, array_agg(e.type ORDER BY e.id) AS events
+               FROM cases c LEFT JOIN case_events e ON e.case_id = c.id
+               WHERE c.id = ANY($1::uuid[]) GROUP BY c.id""",
+            [uuid.UUID(c) for c in case_ids],
+        )
+        incidents = []
+        if settings is not None:
+            async with EngineClient(settings.engine_url, tenant_id=settings.engine_tenant) as engine:
+                for case_id in case_ids:
+                    for instance in await engine.process_instances(business_key=case_id):
+                        incidents += [
+                            (case_id, i.activity_id, i.incident_message) for i in await engine.incidents(instance.id)
+                        ]
+        raise AssertionError(f"not all worked: {[dict(r) for r in rows]}; incidents: {incidents}") from None
     counts = await pool.fetch(
         """SELECT case_id, type, count(*) AS n FROM case_events
            WHERE case_id = ANY($1::uuid[]) AND actor = 'bpmn:kep_case' GROUP BY case_id, type""",
@@ -111,10 +130,10 @@ async def test_a_restart_of_the_broker_or_the_engine_mid_flight_loses_and_repeat
     await asyncio.sleep(down_s)
     target.start()
     await pool.expire_connections()  # this test's own connections died with a restarted PostgreSQL
-    await all_worked_once(pool, case_ids, within=180)
+    await all_worked_once(pool, case_ids, within=180, settings=settings)
     # and the system goes on working afterwards: cases opened after the restart are worked as well
     later = await open_cases(http, office_with_staff["headers"], procedure)
-    await all_worked_once(pool, later, within=180)
+    await all_worked_once(pool, later, within=180, settings=settings)
     async with EngineClient(settings.engine_url, tenant_id=settings.engine_tenant) as engine:
         for case_id in case_ids + later:
             [instance] = await engine.process_instances(business_key=case_id)
