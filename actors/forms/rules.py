@@ -20,6 +20,8 @@ from actors.forms.js_semantics import (
     MISSING,
     deep_equal,
     is_number,
+    js_trim,
+    js_words,
     number_to_string,
     parse_float,
     parse_int,
@@ -178,7 +180,7 @@ def _lodash_has_value(value: Any) -> bool:
 
 def _present(value: Any, false_is_value: bool, skip_objects: bool) -> bool:
     """utils.ts valueIsPresent."""
-    if value is None or value is MISSING or (isinstance(value, str) and not value.strip()):
+    if value is None or value is MISSING or (isinstance(value, str) and not js_trim(value)):
         return False
     if value is False and not false_is_value:
         return False
@@ -234,9 +236,9 @@ def is_data_empty(component: Mapping[str, Any] | None, value: Any) -> bool:
     if kind == "selectboxes":
         return _value_empty(kind, value) or not (isinstance(value, dict) and any(truthy(v) for v in value.values()))
     if kind == "textarea" and isinstance(value, str):
-        return _value_empty(kind, value.strip())
+        return _value_empty(kind, js_trim(value))
     if kind in ("textfield", "phoneNumber"):
-        return _value_empty(kind, None if value is None or value is MISSING else to_string(value).strip())
+        return _value_empty(kind, None if value is None or value is MISSING else js_trim(to_string(value)))
     return _value_empty(kind, value)
 
 
@@ -300,7 +302,7 @@ def check_max_length(component: Mapping[str, Any], label: str, value: Any) -> Pr
 
 def _words(text: str) -> int:
     # `value.trim().split(/\s+/).length`: a blank string is one (empty) word in JavaScript
-    return len(text.split()) or 1
+    return len(js_words(text))
 
 
 def check_min_words(component: Mapping[str, Any], label: str, value: Any) -> Problem | None:
@@ -361,9 +363,9 @@ def check_max(component: Mapping[str, Any], label: str, value: Any) -> Problem |
 
 def check_email(component: Mapping[str, Any], label: str, value: Any) -> Problem | None:
     # normalize/index.ts trims and lower-cases an email before the rules see it
-    if component.get("type") != "email" or not isinstance(value, str) or not value.strip():
+    if component.get("type") != "email" or not isinstance(value, str) or not js_trim(value):
         return None
-    return None if _EMAIL.fullmatch(value.strip()) else ("email", f"{label} must be a valid email.")
+    return None if _EMAIL.fullmatch(js_trim(value)) else ("email", f"{label} must be a valid email.")
 
 
 def check_mask(component: Mapping[str, Any], label: str, value: Any) -> Problem | None:
