@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from actors.forms import jsonlogic
 from actors.forms.definition import Form, Node
 from actors.forms.js_semantics import (
     MISSING,
+    base_to_string,
     deep_equal,
     is_number,
     lodash_to_string,
@@ -143,10 +145,22 @@ def _includes(value: Any, compared: Any, _component: Mapping[str, Any] | None) -
     return any(deep_equal(item, compared) for item in items)
 
 
+_MONTH_DAY_YEAR = re.compile(r"([0-9]{1,2})/([0-9]{1,2})/([0-9]{4})")
+
+
 def _moment(value: Any) -> datetime | None:
-    # moment(value) on the ISO 8601 strings a datetime component stores; a time without offset is taken as UTC
+    """moment(value) on what date fields store: ISO 8601 (a datetime component; a time without offset is taken as
+    UTC, the server's zone), and a day component's MM/DD/YYYY, which moment hands to JavaScript's Date, where a day
+    past the month's end runs into the next month (02/30/2021 is 2 March). Other text, which only Date's
+    engine-specific fallback would read, is no date."""
     if not isinstance(value, str) or not value:
         return None
+    month_day_year = _MONTH_DAY_YEAR.fullmatch(value)
+    if month_day_year:
+        month, day, year = map(int, month_day_year.groups())
+        if not (1 <= month <= 12 and 1 <= day <= 31):
+            return None
+        return datetime(year, month, 1, tzinfo=UTC) + timedelta(days=day - 1)
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError:
@@ -187,8 +201,9 @@ OPERATORS: Mapping[str, Operator] = {
     "lessThanOrEqual": _compare(lambda a, b: a < b, True),
     "includes": _contains,
     "notIncludes": _each(_not(_includes)),
-    "startsWith": _each(lambda value, compared, _c: lodash_to_string(value).startswith(lodash_to_string(compared))),
-    "endsWith": _each(lambda value, compared, _c: lodash_to_string(value).endswith(lodash_to_string(compared))),
+    # lodash startsWith(toString(value), baseToString(target)): a null target is "null"
+    "startsWith": _each(lambda value, compared, _c: lodash_to_string(value).startswith(base_to_string(compared))),
+    "endsWith": _each(lambda value, compared, _c: lodash_to_string(value).endswith(base_to_string(compared))),
     "dateGreaterThan": _date(lambda a, b: a > b),
     "dateGreaterThanOrEqual": _date(lambda a, b: a >= b),
     "dateLessThan": _date(lambda a, b: a < b),

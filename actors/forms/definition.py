@@ -48,9 +48,10 @@ KINDS: Mapping[str, Kind] = {
     **dict.fromkeys(("content", "htmlelement", "button"), "content"),
 }
 
-# the types whose Form.io builder offers "Multiple Values"; file keeps an array whatever `multiple` says
+# the types whose Form.io builder offers "Multiple Values"; file keeps an array whatever `multiple` says. Not day:
+# Form.io's server throws on a list of days (its normalize splits the value as one string)
 MULTIPLE_TYPES = frozenset(
-    {"textfield", "textarea", "number", "currency", "email", "phoneNumber", "select", "datetime", "day", "hidden"}
+    {"textfield", "textarea", "number", "currency", "email", "phoneNumber", "select", "datetime", "hidden"}
 )
 
 # @formio/core src/utils/operators/index.js, every operator the simple conditional builder offers
@@ -484,7 +485,7 @@ def _check_type_settings(node: Node) -> Iterator[FieldError]:
         if truthy(mask) and not mask_is_supported(kind, mask):
             yield FieldError(
                 pointer_join(at, "inputMask"),
-                "Only input masks of 9s and the separators - / . : and space are supported on text fields.",
+                "Text field masks may hold 9s, digits, the separators - / . : and space, + and balanced parentheses.",
                 "unsupported_validator",
             )
     if kind == "datetime":
@@ -495,6 +496,10 @@ def _check_type_settings(node: Node) -> Iterator[FieldError]:
                     pointer_join(at, "widget", name), f"Date limit {name!r} is not supported.", "unsupported_validator"
                 )
     if kind == "day":
+        default = component.get("defaultValue")
+        if truthy(default) and not isinstance(default, str):
+            # Form.io's server splits it as MM/DD/YYYY text and fails on anything else
+            yield FieldError(pointer_join(at, "defaultValue"), "A day's default must be text.", "invalid_definition")
         for name in ("minDate", "maxDate", "minYear", "maxYear"):
             if truthy(component.get(name)):
                 yield FieldError(

@@ -92,8 +92,18 @@ def to_string(value: Any) -> str:
 
 
 def lodash_to_string(value: Any) -> str:
-    """lodash `toString`: like `String()`, except that null and undefined become the empty string."""
-    return "" if value is None or value is MISSING else to_string(value)
+    """lodash `toString`: null and undefined become the empty string, anything else `base_to_string`."""
+    return "" if value is None or value is MISSING else base_to_string(value)
+
+
+def base_to_string(value: Any) -> str:
+    """lodash `baseToString`, what `startsWith` makes of its target: `value + ''`, except that an array's items are
+    converted one by one (so null in an array is "null", not "") and -0 is "-0"."""
+    if isinstance(value, list):
+        return ",".join(base_to_string(item) for item in value)
+    if is_number(value) and value == 0 and math.copysign(1, value) < 0:
+        return "-0"
+    return to_string(value)
 
 
 def to_number(value: Any) -> float:

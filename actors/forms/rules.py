@@ -36,14 +36,10 @@ STRING_TYPES = frozenset({"textfield", "textarea", "email", "phoneNumber", "date
 _SCALAR = str | int | float | bool
 
 # validateEmail.ts: "From http://stackoverflow.com/questions/46155/validate-email-address-in-javascript"
-_EMAIL = re.compile(
-    r"(([^<>()\[\]\\.,;:\s@\"]+(\.[^<>()\[\]\\.,;:\s@\"]+)*)|(\".+\"))@"
-    r"((\[[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}])|(([a-zA-Z\-0-9]+\.)+[a-zA-Z]{2,}))"
-)
 _DIGITS = re.compile(r"^[0-9]+$")
 # JavaScript's identity escapes (`\e` is "e") differ from Python's (`\A`, `\Z` are anchors): only these are shared
 _JS_LETTER_ESCAPES = frozenset("dDwWsSbBnrtvfxu")
-_TEXTFIELD_MASK = re.compile(r"^[9\-/.: ]+$")
+_TEXTFIELD_MASK = re.compile(r"^[0-9\-/.: ()+]+$")
 
 
 def validate_settings(component: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -136,16 +132,33 @@ def compile_pattern(pattern: str) -> Any:
         raise re.error(str(exc)) from None
 
 
+# validateEmail.ts's regular expression, in JavaScript's syntax (its \s, its `.`), run like a pattern
+_EMAIL = compile_pattern(
+    r"""(([^<>()[\]\\.,;:\s@"]+(\.[^<>()[\]\\.,;:\s@"]+)*)|(".+"))@"""
+    r"""((\[[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}])|(([a-zA-Z\-0-9]+\.)+[a-zA-Z]{2,}))"""
+)
+
+
 # --- input masks (validateMask.ts) ---------------------------------------------------------------------------------
 
 
 def mask_is_supported(component_type: str, mask: Any) -> bool:
     """phoneNumber masks go through Form.io's own matcher, which is reproduced here; textfield masks go through
     the inputmask library, whose syntax (optional parts, groups, alternatives) agrees with it only for digits and
-    separators."""
+    separators, a leading `+` and balanced parentheses (a phone number's `+30 (999) 999-9999`; inputmask throws on
+    an unbalanced one), all literal but the 9s, as tests/actors/forms/test_formio_reference.py checks."""
     if not isinstance(mask, str):
         return False
-    return component_type == "phoneNumber" or bool(_TEXTFIELD_MASK.match(mask))
+    return component_type == "phoneNumber" or (bool(_TEXTFIELD_MASK.match(mask)) and _balanced(mask))
+
+
+def _balanced(mask: str) -> bool:
+    depth = 0
+    for char in mask:
+        depth += (char == "(") - (char == ")")
+        if depth < 0:
+            return False
+    return depth == 0
 
 
 _MASK_CLASSES = {"9": re.compile(r"\d", re.ASCII), "A": re.compile("[a-zA-Z]"), "a": re.compile("[a-z]")}
@@ -362,10 +375,10 @@ def check_max(component: Mapping[str, Any], label: str, value: Any) -> Problem |
 
 
 def check_email(component: Mapping[str, Any], label: str, value: Any) -> Problem | None:
-    # normalize/index.ts trims and lower-cases an email before the rules see it
-    if component.get("type") != "email" or not isinstance(value, str) or not js_trim(value):
+    # normalize trims a single address before the rules see it; the items of a `multiple` one are judged as sent
+    if component.get("type") != "email" or not isinstance(value, str) or not value:
         return None
-    return None if _EMAIL.fullmatch(js_trim(value)) else ("email", f"{label} must be a valid email.")
+    return None if _EMAIL.search(value) else ("email", f"{label} must be a valid email.")
 
 
 def check_mask(component: Mapping[str, Any], label: str, value: Any) -> Problem | None:
@@ -374,7 +387,7 @@ def check_mask(component: Mapping[str, Any], label: str, value: Any) -> Problem 
         return None
     if not isinstance(value, str) or not value:
         return None
-    return None if _matches_mask(value, mask) else ("pattern", f"{label} does not match the mask.")
+    return None if _matches_mask(value, mask) else ("mask", f"{label} does not match the mask.")
 
 
 def _options(component: Mapping[str, Any]) -> list[Any]:
@@ -507,17 +520,19 @@ def check_file_item(label: str, item: Any) -> Problem | None:
     return "type", f"{label}: each file must be an object with storage, name and size."
 
 
-VALUE_RULES = (
-    check_min_length,
-    check_max_length,
-    check_min_words,
-    check_max_words,
-    check_pattern,
+# Form.io's order (validation/rules/clientRules.ts, then evaluationRules.ts), around the JSON-logic rule, which needs
+# the submission: the order decides which one error a field keeps when a `customMessage` makes them all alike
+RULES_BEFORE_JSON = (check_datetime, check_day, check_email)
+RULES_AFTER_JSON = (
     check_mask,
-    check_min,
+    check_max_length,
     check_max,
-    check_email,
+    check_max_words,
+    check_min_length,
+    check_min,
+    check_min_words,
+    check_pattern,
+    check_required,
+    check_day_fields_required,
     check_choice,
-    check_day,
-    check_datetime,
 )

@@ -30,10 +30,11 @@ from actors.forms.conditions import Scope, is_conditionally_hidden
 from actors.forms.definition import MULTIPLE_TYPES, Form, Node, check_definition, parse
 from actors.forms.errors import DefinitionError, FieldError, pointer_join
 from actors.forms.js_semantics import MISSING, truthy
+from actors.forms.normalize import normalize, truncate_spaces
 from actors.forms.rules import (
-    VALUE_RULES,
+    RULES_AFTER_JSON,
+    RULES_BEFORE_JSON,
     Problem,
-    check_day_fields_required,
     check_file_item,
     check_required,
     check_type,
@@ -63,9 +64,52 @@ def check_submission(definition: dict[str, Any], data: dict[str, Any]) -> Checke
     if not isinstance(data, dict):
         return Checked([FieldError("", "The submission's data must be an object.", "type")], {})
     working = copy.deepcopy(data)
-    walker = _Walker(parse(definition), working)
+    form = parse(definition)
+    # Form.io's first pass (the `submission` processors) fills defaults and normalizes every value; the second
+    # (`evaluator`) decides visibility, clears hidden values and validates, seeing what the first made
+    dropped: dict[int, dict[str, Any]] = {}
+    _prepare(form.nodes, working, dropped)
+    walker = _Walker(form, working, dropped)
     walker.visit(walker.form.nodes, working, "", {}, hidden=False, intentionally_hidden=False)
     return Checked(walker.errors, _kept(walker.form.nodes, working))
+
+
+def _prepare(nodes: tuple[Node, ...], holder: dict[str, Any], dropped: dict[int, dict[str, Any]]) -> None:
+    """serverDefaultValue and normalize, component by component in document order. A value Form.io drops as being
+    of the wrong type (text in a number field) is dropped here too, so that conditions see what Form.io's see, and
+    kept in `dropped` (by the id of its holder) for the validator to refuse."""
+    for node in nodes:
+        if node.kind == "layout":
+            _prepare(node.children, holder, dropped)
+        if not node.holds_data:
+            continue
+        default = node.component.get("defaultValue")
+        # serverDefaultValueProcess fills an absent key from a truthy defaultValue, numbers excepted
+        if node.key not in holder and truthy(default) and node.type not in ("number", "currency"):
+            holder[node.key] = [default] if node.multiple and not isinstance(default, list) else copy.deepcopy(default)
+        value = holder.get(node.key, MISSING)
+        normalized = normalize(node.component, value)
+        if normalized is None or normalized is MISSING:
+            if value is not MISSING:
+                if check_type(node.component, node.label, value) is not None:
+                    dropped.setdefault(id(holder), {})[node.key] = value
+                del holder[node.key]
+        elif normalized is not value:
+            holder[node.key] = normalized
+        value = holder.get(node.key, MISSING)
+        if node.kind == "object":
+            if isinstance(value, dict):
+                _prepare(node.children, value, dropped)
+            elif value is MISSING or value is None:
+                # a child given a value here (a default, an empty list) brings its container into being (lodash set)
+                created: dict[str, Any] = {}
+                _prepare(node.children, created, dropped)
+                if created:
+                    holder[node.key] = created
+        elif node.kind == "array" and isinstance(value, list):
+            for row in value:
+                if isinstance(row, dict):
+                    _prepare(node.children, row, dropped)
 
 
 def validate_submission(definition: dict[str, Any], data: dict[str, Any]) -> list[FieldError]:
@@ -85,6 +129,8 @@ def _kept(nodes: tuple[Node, ...], holder: dict[str, Any]) -> dict[str, Any]:
         if node.key not in holder:
             continue
         value = holder[node.key]
+        if isinstance(value, list) and MISSING in value:  # an item normalize made undefined: JSON's null
+            value = [None if item is MISSING else item for item in value]
         if node.kind == "object" and isinstance(value, dict):
             value = _kept(node.children, value)
         elif node.kind == "array" and isinstance(value, list):
@@ -94,9 +140,10 @@ def _kept(nodes: tuple[Node, ...], holder: dict[str, Any]) -> dict[str, Any]:
 
 
 class _Walker:
-    def __init__(self, form: Form, data: dict[str, Any]) -> None:
+    def __init__(self, form: Form, data: dict[str, Any], dropped: dict[int, dict[str, Any]]) -> None:
         self.form = form
         self.data = data
+        self.dropped = dropped
         self.errors: list[FieldError] = []
 
     def visit(
@@ -123,17 +170,15 @@ class _Walker:
             here = pointer_join(pointer, node.key) if node.holds_data else pointer
             skip = (node_hidden or node_intentionally_hidden) and not truthy(node.component.get("validateWhenHidden"))
             if node.holds_data and not skip and _validates(node.component):
-                self._validate(node, value, here, scope)
+                refused = self.dropped.get(id(holder), {}).get(node.key, MISSING)
+                if refused is not MISSING:  # refused for its type, not reported missing as well
+                    self._report(node, here, check_type(node.component, node.label, refused))
+                else:
+                    self._validate(node, value, here, scope)
             self._visit_children(node, holder, value, here, rows, node_hidden, node_intentionally_hidden)
 
     def _value(self, node: Node, holder: dict[str, Any]) -> Any:
-        if not node.holds_data:
-            return MISSING
-        default = node.component.get("defaultValue")
-        # serverDefaultValueProcess fills an absent key from a truthy defaultValue, numbers excepted
-        if node.key not in holder and truthy(default) and node.type not in ("number", "currency"):
-            holder[node.key] = [default] if node.multiple and not isinstance(default, list) else copy.deepcopy(default)
-        return holder.get(node.key, MISSING)
+        return holder.get(node.key, MISSING) if node.holds_data else MISSING
 
     def _visit_children(
         self,
@@ -166,8 +211,9 @@ class _Walker:
         custom = validate_settings(node.component).get("customMessage")
         if isinstance(custom, str) and custom and kind not in ("type", "multiple"):
             message = custom
-        # Form.io reports an error once per rule and path (handleError); `required` and `requiredDay` share a type
-        if not any(error.path == path and error.type == kind for error in self.errors):
+        # Form.io keeps one error per path and message (handleError): with a customMessage, the first rule's only;
+        # `required` and `requiredDay` share a type
+        if not any(error.path == path and (error.type == kind or error.message == message) for error in self.errors):
             self.errors.append(FieldError(path, message, kind))
         return True
 
@@ -178,13 +224,19 @@ class _Walker:
             # each go through the other rules (validation/index.ts validateProcess, path `${path}[${i}]`)
             if isinstance(value, list) and value:
                 for index, item in enumerate(value):
+                    # neither comes from Form.io's client; its server fails on both in a number list
+                    if item is None or item is MISSING or (item == "" and node.type in ("number", "currency")):
+                        self._report(node, pointer_join(path, index), ("type", f"{label}: each value must be given."))
+                        continue
                     self._validate_one(node, item, pointer_join(path, index), scope)
             elif isinstance(value, list) or value is MISSING or value is None:
                 self._report(node, path, check_required(component, label, value))
-            else:
+            else:  # one value where a list belongs: refused as such, and judged as the value it is (as Form.io does)
                 self._report(node, path, ("multiple", f"{label} must be a list of values."))
+                self._validate_one(node, value, path, scope)
             return
         if isinstance(value, list) and node.type in _SINGLE_VALUED:
+            self._report(node, path, check_required(component, label, value))  # an empty list is no value
             self._report(node, path, ("multiple", f"{label} must be a single value, not a list."))
             return
         self._validate_one(node, value, path, scope)
@@ -200,13 +252,16 @@ class _Walker:
 
     def _validate_one(self, node: Node, value: Any, path: str, scope: Scope) -> None:
         component, label = node.component, node.label
-        self._report(node, path, check_required(component, label, value))
-        self._report(node, path, check_day_fields_required(component, label, value))
+        if truthy(component.get("truncateMultipleSpaces")) and isinstance(value, str) and value:
+            value = truncate_spaces(value)  # validateProcess judges the truncated text, whatever the type
         if self._report(node, path, check_type(component, label, value)):
+            self._report(node, path, check_required(component, label, value))
             return
-        for rule in VALUE_RULES:
+        for rule in RULES_BEFORE_JSON:
             self._report(node, path, rule(component, label, value))
         self._report(node, path, _check_json(node, value, scope))
+        for rule in RULES_AFTER_JSON:
+            self._report(node, path, rule(component, label, value))
 
 
 def _check_json(node: Node, value: Any, scope: Scope) -> Problem | None:

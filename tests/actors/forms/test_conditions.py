@@ -339,7 +339,7 @@ def test_nested_error_paths() -> None:
     assert errors(definition, data) == [
         ("/household/1/name", "required"),
         ("/household/1/address/postcode", "pattern"),
-        ("/household/1/phones/1/number", "pattern"),
+        ("/household/1/phones/1/number", "mask"),
     ]
 
 

@@ -263,7 +263,7 @@ def test_a_complete_application_is_valid() -> None:
             with_changes(
                 applicant={**VALID["applicant"], "afm": "12345678", "birthDate": "31/02/1985", "mobile": "2101234567"}
             ),
-            [("/applicant/afm", "pattern"), ("/applicant/birthDate", "invalid_date"), ("/applicant/mobile", "pattern")],
+            [("/applicant/afm", "pattern"), ("/applicant/birthDate", "invalid_date"), ("/applicant/mobile", "mask")],
             id="applicant details",
         ),
         pytest.param(
@@ -290,7 +290,7 @@ def test_a_complete_application_is_valid() -> None:
                 children=[
                     {"fullName": "Νίκος", "age": 16},
                     {"fullName": "", "age": 121},
-                    {"fullName": "Άννα", "age": "9"},
+                    {"fullName": "Άννα", "age": "nine"},
                 ]
             ),
             [

@@ -63,10 +63,10 @@ CASES: list[tuple[str, dict[str, Any], Any, list[str]]] = [
     ("email no at", field("email", "f"), "kep.gov.gr", ["email"]),
     # phoneNumber masks
     ("phone mask", field("phoneNumber", "f", inputMask="999 9999999"), "210 1234567", []),
-    ("phone mask short", field("phoneNumber", "f", inputMask="999 9999999"), "210 123456", ["pattern"]),
-    ("phone mask letters", field("phoneNumber", "f", inputMask="999 9999999"), "210 123456a", ["pattern"]),
+    ("phone mask short", field("phoneNumber", "f", inputMask="999 9999999"), "210 123456", ["mask"]),
+    ("phone mask letters", field("phoneNumber", "f", inputMask="999 9999999"), "210 123456a", ["mask"]),
     ("textfield mask", field("textfield", "f", inputMask="99999"), "10431", []),
-    ("textfield mask long", field("textfield", "f", inputMask="99999"), "104312", ["pattern"]),
+    ("textfield mask long", field("textfield", "f", inputMask="99999"), "104312", ["mask"]),
     # choices: select data.values, radio values, selectboxes keys
     ("select option", field("select", "f", data={"values": CHOICES}), "yes", []),
     ("select unknown", field("select", "f", data={"values": CHOICES}), "maybe", ["invalid_choice"]),
@@ -97,7 +97,8 @@ CASES: list[tuple[str, dict[str, Any], Any, list[str]]] = [
     ),
     # JSON types
     ("textfield number", field("textfield", "f"), 5, ["type"]),
-    ("number string", field("number", "f"), "5", ["type"]),
+    ("number string", field("number", "f"), "five", ["type"]),
+    ("number as text", field("number", "f"), "5", []),  # Form.io's normalize makes it 5
     ("number boolean", field("number", "f"), True, ["type"]),
     ("checkbox string", field("checkbox", "f"), "true", ["type"]),
     ("textfield list", field("textfield", "f"), ["a"], ["multiple"]),
@@ -166,7 +167,7 @@ MULTIPLE: list[tuple[str, dict[str, Any], Any, list[tuple[str, str]]]] = [
         ["ab", "c"],
         [("/f/1", "minLength")],
     ),
-    ("type per item", field("number", "f", multiple=True), [1, "2", 3], [("/f/1", "type")]),
+    ("type per item", field("number", "f", multiple=True), [1, "two", 3], [("/f/1", "type")]),
     (
         "required empty list",
         field("textfield", "f", multiple=True, validate={"required": True}),
@@ -185,7 +186,8 @@ MULTIPLE: list[tuple[str, dict[str, Any], Any, list[tuple[str, str]]]] = [
         ["a@b.gr", ""],
         [("/f/1", "required")],
     ),
-    ("not a list", field("textfield", "f", multiple=True), "abc", [("/f", "multiple")]),
+    ("not a list", field("textfield", "f", multiple=True, validate={"required": True}), "abc", [("/f", "multiple")]),
+    ("one value, not required", field("textfield", "f", multiple=True), "abc", []),  # normalized to ["abc"]
     ("optional empty", field("textfield", "f", multiple=True), [], []),
     (
         "select items",
@@ -193,7 +195,7 @@ MULTIPLE: list[tuple[str, dict[str, Any], Any, list[tuple[str, str]]]] = [
         ["yes", "x"],
         [("/f/1", "invalid_choice")],
     ),
-    ("day items", field("day", "f", multiple=True), ["01/02/2020", "13/01/2020"], [("/f/1", "invalid_date")]),
+    ("datetime items", field("datetime", "f", multiple=True), ["2024-01-15", "soon"], [("/f/1", "invalid_date")]),
     ("file descriptors", field("file", "f", multiple=True), [FILE, {"storage": "s3", "name": "a"}], [("/f/1", "type")]),
 ]
 
