@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import re
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
@@ -145,6 +146,7 @@ def _includes(value: Any, compared: Any, _component: Mapping[str, Any] | None) -
     return any(deep_equal(item, compared) for item in items)
 
 
+_LAST_MS = 8.64e15  # the range of JavaScript's Date, either side of 1970
 _MONTH_DAY_YEAR = re.compile(r"([0-9]{1,2})/([0-9]{1,2})/([0-9]{4})")
 
 
@@ -152,7 +154,9 @@ def _moment(value: Any) -> datetime | None:
     """moment(value) on what date fields store: ISO 8601 (a datetime component; a time without offset is taken as
     UTC, the server's zone), and a day component's MM/DD/YYYY, which moment hands to JavaScript's Date, where a day
     past the month's end runs into the next month (02/30/2021 is 2 March). Other text, which only Date's
-    engine-specific fallback would read, is no date."""
+    engine-specific fallback would read, is no date. A number is milliseconds since 1970, as moment reads it."""
+    if is_number(value) and math.isfinite(value) and abs(value) <= _LAST_MS:
+        return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=math.trunc(value))
     if not isinstance(value, str) or not value:
         return None
     month_day_year = _MONTH_DAY_YEAR.fullmatch(value)

@@ -7,6 +7,7 @@ object. `Form` indexes the data components by the paths that conditions use to n
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -14,9 +15,9 @@ from typing import Any, Literal
 
 from actors.forms import jsonlogic
 from actors.forms.errors import FieldError, pointer_join
-from actors.forms.js_semantics import MISSING, truthy
+from actors.forms.js_semantics import MISSING, to_number, truthy
 from actors.forms.markup import check_markup
-from actors.forms.rules import compile_pattern, mask_is_supported
+from actors.forms.rules import compile_pattern, instant, json_options, mask_is_supported
 
 Kind = Literal["input", "object", "array", "layout", "content"]
 
@@ -43,7 +44,7 @@ KINDS: Mapping[str, Kind] = {
     "container": "object",
     "datagrid": "array",
     "editgrid": "array",
-    **dict.fromkeys(("panel", "fieldset", "columns", "table", "well"), "layout"),
+    **dict.fromkeys(("panel", "fieldset", "columns", "table", "well", "tabs"), "layout"),
     # a button carries nothing to validate
     **dict.fromkeys(("content", "htmlelement", "button"), "content"),
 }
@@ -202,6 +203,11 @@ def child_lists(component: Mapping[str, Any]) -> Iterator[tuple[tuple[str | int,
         for c, column in enumerate(_list(component.get("columns"))):
             if isinstance(column, dict):
                 yield ("columns", c, "components"), column.get("components", [])
+    elif component.get("type") == "tabs":
+        # a tab is no component (it has no type): its fields belong to the tabs, as Form.io walks them
+        for t, tab in enumerate(_list(component.get("components"))):
+            if isinstance(tab, dict):
+                yield ("components", t, "components"), tab.get("components", [])
     elif component.get("type") == "table":
         for r, row in enumerate(_list(component.get("rows"))):
             for c, cell in enumerate(_list(row)):
@@ -366,6 +372,12 @@ def _check_component(form: Form, node: Node) -> Iterator[FieldError]:
             "Field logic can change validation and visibility; the server does not run it.",
             "unsupported_feature",
         )
+    if truthy(component.get("unique")):
+        yield FieldError(
+            pointer_join(at, "unique"),
+            "A value unique among all submissions cannot be checked: cases are not searched by form field.",
+            "unsupported_validator",
+        )
     if component.get("multiple") and node.kind == "input" and node.type not in MULTIPLE_TYPES | {"file"}:
         yield FieldError(
             pointer_join(at, "multiple"), f"A {node.type} component cannot hold multiple values.", "unsupported_feature"
@@ -420,7 +432,7 @@ def _check_conditional(form: Form, node: Node) -> Iterator[FieldError]:
             )
 
 
-_UNSUPPORTED_VALIDATE = ("unique", "minSelectedCount", "maxSelectedCount")
+_UNSUPPORTED_VALIDATE = ("unique",)
 
 
 def _check_validate(validate: Mapping[str, Any], at: str) -> Iterator[FieldError]:
@@ -448,14 +460,22 @@ def _check_type_settings(node: Node) -> Iterator[FieldError]:
     component, at, kind = node.component, node.pointer, node.type
     if kind == "select":
         source = component.get("dataSrc")
-        values = component.get("data", {}).get("values") if isinstance(component.get("data"), dict) else None
-        if source not in (None, "", "values"):
+        given = component.get("data")
+        data: Mapping[str, Any] = given if isinstance(given, dict) else {}
+        if source == "json":
+            if json_options(component) is None:
+                yield FieldError(
+                    pointer_join(at, "data", "json"),
+                    "Static JSON options must be a list of values, or of objects with the `valueProperty` named.",
+                    "invalid_definition",
+                )
+        elif source not in (None, "", "values"):
             yield FieldError(
                 pointer_join(at, "dataSrc"),
-                f"Options from data source {source!r} cannot be checked by the server; use static values.",
+                f"Options from data source {source!r} cannot be checked by the server; use static values or JSON.",
                 "unsupported_data_source",
             )
-        elif not isinstance(values, list):
+        elif not isinstance(data.get("values"), list):
             yield FieldError(
                 pointer_join(at, "data", "values"), "A select needs a list of values.", "invalid_definition"
             )
@@ -491,26 +511,34 @@ def _check_type_settings(node: Node) -> Iterator[FieldError]:
     if kind == "datetime":
         widget = component.get("widget")
         for name in ("minDate", "maxDate"):
-            if isinstance(widget, dict) and truthy(widget.get(name)):
+            if isinstance(widget, dict) and truthy(widget.get(name)) and instant(widget.get(name)) is None:
                 yield FieldError(
-                    pointer_join(at, "widget", name), f"Date limit {name!r} is not supported.", "unsupported_validator"
-                )
-    if kind == "day":
-        default = component.get("defaultValue")
-        if truthy(default) and not isinstance(default, str):
-            # Form.io's server splits it as MM/DD/YYYY text and fails on anything else
-            yield FieldError(pointer_join(at, "defaultValue"), "A day's default must be text.", "invalid_definition")
-        for name in ("minDate", "maxDate", "minYear", "maxYear"):
-            if truthy(component.get(name)):
-                yield FieldError(
-                    pointer_join(at, name), f"Day limit {name!r} is not supported.", "unsupported_validator"
-                )
-        fields = component.get("fields")
-        year = fields.get("year") if isinstance(fields, dict) else None
-        for name in ("minYear", "maxYear"):
-            if isinstance(year, dict) and truthy(year.get(name)):
-                yield FieldError(
-                    pointer_join(at, "fields", "year", name),
-                    f"Day limit {name!r} is not supported.",
+                    pointer_join(at, "widget", name),
+                    f"{name} must be a fixed date in ISO 8601 (2024-01-15); moment() expressions run JavaScript.",
                     "unsupported_validator",
                 )
+    if kind == "day":
+        yield from _check_day(component, at)
+
+
+def _check_day(component: Mapping[str, Any], at: str) -> Iterator[FieldError]:
+    default = component.get("defaultValue")
+    if truthy(default) and not isinstance(default, str):
+        # Form.io's server splits it as MM/DD/YYYY text and fails on anything else
+        yield FieldError(pointer_join(at, "defaultValue"), "A day's default must be text.", "invalid_definition")
+    for name in ("minDate", "maxDate"):
+        if truthy(component.get(name)):
+            yield FieldError(pointer_join(at, name), f"Day limit {name!r} is not supported.", "unsupported_validator")
+    for name in ("minYear", "maxYear"):
+        if truthy(component.get(name)) and math.isnan(to_number(component[name])):
+            yield FieldError(pointer_join(at, name), f"{name} must be a year.", "invalid_definition")
+    fields = component.get("fields")
+    year = fields.get("year") if isinstance(fields, dict) else None
+    for name in ("minYear", "maxYear"):
+        if isinstance(year, dict) and truthy(year.get(name)) and year.get(name) != component.get(name):
+            # Form.io's server reads only the component's own limit (and fails when the two differ)
+            yield FieldError(
+                pointer_join(at, "fields", "year", name),
+                f"Set {name} on the component itself: Form.io's server does not read it from the year field.",
+                "unsupported_validator",
+            )

@@ -7,10 +7,11 @@ speak for those. Messages are Form.io's English ones (`validation/i18n/en.ts`).
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
@@ -25,6 +26,7 @@ from actors.forms.js_semantics import (
     number_to_string,
     parse_float,
     parse_int,
+    to_number,
     to_string,
     truthy,
     utf16_length,
@@ -35,8 +37,12 @@ Problem = tuple[str, str]
 STRING_TYPES = frozenset({"textfield", "textarea", "email", "phoneNumber", "datetime", "day"})
 _SCALAR = str | int | float | bool
 
-# validateEmail.ts: "From http://stackoverflow.com/questions/46155/validate-email-address-in-javascript"
 _DIGITS = re.compile(r"^[0-9]+$")
+# ISO 8601's extended form, date and optional time: what both JavaScript's Date and Python's fromisoformat read
+_ISO_DATETIME = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}"
+    r"(?:[T ][0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]{1,9})?)?(?:Z|[+-][0-9]{2}:?[0-9]{2})?)?\Z"
+)
 # JavaScript's identity escapes (`\e` is "e") differ from Python's (`\A`, `\Z` are anchors): only these are shared
 _JS_LETTER_ESCAPES = frozenset("dDwWsSbBnrtvfxu")
 _TEXTFIELD_MASK = re.compile(r"^[0-9\-/.: ()+]+$")
@@ -132,7 +138,8 @@ def compile_pattern(pattern: str) -> Any:
         raise re.error(str(exc)) from None
 
 
-# validateEmail.ts's regular expression, in JavaScript's syntax (its \s, its `.`), run like a pattern
+# validateEmail.ts's regular expression ("From http://stackoverflow.com/questions/46155/..."), in JavaScript's
+# syntax (its \s, its `.`), run like a pattern
 _EMAIL = compile_pattern(
     r"""(([^<>()[\]\\.,;:\s@"]+(\.[^<>()[\]\\.,;:\s@"]+)*)|(".+"))@"""
     r"""((\[[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}])|(([a-zA-Z\-0-9]+\.)+[a-zA-Z]{2,}))"""
@@ -374,6 +381,100 @@ def check_max(component: Mapping[str, Any], label: str, value: Any) -> Problem |
     return None
 
 
+def _selected(component: Mapping[str, Any], name: str, value: Any) -> tuple[float, int] | None:
+    """(the limit, how many options are ticked) for a selectboxes rule that applies: validate[name] set and
+    truthy (a string read by parseFloat), a value, and at least one option ticked."""
+    validate = validate_settings(component)
+    if name not in validate or not isinstance(value, dict) or not value:
+        return None
+    setting = validate[name]
+    limit = parse_float(setting) if isinstance(setting, str) else setting
+    if not truthy(limit) or not is_number(limit):
+        return None
+    count = sum(1 for ticked in value.values() if truthy(ticked))
+    return (float(limit), count) if count > 0 else None
+
+
+def check_min_selected(component: Mapping[str, Any], label: str, value: Any) -> Problem | None:
+    found = _selected(component, "minSelectedCount", value)
+    if found is not None and found[1] < found[0]:
+        return "minSelectedCount", f"{label}: choose at least {number_to_string(found[0])}."
+    return None
+
+
+def check_max_selected(component: Mapping[str, Any], label: str, value: Any) -> Problem | None:
+    found = _selected(component, "maxSelectedCount", value)
+    if found is not None and found[1] > found[0]:
+        return "maxSelectedCount", f"{label}: choose at most {number_to_string(found[0])}."
+    return None
+
+
+_YEAR = re.compile(r"[0-9]{4}\Z")
+
+
+def _year_limit(component: Mapping[str, Any], name: str, value: Any) -> tuple[float, int] | None:
+    """(the limit, the value's year) for a day's minYear/maxYear (the component's own: Form.io's server reads no
+    other), the year being the value's last four digits."""
+    if component.get("type") != "day" or not truthy(component.get(name)) or not isinstance(value, str):
+        return None
+    year = _YEAR.search(value)
+    return (to_number(component[name]), int(year.group())) if year else None
+
+
+def check_min_year(component: Mapping[str, Any], label: str, value: Any) -> Problem | None:
+    found = _year_limit(component, "minYear", value)
+    if found is not None and not found[1] >= found[0]:
+        return "minYear", f"{label} cannot be before {number_to_string(found[0])}."
+    return None
+
+
+def check_max_year(component: Mapping[str, Any], label: str, value: Any) -> Problem | None:
+    found = _year_limit(component, "maxYear", value)
+    if found is not None and not found[1] <= found[0]:
+        return "maxYear", f"{label} cannot be after {number_to_string(found[0])}."
+    return None
+
+
+def instant(value: Any) -> datetime | None:
+    """A date or date-time in ISO 8601's extended form as an aware datetime (no offset: UTC, the server's zone)."""
+    if not isinstance(value, str) or not _ISO_DATETIME.match(value):
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def date_limit(component: Mapping[str, Any], name: str) -> datetime | None:
+    """A datetime's widget.minDate/maxDate: a fixed date (`check_definition` refuses moment() expressions), the
+    whole day unless the widget takes a time (validateMinimumDate.ts: startOf/endOf('day'))."""
+    widget = component.get("widget")
+    if not isinstance(widget, dict):
+        return None
+    setting = instant(widget.get(name))
+    if setting is None or truthy(widget.get("enableTime")):
+        return setting
+    start = setting.replace(hour=0, minute=0, second=0, microsecond=0)
+    return start if name == "minDate" else start + timedelta(days=1, microseconds=-1000)
+
+
+def check_min_date(component: Mapping[str, Any], label: str, value: Any) -> Problem | None:
+    limit = date_limit(component, "minDate") if component.get("type") == "datetime" else None
+    if limit is None or not isinstance(value, str) or not value:
+        return None
+    date = instant(value)  # a value that is no date is before every limit and after it too, as dayjs says
+    return None if date is not None and date >= limit else ("minDate", f"{label} cannot be before {limit.date()}.")
+
+
+def check_max_date(component: Mapping[str, Any], label: str, value: Any) -> Problem | None:
+    limit = date_limit(component, "maxDate") if component.get("type") == "datetime" else None
+    if limit is None or not isinstance(value, str) or not value:
+        return None
+    date = instant(value)
+    return None if date is not None and date <= limit else ("maxDate", f"{label} cannot be after {limit.date()}.")
+
+
 def check_email(component: Mapping[str, Any], label: str, value: Any) -> Problem | None:
     # normalize trims a single address before the rules see it; the items of a `multiple` one are judged as sent
     if component.get("type") != "email" or not isinstance(value, str) or not value:
@@ -390,7 +491,29 @@ def check_mask(component: Mapping[str, Any], label: str, value: Any) -> Problem 
     return None if _matches_mask(value, mask) else ("mask", f"{label} does not match the mask.")
 
 
+def json_options(component: Mapping[str, Any]) -> list[Any] | None:
+    """The option values of a select with `dataSrc: "json"`: `data.json` (a list, or its JSON text) of values, or
+    of objects whose `valueProperty` is the value; None when it is neither."""
+    data = component.get("data")
+    items: Any = data.get("json") if isinstance(data, dict) else None
+    if isinstance(items, str):
+        try:
+            items = json.loads(items)
+        except ValueError:
+            return None
+    if not isinstance(items, list):
+        return None
+    key = component.get("valueProperty")
+    if all(isinstance(item, dict) for item in items) and isinstance(key, str) and key:
+        return [item.get(key) for item in items]
+    if all(not isinstance(item, dict | list) for item in items):
+        return items
+    return None
+
+
 def _options(component: Mapping[str, Any]) -> list[Any]:
+    if component.get("type") == "select" and component.get("dataSrc") == "json":
+        return json_options(component) or []
     source = component.get("data", {}).get("values") if component.get("type") == "select" else component.get("values")
     if not isinstance(source, list):
         return []
@@ -497,15 +620,12 @@ def check_day_fields_required(component: Mapping[str, Any], label: str, value: A
 
 
 def check_datetime(component: Mapping[str, Any], label: str, value: Any) -> Problem | None:
-    """validateDate.ts accepts whatever JavaScript's Date parses; the server asks for ISO 8601, which is what
-    Form.io's datetime component submits."""
+    """validateDate.ts accepts whatever JavaScript's Date parses; the server asks for a real date in ISO 8601's
+    extended form, which Form.io's datetime component submits. Not the forms only Python reads (`20240115`,
+    `2024-W03-1`, `2024-01-15T10`, a decimal comma), which JavaScript's Date refuses."""
     if component.get("type") != "datetime" or not isinstance(value, str) or not value:
         return None
-    try:
-        datetime.fromisoformat(value)
-    except ValueError:
-        return "invalid_date", f"{label} is not a valid date"
-    return None
+    return None if instant(value) is not None else ("invalid_date", f"{label} is not a valid date")
 
 
 _FILE_KEYS: Mapping[str, type | tuple[type, ...]] = {"storage": str, "name": str, "size": (int, float)}
@@ -525,12 +645,18 @@ def check_file_item(label: str, item: Any) -> Problem | None:
 RULES_BEFORE_JSON = (check_datetime, check_day, check_email)
 RULES_AFTER_JSON = (
     check_mask,
+    check_max_date,
     check_max_length,
+    check_max_selected,
     check_max,
     check_max_words,
+    check_max_year,
+    check_min_date,
     check_min_length,
+    check_min_selected,
     check_min,
     check_min_words,
+    check_min_year,
     check_pattern,
     check_required,
     check_day_fields_required,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -38,6 +39,7 @@ class Engines:
             [shutil.which("node") or "node", str(HERE / "judge.cjs")],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
+            env={**os.environ, "TZ": "UTC"},  # dates without an offset are the server's, which runs in UTC
             text=True,
             encoding="utf-8",
         )

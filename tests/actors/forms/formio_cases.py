@@ -37,6 +37,12 @@ DATETIMES = [
     "2024-13-40T00:00:00Z",
     "garbage",
     "",
+    "20240115",
+    "2024-W03-1",
+    "2024-01-15T10",
+    "2024-01-15 10:00",
+    "2024-01-15T10:00:00,5Z",
+    "2024-02-30",
 ]
 PATTERNS = ["[a-z]+", "^\\d{2}$", "[Α-Ωα-ωά-ώ ]+", "\\w+", "a.c", ".*", "\\S+"]
 OPTIONS = [["a", "b", "c"], ["1", "2", "3"], ["yes", "no"], ["true", "false"]]
@@ -47,12 +53,16 @@ JSON_RULES: list[Any] = [
 ]
 
 CUSTOM_MESSAGE = "Δεν είναι σωστό"
-INPUTS = ["textfield", "textarea", "number", "email", "phoneNumber", "checkbox", "select", "radio", "selectboxes",
-          "datetime", "day", "hidden"]  # fmt: skip
-MULTIPLE = {"textfield", "textarea", "number", "email", "phoneNumber", "select", "datetime", "hidden"}
+INPUTS = ["textfield", "textarea", "number", "currency", "email", "phoneNumber", "checkbox", "select", "radio",
+          "selectboxes", "datetime", "day", "hidden", "file"]  # fmt: skip
+MULTIPLE = {"textfield", "textarea", "number", "currency", "email", "phoneNumber", "select", "datetime", "hidden"}
+LAYOUTS = ["panel", "fieldset", "well", "columns", "tabs", "table"]
+CONTENT = ["content", "htmlelement", "button"]
 SIMPLE_OPERATORS = ["isEqual", "isNotEqual", "isEmpty", "isNotEmpty", "greaterThan", "greaterThanOrEqual", "lessThan",
                     "lessThanOrEqual", "includes", "notIncludes", "startsWith", "endsWith", "dateGreaterThan",
-                    "dateLessThan"]  # fmt: skip
+                    "dateGreaterThanOrEqual", "dateLessThan", "dateLessThanOrEqual", "isDateEqual",
+                    "isNotDateEqual"]  # fmt: skip
+FILE = {"storage": "s3", "name": "a.pdf", "size": 10, "originalName": "a.pdf", "type": "application/pdf"}
 
 
 @dataclass
@@ -66,6 +76,8 @@ class _Builder:
         return f"{kind[:4]}{self.count}"
 
     def options(self, component: dict[str, Any]) -> list[str]:
+        if component.get("dataSrc") == "json":
+            return [option["id"] for option in component["data"]["json"]]
         values = component.get("data", {}).get("values") if component["type"] == "select" else component["values"]
         return [option["value"] for option in values]
 
@@ -88,14 +100,32 @@ class _Builder:
                 component["truncateMultipleSpaces"] = True
             if kind in ("textfield", "phoneNumber") and rng.random() < 0.15:
                 component["inputMask"] = rng.choice(["99-99", "999 999", "(999) 999-9999", "+30 999 9999", "99.99"])
-        if kind == "number":
+        if kind in ("number", "currency"):
             if rng.random() < 0.4:
                 validate["min"] = rng.choice([0, 1, 2.5, "3"])
             if rng.random() < 0.4:
                 validate["max"] = rng.choice([5, 10, "100"])
-        if kind == "select":
+        if kind == "select" and rng.random() < 0.3:
+            component["dataSrc"] = "json"
+            component["valueProperty"] = "id"
+            component["data"] = {"json": [{"id": v, "name": f"Option {v}"} for v in rng.choice(OPTIONS)]}
+        elif kind == "select":
             component["dataSrc"] = "values"
             component["data"] = {"values": [{"label": v, "value": v} for v in rng.choice(OPTIONS)]}
+        if kind == "selectboxes":
+            for name in ("minSelectedCount", "maxSelectedCount"):
+                if rng.random() < 0.3:
+                    validate[name] = rng.choice([1, 2, "2", 3])
+        if kind == "day":
+            for name, years in (("minYear", [1990, 2000, "2020"]), ("maxYear", [2000, 2021, "2024"])):
+                if rng.random() < 0.25:
+                    component[name] = rng.choice(years)
+        if kind == "datetime" and rng.random() < 0.4:
+            widget: dict[str, Any] = {"enableTime": rng.choice([True, False])}
+            for name, dates in (("minDate", ["2024-01-15", "2024-01-15T10:00:00Z"]), ("maxDate", ["2024-01-15"])):
+                if rng.random() < 0.6:
+                    widget[name] = rng.choice(dates)
+            component["widget"] = widget
         if kind in ("radio", "selectboxes"):
             component["values"] = [{"label": v, "value": v} for v in rng.choice(OPTIONS)]
         if kind == "day" and rng.random() < 0.3:
@@ -132,7 +162,7 @@ class _Builder:
         form = rng.random()
         if form < 0.45:
             operator = rng.choice(SIMPLE_OPERATORS)
-            if operator.startswith("date"):
+            if "date" in operator.lower():
                 # date operators compare date fields: other text goes to JavaScript's engine-specific Date fallback
                 other = rng.choice([c for c in self.earlier if c["type"] in ("datetime", "day")] or [other])
                 operator = operator if other["type"] in ("datetime", "day") else "isEqual"
@@ -167,8 +197,10 @@ class _Builder:
             return rng.choice([*TEXT, "12-34", "123 456", "(210) 555-1234", "bad"])
         if kind == "email":
             return rng.choice(EMAILS)
-        if kind == "number":
+        if kind in ("number", "currency"):
             return rng.choice(NUMBERS)
+        if kind == "file":
+            return rng.choice([[], [FILE], [FILE, FILE], [{"name": "x"}], [FILE, 1]])
         if kind == "checkbox":
             return rng.choice([True, False, True, "true"])
         if kind in ("select", "radio"):
@@ -181,7 +213,7 @@ class _Builder:
                 chosen["unknown"] = True
             return chosen
         if kind == "day":
-            return rng.choice(DAYS)
+            return rng.choice([*DAYS, "01/02/1995", "06/15/2023"])
         if kind == "datetime":
             return rng.choice(DATETIMES)
         return rng.choice(TEXT)
@@ -191,12 +223,23 @@ class _Builder:
         out: list[dict[str, Any]] = []
         for _ in range(count):
             draw = rng.random()
-            if depth > 0 and draw < 0.12:
-                layout = rng.choice(["panel", "fieldset", "well", "columns"])
+            if draw < 0.04:
+                kind = rng.choice(CONTENT)
+                out.append({"type": kind, "key": self.key(kind), "input": kind == "button", "html": "<p>Οδηγίες</p>"})
+            elif depth > 0 and draw < 0.12:
+                layout = rng.choice(LAYOUTS)
                 inner = self.components(depth - 1, rng.randint(1, 2), top)
                 component: dict[str, Any] = {"type": layout, "key": self.key(layout), "input": False}
                 if layout == "columns":
                     component["columns"] = [{"components": inner, "width": 6}]
+                elif layout == "table":
+                    component["rows"] = [[{"components": inner}, {"components": []}]]
+                elif layout == "tabs":
+                    more = self.components(depth - 1, 1, top)
+                    component["components"] = [
+                        {"label": "Α", "key": self.key("tab"), "components": inner},
+                        {"label": "Β", "key": self.key("tab"), "components": more},
+                    ]
                 else:
                     component["components"] = inner
                 self.conditional(component)
@@ -223,9 +266,18 @@ class _Builder:
             kind = component["type"]
             if kind in ("panel", "fieldset", "well"):
                 self.data(component["components"], holder)
+            elif kind == "tabs":
+                for tab in component["components"]:
+                    self.data(tab["components"], holder)
             elif kind == "columns":
                 for column in component["columns"]:
                     self.data(column["components"], holder)
+            elif kind == "table":
+                for row in component["rows"]:
+                    for cell in row:
+                        self.data(cell["components"], holder)
+            elif kind in CONTENT:
+                continue
             elif kind == "container":
                 if self.rng.random() < 0.9:
                     holder[component["key"]] = self.data(component["components"], {})

@@ -164,14 +164,24 @@ REFUSALS: list[tuple[str, dict[str, Any], list[tuple[str, str]]]] = [
         [("/components/0/validate/unique", "unsupported_validator")],
     ),
     (
-        "selected count",
-        form(field("selectboxes", "a", values=CHOICES, validate={"minSelectedCount": 2})),
-        [("/components/0/validate/minSelectedCount", "unsupported_validator")],
+        "unique",
+        form(field("textfield", "a", unique=True)),
+        [("/components/0/unique", "unsupported_validator")],
     ),
     (
-        "date limit",
-        form(field("datetime", "a", widget={"maxDate": "2030-01-01"})),
+        "date limit as an expression",
+        form(field("datetime", "a", widget={"maxDate": "moment().add(1, 'day')"})),
         [("/components/0/widget/maxDate", "unsupported_validator")],
+    ),
+    (
+        "year limit on the year field only",
+        form(field("day", "a", fields={"year": {"minYear": 1900}})),
+        [("/components/0/fields/year/minYear", "unsupported_validator")],
+    ),
+    (
+        "JSON options of objects without valueProperty",
+        form(field("select", "a", dataSrc="json", data={"json": [{"id": 1}]})),
+        [("/components/0/data/json", "invalid_definition")],
     ),
     (
         "day year limit",

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from actors.forms import check_submission
+from actors.forms.definition import CONDITION_OPERATORS, KINDS
 from tests.actors.forms.formio_cases import CUSTOM_MESSAGE, case
 from tests.reference.engines import Engines
 
@@ -48,7 +49,13 @@ def _grids(components: list[dict[str, Any]]) -> Iterator[tuple[dict[str, Any], b
             yield component, component["type"] in ("datagrid", "editgrid")
         for column in component.get("columns", []):
             yield from _grids(column["components"])
-        if not component.get("input"):
+        for row in component.get("rows", []):
+            for cell in row:
+                yield from _grids(cell["components"])
+        if component["type"] == "tabs":
+            for tab in component["components"]:
+                yield from _grids(tab["components"])
+        elif not component.get("input"):
             yield from _grids(component.get("components", []))
 
 
@@ -71,7 +78,8 @@ def empty_rows(components: list[dict[str, Any]], data: Any, prefix: str = "") ->
 
 
 def as_formio_stores(components: list[dict[str, Any]], data: Any) -> Any:
-    """Our data with empty grid rows as Form.io stores them: null, and none at the end."""
+    """Our data in Form.io's shape where we keep what it drops on purpose: empty grid rows are null (none at the
+    end), an empty container with a text block in it is not there."""
     if not isinstance(data, dict):
         return data
     shaped = dict(data)
@@ -82,9 +90,15 @@ def as_formio_stores(components: list[dict[str, Any]], data: Any) -> Any:
             while rows and rows[-1] is None:
                 rows.pop()
             shaped[component["key"]] = rows
+        elif component["type"] == "container" and value == {} and _holds_text(component):
+            del shaped[component["key"]]  # Form.io drops an empty container that holds a text block
         elif component["type"] == "container" and isinstance(value, dict):
             shaped[component["key"]] = as_formio_stores(component["components"], value)
     return shaped
+
+
+def _holds_text(container: dict[str, Any]) -> bool:
+    return any(child["type"] in ("content", "htmlelement") for child in container["components"])
 
 
 def value_at(data: Any, path: str) -> Any:
@@ -104,6 +118,8 @@ def deliberate(kind: str, item: bool) -> str | None:
         return "one value or a list, as the component says"
     if kind == "invalid_choice":
         return "only the options offered"
+    if kind == "invalid_date":
+        return "real dates in ISO 8601, where JavaScript's Date reads 2024-02-30 as 1 March"
     if item and kind in _SKIPPED_ON_LISTS:
         return "every value of a multiple component checked"
     return None
@@ -133,6 +149,9 @@ def compare(
     notes: list[str] = []
     differ = False
     empty = empty_rows(components, checked.data)
+    # a value refused for its type or shape may steer conditions anywhere (moment reads [] as now): what else we
+    # find in such a submission, which both refuse, is not held against us
+    junk = any(error.type in ("type", "multiple") for error in checked.errors)
     for path in sorted(ours.keys() | their.keys()):
         if any(path.startswith(f"{row}.") for row in empty) and path not in their:
             notes.append(f"{path}: only ours, in an empty grid row (every row is validated)")
@@ -141,7 +160,9 @@ def compare(
         # a value of the wrong type or shape is refused as such; Form.io finds something else wrong with it (or
         # drops it, and finds the field empty)
         refused = any(kind in ("type", "multiple") for kind, _, _ in mine)
-        matched: set[str] = set(others) if refused else set()
+        # with a customMessage each side keeps one error of the field, the first its own rules find
+        custom = bool(others) and any(message == CUSTOM_MESSAGE for _, _, message in mine)
+        matched: set[str] = set(others) if refused or custom else set()
         for kind, item, message in sorted(mine):
             names = _RULES.get(kind, {kind})
             if names & others:
@@ -155,6 +176,12 @@ def compare(
             reason = (
                 deliberate(kind, item)
                 or ("refused as a whole already" if refused else None)
+                or ("in a submission refused for a value's type" if junk and their else None)
+                or (
+                    "a date refused as no date is out of its limits too"
+                    if kind in ("minDate", "maxDate") and any(k == "invalid_date" for k, _, _ in mine)
+                    else None
+                )
                 or ("each value's error reported, Form.io's one per message" if repeated else None)
             )
             differ = differ or reason is None
@@ -176,6 +203,58 @@ def compare(
     if not notes:
         return None
     return ("differ" if differ else "deliberate"), notes
+
+
+def _covered(components: list[dict[str, Any]], seen: set[str]) -> None:
+    for component in components:
+        seen.add(f"type:{component['type']}")
+        seen.update(f"validate:{name}" for name in component.get("validate", {}))
+        seen.update(f"day:{name}" for name in ("minYear", "maxYear") if name in component)
+        seen.update(f"widget:{name}" for name in component.get("widget", {}))
+        conditional = component.get("conditional", {})
+        seen.update(f"conditional:{form}" for form in ("json", "when", "conditions") if form in conditional)
+        seen.update(f"operator:{c['operator']}" for c in conditional.get("conditions", []))
+        if component["type"] != "tabs":
+            _covered(component.get("components", []), seen)
+        for column in component.get("columns", []):
+            _covered(column["components"], seen)
+        for row in component.get("rows", []):
+            for cell in row:
+                _covered(cell["components"], seen)
+        if component["type"] == "tabs":
+            for tab in component["components"]:
+                _covered(tab["components"], seen)
+
+
+def test_the_cases_cover_every_supported_component_rule_and_condition() -> None:
+    rng = random.Random(61206)
+    seen: set[str] = set()
+    for _ in range(CASES):
+        _covered(case(rng)[0], seen)
+    wanted = (
+        {f"type:{kind}" for kind in KINDS}
+        | {f"operator:{operator}" for operator in CONDITION_OPERATORS}
+        | {f"conditional:{form}" for form in ("json", "when", "conditions")}
+        | {
+            f"validate:{name}"
+            for name in (
+                "required",
+                "minLength",
+                "maxLength",
+                "minWords",
+                "maxWords",
+                "pattern",
+                "min",
+                "max",
+                "json",
+                "customMessage",
+                "minSelectedCount",
+                "maxSelectedCount",
+            )
+        }
+        | {"day:minYear", "day:maxYear", "widget:minDate", "widget:maxDate"}
+    )
+    assert wanted <= seen, sorted(wanted - seen)
 
 
 def test_submissions_are_judged_as_formio_judges_them(engines: Engines) -> None:
