@@ -31,6 +31,7 @@ from infra.settings import Settings
 from infra.storage import ObjectStore, create_store
 from messages.errors import Busy, ConfigurationError, TooManyRequests
 from messages.health import DependencyStatus, Readiness
+from serve.membership import Membership
 from serve.security import JwksSource, TokenVerifier
 
 PROBE_TIMEOUT = 3.0
@@ -79,6 +80,7 @@ class Context:
     store: ObjectStore
     http: httpx.AsyncClient
     verifier: TokenVerifier
+    membership: Membership
     engine: EngineClient
     cases: CaseShards
     catalog: NamedActor
@@ -104,16 +106,16 @@ class Context:
         )
         if jwks_url is None:
             raise ConfigurationError("KEP_OIDC_JWKS_URL (or KEP_DEV_KEYS_DIR for development) is required")
+        pool = await create_pool(settings.database_url.get_secret_value(), 0, settings.db_pool_max, limits=INTERACTIVE)
         return cls(
             settings=settings,
-            pool=await create_pool(
-                settings.database_url.get_secret_value(), 0, settings.db_pool_max, limits=INTERACTIVE
-            ),
+            pool=pool,
             # each live stream holds a connection in its blocking read; the rest is for everything else
             redis=create_redis(settings.redis_url.get_secret_value(), LIVE_STREAMS_PER_REPLICA + 32),
             store=create_store(settings),
             http=http,
             verifier=TokenVerifier(settings.oidc_issuer, settings.oidc_audience, JwksSource(jwks_url, http)),
+            membership=Membership(pool),
             engine=EngineClient(settings.engine_url, tenant_id=settings.engine_tenant),
             cases=CaseShards(settings.case_shards, settings.ray_namespace),
             catalog=NamedActor(CATALOG_ACTOR, settings.ray_namespace),

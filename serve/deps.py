@@ -48,11 +48,14 @@ Ctx = Annotated[Context, Depends(get_context)]
 
 
 async def authenticate(authorization: str | None) -> Principal:
-    """The caller of an `Authorization` header (verified tokens are cached: the guard and the route ask alike)."""
+    """The caller of an `Authorization` header: a verified token of an active user of the office it names (both
+    checks are cached: the guard and the route ask alike)."""
     if not authorization or not authorization.lower().startswith("bearer "):
         raise Unauthorized("a bearer access token is required")
     ctx = await get_context()
-    return await ctx.verifier.verify(authorization[7:].strip())
+    principal = await ctx.verifier.verify(authorization[7:].strip())
+    await ctx.membership.check(principal)
+    return principal
 
 
 async def get_principal(authorization: Annotated[str | None, Header()] = None) -> Principal:

@@ -30,7 +30,7 @@ from kepctl import devtokens, services
 from kepctl.stack import StackSettings
 from serve.bootstrap import deploy_http, init_ray, start_actors
 from tests.helpers import bearer
-from tests.keycloak import KeycloakUsers
+from tests.keycloak import KeycloakUsers, RealmUser
 
 
 def _free_http_port(span: int = 50) -> int:
@@ -195,13 +195,19 @@ async def make_procedure(pool: asyncpg.Pool) -> Callable[..., Awaitable[uuid.UUI
 
 class SyncKeycloak:
     """The Keycloak test helper on an event loop of its own thread, so that `token_for` stays a plain function
-    for sync and async tests alike. Tokens are reused while they have a minute left (they live five)."""
+    for sync and async tests alike. Tokens are reused while they have a minute left (they live five).
 
-    def __init__(self, stack: StackSettings) -> None:
+    The API serves only active users of the office their token names (serve/membership.py): each token handed
+    out comes with its subject's `users` row, made or moved to that office and active (and the office's row, for
+    tests that name a random office)."""
+
+    def __init__(self, stack: StackSettings, database_url: str) -> None:
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, name="keycloak-tests", daemon=True)
         self.thread.start()
         self.users = KeycloakUsers(stack)
+        self.database_url = database_url
+        self._pool: asyncpg.Pool[asyncpg.Record] | None = None
         self._tokens: dict[tuple[Any, ...], tuple[str, float]] = {}
 
     def _run(self, coro: Coroutine[Any, Any, Any]) -> Any:
@@ -209,6 +215,8 @@ class SyncKeycloak:
 
     def token(self, office_id: uuid.UUID | None, roles: tuple[str, ...], subject: str | None) -> str:
         key = (office_id, roles, subject)
+        user: RealmUser = self._run(self.users.user(office_id, roles, subject))
+        self._run(self._register(user))
         cached = self._tokens.get(key)
         if cached and cached[1] > time.monotonic():
             return cached[0]
@@ -216,15 +224,37 @@ class SyncKeycloak:
         self._tokens[key] = (token, time.monotonic() + 240)
         return token
 
+    async def _register(self, user: RealmUser) -> None:
+        if self._pool is None:
+            self._pool = await asyncpg.create_pool(self.database_url, min_size=0, max_size=2)
+        if user.office_id is not None:
+            await self._pool.execute(
+                """INSERT INTO offices (id, code, kind, name_el) VALUES ($1, $2, 'kep', 'Γραφείο δοκιμής')
+                   ON CONFLICT (id) DO NOTHING""",
+                user.office_id,
+                f"T-{user.office_id.hex[:12].upper()}",
+            )
+        await self._pool.execute(
+            """INSERT INTO users (id, subject, office_id, display_name, roles) VALUES ($1, $2, $3, $2, $4)
+               ON CONFLICT (subject) DO UPDATE SET office_id = EXCLUDED.office_id, roles = EXCLUDED.roles,
+                                                   active = true""",
+            uuid.uuid4(),
+            user.id,
+            user.office_id,
+            list(user.roles),
+        )
+
     def close(self) -> None:
         self._run(self.users.aclose())
+        if self._pool is not None:
+            self._run(self._pool.close())
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join()
 
 
 @pytest.fixture(scope="session")
-def keycloak(stack: StackSettings) -> Iterator[SyncKeycloak]:
-    helper = SyncKeycloak(stack)
+def keycloak(stack: StackSettings, database_url: str) -> Iterator[SyncKeycloak]:
+    helper = SyncKeycloak(stack, database_url)
     yield helper
     helper.close()
 

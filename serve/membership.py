@@ -1,0 +1,41 @@
+"""The caller must be an active user of the office its token names.
+
+A token's `kep_office` claim comes from a user attribute in the identity provider; the `users` table is the
+system's own record. Each request's caller is checked against it: a subject without a row, a deactivated account,
+or a token naming another office than the row's is refused (403), whatever the token says. A confirmed
+(subject, office) is remembered for MEMBERSHIP_TTL_S per replica: a deactivation or a move to another office takes
+effect within that time, without a query per request.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import asyncpg
+from cachetools import TTLCache
+
+from actors.users import members
+from messages.errors import Forbidden
+from serve.security import Principal
+
+MEMBERSHIP_TTL_S = 30.0
+
+
+class Membership:
+    def __init__(self, pool: asyncpg.Pool[asyncpg.Record], ttl_s: float = MEMBERSHIP_TTL_S) -> None:
+        self._pool = pool
+        # only confirmations are remembered: a refusal is asked again, so a fixed account works at once
+        self._confirmed: TTLCache[tuple[str, uuid.UUID | None], bool] = TTLCache(maxsize=10_000, ttl=ttl_s)
+
+    async def check(self, principal: Principal) -> None:
+        key = (principal.subject, principal.office_id)
+        if key in self._confirmed:
+            return
+        member = await members.find(self._pool, principal.subject)
+        if member is None:
+            raise Forbidden("the caller is not a user of KEP Backoffice")
+        if not member.active:
+            raise Forbidden("the caller's account is deactivated")
+        if member.office_id != principal.office_id:
+            raise Forbidden("the access token names another office than the caller's")
+        self._confirmed[key] = True
