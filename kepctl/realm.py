@@ -1,8 +1,13 @@
-"""The Keycloak realm of the local stack, generated from the demo data so that the two cannot drift apart.
+"""The Keycloak realms, generated here so that they cannot drift apart: the local stack's, from the demo data, and
+the production one.
 
-`python -m kepctl.realm` writes deployments/keycloak/realm-kep.json (committed, for review); `--check` fails when
-the file is not what this module makes. Development only: the demo users' password is public, and `kep-cli`
-allows the password grant. The realm for a real deployment is deployments/k8s/base/keycloak/realm-kep.json.
+`python -m kepctl.realm` writes deployments/keycloak/realm-kep.json (local) and
+deployments/k8s/base/keycloak/realm-kep.json (production), both committed for review; `--check` fails when a file
+is not what this module makes. The local realm is for development only: the demo users' password is public, and
+`kep-cli` allows the password grant. The production realm has no users and no password grant; it asks every user
+for a one-time code (TOTP, set up at the first sign-in), locks an account out for a while after repeated failed
+sign-ins, wants long passwords, and lets only administrators see or change a user's office. Both share the clients'
+token mappers and the user profile.
 """
 
 from __future__ import annotations
@@ -16,6 +21,9 @@ from kepctl.seed import USERS, DemoUser, sid
 from kepctl.stack import REALM, ROOT
 
 REALM_FILE = ROOT / "deployments" / "keycloak" / "realm-kep.json"
+PRODUCTION_REALM_FILE = ROOT / "deployments" / "k8s" / "base" / "keycloak" / "realm-kep.json"
+# where the production web app is served (the overlays' Ingress host)
+PRODUCTION_URL = "https://kep.example.gr"
 # The client the web app signs in with; every access token for the API carries it in `aud` (KEP_OIDC_AUDIENCE).
 WEB_CLIENT = "kep-backoffice"
 # A public client with the password grant, for `kep token` and the tests.
@@ -118,8 +126,67 @@ def api_claims_mappers() -> list[dict[str, Any]]:
     ]
 
 
-def _clients() -> list[dict[str, Any]]:
-    web = {
+# Keycloak's brute-force detection: after 5 failed sign-ins an account waits a minute, then longer (up to 15) with
+# each further failure; failures are forgotten after 12 hours. Temporary, so that nobody can lock a colleague out
+# for good by guessing at their name.
+BRUTE_FORCE = {
+    "bruteForceProtected": True,
+    "permanentLockout": False,
+    "failureFactor": 5,
+    "waitIncrementSeconds": 60,
+    "maxFailureWaitSeconds": 900,
+    "maxDeltaTimeSeconds": 43200,
+    "quickLoginCheckMilliSeconds": 1000,
+    "minimumQuickLoginWaitSeconds": 60,
+}
+OTP_POLICY = {
+    "otpPolicyType": "totp",
+    "otpPolicyAlgorithm": "HmacSHA1",  # what authenticator apps implement
+    "otpPolicyDigits": 6,
+    "otpPolicyPeriod": 30,
+    "otpPolicyLookAheadWindow": 1,
+}
+PASSWORD_POLICY = "length(12) and notUsername and notEmail and passwordHistory(5)"  # noqa: S105 - a rule, no secret
+
+
+def _required_action(alias: str, name: str, priority: int, default: bool = False) -> dict[str, Any]:
+    return {
+        "alias": alias,
+        "name": name,
+        "providerId": alias,
+        "enabled": True,
+        "defaultAction": default,
+        "priority": priority,
+        "config": {},
+    }
+
+
+# A realm file that lists required actions gets exactly those: Keycloak's usual ones, with the one-time code set up
+# by every new user at the first sign-in (a default action).
+PRODUCTION_REQUIRED_ACTIONS = [
+    _required_action("CONFIGURE_TOTP", "Configure OTP", 10, default=True),
+    _required_action("UPDATE_PASSWORD", "Update Password", 30),
+    _required_action("UPDATE_PROFILE", "Update Profile", 40),
+    _required_action("VERIFY_EMAIL", "Verify Email", 50),
+    _required_action("VERIFY_PROFILE", "Verify Profile", 90),
+    _required_action("delete_credential", "Delete Credential", 100),
+]
+
+
+def _user_profile_component() -> dict[str, Any]:
+    return {
+        "org.keycloak.userprofile.UserProfileProvider": [
+            {
+                "providerId": "declarative-user-profile",
+                "subComponents": {},
+                "config": {"kc.user.profile.config": [json.dumps(USER_PROFILE, ensure_ascii=False)]},
+            }
+        ]
+    }
+
+
+def _web_client(urls: tuple[str, ...], origins: list[str]) -> dict[str, Any]:
+    return {
         "clientId": WEB_CLIENT,
         "name": "KEP Backoffice",
         "description": "The web app: authorization code flow with PKCE",
@@ -129,11 +196,15 @@ def _clients() -> list[dict[str, Any]]:
         "implicitFlowEnabled": False,
         "directAccessGrantsEnabled": False,
         "serviceAccountsEnabled": False,
-        "redirectUris": [f"{url}/*" for url in LOCAL_APP_URLS],
-        "webOrigins": ["+"],
+        "redirectUris": [f"{url}/*" for url in urls],
+        "webOrigins": origins,
         "attributes": {"pkce.code.challenge.method": "S256", "post.logout.redirect.uris": "+"},
         "protocolMappers": api_claims_mappers(),
     }
+
+
+def _clients() -> list[dict[str, Any]]:
+    web = _web_client(LOCAL_APP_URLS, ["+"])
     cli = {
         "clientId": CLI_CLIENT,
         "name": "KEP command line (development)",
@@ -175,38 +246,50 @@ def realm() -> dict[str, Any]:
         "registrationAllowed": False,
         "editUsernameAllowed": False,
         "accessTokenLifespan": ACCESS_TOKEN_LIFESPAN_S,
+        **BRUTE_FORCE,
         "roles": {"realm": [{"name": name, "description": text} for name, text in ROLES.items()]},
         "clients": _clients(),
-        "components": {
-            "org.keycloak.userprofile.UserProfileProvider": [
-                {
-                    "providerId": "declarative-user-profile",
-                    "subComponents": {},
-                    "config": {"kc.user.profile.config": [json.dumps(USER_PROFILE, ensure_ascii=False)]},
-                }
-            ]
-        },
+        "components": _user_profile_component(),
         "users": [_user(u) for u in USERS],
     }
 
 
-def render() -> str:
-    return json.dumps(realm(), ensure_ascii=False, indent=2) + "\n"
+def production_realm() -> dict[str, Any]:
+    return {
+        "realm": REALM,
+        "displayName": "KEP Backoffice",
+        "enabled": True,
+        "sslRequired": "external",
+        "registrationAllowed": False,
+        "editUsernameAllowed": False,
+        "resetPasswordAllowed": True,
+        "accessTokenLifespan": ACCESS_TOKEN_LIFESPAN_S,
+        **BRUTE_FORCE,
+        **OTP_POLICY,
+        "passwordPolicy": PASSWORD_POLICY,
+        "requiredActions": PRODUCTION_REQUIRED_ACTIONS,
+        "roles": {"realm": [{"name": name, "description": text} for name, text in ROLES.items()]},
+        "clients": [_web_client((PRODUCTION_URL,), [PRODUCTION_URL])],
+        "components": _user_profile_component(),
+    }
+
+
+def render(production: bool = False) -> str:
+    return json.dumps(production_realm() if production else realm(), ensure_ascii=False, indent=2) + "\n"
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Write (or --check) " + str(REALM_FILE.relative_to(ROOT)))
+    parser = argparse.ArgumentParser(description="Write (or --check) the local and the production realm files")
     parser.add_argument("--check", action="store_true", help="fail if the file differs from what would be written")
     args = parser.parse_args(argv)
-    text = render()
-    if args.check:
-        current = REALM_FILE.read_text(encoding="utf-8") if REALM_FILE.exists() else ""
-        if current != text:
-            print(f"{REALM_FILE} is stale: run python -m kepctl.realm", file=sys.stderr)
-            return 1
-        return 0
-    REALM_FILE.write_text(text, encoding="utf-8")
-    return 0
+    stale = 0
+    for path, text in ((REALM_FILE, render()), (PRODUCTION_REALM_FILE, render(production=True))):
+        if not args.check:
+            path.write_text(text, encoding="utf-8")
+        elif (path.read_text(encoding="utf-8") if path.exists() else "") != text:
+            print(f"{path} is stale: run python -m kepctl.realm", file=sys.stderr)
+            stale = 1
+    return stale
 
 
 if __name__ == "__main__":

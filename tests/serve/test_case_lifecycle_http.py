@@ -24,22 +24,14 @@ SUPERVISOR = ("employee", "supervisor")
 
 
 class Desk:
-    """One office with an employee and a supervisor (users of the office, so cases can be assigned to them)."""
+    """One office with an employee and a supervisor (their tokens make them users of the office, so cases can be
+    assigned to them)."""
 
     def __init__(self, http: httpx.AsyncClient, token_for: Callable[..., str], office: uuid.UUID) -> None:
         self.http, self.office = http, office
         self.employee, self.supervisor = f"emp-{uuid.uuid4().hex[:8]}", f"sup-{uuid.uuid4().hex[:8]}"
         self.as_employee = bearer(token_for(office, subject=self.employee))
         self.as_supervisor = bearer(token_for(office, roles=SUPERVISOR, subject=self.supervisor))
-
-    async def add_users(self, pool: asyncpg.Pool[asyncpg.Record]) -> None:
-        for subject in (self.employee, self.supervisor):
-            await pool.execute(
-                "INSERT INTO users (id, subject, office_id, display_name) VALUES ($1, $2, $3, $2)",
-                uuid.uuid4(),
-                subject,
-                self.office,
-            )
 
     async def open(self, procedure: uuid.UUID, channel: str = "online") -> dict[str, Any]:
         """Arrived online: nobody's yet (a case opened at the counter is the opener's)."""
@@ -55,15 +47,8 @@ class Desk:
 
 
 @pytest.fixture
-async def desk(
-    http: httpx.AsyncClient,
-    token_for: Callable[..., str],
-    make_office: OfficeFactory,
-    pool: asyncpg.Pool[asyncpg.Record],
-) -> Desk:
-    d = Desk(http, token_for, await make_office())
-    await d.add_users(pool)
-    return d
+async def desk(http: httpx.AsyncClient, token_for: Callable[..., str], make_office: OfficeFactory) -> Desk:
+    return Desk(http, token_for, await make_office())
 
 
 async def test_a_case_goes_through_its_life_and_every_step_is_on_the_timeline(
