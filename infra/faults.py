@@ -43,6 +43,10 @@ def is_transient(exc: BaseException) -> bool:
         return state[:2] in _TRANSIENT_SQLSTATE_CLASSES or state in _TRANSIENT_SQLSTATES
     if isinstance(exc, asyncpg.InterfaceError):  # the driver's own: only a connection that went away passes
         return "connection is closed" in str(exc) or "pool is closing" in str(exc)
+    if isinstance(exc, asyncpg.exceptions.InternalClientError):
+        # a connection the server dropped mid-operation, handed out again before the pool noticed (seen when
+        # PostgreSQL shuts down: "cannot switch to state 15; another operation (2) is in progress")
+        return "another operation" in str(exc)
     return isinstance(
         exc,
         OSError  # ConnectionError (refused, reset) is one

@@ -209,6 +209,7 @@ class SyncKeycloak:
         self.database_url = database_url
         self._pool: asyncpg.Pool[asyncpg.Record] | None = None
         self._tokens: dict[tuple[Any, ...], tuple[str, float]] = {}
+        self._registered: dict[str, tuple[uuid.UUID | None, tuple[str, ...]]] = {}
 
     def _run(self, coro: Coroutine[Any, Any, Any]) -> Any:
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout=120)
@@ -216,7 +217,9 @@ class SyncKeycloak:
     def token(self, office_id: uuid.UUID | None, roles: tuple[str, ...], subject: str | None) -> str:
         key = (office_id, roles, subject)
         user: RealmUser = self._run(self.users.user(office_id, roles, subject))
-        self._run(self._register(user))
+        if self._registered.get(user.id) != (user.office_id, user.roles):  # once per change: not while faults run
+            self._run(self._register(user))
+            self._registered[user.id] = (user.office_id, user.roles)
         cached = self._tokens.get(key)
         if cached and cached[1] > time.monotonic():
             return cached[0]

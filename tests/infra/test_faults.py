@@ -69,6 +69,10 @@ def _raise(kind: str) -> None:
     errors: dict[str, Exception] = {
         "connection": asyncpg.ConnectionDoesNotExistError("connection was closed in the middle of operation"),
         "cannot_connect": asyncpg.CannotConnectNowError("the database system is starting up"),
+        # what a pooled connection the server dropped says to the next BEGIN (a chaos run's PostgreSQL restart)
+        "mid_operation": asyncpg.exceptions.InternalClientError(
+            "cannot switch to state 15; another operation (2) is in progress"
+        ),
         "unique": asyncpg.UniqueViolationError("duplicate key value violates unique constraint"),
         "retryable": RetryableError("a dependency is away"),
         "missing": NotFound("case not found"),
@@ -78,7 +82,14 @@ def _raise(kind: str) -> None:
 
 @pytest.mark.parametrize(
     ("kind", "transient"),
-    [("connection", True), ("cannot_connect", True), ("unique", False), ("retryable", True), ("missing", False)],
+    [
+        ("connection", True),
+        ("cannot_connect", True),
+        ("mid_operation", True),
+        ("unique", False),
+        ("retryable", True),
+        ("missing", False),
+    ],
 )
 async def test_an_error_raised_in_another_ray_worker_is_judged_by_its_cause(
     ray_app: dict[str, Any], kind: str, transient: bool

@@ -9,6 +9,7 @@ from typing import Any
 
 import asyncpg
 import httpx
+import pytest
 
 from tests.conftest import OfficeFactory
 from tests.helpers import bearer
@@ -22,15 +23,20 @@ async def test_a_member_is_served(
     assert resp.status_code == 200, resp.text
 
 
+@pytest.fixture
+async def member(make_office: OfficeFactory, token_for: Callable[..., str]) -> tuple[str, dict[str, str]]:
+    """A user of a fresh office, as its token and the `users` row the token helper made: (subject, headers)."""
+    subject = f"member-{uuid.uuid4().hex[:8]}"
+    return subject, bearer(token_for(await make_office(), subject=subject))
+
+
 async def test_a_subject_the_system_does_not_know_is_refused(
     ray_app: dict[str, Any],
     http: httpx.AsyncClient,
     pool: asyncpg.Pool[asyncpg.Record],
-    make_office: OfficeFactory,
-    token_for: Callable[..., str],
+    member: tuple[str, dict[str, str]],
 ) -> None:
-    subject = f"stranger-{uuid.uuid4().hex[:8]}"
-    headers = bearer(token_for(await make_office(), subject=subject))
+    subject, headers = member
     await pool.execute("DELETE FROM users WHERE subject = $1", subject)
     resp = await http.get("/api/cases", headers=headers)
     assert resp.status_code == 403, resp.text
@@ -44,11 +50,9 @@ async def test_a_deactivated_account_is_refused(
     ray_app: dict[str, Any],
     http: httpx.AsyncClient,
     pool: asyncpg.Pool[asyncpg.Record],
-    make_office: OfficeFactory,
-    token_for: Callable[..., str],
+    member: tuple[str, dict[str, str]],
 ) -> None:
-    subject = f"leaver-{uuid.uuid4().hex[:8]}"
-    headers = bearer(token_for(await make_office(), subject=subject))
+    subject, headers = member
     await pool.execute("UPDATE users SET active = false WHERE subject = $1", subject)
     resp = await http.get("/api/cases", headers=headers)
     assert resp.status_code == 403, resp.text
@@ -60,14 +64,12 @@ async def test_a_token_naming_another_office_than_the_users_is_refused(
     http: httpx.AsyncClient,
     pool: asyncpg.Pool[asyncpg.Record],
     make_office: OfficeFactory,
-    token_for: Callable[..., str],
+    member: tuple[str, dict[str, str]],
 ) -> None:
-    # the identity provider's attribute says one office (changed there, or forged by a realm administrator),
-    # the system's record another: the record decides
-    claimed, actual = await make_office(), await make_office()
-    subject = f"mover-{uuid.uuid4().hex[:8]}"
-    headers = bearer(token_for(claimed, subject=subject))
-    await pool.execute("UPDATE users SET office_id = $2 WHERE subject = $1", subject, actual)
+    # the identity provider's attribute says one office (changed there, or set by a realm administrator), the
+    # system's record another: the record decides
+    subject, headers = member
+    await pool.execute("UPDATE users SET office_id = $2 WHERE subject = $1", subject, await make_office())
     resp = await http.get("/api/cases", headers=headers)
     assert resp.status_code == 403, resp.text
     assert "another office" in resp.json()["detail"]
