@@ -16,7 +16,7 @@ import structlog
 from aio_pika.abc import AbstractExchange, AbstractRobustConnection
 
 from actors.ray_options import actor_class
-from infra import amqp, outbox
+from infra import amqp, faults, outbox
 from infra.db import create_pool
 from infra.logging import configure_logging
 from infra.loops import LoopStatus, SupervisedLoop
@@ -142,6 +142,7 @@ class OutboxRelay:
 
     async def arm_crash_after_publish(self) -> None:
         """Fault injection: die after the broker confirms the next batch and before it is stamped."""
+        faults.injection_allowed(self.settings)
         self._crash_after_publish = True
 
     async def stats(self) -> dict[str, Any]:

@@ -35,7 +35,7 @@ from bpmn_bridge.engine import EngineClient, ExternalTask, TopicRequest
 from bpmn_bridge.errors import LockExpired, TaskGone, TaskLockedByOther
 from bpmn_bridge.process_sync import carry_out
 from bpmn_bridge.worker import RESULTS_KEY, RESULTS_QUEUE, task_queue
-from infra import amqp, metrics
+from infra import amqp, faults, metrics
 from infra.consumer import CONSUMER_STALE_S, ConsumerGroup
 from infra.logging import configure_logging
 from infra.loops import LoopStatus, SupervisedLoop
@@ -323,6 +323,7 @@ class CamundaBridge:
         """Fault injection (tests, the chaos run): the process dies the next time it passes `point`: after a fetch
         locked tasks and before they are handed to the workers, or after the engine started an instance and before
         the case's event is acknowledged."""
+        faults.injection_allowed(self.settings)
         self._crash = point
 
     def _crash_at(self, point: CrashPoint) -> None:

@@ -164,6 +164,11 @@ class EngineClient:
         kinds = ("Process", "Case", "Decision", "DecisionRequirements")
         return Deployment(dto["id"], sum(len(dto.get(f"deployed{k}Definitions") or {}) for k in kinds))
 
+    async def has_process_definition(self, key: str) -> bool:
+        """A definition of this key is deployed (in our tenant): a process can be started by it."""
+        found = await self._get_json("/process-definition/count", params={"key": key} | self._tenant_filter())
+        return int(found["count"]) > 0
+
     async def start_process(
         self, key: str, business_key: str, variables: Mapping[str, Any], *, once: bool = False
     ) -> ProcessInstance:

@@ -18,7 +18,8 @@ import httpx
 import ray.exceptions
 import redis.exceptions
 
-from messages.errors import KepError
+from infra.settings import Settings
+from messages.errors import Forbidden, KepError
 
 # SQLSTATE classes of failures that pass: 08 connection exception, 40 transaction rollback (serialization failure,
 # deadlock), 53 insufficient resources (too many connections), 57 operator intervention (shutdown, starting up,
@@ -58,3 +59,10 @@ def is_transient(exc: BaseException) -> bool:
         | ray.exceptions.RayActorError  # died or unreachable: Ray restarts it, the command is idempotent
         | ray.exceptions.ActorUnavailableError,
     )
+
+
+def injection_allowed(settings: Settings) -> None:
+    """Fault injection (the tests' and the chaos run's `arm_crash` hooks) lives on the actors themselves; a
+    production deployment refuses to arm it, whoever can reach the actors."""
+    if settings.env == "production":
+        raise Forbidden("fault injection is disabled in production")

@@ -31,6 +31,13 @@ from kepctl.stack import ROOT, StackSettings
 ProgressFn = Callable[[str], None]
 
 
+def _private_state(state_dir: Path) -> None:
+    """The stack's state (databases, keys, logs) is the user's: others may only pass through it (PostgreSQL runs as
+    its own user and must reach its data below), not list or read it."""
+    state_dir.mkdir(parents=True, exist_ok=True)
+    state_dir.chmod(0o711)
+
+
 class ServiceError(RuntimeError):
     """A local service could not be installed, started or stopped."""
 
@@ -114,6 +121,7 @@ class Service:
     def start(self, timeout: float = 120) -> None:
         if self.ready():
             return
+        _private_state(self.stack.state_dir)
         self.stack.run_dir.mkdir(parents=True, exist_ok=True)
         self.stack.log_dir.mkdir(parents=True, exist_ok=True)
         if _port_open(self.port):
@@ -235,9 +243,11 @@ class Postgres(Service):
         if os.geteuid() == 0:
             owner = pwd.getpwnam("postgres")
             os.chown(log, owner.pw_uid, owner.pw_gid)
+        # local connections are trusted (the stack's own tools connect without a password), so the socket is for
+        # the server's own OS user only (and root): another user of the machine cannot reach it
         opts = (
-            f"-p {self.stack.pg_port} -k {self.socket_dir} -c listen_addresses=127.0.0.1 "
-            "-c max_connections=200 -c shared_buffers=128MB -c fsync=on"
+            f"-p {self.stack.pg_port} -k {self.socket_dir} -c unix_socket_permissions=0700 "
+            "-c listen_addresses=127.0.0.1 -c max_connections=200 -c shared_buffers=128MB -c fsync=on"
         )
         argv = [str(_pg_bin() / "pg_ctl"), "-D", str(self.data_dir), "-l", str(log), "-o", opts, "start"]
         subprocess.run(self._as_owner(argv), check=True, stdout=subprocess.DEVNULL)

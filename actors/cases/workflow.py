@@ -17,6 +17,7 @@ import structlog
 
 from actors.cases import store
 from actors.ray_options import actor_class
+from infra import faults
 from infra.db import INTERACTIVE, create_pool
 from infra.logging import configure_logging
 from infra.settings import Settings
@@ -80,6 +81,7 @@ class CaseWorkflow:
 
     async def arm_crash(self, when: Literal["before_commit", "after_commit"]) -> None:
         """Tests: the process dies in the next command, with its transaction still open or already committed."""
+        faults.injection_allowed(self.settings)
         self._crash = when
 
     def _crash_now(self) -> None:

@@ -18,6 +18,7 @@ from messages.catalog import (
     SyncKind,
     SyncRun,
 )
+from messages.errors import InvalidInput
 from messages.roles import Role
 from serve.deps import Caller, Ctx, RequestId
 from serve.routers.cases import PROBLEMS
@@ -72,7 +73,11 @@ async def change_settings(
     procedure_id: uuid.UUID, body: ProcedureSettings, admin: Admin, ctx: Ctx, request_id: RequestId
 ) -> AdminProcedure:
     """Local fields a Mitos sync never touches: active, form, BPMN process, the offices that serve it (empty:
-    every office). Audited; the same settings again change nothing."""
+    every office). Audited; the same settings again change nothing. A process must be deployed in the engine:
+    cases of a procedure with an unknown one could never start theirs."""
+    key = body.bpmn_process_key
+    if key is not None and not await ctx.engine.has_process_definition(key):
+        raise InvalidInput.at("/bpmn_process_key", f"no process {key!r} is deployed in the engine", "unknown_process")
     async with ctx.pool.acquire() as conn:
         return await store.update_settings(
             conn=conn, procedure_id=procedure_id, settings=body, actor=admin.subject, request_id=request_id

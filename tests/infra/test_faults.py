@@ -13,7 +13,8 @@ import ray
 
 from bpmn_bridge.handlers import outcome
 from infra import faults
-from messages.errors import InvalidInput, NotFound, RetryableError
+from infra.settings import Settings
+from messages.errors import Forbidden, InvalidInput, NotFound, RetryableError
 from messages.tasks import TaskCommand, TaskFailed, TopicOptions
 
 
@@ -114,3 +115,9 @@ async def test_a_process_step_that_lost_the_database_is_retried_with_backoff_and
     assert "ConnectionDoesNotExistError" in (retried.error_message or "")
     for permanent in (InvalidInput("the form does not validate"), TaskFailed("bad data", retry=False)):
         assert outcome(task, options, permanent).retries == 0
+
+
+def test_fault_injection_is_refused_in_production(settings: Settings) -> None:
+    faults.injection_allowed(settings)  # the tests' own stack arms crashes freely
+    with pytest.raises(Forbidden):
+        faults.injection_allowed(settings.model_copy(update={"env": "production"}))

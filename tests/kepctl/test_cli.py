@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 import subprocess
 import sys
 import uuid
@@ -11,6 +12,7 @@ from collections.abc import Iterator
 import pytest
 from typer.testing import CliRunner
 
+from kepctl import services
 from kepctl.main import app
 from kepctl.realm import WEB_CLIENT
 from kepctl.seed import sid
@@ -80,3 +82,11 @@ def test_the_cli_imports_no_plotting_library() -> None:
     probe = "import sys, kepctl.main; print([m for m in sys.modules if m.split('.')[0] == 'matplotlib'])"
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
+
+
+def test_the_local_state_is_closed_to_other_users(stack: StackSettings) -> None:
+    # others may pass through `.state` (PostgreSQL runs as its own user), not list it; PostgreSQL trusts local
+    # connections, so its socket is for its own OS user alone
+    assert stat.S_IMODE(stack.state_dir.stat().st_mode) == 0o711
+    [sock] = services.Postgres("postgres", stack).socket_dir.glob(".s.PGSQL.*[0-9]")
+    assert stat.S_IMODE(sock.stat().st_mode) == 0o700

@@ -192,6 +192,10 @@ async def test_local_settings_are_changed_audited_and_validated(
     invalid = await http.patch(f"/api/admin/procedures/{pid}", json=bad, headers=admin)
     assert invalid.status_code == 422
     assert {e["path"] for e in invalid.json()["errors"]} == {"/form_key", "/offices/1"}
+    # a process the engine does not have: cases of the procedure could never start theirs
+    undeployed = await http.patch(f"/api/admin/procedures/{pid}", json={"bpmn_process_key": "no_such"}, headers=admin)
+    assert undeployed.status_code == 422, undeployed.text
+    assert [(e["path"], e["type"]) for e in undeployed.json()["errors"]] == [("/bpmn_process_key", "unknown_process")]
     for schema_error, path in [({"active": None}, "/active"), ({"bpmn_process_key": "a b"}, "/bpmn_process_key"),
                                ({"colour": "red"}, "/colour")]:  # fmt: skip
         resp = await http.patch(f"/api/admin/procedures/{pid}", json=schema_error, headers=admin)
