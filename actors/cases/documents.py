@@ -38,11 +38,21 @@ async def upload_limits(
     return UploadLimits(row["max_mb"] * 1024 * 1024, row["max_mb"], tuple(row["types"]))
 
 
-async def documents(*, conn: Conn, case_id: uuid.UUID, office_id: uuid.UUID) -> list[DocumentView]:
+async def documents(
+    *, conn: Conn, case_id: uuid.UUID, office_id: uuid.UUID, after: uuid.UUID | None = None, limit: int | None = None
+) -> list[DocumentView]:
+    """The documents in the order they came, from the one after the document `after`: `limit` of them (all when
+    None)."""
     await get_case(conn=conn, case_id=case_id, office_id=office_id)  # 404 for another office's case
     rows = await conn.fetch(
-        f"SELECT {_COLUMNS} FROM documents WHERE case_id = $1 ORDER BY created_at, id",  # noqa: S608
+        f"""SELECT {_COLUMNS} FROM documents d
+            WHERE case_id = $1
+              AND ($2::uuid IS NULL
+                   OR (created_at, id) > (SELECT created_at, id FROM documents WHERE id = $2 AND case_id = $1))
+            ORDER BY created_at, id LIMIT $3""",  # noqa: S608
         case_id,
+        after,
+        limit,
     )
     return [DocumentView.model_validate(dict(r)) for r in rows]
 

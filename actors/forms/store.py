@@ -42,9 +42,16 @@ async def save_form(*, conn: Conn, request: SaveFormRequest, actor: str) -> Form
     raise InvalidInput("the form is being saved by someone else; try again")
 
 
-async def versions(*, conn: Conn, key: str) -> list[FormVersion]:
-    rows = await conn.fetch(f"SELECT {_COLUMNS} FROM forms WHERE key = $1 ORDER BY version DESC", key)  # noqa: S608
-    if not rows:
+async def versions(*, conn: Conn, key: str, before: int | None = None, limit: int | None = None) -> list[FormVersion]:
+    """The newest versions first, from the one below version `before`: `limit` of them (all when None)."""
+    rows = await conn.fetch(
+        f"""SELECT {_COLUMNS} FROM forms WHERE key = $1 AND ($2::int IS NULL OR version < $2)
+            ORDER BY version DESC LIMIT $3""",  # noqa: S608
+        key,
+        before,
+        limit,
+    )
+    if not rows and not await conn.fetchval("SELECT EXISTS (SELECT 1 FROM forms WHERE key = $1)", key):
         raise NotFound(f"no form {key!r}")
     return [FormVersion.model_validate(dict(r)) for r in rows]
 

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, get_args
 
 from defusedcsv import csv
-from fastapi import APIRouter, Header, Query, Response
+from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel
 
@@ -38,6 +38,8 @@ from messages.envelope import new_id
 from messages.errors import KepError
 from messages.problems import Problem
 from messages.roles import STAFF, Role
+from serve import paging
+from serve.context import Context
 from serve.deps import Caller, Ctx, RequestId
 from serve.responses import model_response
 from serve.security import Principal
@@ -251,18 +253,37 @@ async def transition(
     return answer(await act(ctx, caller, request_id, case_id, CaseAction(action), idempotency_key, fields=fields))
 
 
+EventCursor = Annotated[int, Query(ge=0, le=2**63 - 1, description="the id of the last event seen")]
+
+
 @router.get("/{case_id}/timeline", response_model=list[TimelineEntry], responses=PROBLEMS)
-async def case_timeline(case_id: uuid.UUID, caller: Caller, ctx: Ctx) -> list[TimelineEntry]:
-    """Every change of the case with old and new values, who, why and the request it came from."""
-    caller.require(*STAFF)
-    async with ctx.pool.acquire() as conn:
-        return await timeline(conn=conn, case_id=case_id, office_id=caller.require_office())
+async def case_timeline(
+    case_id: uuid.UUID,
+    caller: Caller,
+    ctx: Ctx,
+    request: Request,
+    response: Response,
+    limit: paging.Limit = paging.DEFAULT_LIMIT,
+    after: EventCursor = 0,
+) -> list[TimelineEntry]:
+    """Every change of the case with old and new values, who, why and the request it came from, oldest first, a
+    page at a time (the next one in the `Link` header)."""
+    entries, headers = paging.page(request, await _timeline(case_id, caller, ctx, limit, after), limit, _event_id)
+    response.headers.update(headers)
+    return entries
 
 
 @router.get("/{case_id}/timeline.csv", response_class=PlainTextResponse, responses=PROBLEMS)
-async def case_timeline_csv(case_id: uuid.UUID, caller: Caller, ctx: Ctx) -> PlainTextResponse:
-    """The timeline as CSV, for the file of the case."""
-    entries = await case_timeline(case_id, caller, ctx)
+async def case_timeline_csv(
+    case_id: uuid.UUID,
+    caller: Caller,
+    ctx: Ctx,
+    request: Request,
+    limit: paging.Limit = paging.MAX_LIMIT,
+    after: EventCursor = 0,
+) -> PlainTextResponse:
+    """The timeline as CSV, for the file of the case, up to 500 events a file (the next in the `Link` header)."""
+    entries, headers = paging.page(request, await _timeline(case_id, caller, ctx, limit, after), limit, _event_id)
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(["at", "type", "actor", "reason", "request_id", "old", "new"])
@@ -273,5 +294,18 @@ async def case_timeline_csv(case_id: uuid.UUID, caller: Caller, ctx: Ctx) -> Pla
     return PlainTextResponse(
         out.getvalue(),
         media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="case-{case_id}-timeline.csv"'},
+        headers={"Content-Disposition": f'attachment; filename="case-{case_id}-timeline.csv"'} | headers,
     )
+
+
+def _event_id(entry: TimelineEntry) -> str:
+    return str(entry.id)
+
+
+async def _timeline(case_id: uuid.UUID, caller: Principal, ctx: Context, limit: int, after: int) -> list[TimelineEntry]:
+    """A page of the timeline and one event more when there is a next page."""
+    caller.require(*STAFF)
+    async with ctx.pool.acquire() as conn:
+        return await timeline(
+            conn=conn, case_id=case_id, office_id=caller.require_office(), after=after, limit=limit + 1
+        )

@@ -10,10 +10,10 @@ import re
 import unicodedata
 import uuid
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Annotated, Any
 
 import puremagic
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 from starlette.datastructures import FormData
 from starlette.datastructures import UploadFile as StarletteUploadFile
 
@@ -24,7 +24,7 @@ from messages.catalog import ATTACHMENT_MAX_MB_CEILING
 from messages.envelope import new_id
 from messages.errors import Busy, FieldError, InvalidInput, TooLarge
 from messages.roles import STAFF
-from serve import guard
+from serve import guard, paging
 from serve.context import Context
 from serve.deps import Caller, Ctx, RequestId
 from serve.routers.cases import PROBLEMS, REPLAYED, IdempotencyKey_, act, keyed
@@ -198,10 +198,24 @@ async def _store_upload(
 
 
 @router.get("/{case_id}/documents", response_model=list[DocumentView])
-async def list_documents(case_id: uuid.UUID, caller: Caller, ctx: Ctx) -> list[DocumentView]:
+async def list_documents(
+    case_id: uuid.UUID,
+    caller: Caller,
+    ctx: Ctx,
+    request: Request,
+    response: Response,
+    limit: paging.Limit = paging.DEFAULT_LIMIT,
+    after: Annotated[uuid.UUID | None, Query(description="the id of the last document seen")] = None,
+) -> list[DocumentView]:
+    """The case's documents in the order they came, a page at a time (the next one in the `Link` header)."""
     caller.require(*STAFF)
     async with ctx.pool.acquire() as conn:
-        return await case_documents.documents(conn=conn, case_id=case_id, office_id=caller.require_office())
+        found = await case_documents.documents(
+            conn=conn, case_id=case_id, office_id=caller.require_office(), after=after, limit=limit + 1
+        )
+    documents, headers = paging.page(request, found, limit, lambda document: str(document.id))
+    response.headers.update(headers)
+    return documents
 
 
 @router.get("/{case_id}/documents/{document_id}", response_model=DocumentView)

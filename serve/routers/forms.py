@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Request, Response
 
 from actors.forms import store
 from messages.cases import INT4_MAX
 from messages.forms import FormVersion, SaveFormRequest
 from messages.roles import STAFF, Role
+from serve import paging
 from serve.deps import Caller, Ctx
 from serve.routers.admin_catalog import Admin
 from serve.routers.cases import PROBLEMS
@@ -27,9 +28,21 @@ async def save_form(body: SaveFormRequest, admin: Admin, ctx: Ctx) -> FormVersio
 
 
 @router.get("/api/admin/forms/{key}", response_model=list[FormVersion])
-async def form_versions(key: Key, _: Admin, ctx: Ctx) -> list[FormVersion]:
+async def form_versions(
+    key: Key,
+    _: Admin,
+    ctx: Ctx,
+    request: Request,
+    response: Response,
+    limit: paging.Limit = paging.DEFAULT_LIMIT,
+    after: Annotated[int | None, Query(ge=1, le=INT4_MAX, description="the last version seen")] = None,
+) -> list[FormVersion]:
+    """The form's versions, newest first, a page at a time (the next one in the `Link` header)."""
     async with ctx.pool.acquire() as conn:
-        return await store.versions(conn=conn, key=key)
+        found = await store.versions(conn=conn, key=key, before=after, limit=limit + 1)
+    versions, headers = paging.page(request, found, limit, lambda form: str(form.version))
+    response.headers.update(headers)
+    return versions
 
 
 @router.get("/api/forms/{key}", response_model=FormVersion)
