@@ -72,3 +72,15 @@ def consumers(queue: str, count: int) -> None:
         _gauge("kep_queue_consumers", "consumers of a work queue, as the bridge last read them", ("queue",)).set(
             count, tags={"queue": queue}
         )
+
+
+def rate_limited(window: str) -> None:
+    if _on():
+        _counter("kep_rate_limited", "requests refused for their caller's rate (429)", ("window",)).inc(
+            1, tags={"window": window}
+        )
+
+
+def rate_limit_unavailable() -> None:
+    if _on():
+        _counter("kep_rate_limit_unavailable", "requests let through because Redis could not count them", ()).inc(1)

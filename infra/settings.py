@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, ValidationError, model_validator
+import limits
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from messages.catalog import ATTACHMENT_MAX_MB_CEILING
@@ -91,8 +92,21 @@ class Settings(BaseSettings):
     oidc_jwks_url: str | None = None
     dev_keys_dir: Path | None = None
 
+    # requests under /api/ one caller may make (any `limits` notation, e.g. "600/minute"; "" for none): a token's
+    # subject for reads and for writes, a client address without a valid token
+    rate_limit_reads: str = "1200/minute"
+    rate_limit_writes: str = "600/minute"
+    rate_limit_anonymous: str = "300/minute"
+
     log_format: Literal["json", "console"] = "console"
     log_level: str = "INFO"
+
+    @field_validator("rate_limit_reads", "rate_limit_writes", "rate_limit_anonymous")
+    @classmethod
+    def _a_rate(cls, value: str) -> str:
+        if value.strip():
+            limits.parse(value)  # ValueError: pydantic reports it with the variable's name
+        return value
 
     @model_validator(mode="after")
     def _production_trusts_no_development_issuer(self) -> Settings:

@@ -9,7 +9,7 @@ from ray import serve
 
 from infra.logging import configure_logging
 from infra.settings import Settings
-from serve import deps, guard, problems
+from serve import deps, guard, problems, throttle
 from serve.routers import (
     admin_autoscaler,
     admin_catalog,
@@ -34,6 +34,7 @@ def create_api() -> FastAPI:
     )
     problems.install(api)
     api.add_middleware(guard.RequestGuard, larger=(documents.UPLOAD_BODIES,))
+    api.add_middleware(throttle.RateLimiter)  # the outermost: a caller over its rate costs nothing more
     api.include_router(health.router)
     api.include_router(documents.router)
     api.include_router(cases.router)

@@ -32,6 +32,7 @@ from infra.storage import ObjectStore, create_store
 from messages.errors import Busy, ConfigurationError, TooManyRequests
 from messages.health import DependencyStatus, Readiness
 from serve.membership import Membership
+from serve.rate_limits import Policy, Windows
 from serve.security import JwksSource, TokenVerifier
 
 PROBE_TIMEOUT = 3.0
@@ -88,6 +89,8 @@ class Context:
     reconciler: NamedActor
     bridge: NamedActor
     relay: NamedActor
+    rate_policy: Policy
+    rate_windows: Windows
     consumed_queues: tuple[str, ...] = CONSUMED_QUEUES
     _amqp: AbstractRobustConnection | None = None
     _readiness: tuple[float, Readiness] | None = None
@@ -123,6 +126,8 @@ class Context:
             reconciler=NamedActor(RECONCILER_ACTOR, settings.ray_namespace),
             bridge=NamedActor(BRIDGE_ACTOR, settings.ray_namespace),
             relay=NamedActor(OUTBOX_RELAY, settings.ray_namespace),
+            rate_policy=Policy.from_settings(settings),
+            rate_windows=Windows(settings.redis_url.get_secret_value(), settings.ray_namespace),
             uploads=asyncio.Semaphore(settings.uploads_per_replica),
         )
 

@@ -43,7 +43,7 @@ def error_response(exc: KepError, path: str) -> JSONResponse:
     if isinstance(exc, Unauthorized):
         headers["WWW-Authenticate"] = 'Bearer error="invalid_token"'
     if exc.retryable and exc.status in (429, 503):  # clients and proxies back off instead of hammering
-        headers["Retry-After"] = RETRY_AFTER_S
+        headers["Retry-After"] = str(exc.data.get("retry_after_s", RETRY_AFTER_S))
     if exc.status >= 500:
         log.error("request_failed", error=exc.detail, error_type=type(exc).__name__)
     return problem_response(
