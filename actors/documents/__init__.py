@@ -1,0 +1,1 @@
+"""Documents a case produces: templates, rendering, signatures, verification."""
