@@ -29,13 +29,17 @@ class Settings(BaseSettings):
 
     db_pool_max: int = 10
 
-    storage_backend: Literal["local", "minio"] = "local"
+    storage_backend: Literal["local", "minio", "azure"] = "local"
     storage_dir: Path = Path(".state/objects")
-    storage_bucket: str = "kep-documents"
+    storage_bucket: str = "kep-documents"  # Azure: the container
     minio_endpoint: str | None = None
     minio_access_key: str | None = None
     minio_secret_key: SecretStr | None = None
     minio_secure: bool = False
+    # the account's blob URL, e.g. https://ACCOUNT.blob.core.windows.net or http://127.0.0.1:10000/devstoreaccount1
+    azure_blob_endpoint: str | None = None
+    azure_account_name: str | None = None
+    azure_account_key: SecretStr | None = None
 
     # attachments, where a procedure sets no limits of its own
     attachment_max_mb: int = Field(default=10, ge=1, le=ATTACHMENT_MAX_MB_CEILING)

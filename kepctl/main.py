@@ -55,7 +55,7 @@ def _say(msg: str) -> None:
 @svc_app.command("start")
 def services_start(
     only: Annotated[
-        list[str] | None, typer.Argument(help="postgres redis rabbitmq minio engine keycloak mitos")
+        list[str] | None, typer.Argument(help="postgres redis rabbitmq minio azurite engine keycloak mitos")
     ] = None,
 ) -> None:
     """Start the local services that are not running yet (idempotent)."""
@@ -69,7 +69,7 @@ def services_start(
 @svc_app.command("stop")
 def services_stop(
     only: Annotated[
-        list[str] | None, typer.Argument(help="postgres redis rabbitmq minio engine keycloak mitos")
+        list[str] | None, typer.Argument(help="postgres redis rabbitmq minio azurite engine keycloak mitos")
     ] = None,
 ) -> None:
     """Stop the local services (all, or the ones named)."""

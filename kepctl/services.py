@@ -1,5 +1,5 @@
-"""Start, stop and probe the local service processes (PostgreSQL, Redis, RabbitMQ, MinIO, the BPMN engine,
-Keycloak, the Mitos double).
+"""Start, stop and probe the local service processes (PostgreSQL, Redis, RabbitMQ, MinIO, Azurite, the BPMN
+engine, Keycloak, the Mitos double).
 
 Each service keeps its data under the state folder and a pid file under `run/`; starting is idempotent:
 a service that already answers its probe is left alone.
@@ -429,6 +429,46 @@ class MinIO(Service):
         self._spawn(argv, env=env)
 
 
+class Azurite(Service):
+    """Azurite's blob service: the Azure Blob backend of the object store, from deployments/azurite (npm)."""
+
+    BIN = ROOT / "deployments" / "azurite" / "node_modules" / ".bin" / "azurite-blob"
+
+    @property
+    def port(self) -> int:
+        return self.stack.azurite_port
+
+    def ready(self) -> bool:
+        # Every unsigned request is refused (403), so "up" is any answer from Azurite itself.
+        try:
+            resp = httpx.get(self.stack.azure_blob_endpoint, timeout=2.0)
+        except httpx.HTTPError:
+            return False
+        return str(resp.headers.get("server", "")).startswith("Azurite-Blob")
+
+    def _launch(self) -> None:
+        if not self.BIN.exists():
+            raise ServiceError(f"Azurite is not installed ({self.BIN}); run ./dev install")
+        data = self.stack.state_dir / "azurite"
+        data.mkdir(parents=True, exist_ok=True)
+        argv = [
+            str(self.BIN),
+            "--blobHost",
+            "127.0.0.1",
+            "--blobPort",
+            str(self.stack.azurite_port),
+            "--location",
+            str(data),
+            # the SDK may speak a newer API version than this Azurite knows, and send headers it does not implement
+            "--skipApiVersionCheck",
+            "--loose",
+            "--disableTelemetry",
+            "--silent",
+        ]
+        key = self.stack.azurite_key.get_secret_value()
+        self._spawn(argv, env={"AZURITE_ACCOUNTS": f"{self.stack.azurite_account}:{key}"})
+
+
 class Engine(Service):
     """The BPMN engine: our Operaton Spring Boot app from deployments/camunda."""
 
@@ -603,6 +643,7 @@ def all_services(stack: StackSettings, progress: ProgressFn = print) -> list[Ser
         Redis("redis", stack, progress),
         RabbitMQ("rabbitmq", stack, progress),
         MinIO("minio", stack, progress),
+        Azurite("azurite", stack, progress),
         Engine("engine", stack, progress),
         Keycloak("keycloak", stack, progress),
         MitosDouble("mitos", stack, progress),

@@ -31,6 +31,12 @@ class StackSettings(BaseSettings):
     minio_console_port: int = 9110
     minio_user: str = "kepminio"
     minio_password: SecretStr = SecretStr("kepminio-secret")
+    azurite_port: int = 9111
+    # Azurite's well-known development account (the same in every Azurite; public in Microsoft's documentation).
+    azurite_account: str = "devstoreaccount1"
+    azurite_key: SecretStr = SecretStr(
+        "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+    )
     engine_port: int = 18089
     mitos_port: int = 18090
     mitos_seed: int = 42
@@ -75,6 +81,11 @@ class StackSettings(BaseSettings):
         return f"127.0.0.1:{self.minio_port}"
 
     @property
+    def azure_blob_endpoint(self) -> str:
+        """Azurite names the account in the path, where Azure names it in the host."""
+        return f"http://127.0.0.1:{self.azurite_port}/{self.azurite_account}"
+
+    @property
     def engine_url(self) -> str:
         return f"http://127.0.0.1:{self.engine_port}/engine-rest"
 
@@ -109,6 +120,9 @@ class StackSettings(BaseSettings):
             "KEP_MINIO_ENDPOINT": self.minio_endpoint,
             "KEP_MINIO_ACCESS_KEY": self.minio_user,
             "KEP_MINIO_SECRET_KEY": self.minio_password.get_secret_value(),
+            "KEP_AZURE_BLOB_ENDPOINT": self.azure_blob_endpoint,
+            "KEP_AZURE_ACCOUNT_NAME": self.azurite_account,
+            "KEP_AZURE_ACCOUNT_KEY": self.azurite_key.get_secret_value(),
             "KEP_HTTP_PORT": str(self.http_port),
             "KEP_OIDC_ISSUER": self.oidc_issuer,
             "KEP_OIDC_JWKS_URL": self.oidc_jwks_url,

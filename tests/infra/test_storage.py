@@ -1,29 +1,64 @@
-"""The object-store facade behaves the same on every backend; MinIO is the real server."""
+"""The object-store facade behaves the same on every backend; MinIO and Azurite are real servers."""
 
 from __future__ import annotations
 
 import hashlib
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 
 import httpx
 import pytest
+from pydantic import SecretStr
 
 from infra.settings import Settings
-from infra.storage import LocalDirStore, ObjectNotFound, ObjectStore, StorageError, create_store
+from infra.storage import AzureBlobStore, LocalDirStore, ObjectNotFound, ObjectStore, StorageError, create_store
 from infra.storage.minio import MinioStore
-from messages.errors import InvalidInput
+from kepctl.stack import StackSettings
+from messages.errors import ConfigurationError, InvalidInput
 
 
-@pytest.fixture(params=["local", "minio"])
-def store(request: pytest.FixtureRequest, settings: Settings, tmp_path: Path) -> Iterator[ObjectStore]:
+def azure_settings(settings: Settings, stack: StackSettings, container: str) -> Settings:
+    """The session's settings pointed at the local Azurite."""
+    env = stack.app_env()
+    return settings.model_copy(
+        update={
+            "storage_backend": "azure",
+            "storage_bucket": container,
+            "azure_blob_endpoint": env["KEP_AZURE_BLOB_ENDPOINT"],
+            "azure_account_name": env["KEP_AZURE_ACCOUNT_NAME"],
+            "azure_account_key": SecretStr(env["KEP_AZURE_ACCOUNT_KEY"]),
+        }
+    )
+
+
+def new_azure_store(settings: Settings, stack: StackSettings) -> AzureBlobStore:
+    store = create_store(azure_settings(settings, stack, f"kep-t-{uuid.uuid4().hex[:12]}"))
+    assert isinstance(store, AzureBlobStore)
+    return store
+
+
+@pytest.fixture(params=["local", "minio", "azure"])
+async def store(
+    request: pytest.FixtureRequest, settings: Settings, stack: StackSettings, tmp_path: Path
+) -> AsyncIterator[ObjectStore]:
     if request.param == "local":
         yield LocalDirStore(tmp_path / "objects")
-    else:
+    elif request.param == "minio":
         yield create_store(settings.model_copy(update={"storage_bucket": f"kep-t-{uuid.uuid4().hex[:12]}"}))
+    else:
+        azure = new_azure_store(settings, stack)
+        yield azure
+        await azure.close()
+
+
+@pytest.fixture
+async def azure(settings: Settings, stack: StackSettings) -> AsyncIterator[AzureBlobStore]:
+    store = new_azure_store(settings, stack)
+    yield store
+    await store.close()
 
 
 async def test_put_get_exists_delete(store: ObjectStore) -> None:
@@ -38,6 +73,28 @@ async def test_put_get_exists_delete(store: ObjectStore) -> None:
     assert not await store.exists(key)
     with pytest.raises(ObjectNotFound):
         await store.get(key)
+
+
+async def test_put_file_stores_a_file_larger_than_a_block_whole(store: ObjectStore, tmp_path: Path) -> None:
+    # given a spooled upload past 8 MiB, the block (part) size of the remote backends
+    data = os.urandom(9 * 1024 * 1024 + 17)
+    spool = tmp_path / "upload"
+    spool.write_bytes(data)
+    key = f"cases/{uuid.uuid4()}/big"
+    # when it is streamed from its file
+    with spool.open("rb") as fh:
+        info = await store.put_file(key, fh, len(data), hashlib.sha256(data).hexdigest(), "application/pdf")
+    # then the object is every byte of it
+    assert info.size == len(data)
+    assert await store.get(key) == data
+
+
+async def test_azure_records_the_sha256_with_the_blob(azure: AzureBlobStore) -> None:
+    data = b"%PDF-1.7 ..."
+    await azure.put("t/doc", data, "application/pdf")
+    props = await azure.container.get_blob_client("t/doc").get_blob_properties()
+    assert props.metadata == {"sha256": hashlib.sha256(data).hexdigest()}
+    assert props.content_settings.content_type == "application/pdf"
 
 
 @pytest.mark.parametrize("key", ["../etc/passwd", "/abs", "a/../b", "", "spaces are not allowed"])
@@ -58,6 +115,48 @@ async def test_minio_presigned_url_downloads_the_object(settings: Settings) -> N
     assert url is not None
     async with httpx.AsyncClient() as client:
         assert (await client.get(url)).content == b"hello"
+
+
+async def test_azure_presigned_url_downloads_the_object_as_an_attachment(azure: AzureBlobStore) -> None:
+    key = f"t/{uuid.uuid4()}"
+    await azure.put(key, b"hello", "text/plain")
+    url = await azure.presigned_get(key, timedelta(minutes=5), "βεβαίωση.pdf")
+    assert url is not None
+    async with httpx.AsyncClient() as client:
+        resp = await client.get(url)
+    assert resp.content == b"hello"
+    assert resp.headers["content-disposition"].startswith("attachment;")
+    assert "filename*=UTF-8''%CE%B2" in resp.headers["content-disposition"]
+
+
+async def test_azure_presigned_url_reads_only_its_own_object(azure: AzureBlobStore) -> None:
+    # given a link to one object
+    await azure.put("t/mine", b"mine", "text/plain")
+    await azure.put("t/other", b"other", "text/plain")
+    url = await azure.presigned_get("t/mine", timedelta(minutes=5))
+    assert url is not None
+    # when its signature is used for another key
+    forged = url.replace("/t/mine?", "/t/other?")
+    async with httpx.AsyncClient() as client:
+        # then the service refuses it
+        assert (await client.get(forged)).status_code == 403
+
+
+async def test_azure_without_credentials_names_the_missing_variables(settings: Settings) -> None:
+    incomplete = settings.model_copy(update={"storage_backend": "azure", "azure_blob_endpoint": "http://x"})
+    with pytest.raises(ConfigurationError, match="KEP_AZURE_ACCOUNT_NAME, KEP_AZURE_ACCOUNT_KEY"):
+        create_store(incomplete)
+
+
+async def test_unreachable_azure_is_a_retryable_storage_error(stack: StackSettings) -> None:
+    key = stack.azurite_key.get_secret_value()
+    store = AzureBlobStore("http://127.0.0.1:1/devstoreaccount1", "devstoreaccount1", key, "container")
+    try:
+        with pytest.raises(StorageError) as err:
+            await store.check()
+        assert err.value.retryable
+    finally:
+        await store.close()
 
 
 async def test_unreachable_minio_is_a_retryable_storage_error() -> None:
