@@ -8,9 +8,11 @@ import asyncpg
 from actors.cases import topics as case_topics
 from actors.cases.shards import CaseShards
 from infra.settings import Settings
+from messages.documents import RENDER_TOPIC, RENDER_TOPIC_OPTIONS
 from messages.tasks import Topic, TopicOptions
 
-OPTIONS: dict[str, TopicOptions] = {**case_topics.OPTIONS}
+# document-render has no handler here: the renderer pool consumes its queue (actors/documents/renderer.py)
+OPTIONS: dict[str, TopicOptions] = {**case_topics.OPTIONS, RENDER_TOPIC: RENDER_TOPIC_OPTIONS}
 
 
 def bind(pool: asyncpg.Pool[asyncpg.Record], settings: Settings) -> dict[str, Topic]:

@@ -21,6 +21,7 @@ from infra.consumer import CONSUMER_STALE_S, ConsumerGroup
 from infra.db import create_pool
 from infra.logging import configure_logging
 from infra.settings import Settings
+from messages.documents import RENDER_QUEUE, RENDER_TOPIC
 from messages.tasks import OutcomeKind, TaskCommand, Topic
 
 log = structlog.get_logger("worker")
@@ -30,7 +31,9 @@ RESULTS_KEY = "results"
 
 
 def task_queue(topic: str) -> str:
-    return f"tasks.{topic}"
+    """The queue a topic's tasks wait in: `tasks.<topic>`, but documents.render for the renderers (which also take
+    employees' render requests there, so the autoscaler sizes the pool by one queue)."""
+    return RENDER_QUEUE if topic == RENDER_TOPIC else f"tasks.{topic}"
 
 
 class TaskWorker:

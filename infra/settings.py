@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from pathlib import Path
 from typing import Literal
 
@@ -96,6 +97,21 @@ class Settings(BaseSettings):
     oidc_jwks_url: str | None = None
     dev_keys_dir: Path | None = None
 
+    # documents: Debian's Chromium, the renderer pool (how many pages each renderer prints on at once), where
+    # Chromium fetches the internal render pages (the HTTP app), the secret of render tokens and verification codes
+    # (production sets it; elsewhere one is made per start), the public address printed on documents for their
+    # verification, and the key and certificate that sign certificates (unset: unsigned; production refuses that)
+    chromium_path: Path = Path("/usr/bin/chromium")
+    renderer_pages: int = Field(default=2, ge=1, le=16)
+    render_timeout_s: float = Field(default=30.0, gt=0)
+    render_base_url: str | None = None  # None: http://127.0.0.1:<http_port>
+    render_secret: SecretStr = Field(default_factory=lambda: SecretStr(secrets.token_urlsafe(32)))
+    public_url: str = "http://127.0.0.1:8000"
+    signing_key_file: Path | None = None
+    signing_cert_file: Path | None = None
+    signing_chain_files: tuple[Path, ...] = ()
+    signing_key_passphrase: SecretStr | None = None
+
     # requests under /api/ one caller may make (any `limits` notation, e.g. "600/minute"; "" for none): a token's
     # subject for reads and for writes, a client address without a valid token
     rate_limit_reads: str = "1200/minute"
@@ -119,7 +135,15 @@ class Settings(BaseSettings):
                 raise ValueError("KEP_DEV_KEYS_DIR is for development: production verifies the realm's JWKS")
             if self.oidc_issuer == DEV_ISSUER or self.oidc_jwks_url is None:
                 raise ValueError("production needs the realm's KEP_OIDC_ISSUER and KEP_OIDC_JWKS_URL")
+            if "render_secret" not in self.model_fields_set:
+                raise ValueError("production needs KEP_RENDER_SECRET (shared by every replica and renderer)")
+            if self.signing_key_file is None or self.signing_cert_file is None:
+                raise ValueError("production signs certificates: KEP_SIGNING_KEY_FILE and KEP_SIGNING_CERT_FILE")
         return self
+
+    @property
+    def render_pages_url(self) -> str:
+        return self.render_base_url or f"http://127.0.0.1:{self.http_port}"
 
     def __repr__(self) -> str:
         return f"Settings(env={self.env!r}, storage={self.storage_backend!r}, engine={self.engine_url!r})"

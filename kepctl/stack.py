@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import os
+import secrets
 from pathlib import Path
 
 from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from kepctl.devca import ensure_dev_ca
 
 ROOT = Path(__file__).resolve().parent.parent
 # The Keycloak realm of the local stack (deployments/keycloak/realm-kep.json, made by kepctl/realm.py).
@@ -126,4 +130,22 @@ class StackSettings(BaseSettings):
             "KEP_HTTP_PORT": str(self.http_port),
             "KEP_OIDC_ISSUER": self.oidc_issuer,
             "KEP_OIDC_JWKS_URL": self.oidc_jwks_url,
+            **self.documents_env(),
+        }
+
+    def documents_env(self) -> dict[str, str]:
+        """Development signing (a CA of this machine's own, `kepctl/devca.py`) and a render secret kept in .state,
+        so detached renderers and a restarted HTTP app agree on it."""
+        ca = ensure_dev_ca(self.state_dir / "dev-ca")
+        secret = self.state_dir / "render-secret"
+        if not secret.exists():
+            secret.parent.mkdir(parents=True, exist_ok=True)
+            secret.touch(mode=0o600)
+            secret.write_text(secrets.token_urlsafe(32))
+        return {
+            "KEP_SIGNING_KEY_FILE": str(ca.signer_key),
+            "KEP_SIGNING_CERT_FILE": str(ca.signer_cert),
+            "KEP_SIGNING_CHAIN_FILES": json.dumps([str(ca.ca_cert)]),
+            "KEP_RENDER_SECRET": secret.read_text().strip(),
+            "KEP_PUBLIC_URL": f"http://127.0.0.1:{self.http_port}",
         }

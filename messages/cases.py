@@ -179,6 +179,12 @@ class DocumentView(BaseModel):
     created_by: str
     created_at: datetime
     url: str | None = None  # a presigned download link, on request for one document
+    # a document the system made from a template (kind `generated`): which version, from what, and the code that
+    # verifies it (GET /api/public/documents/{code})
+    template_id: uuid.UUID | None = None
+    inputs_hash: str | None = None
+    verification_code: str | None = None
+    signed: bool = False
 
 
 class Versioned(BaseModel):

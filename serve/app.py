@@ -14,12 +14,15 @@ from serve.routers import (
     admin_autoscaler,
     admin_catalog,
     admin_reconciler,
+    admin_templates,
     cases,
     documents,
     forms,
     health,
+    issued,
     live,
     procedures,
+    render_pages,
     tasks,
 )
 
@@ -33,10 +36,13 @@ def create_api() -> FastAPI:
         openapi_url="/openapi.json",
     )
     problems.install(api)
-    api.add_middleware(guard.RequestGuard, larger=(documents.UPLOAD_BODIES,))
+    api.add_middleware(guard.RequestGuard, larger=(documents.UPLOAD_BODIES, issued.VERIFY_BODIES))
     api.add_middleware(throttle.RateLimiter)  # the outermost: a caller over its rate costs nothing more
     api.include_router(health.router)
+    api.include_router(issued.router)  # before documents: /documents/render is not a document id
     api.include_router(documents.router)
+    api.include_router(render_pages.router)
+    api.include_router(admin_templates.router)
     api.include_router(cases.router)
     api.include_router(procedures.router)
     api.include_router(admin_catalog.router)

@@ -14,6 +14,8 @@ from ray import serve
 from actors.cases.shards import shard_name
 from actors.cases.workflow import CaseWorkflowActor
 from actors.catalog.catalog import CATALOG_ACTOR, ProcedureCatalogActor
+from actors.documents.renderer import RENDERER
+from actors.documents.renderer import pool_member as renderer
 from actors.live import LIVE_RELAY, LiveRelayActor
 from actors.outbox import OUTBOX_RELAY, OutboxRelayActor
 from actors.ray_options import ActorHandle
@@ -136,7 +138,9 @@ def start_actors(settings: Settings, detached: bool = False) -> dict[str, ActorH
     # the workers first: the bridge fetches only for topics that have consumers; the autoscaler grows the pool
     first_worker = f"{TASK_WORKER}-0"
     handles[first_worker] = task_worker(first_worker, settings)
-    ray.get(handles[first_worker].__ray_ready__.remote())
+    first_renderer = f"{RENDERER}-0"
+    handles[first_renderer] = renderer(first_renderer, settings)
+    ray.get([handles[first_worker].__ray_ready__.remote(), handles[first_renderer].__ray_ready__.remote()])
     handles[BRIDGE_ACTOR] = CamundaBridgeActor.options(name=BRIDGE_ACTOR, lifetime=lifetime, get_if_exists=True).remote(
         settings
     )

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import aio_pika
 import asyncpg
 import httpx
-from aio_pika.abc import AbstractRobustConnection
+from aio_pika.abc import AbstractExchange, AbstractRobustConnection
 from redis.asyncio import Redis
 
 from actors.cases.shards import CaseShards
@@ -38,7 +38,7 @@ from serve.security import JwksSource, TokenVerifier
 PROBE_TIMEOUT = 3.0
 READINESS_TTL_S = 2.0
 # queues that must always have a consumer: every topic's workers, and the bridge's own two
-CONSUMED_QUEUES = (*(task_queue(t) for t in topics.OPTIONS), RESULTS_QUEUE, CASE_EVENTS_QUEUE)
+CONSUMED_QUEUES = tuple(dict.fromkeys((*(task_queue(t) for t in topics.OPTIONS), RESULTS_QUEUE, CASE_EVENTS_QUEUE)))
 
 
 LIVE_STREAMS_PER_USER = 3  # one person's tabs on one replica
@@ -93,6 +93,7 @@ class Context:
     rate_windows: Windows
     consumed_queues: tuple[str, ...] = CONSUMED_QUEUES
     _amqp: AbstractRobustConnection | None = None
+    _tasks_exchange: AbstractExchange | None = None
     _readiness: tuple[float, Readiness] | None = None
     _amqp_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     uploads: asyncio.Semaphore = field(default_factory=asyncio.Semaphore)  # uploads read at once
@@ -150,6 +151,15 @@ class Context:
         report = Readiness(ok=all(r.ok for r in results), dependencies=list(results))
         self._readiness = (now, report)
         return report
+
+    async def tasks_exchange(self) -> AbstractExchange:
+        """The tasks exchange on a channel with publisher confirms, opened once per replica."""
+        async with self._amqp_lock:
+            if self._tasks_exchange is None:
+                if self._amqp is None:
+                    self._amqp = await amqp.connect(self.settings.amqp_url.get_secret_value(), "kep-serve")
+                self._tasks_exchange = await amqp.tasks_exchange(await self._amqp.channel(publisher_confirms=True))
+            return self._tasks_exchange
 
     async def amqp(self) -> AbstractRobustConnection:
         async with self._amqp_lock:

@@ -30,6 +30,7 @@ from serve.problems import error_response
 JSON_BODY_MAX_BYTES = 1024 * 1024
 _LIMIT = "kep.body_limit"
 _ANSWER = "kep.body_too_large"  # the TooLarge to answer with when the body is cut
+PUBLIC = "/api/public/"  # what anyone may send a body to (a document to verify): limited, never authenticated
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
@@ -96,7 +97,7 @@ class RequestGuard:
         path = scope["path"]
         limit = self._limit(scope)
         try:
-            if path.startswith("/api/"):
+            if path.startswith("/api/") and not path.startswith(PUBLIC):
                 await deps.authenticate(_header(scope, b"authorization"))
             if _declared_length(scope) > limit:
                 raise _too_large(limit)

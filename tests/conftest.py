@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import random
 import socket
@@ -122,6 +123,10 @@ def settings(stack: StackSettings, database_url: str, amqp_vhost: str) -> Settin
         bridge_long_poll_ms=5_000,
         # passes on request only: a periodic one would repair what a test arranges on purpose
         reconcile_interval_s=0,
+        # certificates signed by the development CA of the local stack
+        signing_key_file=env["KEP_SIGNING_KEY_FILE"],  # type: ignore[arg-type]
+        signing_cert_file=env["KEP_SIGNING_CERT_FILE"],  # type: ignore[arg-type]
+        signing_chain_files=tuple(json.loads(env["KEP_SIGNING_CHAIN_FILES"])),
     )
 
 

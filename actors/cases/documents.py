@@ -11,7 +11,10 @@ from infra.db import Conn
 from messages.cases import DocumentView
 from messages.errors import NotFound
 
-_COLUMNS = "id, case_id, kind, filename, content_type, size_bytes, sha256, created_by, created_at"
+_COLUMNS = (
+    "id, case_id, kind, filename, content_type, size_bytes, sha256, created_by, created_at, template_id, inputs_hash,"
+    " verification_code, signed"
+)
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,7 @@ async def facts(*, conn: Conn, case_id: uuid.UUID) -> CaseFacts | None:
     row = await conn.fetchrow(
         """SELECT c.office_id, c.status, c.version, c.assignee, c.due_at, c.created_at, c.suspended_by,
                   coalesce(jsonb_array_length(p.payload->'metadata'->'process_evidences'), 0) AS needed,
-                  (SELECT count(*) FROM documents d WHERE d.case_id = c.id) AS attached
+                  (SELECT count(*) FROM documents d WHERE d.case_id = c.id AND d.template_id IS NULL) AS attached
            FROM cases c JOIN procedures p ON p.id = c.procedure_id WHERE c.id = $1""",
         case_id,
     )

@@ -20,6 +20,9 @@ from messages.cases import CaseAction, CaseChanged, CaseOpened, Channel
 from messages.envelope import Envelope
 
 PROCESS_ACTOR = "bpmn:kep_case"  # who the timeline names for the process's changes
+# who the timeline names for the documents the system issues (actors/documents): not the citizen's evidence, so
+# never a documents-supplied for the process
+DOCUMENTS_ACTOR = "system:documents"
 # Received by an employee in person: the employee who opened it has it and has seen the citizen's papers, so the
 # process's intake (assignment by rule, the documents check) is for the cases that come in without one.
 RECEIVED_IN_PERSON = frozenset({Channel.COUNTER})
@@ -91,6 +94,10 @@ PROCESS_TO_CASE: tuple[Step, ...] = (
          "documents-supplied and check again; there: resume a case the process had suspended"),
     Step("review", None, "none: the office's review user task; its form's decision (approve / reject + reason) "
          "goes to the gateway"),
+    Step("issue_receipt", "document-render", "the receipt of submission rendered and attached (a branch of its own "
+         "from the start; the renderer pool works it)"),
+    Step("issue_certificate", "document-render", "the certificate rendered, signed and attached, before the case "
+         "completes"),
     Step("set_completed", "case-status", "complete (starting it first if nobody had)"),
     Step("set_rejected", "case-status", "reject, with the reviewer's reason"),
     Step("check_due", "case-due", "past its due date and not suspended: a note and assign to the supervisor, once; "
@@ -136,7 +143,7 @@ def intents(event: Envelope[CaseOpened] | Envelope[CaseChanged]) -> list[Intent]
     case = str(data.case_id)
     if isinstance(data, CaseOpened):
         return [StartProcess(data.process_key, case, _variables(data, event.time), once=True)]
-    if data.actor == PROCESS_ACTOR:
+    if data.actor in (PROCESS_ACTOR, DOCUMENTS_ACTOR):
         return []
     out: list[Intent] = []
     for effect in CASE_TO_PROCESS[data.action.past]:

@@ -163,7 +163,7 @@ def _start_variables(case: CaseRow) -> dict[str, Any]:
 
 _ROW = """SELECT c.id, c.office_id, c.procedure_id, c.status, c.due_at, c.created_at, c.updated_at, c.channel,
                  p.bpmn_process_key AS process_key,
-                 (SELECT count(*) FROM documents d WHERE d.case_id = c.id) AS documents
+                 (SELECT count(*) FROM documents d WHERE d.case_id = c.id AND d.template_id IS NULL) AS documents
           FROM cases c JOIN procedures p ON p.id = c.procedure_id"""
 
 

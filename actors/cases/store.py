@@ -403,8 +403,9 @@ async def _insert_document(conn: Conn, cmd: CaseCommand) -> None:
     assert d is not None
     await conn.execute(
         """INSERT INTO documents (id, case_id, office_id, kind, filename, content_type, size_bytes, sha256,
-                                  storage_key, created_by, created_at)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)""",
+                                  storage_key, created_by, created_at, template_id, inputs_hash, verification_code,
+                                  signed)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)""",
         d.id,
         cmd.case_id,
         cmd.office_id,
@@ -416,6 +417,10 @@ async def _insert_document(conn: Conn, cmd: CaseCommand) -> None:
         document_key(cmd.case_id, d.id),
         d.created_by,
         d.created_at,
+        d.template_id,
+        d.inputs_hash,
+        d.verification_code,
+        d.signed,
     )
 
 
