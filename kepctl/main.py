@@ -19,6 +19,7 @@ from infra.migrate import migrate as run_migrations
 from infra.migrate import pending
 from infra.settings import Settings, load_settings
 from kepctl import services
+from kepctl.devca import ensure_dev_ca
 from kepctl.devtokens import NoToken, keycloak_token
 from kepctl.realm import DEMO_PASSWORD
 from kepctl.seed import USERS, activate_demo_procedures, seed
@@ -205,6 +206,22 @@ def token(subject: str) -> None:
     except NoToken as exc:
         typer.secho(f"Keycloak issued no token: {exc} (`kep services start keycloak`?)", fg="red", err=True)
         raise typer.Exit(1) from None
+
+
+@app.command()
+def devca(
+    directory: Annotated[
+        Path | None, typer.Argument(help="where the files go; default: the stack's .state/dev-ca")
+    ] = None,
+) -> None:
+    """Create, or reuse, the development CA and document signer (FOR DEVELOPMENT ONLY; `kep up` makes it too)."""
+    try:
+        ca = ensure_dev_ca(directory or _stack().state_dir / "dev-ca")
+    except ConfigurationError as exc:
+        typer.secho(str(exc), fg="red", err=True)
+        raise typer.Exit(2) from None
+    for path in (ca.ca_cert, ca.ca_key, ca.signer_cert, ca.signer_key):
+        typer.echo(path)
 
 
 @app.command()

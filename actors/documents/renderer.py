@@ -283,7 +283,9 @@ class Renderer:
 
     async def stats(self) -> dict[str, int]:
         busy = self._consumers.busy
-        return {"jobs": self.jobs, "rendered": self.rendered, "relaunches": self.relaunches, "busy": busy}
+        pages = self._pages.qsize()
+        return {"jobs": self.jobs, "rendered": self.rendered, "relaunches": self.relaunches, "busy": busy,
+                "pages": pages}  # fmt: skip
 
     async def browser_pid(self) -> int | None:
         """Chromium's main process (a test kills it to prove the relaunch)."""

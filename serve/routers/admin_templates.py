@@ -22,6 +22,18 @@ router = APIRouter(prefix="/api/admin/templates", tags=["templates"], responses=
 ProcedureId = Annotated[uuid.UUID | None, Query(description="the procedure's own versions; absent: the defaults")]
 
 
+@router.get("/preview/{template_id}", response_class=Response,
+            responses={200: {"content": {"application/pdf": {}}, "description": "the PDF, not recorded"}})  # fmt: skip
+async def preview_template(
+    template_id: uuid.UUID, case_id: Annotated[uuid.UUID, Query()], _: Admin, ctx: Ctx
+) -> Response:
+    """The template version printed with a case's inputs, as Chromium prints it; nothing is stored or recorded."""
+    async with ctx.pool.acquire() as conn:
+        await store.get(conn=conn, template_id=template_id)  # 404 before the renderer is asked
+    pdf: bytes = await NamedActor(f"{RENDERER}-0", ctx.settings.ray_namespace).call("preview", case_id, template_id)
+    return Response(pdf, media_type="application/pdf", headers={"Content-Disposition": "inline; filename=preview.pdf"})
+
+
 @router.get("/{kind}/{lang}", response_model=list[TemplateVersion])
 async def template_versions(
     kind: TemplateKind, lang: Lang, _: Admin, ctx: Ctx, procedure_id: ProcedureId = None
@@ -44,15 +56,3 @@ async def save_template(
             await get_procedure(conn=conn, procedure_id=procedure_id)
         return await store.save(conn=conn, procedure_id=procedure_id, kind=kind, lang=lang, body=body.body,
                                 actor=admin.subject)  # fmt: skip
-
-
-@router.get("/preview/{template_id}", response_class=Response,
-            responses={200: {"content": {"application/pdf": {}}, "description": "the PDF, not recorded"}})  # fmt: skip
-async def preview_template(
-    template_id: uuid.UUID, case_id: Annotated[uuid.UUID, Query()], _: Admin, ctx: Ctx
-) -> Response:
-    """The template version printed with a case's inputs, as Chromium prints it; nothing is stored or recorded."""
-    async with ctx.pool.acquire() as conn:
-        await store.get(conn=conn, template_id=template_id)  # 404 before the renderer is asked
-    pdf: bytes = await NamedActor(f"{RENDERER}-0", ctx.settings.ray_namespace).call("preview", case_id, template_id)
-    return Response(pdf, media_type="application/pdf", headers={"Content-Disposition": "inline; filename=preview.pdf"})

@@ -71,7 +71,7 @@ def test_simulate_refuses_bad_input(tmp_path: Path) -> None:
     result = runner.invoke(app, ["autoscaler", "simulate", str(trace), "--policy", str(tmp_path), "--target", "x"])
     assert result.exit_code == 2
     assert "no target 'x'" in result.output
-    result = runner.invoke(app, ["autoscaler", "simulate", str(tmp_path / "none.csv")])
+    result = runner.invoke(app, ["autoscaler", "simulate", str(tmp_path / "none.csv"), "--target", "bridge-workers"])
     assert result.exit_code == 2
     assert "cannot read" in result.output
 

@@ -35,13 +35,21 @@ def write(tmp_path: Path, *targets: dict[str, Any], name: str = "p.yaml") -> Pat
 
 
 def test_the_shipped_policy_covers_the_bridge_queues() -> None:
+    from actors.documents.renderer import RENDERER
     from bpmn_bridge.topics import OPTIONS
+    from messages.documents import RENDER_QUEUE, RENDER_TOPIC
 
     policies = load_policies(SHIPPED)
     workers = policies["bridge-workers"]
-    assert sorted(workers.queues) == sorted(task_queue(topic) for topic in OPTIONS)
+    # every topic's queue is some pool's: the task workers', or the renderers' (documents.render)
+    renderers = policies["renderers"]
+    assert sorted(workers.queues) == sorted(task_queue(topic) for topic in OPTIONS if topic != RENDER_TOPIC)
+    assert renderers.queues == [task_queue(RENDER_TOPIC)] == [RENDER_QUEUE]
     assert workers.scale.ray_pool is not None
     assert workers.scale.ray_pool.name == TASK_WORKER
+    assert renderers.scale.ray_pool is not None
+    assert renderers.scale.ray_pool.name == RENDERER
+    assert renderers.scale.ray_pool.member == "actors.documents.renderer:pool_member"
     assert workers.target_drain_seconds == 30
     assert policies.sources["bridge-workers"] == SHIPPED
 

@@ -42,6 +42,7 @@ def test_services_status_lists_every_service_up(stack: StackSettings) -> None:
         "redis": "up",
         "rabbitmq": "up",
         "minio": "up",
+        "azurite": "up",
         "engine": "up",
         "keycloak": "up",
         "mitos": "up",

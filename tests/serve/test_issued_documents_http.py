@@ -4,6 +4,7 @@ by anyone with the code or the PDF, and refused where they must be."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 import subprocess
 import uuid
@@ -21,13 +22,14 @@ import ray
 from actors.cases.store import document_key
 from actors.documents import inputs, signing, tokens
 from actors.documents.identity import trust_roots_from_settings
-from actors.documents.renderer import RENDERER, pool_member
+from actors.documents.renderer import RENDERER, BrowserGone, pool_member
 from actors.ray_options import call_actor
 from infra.settings import Settings
 from infra.storage import create_store
 from messages.documents import Lang, TemplateKind
 from tests.conftest import OfficeFactory
 from tests.helpers import bearer, eventually
+from tests.serve.test_live_http import listen, next_for
 
 VALID_AFM = "090000045"
 
@@ -253,3 +255,36 @@ async def test_a_killed_renderer_leaves_no_chromium_behind(settings: Settings, h
         return not any(_alive(pid) for pid in pids)
 
     await eventually(gone, within=30)
+
+
+async def test_a_page_that_hangs_is_timed_out_and_replaced(
+    settings: Settings, pool: asyncpg.Pool[asyncpg.Record], case: dict[str, Any]
+) -> None:
+    # a server that accepts and never answers: Chromium waits on it until the renderer gives up
+    silent = await asyncio.start_server(lambda r, w: asyncio.sleep(3600), "127.0.0.1", 0)
+    port = silent.sockets[0].getsockname()[1]
+    hanging = settings.model_copy(update={"render_base_url": f"http://127.0.0.1:{port}", "render_timeout_s": 2.0})
+    spare = pool_member(f"{RENDERER}-hang-test", hanging, pages=1)
+    template = await pool.fetchval("SELECT id FROM document_templates WHERE procedure_id IS NULL LIMIT 1")
+    try:
+        with pytest.raises(BrowserGone):
+            await call_actor(spare.preview.remote(uuid.UUID(case["case"]["id"]), template))
+        stats = await call_actor(spare.stats.remote())
+        assert stats["pages"] == 1  # the hung page was closed and a fresh one put in its place
+    finally:
+        ray.kill(spare, no_restart=True)
+        silent.close()
+
+
+async def test_a_rendered_document_is_announced_live_to_its_office(
+    http: httpx.AsyncClient, case: dict[str, Any]
+) -> None:
+    headers, case_id = case["headers"], case["case"]["id"]
+    async with listen(http, headers) as events:
+        await render(http, headers, case_id, "receipt", "en")
+        announced = await next_for(events, case_id)
+        while announced["event"] == "gr.kep.case.opened.v1":  # the opening may reach the stream after it opened
+            announced = await next_for(events, case_id)
+    assert announced["event"] == "gr.kep.case.document_added.v1"
+    [receipt] = await generated(http, headers, case_id)
+    assert receipt["filename"].startswith("receipt-")

@@ -16,6 +16,7 @@ from typing import Any
 import schemathesis
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 from hypothesis.errors import Unsatisfiable
 from hypothesis.stateful import initialize
 from schemathesis import GenerationMode
@@ -31,6 +32,11 @@ from tests.serve.test_cases_http import body as case_body
 # (minutes per example; its own tests cover it)
 SKIPPED = {("GET", "/api/live/cases"), ("POST", "/api/admin/catalog/sync")}
 EXAMPLES = 6
+# what is posted for verification: a PDF's start, a PDF of nothing, or bytes that are no PDF at all
+schemathesis.openapi.media_type(
+    "application/pdf",
+    st.one_of(st.binary(max_size=512), st.binary(max_size=512).map(lambda b: b"%PDF-1.7\n" + b)),
+)
 
 
 async def test_no_operation_answers_a_server_error(
