@@ -102,7 +102,7 @@ class Settings(BaseSettings):
     # (production sets it; elsewhere one is made per start), the public address printed on documents for their
     # verification, and the key and certificate that sign certificates (unset: unsigned; production refuses that)
     chromium_path: Path = Path("/usr/bin/chromium")
-    renderer_pages: int = Field(default=2, ge=1, le=16)
+    renderer_pages: int = Field(default=3, ge=1, le=16)  # three overlap I/O and printing best on 2 cores
     render_timeout_s: float = Field(default=30.0, gt=0)
     render_base_url: str | None = None  # None: http://127.0.0.1:<http_port>
     render_secret: SecretStr = Field(default_factory=lambda: SecretStr(secrets.token_urlsafe(32)))

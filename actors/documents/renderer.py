@@ -17,15 +17,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import re
 import uuid
 from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
+import httpx
 import psutil
 import structlog
 from aio_pika.abc import AbstractExchange, AbstractIncomingMessage, AbstractRobustConnection
-from playwright.async_api import Browser, Page, Playwright, async_playwright
+from playwright.async_api import Browser, BrowserContext, Page, Playwright, async_playwright
 from playwright.async_api import Error as PlaywrightError
 
 from actors.cases import documents as case_documents
@@ -63,8 +65,14 @@ RENDERER = "kep-renderer"
 RENDER_MESSAGE = "kep.document.render"
 TASK_MESSAGE = "kep.task.command"
 CHROMIUM_ARGS = ("--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu", "--font-render-hinting=none")
-_HEADER_FOOTER = """() => ['page-header', 'page-footer'].map(id => {
-  const t = document.getElementById(id); return t ? t.innerHTML : '<span></span>'; })"""
+_RUNNING = {name: re.compile(rf'<template\s+id="{name}"\s*>(.*?)</template>', re.DOTALL)
+            for name in ("page-header", "page-footer")}  # fmt: skip
+
+
+def _running(html: str, name: str) -> str:
+    """A template's running header or footer (Chromium repeats it on every page); an empty one where it has none."""
+    found = _RUNNING[name].search(html)
+    return found.group(1) if found else "<span></span>"
 
 
 class BrowserGone(RetryableError):
@@ -90,6 +98,8 @@ class Renderer:
         self.relaunches = 0
         self._playwright: Playwright = await async_playwright().start()
         self._browser: Browser | None = None
+        self._context: BrowserContext
+        self._http = httpx.AsyncClient(timeout=httpx.Timeout(settings.render_timeout_s))
         self._pages: asyncio.Queue[Page] = asyncio.Queue()
         self._launch_lock = asyncio.Lock()
         await self._launch()
@@ -116,24 +126,38 @@ class Renderer:
             self._browser = await self._playwright.chromium.launch(
                 executable_path=str(self.settings.chromium_path), args=list(CHROMIUM_ARGS)
             )
+            # a template runs no script and fetches nothing: whatever it names outside itself is refused
+            self._context = await self._browser.new_context(java_script_enabled=False)
+            await self._context.route("**/*", lambda route: route.abort())
             self._pages = asyncio.Queue()
             for _ in range(self.pages_wanted):
-                self._pages.put_nowait(await self._browser.new_page())
+                self._pages.put_nowait(await self._context.new_page())
+
+    async def _fetch(self, url: str) -> str:
+        """The render page, as the HTTP app serves it for this token."""
+        try:
+            response = await self._http.get(url)
+        except httpx.HTTPError as exc:
+            raise RetryableError(f"the render page could not be fetched: {type(exc).__name__}") from None
+        if response.status_code != 200:
+            # 403: the case changed since the job read it; the job is tried again and reads it anew
+            raise RetryableError(f"the render page answered {response.status_code}")
+        return response.text
 
     async def _print(self, url: str) -> bytes:
-        """One page printed, on a reused page; a page that fails or hangs is replaced, a dead browser relaunched."""
+        """One render page printed on a reused page; a page that fails or hangs is replaced, a dead browser
+        relaunched. The page's HTML is fetched here and set into the page (a navigation per document costs Chromium
+        as much as the printing: bench/README.md)."""
+        async with asyncio.timeout(self.settings.render_timeout_s):
+            html = await self._fetch(url)
+        header, footer = (_running(html, "page-header"), _running(html, "page-footer"))
         page = await self._pages.get()
         try:
             async with asyncio.timeout(self.settings.render_timeout_s):
-                response = await page.goto(url, wait_until="load")
-                if response is None or response.status != 200:
-                    status = response.status if response else "none"
-                    raise RetryableError(f"the render page answered {status}")
-                header, footer = await page.evaluate(_HEADER_FOOTER)
+                await page.set_content(html, wait_until="load")
                 pdf = await page.pdf(format="A4", print_background=True, prefer_css_page_size=True, tagged=True,
                                      outline=True, display_header_footer=True, header_template=header,
                                      footer_template=footer)  # fmt: skip
-            await page.goto("about:blank")  # the next job never sees this one's page
             self._pages.put_nowait(page)
             return pdf
         except (PlaywrightError, TimeoutError) as exc:
@@ -150,7 +174,7 @@ class Renderer:
             await self._launch()  # every page is new then
             return
         try:
-            self._pages.put_nowait(await self._browser.new_page())
+            self._pages.put_nowait(await self._context.new_page())
         except PlaywrightError:
             await self._launch()
 
@@ -310,6 +334,7 @@ class Renderer:
             with contextlib.suppress(PlaywrightError):
                 await self._browser.close()
         await self._playwright.stop()
+        await self._http.aclose()
         await self.pool.close()
 
 

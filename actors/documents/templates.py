@@ -11,11 +11,12 @@ are filled in by Chromium).
 from __future__ import annotations
 
 from datetime import datetime
+from functools import lru_cache
 from importlib import resources
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from jinja2 import StrictUndefined, TemplateSyntaxError, UndefinedError, meta
+from jinja2 import StrictUndefined, Template, TemplateSyntaxError, UndefinedError, meta
 from jinja2.exceptions import SecurityError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from markupsafe import Markup
@@ -52,13 +53,20 @@ def shipped_body(kind: TemplateKind, lang: Lang) -> str:
     return (_SHIPPED / f"{kind.value}.{lang.value}.html").read_text(encoding="utf-8")
 
 
+@lru_cache(maxsize=64)
+def _compiled(body: str) -> Template:
+    # a version's body never changes: compiled once per process, not per document
+    return ENV.from_string(body)
+
+
+@lru_cache(maxsize=1)
 def print_css() -> Markup:
     return Markup((_SHIPPED / "print.css").read_text(encoding="utf-8"))  # noqa: S704 - our own file
 
 
 def render(body: str, context: dict[str, Any]) -> str:
     """The page Chromium prints. Raises jinja2's errors for a bad template (checked before it is saved)."""
-    return ENV.from_string(body).render({**context, "print_css": print_css()})
+    return _compiled(body).render({**context, "print_css": print_css()})
 
 
 def sample_context(kind: TemplateKind, lang: Lang) -> dict[str, Any]:
