@@ -78,6 +78,10 @@ def register(cls: type[T]) -> type[T]:
     return cls
 
 
+def _transient(exc: BaseException) -> bool:
+    return isinstance(exc, TimeoutError | RemoteUnavailable) or faults.is_transient(exc)
+
+
 class CallPolicy:
     """The way one adapter calls its remote system."""
 
@@ -85,14 +89,17 @@ class CallPolicy:
         self.adapter = adapter
         self.options = options
         self._limiter = AsyncLimiter(max(1.0, options.rate_per_s), 1.0)
+        # only what may pass on its own opens the circuit: a refusal is an answer, the remote side is up
         self._breakers = AsyncCircuitBreakerFactory(
-            default_threshold=options.breaker_failures, default_ttl=options.breaker_reset_s
+            default_threshold=options.breaker_failures,
+            default_ttl=options.breaker_reset_s,
+            exclude=[(BaseException, lambda exc: not _transient(exc))],
         )
         self._backoff = Backoff(initial_s=0.2, max_s=5.0, jitter_s=0.3, attempts=options.attempts)
 
     async def call(self, operation: str, fn: Callable[[], Awaitable[T]]) -> T:
         """`fn` under the rate limit, the circuit breaker and a timeout, tried again while it fails transiently."""
-        async for attempt in retrying(self._backoff, name=f"{self.adapter}.{operation}"):
+        async for attempt in retrying(self._backoff, retry_on=_transient, name=f"{self.adapter}.{operation}"):
             with attempt:
                 return await self._once(operation, fn)
         raise AssertionError("unreachable: retrying re-raises the last failure")

@@ -2,8 +2,8 @@
 `documents.render` (so the autoscaler sizes the pool by that queue's depth).
 
 One job: read the case's inputs and the template version, derive the document (id, verification code) from
-(case, template version, inputs hash), and if the case does not hold it yet: have Chromium load the internal render
-page with a render token for exactly that document and print it, sign a certificate (PAdES) or stamp a receipt's
+(case, template version, inputs hash), and if the case does not hold it yet: fetch the internal render page with a
+render token for exactly that document and have Chromium print it, sign a certificate (PAdES) or stamp a receipt's
 metadata, store the PDF, and record it on the case (a command keyed by the document: applied once). A job of the
 case process then reports its outcome to the bridge, as a task worker does.
 

@@ -37,6 +37,7 @@ AUDIT_FIELDS = ("auditUnit", "auditTransactionId", "auditProtocol", "auditTransa
                 "auditUserIp")  # fmt: skip
 CONTACT_FIELDS = ("email", "telephone", "mobile", "addressStreet", "addressNumber", "addressZipCode", "locality",
                   "municipality", "regionalUnit", "region")  # fmt: skip
+USERNAME, PASSWORD = "kep-ked", "ked-secret"
 NOT_REGISTERED = "NNC_AFM_NOT_FOUND"  # the ΑΦΜ has no record in ΕΜΕπ
 INVALID_AFM = "GEN_INVALID_AFM"
 STALE_TRANSACTION = "GEN_AUDIT_TRANSACTION_ID_REUSED"
@@ -65,8 +66,8 @@ class Registry:
     password: str
 
     @classmethod
-    def generate(cls, seed: int = 7, count: int = 200, username: str = "kep-ked", password: str = "ked-secret"):  # type: ignore[no-untyped-def]
-        rng = random.Random(seed)
+    def generate(cls, seed: int = 7, count: int = 200, username: str = USERNAME, password: str = PASSWORD) -> Registry:
+        rng = random.Random(seed)  # noqa: S311 - synthetic data, reproducible by its seed
         contacts = {}
         for _ in range(count):
             afm = valid_afm(rng.randrange(10_000_000, 99_999_999))
@@ -138,7 +139,8 @@ def create_app(registry: Registry | None = None, latency_s: float = 0.0) -> KedA
         if fault is not None and fault.kind == "malformed":
             return Response("<soap:Envelope><unclosed>", media_type="text/xml")
         try:
-            envelope = etree.fromstring(await request.body(), parser=etree.XMLParser(resolve_entities=False, no_network=True))
+            parser = etree.XMLParser(resolve_entities=False, no_network=True)
+            envelope = etree.fromstring(await request.body(), parser=parser)
         except etree.XMLSyntaxError as exc:
             return _fault("soap:Client", f"malformed request: {exc}")
         ns = {"s": SOAP_ENV, "w": WSSE, "n": NNC}
@@ -186,8 +188,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--port", type=int, default=18091)
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--username", default="kep-ked")
-    parser.add_argument("--password", default="ked-secret")
+    parser.add_argument("--username", default=USERNAME)
+    parser.add_argument("--password", default=PASSWORD)
     args = parser.parse_args()
     app = create_app(Registry.generate(args.seed, username=args.username, password=args.password))
     uvicorn.run(app, host="127.0.0.1", port=args.port, log_level="warning")

@@ -1,0 +1,1 @@
+"""A local double of the ΚΕΔ notification-centre lookup (SOAP)."""
