@@ -1,0 +1,1 @@
+"""A local double of ΚΣΗΔΕ, the central electronic document exchange between authorities."""
