@@ -112,6 +112,21 @@ class Settings(BaseSettings):
     signing_chain_files: tuple[Path, ...] = ()
     signing_key_passphrase: SecretStr | None = None
 
+    # delivery adapters (actors/delivery): each is configured when its endpoint and credentials are set. The gov.gr
+    # mailbox has no public specification yet: off unless KEP_MAILBOX_ENABLED
+    ked_url: str | None = None
+    ked_username: str | None = None
+    ked_password: SecretStr | None = None
+    ked_audit_unit: str = "KEP"
+    mailbox_enabled: bool = False
+    mailbox_url: str | None = None
+    mailbox_token: SecretStr | None = None
+    mailbox_sender_org: str = "ΚΕΠ"
+    kshde_url: str | None = None
+    kshde_sector_code: str | None = None
+    kshde_client_id: str | None = None
+    kshde_client_secret: SecretStr | None = None
+
     # requests under /api/ one caller may make (any `limits` notation, e.g. "600/minute"; "" for none): a token's
     # subject for reads and for writes, a client address without a valid token
     rate_limit_reads: str = "1200/minute"

@@ -34,6 +34,9 @@ app.add_typer(svc_app, name="services")
 app.add_typer(autoscaler_app, name="autoscaler")
 
 
+SERVICE_NAMES = "postgres redis rabbitmq minio azurite engine keycloak mitos ked mailbox kshde"
+
+
 def _stack() -> StackSettings:
     return StackSettings()
 
@@ -55,9 +58,7 @@ def _say(msg: str) -> None:
 
 @svc_app.command("start")
 def services_start(
-    only: Annotated[
-        list[str] | None, typer.Argument(help="postgres redis rabbitmq minio azurite engine keycloak mitos")
-    ] = None,
+    only: Annotated[list[str] | None, typer.Argument(help=SERVICE_NAMES)] = None,
 ) -> None:
     """Start the local services that are not running yet (idempotent)."""
     try:
@@ -69,9 +70,7 @@ def services_start(
 
 @svc_app.command("stop")
 def services_stop(
-    only: Annotated[
-        list[str] | None, typer.Argument(help="postgres redis rabbitmq minio azurite engine keycloak mitos")
-    ] = None,
+    only: Annotated[list[str] | None, typer.Argument(help=SERVICE_NAMES)] = None,
 ) -> None:
     """Stop the local services (all, or the ones named)."""
     services.stop_all(_stack(), _say, set(only) if only else None)

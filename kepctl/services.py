@@ -636,6 +636,24 @@ class MitosDouble(Service):
         self._spawn(argv, cwd=ROOT)
 
 
+@dataclass
+class ExternalDouble(Service):
+    """A double of a system nobody runs locally (doubles/<module>), ready when its control API answers."""
+
+    module: str = ""
+    port_name: str = ""
+
+    @property
+    def port(self) -> int:
+        return int(getattr(self.stack, self.port_name))
+
+    def ready(self) -> bool:
+        return _http_ok(f"http://127.0.0.1:{self.port}/_admin/calls")
+
+    def _launch(self) -> None:
+        self._spawn([sys.executable, "-m", f"doubles.{self.module}.server", "--port", str(self.port)], cwd=ROOT)
+
+
 def all_services(stack: StackSettings, progress: ProgressFn = print) -> list[Service]:
     """In start order; the engine needs PostgreSQL."""
     return [
@@ -647,6 +665,9 @@ def all_services(stack: StackSettings, progress: ProgressFn = print) -> list[Ser
         Engine("engine", stack, progress),
         Keycloak("keycloak", stack, progress),
         MitosDouble("mitos", stack, progress),
+        ExternalDouble("ked", stack, progress, module="ked", port_name="ked_port"),
+        ExternalDouble("mailbox", stack, progress, module="mailbox", port_name="mailbox_port"),
+        ExternalDouble("kshde", stack, progress, module="kshde", port_name="kshde_port"),
     ]
 
 

@@ -43,6 +43,10 @@ class StackSettings(BaseSettings):
     )
     engine_port: int = 18089
     mitos_port: int = 18090
+    # the doubles of ΚΕΔ, the gov.gr mailbox and ΚΣΗΔΕ (doubles/ked, doubles/mailbox, doubles/kshde)
+    ked_port: int = 18091
+    mailbox_port: int = 18092
+    kshde_port: int = 18093
     mitos_seed: int = 42
     mitos_count: int = 800
     engine_heap: str = "384m"
@@ -131,6 +135,27 @@ class StackSettings(BaseSettings):
             "KEP_OIDC_ISSUER": self.oidc_issuer,
             "KEP_OIDC_JWKS_URL": self.oidc_jwks_url,
             **self.documents_env(),
+            **self.delivery_env(),
+        }
+
+    def delivery_env(self) -> dict[str, str]:
+        """The adapters pointed at the local doubles, with the doubles' own credentials."""
+        from doubles.ked.server import PASSWORD, PATH, USERNAME
+        from doubles.kshde.server import CLIENTS
+        from doubles.mailbox.server import TOKEN
+
+        client_id, client_secret = CLIENTS["KEP-ATH"]
+        return {
+            "KEP_KED_URL": f"http://127.0.0.1:{self.ked_port}{PATH}",
+            "KEP_KED_USERNAME": USERNAME,
+            "KEP_KED_PASSWORD": PASSWORD,
+            "KEP_MAILBOX_ENABLED": "true",
+            "KEP_MAILBOX_URL": f"http://127.0.0.1:{self.mailbox_port}",
+            "KEP_MAILBOX_TOKEN": TOKEN,
+            "KEP_KSHDE_URL": f"http://127.0.0.1:{self.kshde_port}/api/v1",
+            "KEP_KSHDE_SECTOR_CODE": "KEP-ATH",
+            "KEP_KSHDE_CLIENT_ID": client_id,
+            "KEP_KSHDE_CLIENT_SECRET": client_secret,
         }
 
     def documents_env(self) -> dict[str, str]:

@@ -11,6 +11,7 @@ from infra.logging import configure_logging
 from infra.settings import Settings
 from serve import deps, guard, problems, throttle
 from serve.routers import (
+    admin_adapters,
     admin_autoscaler,
     admin_catalog,
     admin_reconciler,
@@ -43,6 +44,7 @@ def create_api() -> FastAPI:
     api.include_router(documents.router)
     api.include_router(render_pages.router)
     api.include_router(admin_templates.router)
+    api.include_router(admin_adapters.router)
     api.include_router(cases.router)
     api.include_router(procedures.router)
     api.include_router(admin_catalog.router)

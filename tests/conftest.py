@@ -127,6 +127,17 @@ def settings(stack: StackSettings, database_url: str, amqp_vhost: str) -> Settin
         signing_key_file=env["KEP_SIGNING_KEY_FILE"],  # type: ignore[arg-type]
         signing_cert_file=env["KEP_SIGNING_CERT_FILE"],  # type: ignore[arg-type]
         signing_chain_files=tuple(json.loads(env["KEP_SIGNING_CHAIN_FILES"])),
+        # the delivery adapters against the doubles the stack runs
+        ked_url=env["KEP_KED_URL"],
+        ked_username=env["KEP_KED_USERNAME"],
+        ked_password=env["KEP_KED_PASSWORD"],  # type: ignore[arg-type]
+        mailbox_enabled=True,
+        mailbox_url=env["KEP_MAILBOX_URL"],
+        mailbox_token=env["KEP_MAILBOX_TOKEN"],  # type: ignore[arg-type]
+        kshde_url=env["KEP_KSHDE_URL"],
+        kshde_sector_code=env["KEP_KSHDE_SECTOR_CODE"],
+        kshde_client_id=env["KEP_KSHDE_CLIENT_ID"],
+        kshde_client_secret=env["KEP_KSHDE_CLIENT_SECRET"],  # type: ignore[arg-type]
     )
 
 

@@ -148,8 +148,11 @@ class Renderer:
         """One render page printed on a reused page; a page that fails or hangs is replaced, a dead browser
         relaunched. The page's HTML is fetched here and set into the page (a navigation per document costs Chromium
         as much as the printing: bench/README.md)."""
-        async with asyncio.timeout(self.settings.render_timeout_s):
-            html = await self._fetch(url)
+        try:
+            async with asyncio.timeout(self.settings.render_timeout_s):
+                html = await self._fetch(url)
+        except TimeoutError:
+            raise RetryableError("the render page did not come within the render timeout") from None
         header, footer = (_running(html, "page-header"), _running(html, "page-footer"))
         page = await self._pages.get()
         try:

@@ -27,6 +27,7 @@ from actors.ray_options import call_actor
 from infra.settings import Settings
 from infra.storage import create_store
 from messages.documents import Lang, TemplateKind
+from messages.errors import RetryableError
 from tests.conftest import OfficeFactory
 from tests.helpers import bearer, eventually
 from tests.serve.test_live_http import listen, next_for
@@ -257,23 +258,49 @@ async def test_a_killed_renderer_leaves_no_chromium_behind(settings: Settings, h
     await eventually(gone, within=30)
 
 
-async def test_a_page_that_hangs_is_timed_out_and_replaced(
+async def test_a_render_page_that_never_comes_is_given_up_and_tried_again_later(
     settings: Settings, pool: asyncpg.Pool[asyncpg.Record], case: dict[str, Any]
 ) -> None:
-    # a server that accepts and never answers: Chromium waits on it until the renderer gives up
+    # a server that accepts and never answers, where the renderer fetches its pages
     silent = await asyncio.start_server(lambda r, w: asyncio.sleep(3600), "127.0.0.1", 0)
     port = silent.sockets[0].getsockname()[1]
     hanging = settings.model_copy(update={"render_base_url": f"http://127.0.0.1:{port}", "render_timeout_s": 2.0})
-    spare = pool_member(f"{RENDERER}-hang-test", hanging, pages=1)
+    spare = pool_member(f"{RENDERER}-silent-test", hanging, pages=1)
     template = await pool.fetchval("SELECT id FROM document_templates WHERE procedure_id IS NULL LIMIT 1")
+    try:
+        with pytest.raises(RetryableError, match="did not come"):
+            await call_actor(spare.preview.remote(uuid.UUID(case["case"]["id"]), template))
+        assert (await call_actor(spare.stats.remote()))["pages"] == 1  # no page was taken for it
+    finally:
+        ray.kill(spare, no_restart=True)
+        silent.close()
+
+
+async def test_a_page_that_hangs_in_chromium_is_timed_out_and_replaced(
+    settings: Settings, pool: asyncpg.Pool[asyncpg.Record], case: dict[str, Any]
+) -> None:
+    # a template of a hundred thousand paragraphs: thousands of pages, far longer to print than the timeout
+    procedure = await pool.fetchval("SELECT procedure_id FROM cases WHERE id = $1", uuid.UUID(case["case"]["id"]))
+    template = uuid.uuid4()
+    paragraphs = "{% for i in range(100000) %}<p>{{ case.number }} {{ i }}</p>{% endfor %}"
+    body = f"<!doctype html><html><body>{paragraphs}</body></html>"
+    await pool.execute(
+        """INSERT INTO document_templates (id, procedure_id, kind, lang, version, body, created_by)
+           VALUES ($1, $2, 'receipt', 'el', 1, $3, 'test')""",
+        template,
+        procedure,
+        body,
+    )
+    slow = settings.model_copy(update={"render_timeout_s": 2.0})
+    spare = pool_member(f"{RENDERER}-hang-test", slow, pages=1)
     try:
         with pytest.raises(BrowserGone):
             await call_actor(spare.preview.remote(uuid.UUID(case["case"]["id"]), template))
         stats = await call_actor(spare.stats.remote())
         assert stats["pages"] == 1  # the hung page was closed and a fresh one put in its place
+        assert stats["relaunches"] == 0  # the browser itself was fine
     finally:
         ray.kill(spare, no_restart=True)
-        silent.close()
 
 
 async def test_a_rendered_document_is_announced_live_to_its_office(
