@@ -13,6 +13,7 @@ from messages.tasks import TaskCommand, TopicOptions
 RENDER_QUEUE = "documents.render"
 RENDER_TOPIC = "document-render"  # the process's external tasks that render, consumed from RENDER_QUEUE
 GENERATED_KIND = "generated"  # a case document's kind when the system made it
+RENDER_MESSAGE = "kep.document.render"  # the AMQP type of an employee's render request (the process's: a task)
 # the process's render step: a lock long enough for a queue's wait and a render, retried like any step
 RENDER_TOPIC_OPTIONS = TopicOptions(RENDER_TOPIC, variables=("template", "lang"), lock_ms=300_000)
 

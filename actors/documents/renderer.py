@@ -62,7 +62,6 @@ from messages.tasks import TaskCommand, TaskFailed
 
 log = structlog.get_logger("renderer")
 RENDERER = "kep-renderer"
-RENDER_MESSAGE = "kep.document.render"
 TASK_MESSAGE = "kep.task.command"
 CHROMIUM_ARGS = ("--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu", "--font-render-hinting=none")
 _RUNNING = {name: re.compile(rf'<template\s+id="{name}"\s*>(.*?)</template>', re.DOTALL)
@@ -161,18 +160,29 @@ class Renderer:
                 pdf = await page.pdf(format="A4", print_background=True, prefer_css_page_size=True, tagged=True,
                                      outline=True, display_header_footer=True, header_template=header,
                                      footer_template=footer)  # fmt: skip
-            self._pages.put_nowait(page)
+            await self._give_back(page)
             return pdf
         except (PlaywrightError, TimeoutError) as exc:
             await self._replace(page)
             raise BrowserGone(f"the render failed in Chromium: {type(exc).__name__}: {exc}") from None
         except BaseException:
-            self._pages.put_nowait(page)
+            await self._give_back(page)
             raise
+
+    async def _give_back(self, page: Page) -> None:
+        """A page of the browser in use goes back to the pool; one of a browser relaunched meanwhile is closed (the
+        new browser came with its own pages: the pool never grows)."""
+        if page.context is self._context:
+            self._pages.put_nowait(page)
+        else:
+            with contextlib.suppress(PlaywrightError):
+                await page.close()
 
     async def _replace(self, page: Page) -> None:
         with contextlib.suppress(PlaywrightError):
             await page.close()
+        if page.context is not self._context:
+            return  # a page of a browser relaunched meanwhile: the new one has its pages
         if self._browser is None or not self._browser.is_connected():
             await self._launch()  # every page is new then
             return

@@ -16,7 +16,15 @@ from actors.documents import signing
 from actors.documents import store as documents_store
 from actors.documents.identity import trust_roots_from_settings
 from infra import amqp
-from messages.documents import RENDER_TOPIC, Lang, RenderAccepted, RenderRequest, TemplateKind, Verification
+from messages.documents import (
+    RENDER_MESSAGE,
+    RENDER_TOPIC,
+    Lang,
+    RenderAccepted,
+    RenderRequest,
+    TemplateKind,
+    Verification,
+)
 from messages.envelope import new_id
 from messages.errors import InvalidInput, NotFound
 from messages.roles import STAFF
@@ -25,7 +33,6 @@ from serve.deps import Caller, Ctx, RequestId
 from serve.routers.cases import PROBLEMS
 
 router = APIRouter(tags=["documents"], responses=PROBLEMS)
-RENDER_MESSAGE = "kep.document.render"
 VERIFY_MAX_BYTES = 20 * 1024 * 1024
 # what a PDF may be checked at: bodies of this route need no token (it is public) and may be larger than JSON
 VERIFY_BODIES = guard.LargerBodies("POST", re.compile(r"/api/public/documents"), VERIFY_MAX_BYTES)
