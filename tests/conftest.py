@@ -131,6 +131,9 @@ def settings(stack: StackSettings, database_url: str, amqp_vhost: str) -> Settin
         ked_url=env["KEP_KED_URL"],
         ked_username=env["KEP_KED_USERNAME"],
         ked_password=env["KEP_KED_PASSWORD"],  # type: ignore[arg-type]
+        # ΚΕΔ refuses an audit transaction id not above the last of its audit unit, and this session's database
+        # starts its sequence anew: a unit of the session's own, like its tenant and namespace
+        ked_audit_unit=f"KEP-TEST-{uuid.uuid4().hex[:8]}",
         mailbox_enabled=True,
         mailbox_url=env["KEP_MAILBOX_URL"],
         mailbox_token=env["KEP_MAILBOX_TOKEN"],  # type: ignore[arg-type]
