@@ -268,9 +268,10 @@ async def apply_command(
                 before_commit()
             return CommandResult(case=view)
     except asyncpg.UniqueViolationError as exc:
-        if exc.constraint_name != COMMAND_ONCE:
+        # the same command applied before (a shard that crashed after its commit, re-sent): its event is there, or
+        # its document is, which an attachment inserts first
+        if exc.constraint_name != COMMAND_ONCE and not await _applied(conn, cmd.command_id):
             raise
-        # the same command applied before, and this time it would have changed nothing: the case as it is
         return await _as_it_is(conn, cmd)
 
 

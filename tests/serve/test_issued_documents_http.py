@@ -315,3 +315,25 @@ async def test_a_rendered_document_is_announced_live_to_its_office(
     assert announced["event"] == "gr.kep.case.document_added.v1"
     [receipt] = await generated(http, headers, case_id)
     assert receipt["filename"].startswith("receipt-")
+
+
+async def test_an_attachment_sent_again_after_its_commit_applies_once(
+    pool: asyncpg.Pool[asyncpg.Record], case: dict[str, Any]
+) -> None:
+    # what a case shard that crashed after committing an ATTACH does when Ray re-sends the command
+    from actors.cases.lockstep import DOCUMENTS_ACTOR
+    from actors.cases.store import apply_command
+    from actors.cases.topics import PROCESS_ROLES
+    from messages.cases import CaseAction, CaseCommand, DocumentView
+
+    case_id = uuid.UUID(case["case"]["id"])
+    document = DocumentView(id=uuid.uuid4(), case_id=case_id, kind="generated", filename="r.pdf",
+                            content_type="application/pdf", size_bytes=4, sha256="0" * 64,
+                            created_by=DOCUMENTS_ACTOR, created_at=datetime.now(UTC))  # fmt: skip
+    command = CaseCommand(command_id=uuid.uuid4(), case_id=case_id, office_id=case["office"], actor=DOCUMENTS_ACTOR,
+                          roles=PROCESS_ROLES, action=CaseAction.ATTACH, document=document)  # fmt: skip
+    for _ in range(2):
+        async with pool.acquire() as conn:
+            await apply_command(conn=conn, cmd=command)
+    assert await pool.fetchval("SELECT count(*) FROM documents WHERE id = $1", document.id) == 1
+    assert await pool.fetchval("SELECT count(*) FROM case_events WHERE command_id = $1", command.command_id) == 1
