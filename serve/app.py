@@ -14,6 +14,7 @@ from serve.routers import (
     admin_adapters,
     admin_autoscaler,
     admin_catalog,
+    admin_kshde,
     admin_reconciler,
     admin_templates,
     cases,
@@ -45,6 +46,7 @@ def create_api() -> FastAPI:
     api.include_router(render_pages.router)
     api.include_router(admin_templates.router)
     api.include_router(admin_adapters.router)
+    api.include_router(admin_kshde.router)
     api.include_router(cases.router)
     api.include_router(procedures.router)
     api.include_router(admin_catalog.router)
