@@ -354,9 +354,26 @@ class EngineClient:
         )
         return decode_map(dtos)
 
-    async def incidents(self, process_instance_id: str | None = None) -> list[Incident]:
-        params = {"processInstanceId": process_instance_id} if process_instance_id else {}
+    async def incidents(
+        self, process_instance_id: str | None = None, *, incident_id: str | None = None, max_results: int = 1000
+    ) -> list[Incident]:
+        """Open incidents of our tenant, oldest first (of one instance, or the one `incident_id`)."""
+        params = self._tenant_filter() | {"sortBy": "incidentTimestamp", "sortOrder": "asc"} | _paging(0, max_results)
+        if process_instance_id:
+            params["processInstanceId"] = process_instance_id
+        if incident_id:
+            params["incidentId"] = incident_id
         return [Incident.from_dto(dto) for dto in await self._get_json("/incident", params=params)]
+
+    async def retry_incident(self, incident: Incident, retries: int = 1) -> None:
+        """Give what failed `retries` more tries: the external task's, or the job's (a timer, an async step)."""
+        if incident.incident_type == "failedExternalTask" and incident.configuration:
+            path = f"/external-task/{_seg(incident.configuration)}/retries"
+        elif incident.incident_type == "failedJob" and incident.configuration:
+            path = f"/job/{_seg(incident.configuration)}/retries"
+        else:
+            raise ValueError(f"an incident of type {incident.incident_type} is not retried by retries")
+        await self._call(_any_retryable, "PUT", path, json={"retries": retries})
 
     # external tasks
 

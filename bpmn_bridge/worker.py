@@ -13,10 +13,11 @@ from typing import Any
 import structlog
 from aio_pika.abc import AbstractExchange, AbstractIncomingMessage, AbstractRobustConnection
 
+from actors.delivery.steps import CrashPoint
 from actors.ray_options import ActorHandle, actor_class
 from bpmn_bridge import topics
 from bpmn_bridge.handlers import outcome
-from infra import amqp
+from infra import amqp, faults
 from infra.consumer import CONSUMER_STALE_S, ConsumerGroup
 from infra.db import create_pool
 from infra.logging import configure_logging
@@ -26,6 +27,7 @@ from messages.tasks import OutcomeKind, TaskCommand, Topic
 
 log = structlog.get_logger("worker")
 TASK_WORKER = "kep-task-worker"
+DELIVERY_WORKER = "kep-delivery"
 RESULTS_QUEUE = "tasks.results"
 RESULTS_KEY = "results"
 
@@ -43,13 +45,18 @@ class TaskWorker:
         only: list[str] | None = None,
         prefetch: int = 8,
         extra: dict[str, Topic] | None = None,
+        group: topics.Group = "cases",
     ) -> None:
-        """Serves every topic of `bpmn_bridge.topics` (or `only` these), plus `extra` ones (benchmarks)."""
+        """Serves every topic of the `group` of `bpmn_bridge.topics` (or `only` these), plus `extra` ones
+        (benchmarks)."""
         configure_logging(settings.log_format, settings.log_level)
         self.settings = settings
         self.handled: dict[str, int] = {}
-        self.pool = await create_pool(settings.database_url.get_secret_value(), 1, 4)
-        self.topics = topics.bind(self.pool, settings) | (extra or {})
+        # a delivery step holds a connection through its remote call (the effect's lock): one per task in hand
+        connections = 4 if group == "cases" else prefetch + 2
+        self.pool = await create_pool(settings.database_url.get_secret_value(), 1, connections)
+        self._bound = topics.bind(self.pool, settings, group)
+        self.topics = self._bound.topics | (extra or {})
         self._amqp: AbstractRobustConnection = await amqp.connect(settings.amqp_url.get_secret_value(), "kep-worker")
         publishing = await self._amqp.channel(publisher_confirms=True)
         self._exchange: AbstractExchange = await amqp.tasks_exchange(publishing)
@@ -89,8 +96,18 @@ class TaskWorker:
         await self.close()
         return left
 
+    async def arm_crash(self, point: CrashPoint) -> None:
+        """Fault injection (tests, the chaos run): a delivery worker dies the next time a remote call answered and
+        before the answer was recorded (the engine never hears of it)."""
+        faults.injection_allowed(self.settings)
+        if self._bound.delivery is None:
+            raise ValueError("only a delivery worker makes remote calls")
+        self._bound.delivery.crash = point
+
     async def close(self) -> None:
         await self._amqp.close()
+        for close in self._bound.closers:
+            await close()
         await self.pool.close()
 
 
@@ -102,5 +119,14 @@ def pool_member(name: str, settings: Settings, prefetch: int | None = None) -> A
     actor that started it (the autoscaler), and is removed only by being drained and killed."""
     handle: ActorHandle = TaskWorkerActor.options(name=name, lifetime="detached", get_if_exists=True).remote(
         settings, None, prefetch or settings.worker_prefetch
+    )
+    return handle
+
+
+def delivery_member(name: str, settings: Settings, prefetch: int | None = None) -> ActorHandle:
+    """One delivery worker of the pool `DELIVERY_WORKER-<i>` (the delivery steps: adapters to ΚΕΔ, the mailbox,
+    ΚΣΗΔΕ), sized by the autoscaler like the task workers. I/O only: no CPU reserved."""
+    handle: ActorHandle = TaskWorkerActor.options(name=name, lifetime="detached", get_if_exists=True).remote(
+        settings, None, prefetch or settings.worker_prefetch, None, "delivery"
     )
     return handle

@@ -650,8 +650,27 @@ class ExternalDouble(Service):
     def ready(self) -> bool:
         return _http_ok(f"http://127.0.0.1:{self.port}/_admin/calls")
 
+    @property
+    def _code_file(self) -> Path:
+        return self.stack.run_dir / f"{self.name}.code"
+
+    def _code(self) -> str:
+        """The double's code as it is now: a double left running by an earlier `kep up` must speak what the tests
+        and the adapters of this checkout expect."""
+        digest = hashlib.sha256()
+        for path in sorted((ROOT / "doubles").rglob("*.py")):  # doubles share code (the mailbox knows ΚΕΔ's ΕΜΕπ)
+            digest.update(path.read_bytes())
+        return digest.hexdigest()
+
+    def start(self, timeout: float = 120) -> None:
+        if self.ready() and (not self._code_file.exists() or self._code_file.read_text() != self._code()):
+            self.progress(f"restarting {self.name}: its code changed")
+            self.stop()
+        super().start(timeout)
+
     def _launch(self) -> None:
         self._spawn([sys.executable, "-m", f"doubles.{self.module}.server", "--port", str(self.port)], cwd=ROOT)
+        self._code_file.write_text(self._code())
 
 
 def all_services(stack: StackSettings, progress: ProgressFn = print) -> list[Service]:

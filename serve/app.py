@@ -21,6 +21,7 @@ from serve.routers import (
     documents,
     forms,
     health,
+    incidents,
     issued,
     live,
     procedures,
@@ -55,6 +56,7 @@ def create_api() -> FastAPI:
     api.include_router(tasks.router)
     api.include_router(admin_autoscaler.router)
     api.include_router(admin_reconciler.router)
+    api.include_router(incidents.router)
     return api
 
 

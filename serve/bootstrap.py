@@ -22,7 +22,7 @@ from actors.ray_options import ActorHandle
 from autoscaler.actor import AUTOSCALER_ACTOR, AutoscalerActor
 from bpmn_bridge.bridge import BRIDGE_ACTOR, CamundaBridgeActor
 from bpmn_bridge.reconciler import RECONCILER_ACTOR, ReconcilerActor
-from bpmn_bridge.worker import TASK_WORKER
+from bpmn_bridge.worker import DELIVERY_WORKER, TASK_WORKER, delivery_member
 from bpmn_bridge.worker import pool_member as task_worker
 from infra.settings import Settings
 from serve.app import build
@@ -140,7 +140,9 @@ def start_actors(settings: Settings, detached: bool = False) -> dict[str, ActorH
     handles[first_worker] = task_worker(first_worker, settings)
     first_renderer = f"{RENDERER}-0"
     handles[first_renderer] = renderer(first_renderer, settings)
-    ray.get([handles[first_worker].__ray_ready__.remote(), handles[first_renderer].__ray_ready__.remote()])
+    first_delivery = f"{DELIVERY_WORKER}-0"
+    handles[first_delivery] = delivery_member(first_delivery, settings)
+    ray.get([handles[name].__ray_ready__.remote() for name in (first_worker, first_renderer, first_delivery)])
     handles[BRIDGE_ACTOR] = CamundaBridgeActor.options(name=BRIDGE_ACTOR, lifetime=lifetime, get_if_exists=True).remote(
         settings
     )

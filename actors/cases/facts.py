@@ -70,3 +70,59 @@ async def supervisor(*, conn: Conn, office_id: uuid.UUID) -> str | None:
         Role.SUPERVISOR.value,
     )
     return subject
+
+
+@dataclass(frozen=True)
+class DocumentRef:
+    id: uuid.UUID
+    filename: str
+    content_type: str
+
+
+@dataclass(frozen=True)
+class DeliveryFacts:
+    """What delivering a case's result needs: who gets it (the citizen by ΑΦΜ, or the procedure's ΚΣΗΔΕ
+    recipient), the certificate the process issued, and the case's other documents (ΚΣΗΔΕ attachments)."""
+
+    office_id: uuid.UUID
+    status: CaseStatus
+    number: str
+    citizen_afm: str | None
+    citizen_name: str
+    procedure_title: str
+    delivery_recipient: str | None
+    certificate: DocumentRef | None  # the latest one the system issued
+    attachments: tuple[DocumentRef, ...]  # what goes with it to an authority: the case's documents and receipt
+
+
+async def delivery_facts(*, conn: Conn, case_id: uuid.UUID) -> DeliveryFacts | None:
+    row = await conn.fetchrow(
+        """SELECT c.office_id, c.status, c.number, c.citizen->>'afm' AS afm,
+                  concat_ws(' ', c.citizen->>'first_name', c.citizen->>'last_name') AS name,
+                  p.title_el, p.delivery_recipient
+           FROM cases c JOIN procedures p ON p.id = c.procedure_id WHERE c.id = $1""",
+        case_id,
+    )
+    if row is None:
+        return None
+    documents = await conn.fetch(
+        """SELECT d.id, d.filename, d.content_type, t.kind FROM documents d
+           LEFT JOIN document_templates t ON t.id = d.template_id
+           WHERE d.case_id = $1 ORDER BY d.created_at, d.id""",
+        case_id,
+    )
+    certificates = [DocumentRef(d["id"], d["filename"], d["content_type"]) for d in documents
+                    if d["kind"] == "certificate"]  # fmt: skip
+    others = tuple(DocumentRef(d["id"], d["filename"], d["content_type"]) for d in documents
+                   if d["kind"] != "certificate")  # fmt: skip
+    return DeliveryFacts(
+        row["office_id"],
+        CaseStatus(row["status"]),
+        row["number"],
+        row["afm"],
+        row["name"],
+        row["title_el"],
+        row["delivery_recipient"],
+        certificates[-1] if certificates else None,
+        others,
+    )

@@ -98,7 +98,17 @@ PROCESS_TO_CASE: tuple[Step, ...] = (
          "from the start; the renderer pool works it)"),
     Step("issue_certificate", "document-render", "the certificate rendered, signed and attached, before the case "
          "completes"),
-    Step("set_completed", "case-status", "complete (starting it first if nobody had)"),
+    Step("choose_delivery", "delivery-lookup", "a note of the way the certificate goes: to the procedure's ΚΣΗΔΕ "
+         "recipient if it names one; else the gov.gr mailbox if ΚΕΔ says the citizen is registered in ΕΜΕπ; else by "
+         "hand at the office"),
+    Step("deliver_mailbox", "delivery-mailbox", "the certificate posted to the citizen's mailbox (once: the effect "
+         "ledger and the posting's idempotency key); a delivery row and a note with the posting; not registered any "
+         "more: a note, then by hand"),
+    Step("deliver_kshde", "delivery-kshde", "the certificate sent through ΚΣΗΔΕ with the case's documents as "
+         "attachments (once: the effect ledger keeps its protocol number); a delivery row and a note with it"),
+    Step("physical_delivery", None, "none: the office's user task to hand the certificate over"),
+    Step("record_handover", "delivery-handover", "a delivery row and a note: handed over at the office"),
+    Step("set_completed", "case-status", "complete (starting it first if nobody had), once delivered"),
     Step("set_rejected", "case-status", "reject, with the reviewer's reason"),
     Step("check_due", "case-due", "past its due date and not suspended: a note and assign to the supervisor, once; "
          "otherwise the timer waits again for the case's real due date"),
@@ -168,7 +178,9 @@ def _variables(data: CaseOpened | CaseChanged, at: datetime) -> dict[str, Any]:
 
 # Variables the case process keeps for itself (started with, or set by its steps): a user task's form never sets
 # one of them (a form that could would move the office, the escalation or the process's own branches).
-PROCESS_VARIABLES = frozenset({"office", "escalateAt", "intake", "dueOutcome", "escalatedTo"})
+PROCESS_VARIABLES = frozenset(
+    {"office", "escalateAt", "intake", "dueOutcome", "escalatedTo", "deliveryChannel", "deliveryRef"}
+)
 
 
 def start_variables(

@@ -427,3 +427,15 @@ async def _insert_document(conn: Conn, cmd: CaseCommand) -> None:
 
 def document_key(case_id: uuid.UUID, document_id: uuid.UUID) -> str:
     return f"cases/{case_id}/documents/{document_id}"
+
+
+async def numbers(
+    *, conn: Conn, case_ids: list[uuid.UUID], office_id: uuid.UUID | None
+) -> dict[uuid.UUID, tuple[uuid.UUID, str]]:
+    """Each case's office and number, of the office `office_id` only (None: any office)."""
+    rows = await conn.fetch(
+        "SELECT id, office_id, number FROM cases WHERE id = ANY($1::uuid[]) AND ($2::uuid IS NULL OR office_id = $2)",
+        case_ids,
+        office_id,
+    )
+    return {r["id"]: (r["office_id"], r["number"]) for r in rows}

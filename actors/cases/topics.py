@@ -43,7 +43,7 @@ def effect_id(task: TaskCommand, effect: str) -> uuid.UUID:
     return uuid.uuid5(_NS, f"{task.process_instance_id}/{task.activity_instance_id}/{effect}")
 
 
-def _case_id(task: TaskCommand) -> uuid.UUID:
+def case_id_of(task: TaskCommand) -> uuid.UUID:
     try:
         return uuid.UUID(task.business_key or "")
     except ValueError:
@@ -52,7 +52,7 @@ def _case_id(task: TaskCommand) -> uuid.UUID:
 
 async def _facts(task: TaskCommand, deps: CaseTaskDeps) -> case_facts.CaseFacts:
     async with deps.pool.acquire() as conn:
-        found = await case_facts.facts(conn=conn, case_id=_case_id(task))
+        found = await case_facts.facts(conn=conn, case_id=case_id_of(task))
     if found is None:
         raise TaskFailed(f"case {task.business_key} does not exist", retry=False)
     return found
@@ -61,19 +61,26 @@ async def _facts(task: TaskCommand, deps: CaseTaskDeps) -> case_facts.CaseFacts:
 async def _act(
     task: TaskCommand, deps: CaseTaskDeps, facts: case_facts.CaseFacts, effect: str, action: CaseAction, **fields: Any
 ) -> CaseView:
+    return await act_as_process(task, deps.cases, facts.office_id, effect, action, **fields)
+
+
+async def act_as_process(
+    task: TaskCommand, cases: CaseShards, office_id: uuid.UUID, effect: str, action: CaseAction, **fields: Any
+) -> CaseView:
     """Apply a case action as the process, once per (instance, activity instance, effect), to the case as it is
-    now: the process holds no version; the status rules decide (a `Conflict` when the case moved on)."""
+    now: the process holds no version; the status rules decide (a `Conflict` when the case moved on). Other
+    packages' process steps (delivery) change the case through this too."""
     command = CaseCommand(
         command_id=effect_id(task, effect),
-        case_id=_case_id(task),
-        office_id=facts.office_id,
+        case_id=case_id_of(task),
+        office_id=office_id,
         actor=PROCESS_ACTOR,
         roles=PROCESS_ROLES,
         action=action,
         reason=fields.pop("reason", f"BPMN {task.activity_id}"),
         **fields,
     )
-    return (await deps.cases.apply(command)).case
+    return (await cases.apply(command)).case
 
 
 def redecided(handler: Handler) -> Handler:

@@ -141,9 +141,11 @@ class Kshde:
         attachments: Sequence[tuple[str, bytes]] = (),
         related_protocol_no: str | None = None,
         category: int = OTHER,
+        pending: bool = False,
     ) -> Sent:
         """The document to the recipients' SectorCodes; with attachments, it stays pending on the service until the
-        last one (IsFinal) arrives."""
+        last one (IsFinal) arrives. `pending`: the attachments come later (`complete`), so that the caller can
+        record the protocol number before the document can reach anyone."""
         if not recipients:
             raise InvalidInput.at("/recipients", "at least one recipient SectorCode", "missing")
         for part in (pdf, *(content for _, content in attachments)):
@@ -156,7 +158,7 @@ class Kshde:
             "RecipientSectorCodes": list(recipients), "RecipientSectorDepartments": [],
             "CCSectorCodes": [], "CCSectorDepartments": [], "LocalSectorProtocolNo": local_protocol_no,
             "LocalSectorProtocolDate": datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S"),
-            "SenderSectorDepartment": self.options.department, "IsFinal": not attachments,
+            "SenderSectorDepartment": self.options.department, "IsFinal": not (attachments or pending),
         }  # fmt: skip
 
         async def post() -> Sent:
@@ -168,15 +170,43 @@ class Kshde:
                         str(body["ReceiptDate"]))  # fmt: skip
 
         sent = await self.policy.call("send", post)
+        if attachments:
+            await self.complete(sent.protocol_no, attachments)
+        return sent
+
+    async def attachment_names(self, protocol_no: str) -> list[str]:
+        async def get() -> list[str]:
+            body = _body(await self._request("GET", f"/documents/{protocol_no}/attachments"))
+            return [str(a["FileName"]) for a in body["results"]]
+
+        return await self.policy.call("attachments", get)
+
+    async def complete(self, protocol_no: str, attachments: Sequence[tuple[str, bytes]], pdf: bytes = b"") -> None:
+        """A pending document completed: each attachment ΚΣΗΔΕ does not list yet, the last one final (a run after a
+        failure sends only what is missing). Without attachments, a new version of the document (`pdf`) marked
+        final."""
+        if not attachments:
+
+            async def finalise() -> None:
+                files = _multipart("document.pdf", pdf, {"IsFinal": True, "VersionComments": "τελικό"})
+                _body(await self._request("PUT", f"/documents/{protocol_no}", files=files))
+
+            await self.policy.call("version", finalise)
+            return
+        names = [name for name, _ in attachments]
+        if len(set(names)) != len(names):
+            raise InvalidInput.at("/attachments", "ΚΣΗΔΕ tells attachments apart by their file names", "duplicate")
         for i, (name, content) in enumerate(attachments):
             final = i == len(attachments) - 1
 
             async def attach(name: str = name, content: bytes = content, final: bool = final) -> None:
+                # asked again inside each try: an attachment whose answer was lost is there already
+                if name in await self.attachment_names(protocol_no):
+                    return
                 files = _multipart(name, content, {"FileName": name, "IsFinal": final})
-                _body(await self._request("POST", f"/documents/{sent.protocol_no}/attachments", files=files))
+                _body(await self._request("POST", f"/documents/{protocol_no}/attachments", files=files))
 
             await self.policy.call("attach", attach)
-        return sent
 
     async def inbox(self, page: int = 1) -> list[Incoming]:
         """One page of the documents sent to this sector (an empty page ends the reading)."""

@@ -47,6 +47,12 @@ _PLACES = (("Αθηναίων", "Κεντρικού Τομέα Αθηνών", "�
            ("Πατρέων", "Αχαΐας", "Δυτικής Ελλάδας", "26221"))  # fmt: skip
 
 
+# The demo and test citizens: the one the README's example opens a case for has a mailbox; this one has none
+# (below the generated range, so never drawn), and gets the certificate by hand.
+REGISTERED_AFM = "090000045"
+UNREGISTERED_AFM = "012345670"
+
+
 def valid_afm(first8: int) -> str:
     digits = f"{first8:08d}"
     check = sum(int(d) << (8 - i) for i, d in enumerate(digits)) % 11 % 10
@@ -84,6 +90,10 @@ class Registry:
                 "regionalUnit": unit,
                 "region": region,
             }
+        contacts[REGISTERED_AFM] = {"email": "eleni.papadaki@example.gr", "mobile": "6900000045",
+                                    "addressStreet": "Πανεπιστημίου", "addressNumber": "45", "addressZipCode": "10559",
+                                    "locality": "Αθηναίων", "municipality": "Αθηναίων",
+                                    "regionalUnit": "Κεντρικού Τομέα Αθηνών", "region": "Αττικής"}  # fmt: skip
         return cls(contacts, username, password)
 
 

@@ -188,6 +188,8 @@ def create_app(latency_s: float = 0.0) -> KshdeApp:
                 return _error(404, "No such document of this sector")
             document.metadata, document.content = {**document.metadata, **parsed[0]}, parsed[1]
             document.version += 1
+            document.final = document.final or bool(parsed[0].get("IsFinal"))
+        app.faults.log("version", document.protocol_no, version=document.version, final=document.final)
         return JSONResponse({"ReceiptId": str(uuid.uuid4()), "DocumentProtocolNo": document.protocol_no,
                              "ReceiptDate": datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S"),
                              "VersionNumber": document.version})  # fmt: skip
@@ -207,7 +209,19 @@ def create_app(latency_s: float = 0.0) -> KshdeApp:
             attachment_id = str(uuid.uuid4())
             document.attachments.append((attachment_id, str(metadata.get("FileName")), content))
             document.final = document.final or bool(metadata.get("IsFinal"))
+        app.faults.log("attach", f"{document.protocol_no}/{metadata.get('FileName')}", final=document.final)
         return JSONResponse({"AttachmentId": attachment_id})
+
+    async def attachments(request: Request) -> Response:
+        refused, sector = await before(request, "attachments")
+        if refused is not None:
+            return refused
+        with app.state_.lock:
+            document = app.state_.documents.get(request.path_params["number"])
+            if document is None or not (document.sender == sector or _visible(document, sector)):
+                return _error(404, "No such document")
+            listed = [{"AttachmentId": a, "FileName": name} for a, name, _ in document.attachments]
+        return JSONResponse({"results": listed})
 
     def _visible(document: Document, sector: str) -> bool:
         codes = list(document.metadata.get("RecipientSectorCodes") or [])
@@ -258,6 +272,7 @@ def create_app(latency_s: float = 0.0) -> KshdeApp:
             Route("/api/v1/documents", send, methods=["POST"]),
             Route("/api/v1/documents/", inbox),
             Route("/api/v1/documents/{number:path}/attachments", attach, methods=["POST"]),
+            Route("/api/v1/documents/{number:path}/attachments", attachments, methods=["GET"]),
             Route("/api/v1/documents/{number:path}/content", content),
             Route("/api/v1/documents/{number:path}", new_version, methods=["PUT"]),
             Route("/api/v1/receipts", receipt, methods=["POST"]),

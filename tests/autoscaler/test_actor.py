@@ -200,7 +200,7 @@ async def test_the_http_view_is_for_administrators(
     admin = bearer(token_for(uuid.uuid4(), roles=("administrator",)))
     view = await http.get("/api/admin/autoscaler", headers=admin)
     assert view.status_code == 200, view.text
-    assert [t["name"] for t in view.json()["targets"]] == ["bridge-workers", "renderers"]
+    assert [t["name"] for t in view.json()["targets"]] == ["bridge-workers", "delivery-workers", "renderers"]
     assert view.json()["targets"][0]["scale"] == "ray_pool:kep-task-worker"
     employee = bearer(token_for(uuid.uuid4(), roles=("employee", "supervisor")))
     assert (await http.get("/api/admin/autoscaler", headers=employee)).status_code == 403
@@ -208,7 +208,7 @@ async def test_the_http_view_is_for_administrators(
     assert (await http.get("/api/admin/autoscaler")).status_code == 401
     reloaded = await http.post("/api/admin/autoscaler/reload", headers=admin)
     assert reloaded.status_code == 200
-    assert reloaded.json() == {"reloaded": True, "targets": ["bridge-workers", "renderers"]}
+    assert reloaded.json() == {"reloaded": True, "targets": ["bridge-workers", "delivery-workers", "renderers"]}
     assert ray.get_actor(AUTOSCALER_ACTOR) is not None
 
 

@@ -36,14 +36,18 @@ def write(tmp_path: Path, *targets: dict[str, Any], name: str = "p.yaml") -> Pat
 
 def test_the_shipped_policy_covers_the_bridge_queues() -> None:
     from actors.documents.renderer import RENDERER
-    from bpmn_bridge.topics import OPTIONS
+    from bpmn_bridge.topics import GROUPS, OPTIONS
     from messages.documents import RENDER_QUEUE, RENDER_TOPIC
 
     policies = load_policies(SHIPPED)
     workers = policies["bridge-workers"]
-    # every topic's queue is some pool's: the task workers', or the renderers' (documents.render)
-    renderers = policies["renderers"]
-    assert sorted(workers.queues) == sorted(task_queue(topic) for topic in OPTIONS if topic != RENDER_TOPIC)
+    # every topic's queue is some pool's: the task workers', the delivery workers', or the renderers'
+    renderers, deliveries = policies["renderers"], policies["delivery-workers"]
+    assert sorted(workers.queues) == sorted(task_queue(topic) for topic in GROUPS["cases"])
+    assert sorted(deliveries.queues) == sorted(task_queue(topic) for topic in GROUPS["delivery"])
+    assert sorted(workers.queues + deliveries.queues + renderers.queues) == sorted(map(task_queue, OPTIONS))
+    assert deliveries.scale.ray_pool is not None
+    assert deliveries.scale.ray_pool.member == "bpmn_bridge.worker:delivery_member"
     assert renderers.queues == [task_queue(RENDER_TOPIC)] == [RENDER_QUEUE]
     assert workers.scale.ray_pool is not None
     assert workers.scale.ray_pool.name == TASK_WORKER

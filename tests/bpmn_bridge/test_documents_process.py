@@ -65,4 +65,7 @@ async def test_an_opened_case_gets_its_receipt_and_a_completed_one_its_signed_ce
     assert check.trusted
     # the documents are the system's, not the citizen's evidence: the intake's check did not count them, and the
     # process's own case effects are unchanged
-    assert await by_process(pool, case["id"]) == ["case.assigned", "case.started", "case.completed"]
+    # (the notes: the way the certificate goes, and its posting to the citizen's mailbox)
+    assert await by_process(pool, case["id"]) == [
+        "case.assigned", "case.noted", "case.noted", "case.started", "case.completed"
+    ]  # fmt: skip

@@ -154,7 +154,7 @@ async def test_a_reopened_case_gets_a_new_instance(
     async def completed() -> bool:
         return (await case_row(pool, case["id"]))["status"] == "completed" and not await running(engine, case["id"])
 
-    await eventually(completed, within=60)
+    await eventually(completed, within=90)
     await act(http, headers, pool, case["id"], "close")
     supervisor = bearer(token_for(office_with_staff["office"], roles=("employee", "supervisor")))
     await act(http, supervisor, pool, case["id"], "reopen", reason="λάθος στο πιστοποιητικό")
