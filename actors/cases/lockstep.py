@@ -23,6 +23,9 @@ PROCESS_ACTOR = "bpmn:kep_case"  # who the timeline names for the process's chan
 # who the timeline names for the documents the system issues (actors/documents): not the citizen's evidence, so
 # never a documents-supplied for the process
 DOCUMENTS_ACTOR = "system:documents"
+# who the timeline names for what the delivery readers bring in (replies from the mailbox, documents from ΚΣΗΔΕ):
+# like the documents the system issues, never a message to the process
+DELIVERY_ACTOR = "system:delivery"
 # Received by an employee in person: the employee who opened it has it and has seen the citizen's papers, so the
 # process's intake (assignment by rule, the documents check) is for the cases that come in without one.
 RECEIVED_IN_PERSON = frozenset({Channel.COUNTER})
@@ -153,7 +156,7 @@ def intents(event: Envelope[CaseOpened] | Envelope[CaseChanged]) -> list[Intent]
     case = str(data.case_id)
     if isinstance(data, CaseOpened):
         return [StartProcess(data.process_key, case, _variables(data, event.time), once=True)]
-    if data.actor in (PROCESS_ACTOR, DOCUMENTS_ACTOR):
+    if data.actor in (PROCESS_ACTOR, DOCUMENTS_ACTOR, DELIVERY_ACTOR):
         return []
     out: list[Intent] = []
     for effect in CASE_TO_PROCESS[data.action.past]:
