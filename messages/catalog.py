@@ -108,6 +108,8 @@ class AdminProcedure(BaseModel):
     offices: list[uuid.UUID] = Field(default_factory=list)
     attachment_max_mb: int | None = None
     attachment_types: list[str] | None = None
+    # the ΚΣΗΔΕ SectorCode its results are sent to; null: the citizen (mailbox, or by hand)
+    delivery_recipient: str | None = None
     mitos_updated_at: datetime | None
     synced_at: datetime
     removed_at: datetime | None
@@ -140,6 +142,8 @@ class ProcedureSettings(BaseModel):
     # attachment limits; null: the system's defaults
     attachment_max_mb: int | None = Field(default=None, ge=1, le=ATTACHMENT_MAX_MB_CEILING)
     attachment_types: list[AttachmentType] | None = Field(default=None, min_length=1)
+    # a unit of ΚΣΗΔΕ's org chart that receives documents (GET /api/admin/kshde/units); null: the citizen
+    delivery_recipient: str | None = Field(default=None, pattern=r"^[A-Za-z0-9._-]{1,64}$")
     reason: str | None = Field(default=None, max_length=500)
 
     @field_validator("active")

@@ -8,6 +8,7 @@ from typing import Any
 
 from defusedcsv import csv
 
+from actors.delivery import orgchart
 from infra.db import Conn, like_escape
 from messages.catalog import AdminProcedure, AuditEntry, ProcedureFilter, ProcedurePage, ProcedureSettings, SyncRun
 from messages.errors import FieldError, InvalidInput, NotFound
@@ -15,7 +16,7 @@ from messages.errors import FieldError, InvalidInput, NotFound
 _COLUMNS = """p.id, p.mitos_id, p.title_el, p.title_en, p.description_el, p.description_en, p.owner_org,
               p.categories, p.eugo, p.mykeplive,
               p.duration_days, p.cost_min, p.cost_max, p.active, p.form_key, p.bpmn_process_key,
-              p.attachment_max_mb, p.attachment_types,
+              p.attachment_max_mb, p.attachment_types, p.delivery_recipient,
               p.mitos_updated_at, p.synced_at, p.removed_at,
               array(SELECT o.office_id FROM procedure_offices o WHERE o.procedure_id = p.id ORDER BY o.office_id)
                   AS offices"""
@@ -69,12 +70,12 @@ async def get_procedure(*, conn: Conn, procedure_id: uuid.UUID) -> AdminProcedur
 
 
 # the procedure's own columns that administrators set (offices are rows of their own)
-_LOCAL = ("active", "form_key", "bpmn_process_key", "attachment_max_mb", "attachment_types")
+_LOCAL = ("active", "form_key", "bpmn_process_key", "attachment_max_mb", "attachment_types", "delivery_recipient")
 
 
 async def _settings_of(conn: Conn, procedure_id: uuid.UUID) -> tuple[dict[str, Any], bool] | None:
     row = await conn.fetchrow(
-        """SELECT active, form_key, bpmn_process_key, attachment_max_mb, attachment_types,
+        """SELECT active, form_key, bpmn_process_key, attachment_max_mb, attachment_types, delivery_recipient,
                   removed_at IS NOT NULL AS removed,
                   array(SELECT office_id::text FROM procedure_offices WHERE procedure_id = p.id ORDER BY 1) AS offices
            FROM procedures p WHERE id = $1 FOR UPDATE""",
@@ -93,6 +94,12 @@ async def _invalid_settings(conn: Conn, change: dict[str, Any], removed: bool) -
     key = change.get("form_key")
     if key is not None and not await conn.fetchval("SELECT EXISTS (SELECT 1 FROM forms WHERE key = $1)", key):
         errors.append(FieldError("/form_key", f"no form with key {key!r}", "unknown_form"))
+    recipient = change.get("delivery_recipient")
+    if recipient is not None:
+        try:
+            await orgchart.require_recipient(conn, recipient, pointer="/delivery_recipient")
+        except InvalidInput as exc:
+            errors += exc.errors
     if change.get("offices"):
         known = {
             r["id"] for r in await conn.fetch("SELECT id FROM offices WHERE id = ANY($1::uuid[])", change["offices"])

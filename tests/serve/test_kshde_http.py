@@ -69,3 +69,29 @@ async def test_only_administrators_and_only_pages_this_api_gives(
         assert [e["path"] for e in resp.json()["errors"]] == [pointer], resp.text
     for params in ({"q": "\x00"}, {"after": "\x00"}):  # text PostgreSQL cannot hold
         assert (await http.get(UNITS, params=params, headers=admin)).status_code == 422
+
+
+async def test_a_procedures_results_go_to_a_kshde_unit_that_receives_documents(
+    ray_app: dict[str, Any],
+    http: httpx.AsyncClient,
+    token_for: Callable[..., str],
+    make_procedure: Callable[..., Any],
+) -> None:
+    admin = bearer(token_for(uuid.uuid4(), roles=("administrator",)))
+    assert (await http.post("/api/admin/kshde/sync", headers=admin)).status_code == 200
+    url = f"/api/admin/procedures/{await make_procedure()}"
+    for code, problem in (("NO-SUCH-UNIT", "kshde_unknown"), ("GR", "kshde_not_sddd")):
+        refused = await http.patch(url, json={"delivery_recipient": code}, headers=admin)
+        assert refused.status_code == 422, refused.text
+        [error] = refused.json()["errors"]
+        assert (error["path"], error["type"]) == ("/delivery_recipient", problem)
+    assert (await http.get(url, headers=admin)).json()["delivery_recipient"] is None  # nothing changed
+    malformed = await http.patch(url, json={"delivery_recipient": "ΔΗΜΟΣ ΑΘΗΝΑΙΩΝ"}, headers=admin)
+    assert malformed.status_code == 422
+    chosen = await http.patch(url, json={"delivery_recipient": "DHM-ATH", "reason": "διαβίβαση"}, headers=admin)
+    assert chosen.status_code == 200, chosen.text
+    assert chosen.json()["delivery_recipient"] == "DHM-ATH"
+    history = (await http.get(f"{url}/history", headers=admin)).json()
+    assert {"delivery_recipient": "DHM-ATH"} in [entry["new"] for entry in history]  # audited
+    back = await http.patch(url, json={"delivery_recipient": None}, headers=admin)
+    assert back.json()["delivery_recipient"] is None  # to the citizen again
