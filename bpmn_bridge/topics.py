@@ -14,7 +14,7 @@ import asyncpg
 from actors.cases import topics as case_topics
 from actors.cases.shards import CaseShards
 from actors.delivery import steps as delivery_steps
-from actors.delivery.configured import configured
+from actors.delivery.configured import Live
 from infra.settings import Settings
 from infra.storage import create_store
 from messages.documents import RENDER_TOPIC, RENDER_TOPIC_OPTIONS
@@ -38,6 +38,6 @@ def bind(pool: asyncpg.Pool[asyncpg.Record], settings: Settings, group: Group = 
     cases = CaseShards(settings.case_shards, settings.ray_namespace)
     if group == "cases":
         return Bound(case_topics.topics(case_topics.CaseTaskDeps(pool=pool, cases=cases)))
-    adapters = configured(settings, pool.acquire)
+    adapters = Live(settings, pool)
     deps = delivery_steps.DeliveryDeps(pool=pool, cases=cases, adapters=adapters, store=create_store(settings))
     return Bound(delivery_steps.topics(deps), [adapters.close], deps)

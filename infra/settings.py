@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Literal
 
 import limits
+from cryptography.fernet import Fernet
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -72,6 +73,11 @@ class Settings(BaseSettings):
     # last change must be before it is judged (its event may still be on its way to the engine)
     reconcile_interval_s: float = Field(default=600.0, ge=0)
     reconcile_grace_s: float = Field(default=120.0, ge=0)
+    # the delivery readers (actors/delivery/reader.py), seconds between passes (0: only on request, POST
+    # /api/admin/delivery/read): the mailbox postings' statuses, the citizens' mailbox replies, our ΚΣΗΔΕ inbox
+    mailbox_status_interval_s: float = Field(default=900.0, ge=0)
+    mailbox_replies_interval_s: float = Field(default=300.0, ge=0)
+    kshde_inbox_interval_s: float = Field(default=300.0, ge=0)
 
     # the autoscaler: a policy file or folder (unset: deployments/autoscaler/policies.yaml), whether it only decides
     # and logs (dry run), and how it reaches a Kubernetes API for `kubernetes` targets (unset: in-cluster)
@@ -126,6 +132,9 @@ class Settings(BaseSettings):
     kshde_sector_code: str | None = None
     kshde_client_id: str | None = None
     kshde_client_secret: SecretStr | None = None
+    # the Fernet key (cryptography) that encrypts the adapter secrets administrators save (PUT /api/admin/adapters/…):
+    # without it, saving a secret is refused
+    config_key: SecretStr | None = None
 
     # requests under /api/ one caller may make (any `limits` notation, e.g. "600/minute"; "" for none): a token's
     # subject for reads and for writes, a client address without a valid token
@@ -135,6 +144,13 @@ class Settings(BaseSettings):
 
     log_format: Literal["json", "console"] = "console"
     log_level: str = "INFO"
+
+    @field_validator("config_key")
+    @classmethod
+    def _a_fernet_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            Fernet(value.get_secret_value().encode())  # ValueError: not 32 url-safe base64-encoded bytes
+        return value
 
     @field_validator("rate_limit_reads", "rate_limit_writes", "rate_limit_anonymous")
     @classmethod

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+from collections.abc import Callable
 from pathlib import Path
 
 from pydantic import SecretStr
@@ -139,7 +140,10 @@ class StackSettings(BaseSettings):
         }
 
     def delivery_env(self) -> dict[str, str]:
-        """The adapters pointed at the local doubles, with the doubles' own credentials."""
+        """The adapters pointed at the local doubles, with the doubles' own credentials, and the key that encrypts
+        the adapter secrets administrators save (kept in .state, like the render secret)."""
+        from cryptography.fernet import Fernet
+
         from doubles.ked.server import PASSWORD, PATH, USERNAME
         from doubles.kshde.server import CLIENTS
         from doubles.mailbox.server import TOKEN
@@ -156,21 +160,27 @@ class StackSettings(BaseSettings):
             "KEP_KSHDE_SECTOR_CODE": "KEP-ATH",
             "KEP_KSHDE_CLIENT_ID": client_id,
             "KEP_KSHDE_CLIENT_SECRET": client_secret,
+            "KEP_CONFIG_KEY": _kept_secret(self.state_dir / "config-key", lambda: Fernet.generate_key().decode()),
         }
 
     def documents_env(self) -> dict[str, str]:
         """Development signing (a CA of this machine's own, `kepctl/devca.py`) and a render secret kept in .state,
         so detached renderers and a restarted HTTP app agree on it."""
         ca = ensure_dev_ca(self.state_dir / "dev-ca")
-        secret = self.state_dir / "render-secret"
-        if not secret.exists():
-            secret.parent.mkdir(parents=True, exist_ok=True)
-            secret.touch(mode=0o600)
-            secret.write_text(secrets.token_urlsafe(32))
+        render_secret = _kept_secret(self.state_dir / "render-secret", lambda: secrets.token_urlsafe(32))
         return {
             "KEP_SIGNING_KEY_FILE": str(ca.signer_key),
             "KEP_SIGNING_CERT_FILE": str(ca.signer_cert),
             "KEP_SIGNING_CHAIN_FILES": json.dumps([str(ca.ca_cert)]),
-            "KEP_RENDER_SECRET": secret.read_text().strip(),
+            "KEP_RENDER_SECRET": render_secret,
             "KEP_PUBLIC_URL": f"http://127.0.0.1:{self.http_port}",
         }
+
+
+def _kept_secret(path: Path, make: Callable[[], str]) -> str:
+    """A secret of this machine's stack, made once and kept readable by its owner only."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.touch(mode=0o600)
+        path.write_text(make())
+    return path.read_text().strip()

@@ -19,6 +19,7 @@ import asyncpg
 import httpx
 import pytest
 import ray
+from cryptography.fernet import Fernet
 from ray import serve
 
 from doubles.mitos.generator import generate
@@ -123,6 +124,10 @@ def settings(stack: StackSettings, database_url: str, amqp_vhost: str) -> Settin
         bridge_long_poll_ms=5_000,
         # passes on request only: a periodic one would repair what a test arranges on purpose
         reconcile_interval_s=0,
+        # the delivery readers likewise: a test asks for a pass (POST /api/admin/delivery/read) when it is ready
+        mailbox_status_interval_s=0,
+        mailbox_replies_interval_s=0,
+        kshde_inbox_interval_s=0,
         # certificates signed by the development CA of the local stack
         signing_key_file=env["KEP_SIGNING_KEY_FILE"],  # type: ignore[arg-type]
         signing_cert_file=env["KEP_SIGNING_CERT_FILE"],  # type: ignore[arg-type]
@@ -141,6 +146,7 @@ def settings(stack: StackSettings, database_url: str, amqp_vhost: str) -> Settin
         kshde_sector_code=env["KEP_KSHDE_SECTOR_CODE"],
         kshde_client_id=env["KEP_KSHDE_CLIENT_ID"],
         kshde_client_secret=env["KEP_KSHDE_CLIENT_SECRET"],  # type: ignore[arg-type]
+        config_key=Fernet.generate_key().decode(),  # type: ignore[arg-type]
     )
 
 

@@ -34,7 +34,7 @@ from actors.cases.shards import CaseShards
 from actors.cases.store import document_key
 from actors.cases.topics import act_as_process, case_id_of
 from actors.delivery import ledger
-from actors.delivery.configured import Adapters
+from actors.delivery.configured import Live
 from actors.delivery.kshde import Kshde
 from actors.delivery.mailbox import NotRegistered
 from infra.storage.base import ObjectStore
@@ -53,7 +53,7 @@ CrashPoint = Literal["after_remote"]
 class DeliveryDeps:
     pool: asyncpg.Pool[asyncpg.Record]
     cases: CaseShards
-    adapters: Adapters
+    adapters: Live  # as configured now (settings and what administrators saved)
     store: ObjectStore
     crash: CrashPoint | None = None  # fault injection: die after a remote call answered, before it was recorded
 
@@ -114,12 +114,12 @@ async def lookup(task: TaskCommand, deps: DeliveryDeps) -> dict[str, Any]:
     channel: Channel
     if facts.delivery_recipient:
         channel, why = "kshde", f"διαβίβαση μέσω ΚΣΗΔΕ στον φορέα {facts.delivery_recipient}"
-    elif deps.adapters.ked is None or deps.adapters.mailbox is None:
+    elif (adapters := await deps.adapters.get()).ked is None or adapters.mailbox is None:
         channel, why = "physical", "η ηλεκτρονική επίδοση δεν είναι διαθέσιμη: παράδοση στο γραφείο"
     elif not facts.citizen_afm:
         channel, why = "physical", "χωρίς ΑΦΜ: παράδοση στο γραφείο"
     else:
-        ked = deps.adapters.ked
+        ked = adapters.ked
         afm = facts.citizen_afm
 
         async def ask(attempt: ledger.Attempt) -> dict[str, Any]:
@@ -150,7 +150,7 @@ async def _certificate(
 
 
 async def to_mailbox(task: TaskCommand, deps: DeliveryDeps) -> dict[str, Any]:
-    mailbox = deps.adapters.mailbox
+    mailbox = (await deps.adapters.get()).mailbox
     if mailbox is None:
         raise BusinessError(NOT_REGISTERED, "the gov.gr mailbox is not configured here any more")
     facts = await _facts(task, deps)
@@ -181,7 +181,7 @@ async def to_mailbox(task: TaskCommand, deps: DeliveryDeps) -> dict[str, Any]:
 
 
 async def to_authority(task: TaskCommand, deps: DeliveryDeps) -> dict[str, Any]:
-    kshde = deps.adapters.kshde
+    kshde = (await deps.adapters.get()).kshde
     if kshde is None:
         raise TaskFailed("ΚΣΗΔΕ is not configured (KEP_KSHDE_* settings)", retry=False)
     facts = await _facts(task, deps)
