@@ -14,6 +14,7 @@ from serve.routers import (
     admin_adapters,
     admin_autoscaler,
     admin_catalog,
+    admin_delivery,
     admin_kshde,
     admin_reconciler,
     admin_templates,
@@ -23,6 +24,7 @@ from serve.routers import (
     health,
     incidents,
     issued,
+    kshde_inbox,
     live,
     procedures,
     render_pages,
@@ -57,6 +59,8 @@ def create_api() -> FastAPI:
     api.include_router(admin_autoscaler.router)
     api.include_router(admin_reconciler.router)
     api.include_router(incidents.router)
+    api.include_router(admin_delivery.router)
+    api.include_router(kshde_inbox.router)
     return api
 
 

@@ -14,6 +14,7 @@ from ray import serve
 from actors.cases.shards import shard_name
 from actors.cases.workflow import CaseWorkflowActor
 from actors.catalog.catalog import CATALOG_ACTOR, ProcedureCatalogActor
+from actors.delivery.reader import READER_ACTOR, DeliveryReaderActor
 from actors.documents.renderer import RENDERER
 from actors.documents.renderer import pool_member as renderer
 from actors.live import LIVE_RELAY, LiveRelayActor
@@ -148,6 +149,9 @@ def start_actors(settings: Settings, detached: bool = False) -> dict[str, ActorH
     )
     handles[RECONCILER_ACTOR] = ReconcilerActor.options(
         name=RECONCILER_ACTOR, lifetime=lifetime, get_if_exists=True
+    ).remote(settings)
+    handles[READER_ACTOR] = DeliveryReaderActor.options(
+        name=READER_ACTOR, lifetime=lifetime, get_if_exists=True
     ).remote(settings)
     if settings.autoscaler_enabled:
         handles[AUTOSCALER_ACTOR] = AutoscalerActor.options(

@@ -16,6 +16,7 @@ from redis.asyncio import Redis
 
 from actors.cases.shards import CaseShards
 from actors.catalog.catalog import CATALOG_ACTOR
+from actors.delivery.reader import READER_ACTOR
 from actors.handles import NamedActor
 from actors.outbox import OUTBOX_RELAY
 from autoscaler.actor import AUTOSCALER_ACTOR
@@ -89,6 +90,7 @@ class Context:
     reconciler: NamedActor
     bridge: NamedActor
     relay: NamedActor
+    delivery_reader: NamedActor
     rate_policy: Policy
     rate_windows: Windows
     consumed_queues: tuple[str, ...] = CONSUMED_QUEUES
@@ -127,6 +129,7 @@ class Context:
             reconciler=NamedActor(RECONCILER_ACTOR, settings.ray_namespace),
             bridge=NamedActor(BRIDGE_ACTOR, settings.ray_namespace),
             relay=NamedActor(OUTBOX_RELAY, settings.ray_namespace),
+            delivery_reader=NamedActor(READER_ACTOR, settings.ray_namespace),
             rate_policy=Policy.from_settings(settings),
             rate_windows=Windows(settings.redis_url.get_secret_value(), settings.ray_namespace),
             uploads=asyncio.Semaphore(settings.uploads_per_replica),
@@ -184,7 +187,8 @@ class Context:
             raise LookupError(f"no consumer on {', '.join(missing)}")
 
     async def _probe_loops(self) -> None:
-        statuses = [s for actor in (self.bridge, self.relay) for s in await actor.call("loops")]
+        actors = (self.bridge, self.relay, self.delivery_reader)
+        statuses = [s for actor in actors for s in await actor.call("loops")]
         if bad := [s for s in statuses if s.stale or not s.running]:
             said = (f"{s.name}: no pass for {s.last_pass_age_s} s" if s.running else f"{s.name}: stopped" for s in bad)
             raise LookupError("; ".join(said))

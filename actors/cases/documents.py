@@ -3,6 +3,8 @@ store under `store.document_key`, never under a name the client chose."""
 
 from __future__ import annotations
 
+import re
+import unicodedata
 import uuid
 from dataclasses import dataclass
 
@@ -10,6 +12,20 @@ from actors.cases.store import get_case
 from infra.db import Conn
 from messages.cases import DocumentView
 from messages.errors import NotFound
+
+_UNSAFE = re.compile(r'[<>:"/\\|?*]+')
+_INVISIBLE = frozenset({"Cc", "Cf", "Zl", "Zp"})  # controls, formats (U+202E...), line and paragraph separators
+
+
+def safe_filename(name: str | None) -> str:
+    """What we show and offer for download: the last path part, NFC, no control, format (bidirectional overrides,
+    zero-width marks) or reserved characters, bounded; Greek stays Greek. It never becomes a storage key. For every
+    name that comes from outside: an upload's, a document's from ΚΣΗΔΕ."""
+    base = unicodedata.normalize("NFC", (name or "").replace("\\", "/").rsplit("/", 1)[-1])
+    visible = "".join("<" if unicodedata.category(c) in _INVISIBLE else c for c in base)  # then one `_` a run
+    cleaned = _UNSAFE.sub("_", visible).strip(" .")[-150:]
+    return cleaned or "document"
+
 
 _COLUMNS = (
     "id, case_id, kind, filename, content_type, size_bytes, sha256, created_by, created_at, template_id, inputs_hash,"

@@ -126,3 +126,20 @@ async def delivery_facts(*, conn: Conn, case_id: uuid.UUID) -> DeliveryFacts | N
         certificates[-1] if certificates else None,
         others,
     )
+
+
+@dataclass(frozen=True)
+class CaseByNumber:
+    """A case as something from outside names it (a mailbox reply's reference is the case's number)."""
+
+    id: uuid.UUID
+    office_id: uuid.UUID
+    number: str
+    citizen_afm: str | None
+
+
+async def case_by_number(*, conn: Conn, number: str) -> CaseByNumber | None:
+    row = await conn.fetchrow(
+        "SELECT id, office_id, number, citizen->>'afm' AS afm FROM cases WHERE number = $1", number
+    )
+    return CaseByNumber(row["id"], row["office_id"], row["number"], row["afm"]) if row else None

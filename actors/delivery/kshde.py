@@ -58,6 +58,14 @@ class Sent:
 
 
 @dataclass(frozen=True)
+class Content:
+    """A file as ΚΣΗΔΕ serves it: the bytes and the media type its answer names."""
+
+    data: bytes
+    content_type: str
+
+
+@dataclass(frozen=True)
 class Incoming:
     protocol_no: str
     version: int
@@ -174,12 +182,17 @@ class Kshde:
             await self.complete(sent.protocol_no, attachments)
         return sent
 
-    async def attachment_names(self, protocol_no: str) -> list[str]:
-        async def get() -> list[str]:
+    async def attachments(self, protocol_no: str) -> list[tuple[str, str]]:
+        """A document's attachments as (AttachmentId, FileName), in ΚΣΗΔΕ's order."""
+
+        async def get() -> list[tuple[str, str]]:
             body = _body(await self._request("GET", f"/documents/{protocol_no}/attachments"))
-            return [str(a["FileName"]) for a in body["results"]]
+            return [(str(a["AttachmentId"]), str(a["FileName"])) for a in body["results"]]
 
         return await self.policy.call("attachments", get)
+
+    async def attachment_names(self, protocol_no: str) -> list[str]:
+        return [name for _, name in await self.attachments(protocol_no)]
 
     async def complete(self, protocol_no: str, attachments: Sequence[tuple[str, bytes]], pdf: bytes = b"") -> None:
         """A pending document completed: each attachment ΚΣΗΔΕ does not list yet, the last one final (a run after a
@@ -220,10 +233,16 @@ class Kshde:
         return await self.policy.call("inbox", get)
 
     async def content(self, protocol_no: str) -> bytes:
-        async def get() -> bytes:
-            response = await self._request("GET", f"/documents/{protocol_no}/content")
+        return (await self.download(protocol_no)).data
+
+    async def download(self, protocol_no: str, attachment_id: str | None = None) -> Content:
+        """A document's content, or one of its attachments', with the media type ΚΣΗΔΕ answered."""
+        path = f"/documents/{protocol_no}" + (f"/attachments/{attachment_id}" if attachment_id else "") + "/content"
+
+        async def get() -> Content:
+            response = await self._request("GET", path)
             _raise_for(response)
-            return response.content
+            return Content(response.content, response.headers.get("content-type", "application/octet-stream"))
 
         return await self.policy.call("content", get)
 

@@ -1,9 +1,9 @@
 """A local double of ΚΣΗΔΕ (the central electronic document exchange between authorities), speaking the API the
 protocol sheet describes (../shared/protocols/kshde.md): per-SectorCode authentication with expiring tokens, the
 org chart, documents sent as multipart (content + JSON metadata) and kept pending until `IsFinal`, new versions,
-attachments, the inbox read page by page, each document's content, and receipts idempotent per (protocol number,
-version). Errors carry `{SideTrackingId, HttpStatus, ErrorMessage}` as the service's do; faults on demand
-(doubles/faults.py)."""
+attachments, the inbox read page by page, each document's content and its attachments' contents, and receipts
+idempotent per (protocol number, version). Errors carry `{SideTrackingId, HttpStatus, ErrorMessage}` as the
+service's do; faults on demand (doubles/faults.py)."""
 
 from __future__ import annotations
 
@@ -248,6 +248,19 @@ def create_app(latency_s: float = 0.0) -> KshdeApp:
             return _error(404, "No such document")
         return Response(document.content, media_type="application/pdf")
 
+    async def attachment_content(request: Request) -> Response:
+        refused, sector = await before(request, "attachment_content")
+        if refused is not None:
+            return refused
+        with app.state_.lock:
+            document = app.state_.documents.get(request.path_params["number"])
+        if document is None or not (_visible(document, sector) or document.sender == sector):
+            return _error(404, "No such document")
+        found = next((data for a, _, data in document.attachments if a == request.path_params["attachment_id"]), None)
+        if found is None:
+            return _error(404, "No such attachment")
+        return Response(found, media_type="application/pdf")
+
     async def receipt(request: Request) -> Response:
         refused, sector = await before(request, "receipt")
         if refused is not None:
@@ -273,6 +286,8 @@ def create_app(latency_s: float = 0.0) -> KshdeApp:
             Route("/api/v1/documents/", inbox),
             Route("/api/v1/documents/{number:path}/attachments", attach, methods=["POST"]),
             Route("/api/v1/documents/{number:path}/attachments", attachments, methods=["GET"]),
+            # before the document's own content: `{number:path}` would swallow "…/attachments/{id}"
+            Route("/api/v1/documents/{number:path}/attachments/{attachment_id}/content", attachment_content),
             Route("/api/v1/documents/{number:path}/content", content),
             Route("/api/v1/documents/{number:path}", new_version, methods=["PUT"]),
             Route("/api/v1/receipts", receipt, methods=["POST"]),

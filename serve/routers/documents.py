@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import re
-import unicodedata
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
@@ -19,6 +18,7 @@ from starlette.datastructures import UploadFile as StarletteUploadFile
 
 from actors.cases import documents as case_documents
 from actors.cases import idempotency, store
+from actors.cases.documents import safe_filename
 from messages.cases import CaseAction, DocumentView
 from messages.catalog import ATTACHMENT_MAX_MB_CEILING
 from messages.envelope import new_id
@@ -60,17 +60,6 @@ _UPLOAD_BODY: dict[str, Any] = {
     }
 }
 DOWNLOAD_LINK_TTL = timedelta(minutes=5)
-_UNSAFE = re.compile(r'[<>:"/\\|?*]+')
-_INVISIBLE = frozenset({"Cc", "Cf", "Zl", "Zp"})  # controls, formats (U+202E...), line and paragraph separators
-
-
-def safe_filename(name: str | None) -> str:
-    """What we show and offer for download: the last path part, NFC, no control, format (bidirectional overrides,
-    zero-width marks) or reserved characters, bounded; Greek stays Greek. It never becomes a storage key."""
-    base = unicodedata.normalize("NFC", (name or "").replace("\\", "/").rsplit("/", 1)[-1])
-    visible = "".join("<" if unicodedata.category(c) in _INVISIBLE else c for c in base)  # then one `_` a run
-    cleaned = _UNSAFE.sub("_", visible).strip(" .")[-150:]
-    return cleaned or "document"
 
 
 def _sniff(head: bytes) -> str | None:
