@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeAlias
@@ -15,11 +16,25 @@ from asyncpg.pool import PoolAcquireContext, PoolConnectionProxy
 Conn: TypeAlias = "asyncpg.Connection[asyncpg.Record] | PoolConnectionProxy[asyncpg.Record]"
 
 
+def _json(value: Any) -> str:
+    """orjson, but an integer beyond 64 bits (which JSON allows and jsonb keeps exactly) through the standard
+    library rather than a 500."""
+    try:
+        return orjson.dumps(value).decode()
+    except orjson.JSONEncodeError:
+        return json.dumps(value, ensure_ascii=False, default=_plain)
+
+
+def _plain(value: Any) -> str:
+    """What orjson writes for the types it knows beyond JSON's (datetimes, UUIDs)."""
+    return value.isoformat() if hasattr(value, "isoformat") else str(value)
+
+
 async def _init_connection(conn: asyncpg.Connection[asyncpg.Record]) -> None:
     for typ in ("json", "jsonb"):
         await conn.set_type_codec(
             typ,
-            encoder=lambda v: orjson.dumps(v).decode(),
+            encoder=_json,
             decoder=orjson.loads,
             schema="pg_catalog",
         )

@@ -117,7 +117,7 @@ async def save(
                      updated_by = $5, updated_at = now()""",
             settings.env,
             name,
-            json.dumps(kept_values),
+            kept_values,
             sealed,
             actor,
         )
@@ -182,6 +182,6 @@ async def _audit(
         actor,
         request_id,
         reason,
-        json.dumps(old, ensure_ascii=False),
-        json.dumps(new, ensure_ascii=False),
+        old,
+        new,
     )

@@ -114,7 +114,7 @@ async def stored(conn: Conn, settings: Settings) -> dict[str, Stored]:
                 secrets = json.loads(key.decrypt(bytes(row["secrets"])))
             except InvalidToken:
                 raise ConfigurationError("KEP_CONFIG_KEY does not decrypt the stored adapter secrets") from None
-        out[row["adapter"]] = Stored(json.loads(row["values"]), secrets, row["version"], row["updated_by"])
+        out[row["adapter"]] = Stored(row["values"], secrets, row["version"], row["updated_by"])
     return out
 
 

@@ -12,7 +12,6 @@ still waits on the remote side waits for that run and finds it done.
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -65,13 +64,18 @@ async def once(
     `started` with what it got: the next run carries on from there with the same idempotency key."""
     async with pool.acquire() as conn:
         # a session lock on the connection the effect's statements use: each of them commits on its own (the
-        # remote reference must outlive a crash during the call), and the pool's reset of the connection releases
-        # the lock should the unlock below not run
+        # remote reference must outlive a crash during the call)
         await conn.execute("SELECT pg_advisory_lock(hashtextextended($1, 0))", f"effect:{key}")
         try:
             return await _run(conn, key, case_id, adapter, call)
         finally:
-            await conn.execute("SELECT pg_advisory_unlock(hashtextextended($1, 0))", f"effect:{key}")
+            try:
+                await conn.execute("SELECT pg_advisory_unlock(hashtextextended($1, 0))", f"effect:{key}")
+            except BaseException:
+                # the pool does not reset what a session holds (infra/db): a lock that could not be given back
+                # goes with its connection, never to the next borrower
+                conn.terminate()
+                raise
 
 
 async def _run(conn: Conn, key: EffectKey, case_id: uuid.UUID, adapter: str, call: Call) -> dict[str, Any]:
@@ -89,7 +93,7 @@ async def _run(conn: Conn, key: EffectKey, case_id: uuid.UUID, adapter: str, cal
     )
     assert row is not None
     if row["state"] == "done":
-        done: dict[str, Any] = json.loads(row["result"])
+        done: dict[str, Any] = row["result"]
         return done
 
     async def progress(remote_ref: str) -> None:
@@ -99,7 +103,7 @@ async def _run(conn: Conn, key: EffectKey, case_id: uuid.UUID, adapter: str, cal
     await conn.execute(
         "UPDATE external_effects SET state = 'done', result = $2, done_at = now() WHERE key = $1",
         str(key),
-        json.dumps(result, ensure_ascii=False, default=str),
+        result,
     )
     return result
 
