@@ -343,6 +343,8 @@ class RabbitMQ(Service):
             "RABBITMQ_CONFIG_FILE": str(base / "rabbitmq"),
             "RABBITMQ_PID_FILE": str(self.pid_file),
             "ERL_EPMD_ADDRESS": "127.0.0.1",
+            # an Erlang VM that dies (the server, or a rabbitmqctl call) writes its dump here, not into the checkout
+            "ERL_CRASH_DUMP": str(self.stack.log_dir / "rabbitmq" / "erl_crash.dump"),
         }
 
     def ready(self) -> bool:
