@@ -78,6 +78,7 @@ class Settings(BaseSettings):
     mailbox_status_interval_s: float = Field(default=900.0, ge=0)
     mailbox_replies_interval_s: float = Field(default=300.0, ge=0)
     kshde_inbox_interval_s: float = Field(default=300.0, ge=0)
+    kshde_org_chart_interval_s: float = Field(default=86_400.0, ge=0)  # the chart changes rarely: once a day
 
     # the autoscaler: a policy file or folder (unset: deployments/autoscaler/policies.yaml), whether it only decides
     # and logs (dry run), and how it reaches a Kubernetes API for `kubernetes` targets (unset: in-cluster)

@@ -8,6 +8,8 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from messages.kshde import SyncReport
+
 
 class StatusCounts(BaseModel):
     """The mailbox status tracker: postings asked about, and how many moved on (each a note on its case)."""
@@ -47,6 +49,7 @@ class ReadReport(BaseModel):
     statuses: StatusCounts = StatusCounts()
     replies: ReplyCounts = ReplyCounts()
     inbox: InboxCounts = InboxCounts()
+    org_chart: SyncReport | None = None
     skipped: list[str] = []
     failed: dict[str, str] = {}
 

@@ -128,6 +128,7 @@ def settings(stack: StackSettings, database_url: str, amqp_vhost: str) -> Settin
         mailbox_status_interval_s=0,
         mailbox_replies_interval_s=0,
         kshde_inbox_interval_s=0,
+        kshde_org_chart_interval_s=0,
         # certificates signed by the development CA of the local stack
         signing_key_file=env["KEP_SIGNING_KEY_FILE"],  # type: ignore[arg-type]
         signing_cert_file=env["KEP_SIGNING_CERT_FILE"],  # type: ignore[arg-type]

@@ -1,10 +1,11 @@
 """DeliveryReader (`kep-delivery-reader`): what comes back after a delivery, brought onto the cases.
 
-Three readers, each a pass that is safe to run any number of times (what it records is keyed by what it read):
-the mailbox postings' statuses (`tracking.track_statuses`), the citizens' mailbox replies (`tracking.read_replies`)
-and our ΚΣΗΔΕ inbox (`incoming.read_inbox`). Each runs at its own interval (`KEP_MAILBOX_STATUS_INTERVAL_S`,
-`KEP_MAILBOX_REPLIES_INTERVAL_S`, `KEP_KSHDE_INBOX_INTERVAL_S`; 0: only on request) in a supervised loop that
-comes back after any failure by the one retry policy, and all three run when an administrator asks
+Four readers, each a pass that is safe to run any number of times (what it records is keyed by what it read):
+the mailbox postings' statuses (`tracking.track_statuses`), the citizens' mailbox replies (`tracking.read_replies`),
+our ΚΣΗΔΕ inbox (`incoming.read_inbox`) and ΚΣΗΔΕ's org chart (`orgchart.sync`). Each runs at its own interval
+(`KEP_MAILBOX_STATUS_INTERVAL_S`, `KEP_MAILBOX_REPLIES_INTERVAL_S`, `KEP_KSHDE_INBOX_INTERVAL_S`,
+`KEP_KSHDE_ORG_CHART_INTERVAL_S`; 0: only on request) in a supervised loop that comes back after any failure by
+the one retry policy, and all of them run when an administrator asks
 (POST /api/admin/delivery/read). Passes of one reader take turns; a reader whose system is not configured is
 skipped.
 """
@@ -20,7 +21,7 @@ import structlog
 from pydantic import BaseModel
 
 from actors.cases.shards import CaseShards
-from actors.delivery import incoming, tracking
+from actors.delivery import incoming, orgchart, tracking
 from actors.delivery.configured import Live
 from actors.ray_options import actor_class
 from infra.db import create_pool
@@ -33,7 +34,7 @@ from messages.delivery import ReadReport
 
 log = structlog.get_logger("delivery.reader")
 READER_ACTOR = "kep-delivery-reader"
-STATUSES, REPLIES, INBOX = "mailbox_statuses", "mailbox_replies", "kshde_inbox"
+STATUSES, REPLIES, INBOX, CHART = "mailbox_statuses", "mailbox_replies", "kshde_inbox", "kshde_org_chart"
 # a remote system that is away is asked again soon, then less and less often
 READ_BACKOFF = Backoff(initial_s=2.0, max_s=300.0)
 STALE_MIN_S = 900.0  # a pass of a large inbox may take minutes: only a loop quiet for longer than this is stuck
@@ -48,10 +49,10 @@ class DeliveryReader:
         self.adapters = Live(settings, self.pool)
         cases = CaseShards(settings.case_shards, settings.ray_namespace)
         self.inbox = incoming.InboxDeps(self.pool, cases, create_store(settings))
-        self._turns = {name: asyncio.Lock() for name in (STATUSES, REPLIES, INBOX)}
+        self._turns = {name: asyncio.Lock() for name in (STATUSES, REPLIES, INBOX, CHART)}
         self._loops: dict[str, SupervisedLoop] = {}
         intervals = {STATUSES: settings.mailbox_status_interval_s, REPLIES: settings.mailbox_replies_interval_s,
-                     INBOX: settings.kshde_inbox_interval_s}  # fmt: skip
+                     INBOX: settings.kshde_inbox_interval_s, CHART: settings.kshde_org_chart_interval_s}  # fmt: skip
         for name, interval in intervals.items():
             if interval > 0:
                 self._loops[name] = SupervisedLoop(
@@ -83,11 +84,13 @@ class DeliveryReader:
                 return await tracking.read_replies(self.pool, self.inbox.cases, mailbox)
             if name == INBOX and kshde is not None:
                 return await incoming.read_inbox(self.inbox, kshde)
+            if name == CHART and kshde is not None:
+                return await orgchart.sync(self.pool.acquire, kshde)
             return None
 
     async def read(self) -> ReadReport:
         """A pass of each reader now (one running already is waited for, then a fresh one runs)."""
-        names = (STATUSES, REPLIES, INBOX)
+        names = (STATUSES, REPLIES, INBOX, CHART)
         outcomes = await asyncio.gather(*(self._pass(name) for name in names), return_exceptions=True)
         found: dict[str, Any] = {"skipped": [], "failed": {}}
         for name, outcome in zip(names, outcomes, strict=True):
@@ -99,7 +102,7 @@ class DeliveryReader:
             elif outcome is None:
                 found["skipped"].append(name)
             else:
-                found[{STATUSES: "statuses", REPLIES: "replies", INBOX: "inbox"}[name]] = outcome
+                found[{STATUSES: "statuses", REPLIES: "replies", INBOX: "inbox", CHART: "org_chart"}[name]] = outcome
         report = ReadReport(**found)
         log.info("delivery_read", **report.model_dump(mode="json"))
         return report

@@ -58,7 +58,15 @@ async def read(http: httpx.AsyncClient, admin: dict[str, str]) -> dict[str, Any]
     report: dict[str, Any] = resp.json()
     assert report["failed"] == {}, report
     assert report["skipped"] == [], report
+    # ΚΣΗΔΕ's org chart is read with the rest (the stack's double has one version of it)
+    assert report["org_chart"]["version"] == 1
+    assert report["org_chart"]["units"] == await kshde_units(http, admin)
     return report
+
+
+async def kshde_units(http: httpx.AsyncClient, admin: dict[str, str]) -> int:
+    listed = await http.get("/api/admin/kshde/units", params={"sddd": "false", "limit": 100}, headers=admin)
+    return len(listed.json())
 
 
 def double(url: str) -> httpx.AsyncClient:
