@@ -29,6 +29,7 @@ from infra.db import create_pool
 from infra.migrate import migrate
 from infra.settings import Settings
 from kepctl import devtokens, services
+from kepctl.seed import REVIEW_FORM
 from kepctl.stack import StackSettings
 from serve.bootstrap import deploy_http, init_ray, start_actors
 from tests.helpers import bearer
@@ -337,3 +338,12 @@ async def office_with_staff(
         office,
     )
     return {"office": office, "employee": employee, "headers": bearer(token_for(office, subject=employee))}
+
+
+@pytest.fixture
+async def review_form(http: httpx.AsyncClient, token_for: Callable[..., str]) -> None:
+    """The review task's form (formKey kep:review), as the demo seed saves it."""
+    admin = bearer(token_for(uuid.uuid4(), roles=("administrator",)))
+    saved = await http.post("/api/admin/forms", json={"key": "review", "title": "Έλεγχος", "definition": REVIEW_FORM},
+                            headers=admin)  # fmt: skip
+    assert saved.status_code == 201

@@ -27,7 +27,6 @@ from actors.delivery.mailbox import GovGrMailbox, MailboxOptions
 from doubles.ked.server import REGISTERED_AFM
 from doubles.kshde.server import CLIENTS
 from infra.settings import Settings
-from kepctl.seed import REVIEW_FORM
 from tests.bpmn_bridge.test_bridge import process_procedure, reaches
 from tests.bpmn_bridge.test_delivery_process import approve, calls, deliveries, open_case
 from tests.conftest import OfficeFactory
@@ -36,15 +35,6 @@ from tests.serve.test_cases_http import body
 
 PDF = b"%PDF-1.7\n" + "Απάντηση του Δήμου".encode() + b"\n%%EOF\n"
 ANNEX = b"%PDF-1.7\n" + "Παράρτημα".encode() + b"\n%%EOF\n"
-
-
-@pytest.fixture
-async def review_form(http: httpx.AsyncClient, token_for: Callable[..., str]) -> None:
-    """The review task's form (formKey kep:review), as the demo seed saves it."""
-    admin = bearer(token_for(uuid.uuid4(), roles=("administrator",)))
-    saved = await http.post("/api/admin/forms", json={"key": "review", "title": "Έλεγχος", "definition": REVIEW_FORM},
-                            headers=admin)  # fmt: skip
-    assert saved.status_code == 201
 
 
 @pytest.fixture
