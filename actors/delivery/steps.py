@@ -5,7 +5,8 @@ result goes, and the going.
   ΚΕΔ says whether the citizen is registered in ΕΜΕπ: registered, the gov.gr mailbox; not (or no electronic
   delivery configured, or no ΑΦΜ), the office hands it over (a user task).
 - `delivery-mailbox`: the certificate posted to the citizen's mailbox (the effect's idempotency key is the
-  posting's); a citizen who left ΕΜΕπ since the lookup is a BPMN error: the office hands it over.
+  posting's); a citizen who left ΕΜΕπ since the lookup, or a document the mailbox will never take (over its size),
+  is a BPMN error: the office hands it over.
 - `delivery-kshde`: the certificate sent through ΚΣΗΔΕ with the case's documents as attachments. ΚΣΗΔΕ takes no
   idempotency key, so the document is sent pending (not final), its protocol number recorded at once, and only
   then completed by its attachments, the last one final, each sent only if ΚΣΗΔΕ does not list it already: a run
@@ -166,14 +167,17 @@ async def to_mailbox(task: TaskCommand, deps: DeliveryDeps) -> dict[str, Any]:
             )  # fmt: skip
         except NotRegistered:
             return {"registered": False}
+        except InvalidInput as exc:  # what the mailbox will never take (over its size): the office hands it over
+            return {"registered": True, "refused": exc.detail}
         deps.crash_at("after_remote")
         return {"registered": True, "posting_id": receipt.posting_id, "posted_at": receipt.posted_at.isoformat()}
 
     posted = await ledger.once(deps.pool, _key(task, "mailbox-post"), case_id=case_id, adapter=mailbox.name, call=post)
-    if not posted["registered"]:
-        await _note(task, deps, facts, "delivery-refused", "Η θυρίδα gov.gr δεν δέχτηκε την επίδοση: ο/η πολίτης "
-                    "δεν είναι πλέον εγγεγραμμένος/η στο ΕΜΕπ: παράδοση στο γραφείο")  # fmt: skip
-        raise BusinessError(NOT_REGISTERED, "the citizen is not registered in ΕΜΕπ")
+    if not posted["registered"] or posted.get("refused"):
+        why = posted.get("refused") or "ο/η πολίτης δεν είναι πλέον εγγεγραμμένος/η στο ΕΜΕπ"
+        await _note(task, deps, facts, "delivery-refused",
+                    f"Η θυρίδα gov.gr δεν δέχτηκε την επίδοση: {why}: παράδοση στο γραφείο")  # fmt: skip
+        raise BusinessError(NOT_REGISTERED, f"the mailbox took no posting: {why}")
     await _record(deps, task, facts, "mailbox", "posted", remote_ref=posted["posting_id"], document_id=document_id)
     await _note(task, deps, facts, "delivery-done",
                 f"Αναρτήθηκε στη θυρίδα gov.gr του πολίτη (ανάρτηση {posted['posting_id']})")  # fmt: skip

@@ -202,3 +202,35 @@ async def test_a_procedure_for_an_authority_sends_through_kshde_once_and_a_refus
     )
     assert retry_note is not None
     assert "deliver_kshde" in retry_note
+
+
+async def test_a_certificate_over_the_mailboxs_limit_is_handed_over_instead(
+    review_form: None,
+    ray_app: dict[str, Any],
+    settings: Settings,
+    http: httpx.AsyncClient,
+    pool: asyncpg.Pool[asyncpg.Record],
+    make_procedure: Callable[..., Any],
+    token_for: Callable[..., str],
+    office_with_staff: dict[str, Any],
+) -> None:
+    headers = office_with_staff["headers"]
+    admin = bearer(token_for(uuid.uuid4(), roles=("administrator",)))
+    # administrators lower the mailbox's size limit; the delivery workers take it at their next step
+    limited = await http.put("/api/admin/adapters/govgr-mailbox", json={"values": {"max_bytes": 1000}}, headers=admin)
+    assert limited.status_code == 200, limited.text
+    try:
+        case = await open_case(http, headers, await process_procedure(make_procedure, pool), REGISTERED_AFM)
+        await approve(http, headers, case["id"])
+
+        async def handed_over_instead() -> bool:
+            page = (await http.get("/api/tasks", params={"case_id": case["id"]}, headers=headers)).json()
+            return any(t["task_definition_key"] == "physical_delivery" for t in page["items"])
+
+        await eventually(handed_over_instead, within=90)
+    finally:
+        assert (await http.delete("/api/admin/adapters/govgr-mailbox", headers=admin)).status_code == 200
+    assert not [c for c in await calls(str(settings.mailbox_url), "post") if c["reference"] == case["number"]]
+    notes = await process_notes(pool, case["id"])
+    assert "δεν δέχτηκε την επίδοση" in notes[-1]
+    assert "1000 bytes" in notes[-1]
