@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import fnmatch
+import random
 import threading
 from collections import Counter
 from dataclasses import dataclass, field
@@ -40,11 +41,12 @@ class LoggedCall:
 class FaultPlan:
     """Shared with the server thread or process, hence the lock."""
 
-    def __init__(self, latency_s: float = 0.0) -> None:
+    def __init__(self, latency_s: float = 0.0, seed: int | None = None) -> None:
         self._lock = threading.Lock()
         self._faults: list[Fault] = []
         self.latency_s = latency_s  # added to every answer (a remote system far away)
         self.failure_rate = 0.0  # a share of answers that fail with 503, drawn by `rng`
+        self.rng = random.Random(seed)  # noqa: S311 - which answers fail, not a secret
         self.calls: list[LoggedCall] = []
         self.hits: Counter[str] = Counter()
 
@@ -67,6 +69,8 @@ class FaultPlan:
                 if fault.times != 0 and fnmatch.fnmatchcase(operation, fault.operation):
                     fault.times -= 1 if fault.times > 0 else 0
                     return fault
+            if self.failure_rate > 0 and self.rng.random() < self.failure_rate:
+                return Fault(operation, "status", times=0, status=503)
         return None
 
     def log(self, operation: str, key: str | None = None, **detail: Any) -> None:
