@@ -26,6 +26,7 @@ from serve.routers import (
     issued,
     kshde_inbox,
     live,
+    news,
     procedures,
     render_pages,
     tasks,
@@ -61,6 +62,7 @@ def create_api() -> FastAPI:
     api.include_router(incidents.router)
     api.include_router(admin_delivery.router)
     api.include_router(kshde_inbox.router)
+    api.include_router(news.router)
     return api
 
 
