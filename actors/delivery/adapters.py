@@ -30,6 +30,14 @@ class RemoteUnavailable(RetryableError):
     """The remote system did not answer, answered 5xx, or its circuit is open: try again later."""
 
     title = "Remote system unavailable"
+    outage = True  # counts towards opening the circuit
+
+
+class TryAgainNow(RemoteUnavailable):
+    """The remote side is up and refused this one call for something the next try mends by itself (a fresh id):
+    tried again, never counted as an outage."""
+
+    outage = False
 
 
 class RemoteRefused(KepError):
@@ -93,7 +101,7 @@ class CallPolicy:
         self._breakers = AsyncCircuitBreakerFactory(
             default_threshold=options.breaker_failures,
             default_ttl=options.breaker_reset_s,
-            exclude=[(BaseException, lambda exc: not _transient(exc))],
+            exclude=[(BaseException, lambda exc: not _transient(exc) or not getattr(exc, "outage", True))],
         )
         self._backoff = Backoff(initial_s=0.2, max_s=5.0, jitter_s=0.3, attempts=options.attempts)
 

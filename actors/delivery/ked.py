@@ -29,6 +29,7 @@ from actors.delivery.adapters import (
     ConfigReport,
     RemoteRefused,
     RemoteUnavailable,
+    TryAgainNow,
     register,
 )
 from infra.db import Conn
@@ -150,8 +151,8 @@ class KedNnc:
         await self._outcome(transaction, code or "ok", reply.callSequenceId)
         if code == NOT_REGISTERED:
             return Contacts(afm=afm, registered=False, call_sequence_id=reply.callSequenceId)
-        if code == STALE_TRANSACTION:  # our sequence is behind the service's (a restored database): the next id
-            raise RemoteUnavailable(f"ΚΕΔ refused audit transaction {transaction} as already used")
+        if code == STALE_TRANSACTION:  # our sequence handed out an id again (a restored database): the next id
+            raise TryAgainNow(f"ΚΕΔ refused audit transaction {transaction} as already used")
         if code is not None:
             raise RemoteRefused(f"ΚΕΔ: {code}: {error.errorDescr}")
         out = reply.getNncIdentityExtOutputRecord

@@ -100,7 +100,7 @@ class Registry:
 class KedApp(Starlette):
     registry: Registry
     faults: FaultPlan
-    last_transaction: dict[str, int]
+    used_transactions: dict[str, set[int]]
     sequence: int
     lock: threading.Lock
 
@@ -172,13 +172,13 @@ def create_app(registry: Registry | None = None, latency_s: float = 0.0) -> KedA
         with app.lock:
             app.sequence += 1
             sequence = app.sequence
-            last = app.last_transaction.get(unit, 0)
-            fresh = transaction.isdigit() and int(transaction) > last
+            used = app.used_transactions.setdefault(unit, set())
+            fresh = transaction.isdigit() and int(transaction) not in used
             if fresh:
-                app.last_transaction[unit] = int(transaction)
+                used.add(int(transaction))
         app.faults.log("getNncIdentityExt", transaction, afm=afm, unit=unit)
-        if not fresh:
-            return _answer(sequence, None, (STALE_TRANSACTION, f"auditTransactionId {transaction} is not after {last}"))
+        if not fresh:  # the protocol asks for ids that never repeat; concurrent callers' ids arrive in any order
+            return _answer(sequence, None, (STALE_TRANSACTION, f"auditTransactionId {transaction} was used before"))
         if not afm_is_valid(afm):
             return _answer(sequence, None, (INVALID_AFM, f"Μη έγκυρος ΑΦΜ: {afm}"))
         contacts = app.registry.contacts.get(afm)
@@ -189,7 +189,7 @@ def create_app(registry: Registry | None = None, latency_s: float = 0.0) -> KedA
     app = KedApp(routes=[Route(PATH, wsdl, methods=["GET"]), Route(PATH, call, methods=["POST"])])
     app.registry = registry or Registry.generate()
     app.faults = FaultPlan(latency_s)
-    app.last_transaction, app.sequence, app.lock = {}, 0, threading.Lock()
+    app.used_transactions, app.sequence, app.lock = {}, 0, threading.Lock()
     app.router.routes.extend(admin_routes(app.faults))
     return app
 

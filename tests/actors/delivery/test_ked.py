@@ -3,6 +3,7 @@ transaction id from PostgreSQL, refusals and outages told apart, retries, the ci
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from typing import Any
 
@@ -79,6 +80,24 @@ async def test_transaction_ids_only_increase_across_instances(
     assert len(set(ids)) == 4
     await one.close()
     await two.close()
+
+
+async def test_an_id_used_before_is_tried_again_with_the_next_and_never_opens_the_circuit(
+    pool: asyncpg.Pool[asyncpg.Record], double: KedApp, ked: tuple[KedApp, str]
+) -> None:
+    nnc = adapter(pool, ked[1], breaker_failures=1)  # one counted failure would open the circuit
+    await nnc.lookup(UNREGISTERED, on_behalf_of="maria")
+    [first] = [int(str(c.key)) for c in double.faults.logged("getNncIdentityExt")]
+    # a database restored from before that call: its audit row is gone and the sequence hands the id out again
+    await pool.execute("DELETE FROM ked_audit WHERE transaction_id = $1", first)
+    await pool.execute("SELECT setval('ked_audit_transaction_seq', $1)", first - 1)
+    assert not (await nnc.lookup(UNREGISTERED, on_behalf_of="maria")).registered
+    ids = [int(str(c.key)) for c in double.faults.logged("getNncIdentityExt")]
+    assert ids == [first, first, first + 1]  # refused as used, then the next id
+    # lookups in flight at once take ids in any order: each is new, none is refused
+    await asyncio.gather(*(nnc.lookup(UNREGISTERED, on_behalf_of="maria") for _ in range(8)))
+    assert len(double.faults.logged("getNncIdentityExt")) == 3 + 8
+    await nnc.close()
 
 
 @pytest.mark.parametrize(
