@@ -12,6 +12,7 @@ import asyncpg
 import httpx
 import pytest
 
+from serve.app import api
 from tests.conftest import OfficeFactory
 from tests.helpers import bearer
 
@@ -329,3 +330,65 @@ async def test_bad_input_is_refused_with_pointers_and_nothing_is_stored(
     )
     assert (await http.get(f"/api/news/{uuid.uuid4()}", headers=admin)).status_code == 404
     assert (await http.get("/api/news/not-an-id", headers=admin)).status_code == 422
+
+
+# what each route of one announcement is sent, as its author would send it
+BODIES: dict[str, dict[str, Any] | None] = {
+    "{news_id}": {"pinned": True},
+    "read": None,
+    "withdraw": {"reason": "δοκιμή"},
+    "receipts": None,
+    "history": None,
+}
+
+
+def _news_routes() -> list[tuple[str, str]]:
+    """Every route of one announcement as the API publishes it (OpenAPI)."""
+    routes = [
+        (method.upper(), path)
+        for path, operations in api.openapi()["paths"].items()
+        if path.startswith("/api/news/{news_id}")
+        for method in operations
+    ]
+    assert routes, "no news routes found"
+    return sorted(routes)
+
+
+def test_every_news_route_is_covered() -> None:
+    assert {path.rsplit("/", 1)[-1] for _, path in _news_routes()} == set(BODIES)
+
+
+@pytest.mark.parametrize(("method", "path"), _news_routes())
+async def test_no_news_route_serves_another_office(
+    http: httpx.AsyncClient,
+    make_office: OfficeFactory,
+    who: Callable[..., Headers],
+    pool: asyncpg.Pool,
+    method: str,
+    path: str,
+) -> None:
+    office = await make_office()
+    author = who(office, "supervisor")
+    item = await _publish(http, author, offices=[str(office)])
+    news_id = uuid.UUID(item["id"])
+
+    async def state() -> tuple[Any, ...]:
+        return (
+            await pool.fetchrow("SELECT * FROM news WHERE id = $1", news_id),
+            await pool.fetchval("SELECT count(*) FROM news_reads WHERE news_id = $1", news_id),
+            await pool.fetchval(
+                "SELECT count(*) FROM admin_audit WHERE entity = 'news' AND entity_id = $1", item["id"]
+            ),
+        )
+
+    before = await state()
+    url = path.replace("{news_id}", item["id"])
+    sent = BODIES[path.rsplit("/", 1)[-1]]
+    for intruder in (who(await make_office(), "supervisor"), who(await make_office(), "employee", "supervisor")):
+        answer = await http.request(method, url, json=sent, headers=intruder)
+        assert answer.status_code == 404, answer.text
+    assert await state() == before
+    # from its own office, its author reaches it (a reader, marking it read, is the employee's)
+    reader = author if not url.endswith("/read") else who(office, "employee")
+    own = await http.request(method, url, json=sent, headers=reader)
+    assert own.status_code == 200, own.text
