@@ -30,6 +30,19 @@ OFFICES = [
     ("CENTRAL", "central", "Κεντρική Διοίκηση ΚΕΠ", "KEP Central Administration", None),
 ]
 
+# what the administrators would have entered for the demo offices (issue 17): the org chart, contacts, hours
+_WEEKDAYS = {day: [{"opens": "08:00", "closes": "15:00"}] for day in ("mon", "tue", "wed", "thu", "fri")}
+OFFICE_DETAILS: dict[str, dict[str, object]] = {
+    "KEP-ATH-001": {"parent": "CENTRAL", "address": "Αθηνάς 63", "postal_code": "10552", "region": "Αττική",
+                    "regional_unit": "Κεντρικού Τομέα Αθηνών", "phone": "210 0000001",
+                    "opening_hours": _WEEKDAYS | {"tue": [{"opens": "08:00", "closes": "20:00"}]}},
+    "KEP-THE-001": {"parent": "CENTRAL", "address": "Βασιλέως Γεωργίου Α΄ 1", "postal_code": "54640",
+                    "region": "Κεντρική Μακεδονία", "regional_unit": "Θεσσαλονίκης", "phone": "2310 000001",
+                    "opening_hours": _WEEKDAYS},
+    "EKE-ATT-001": {"parent": "CENTRAL", "region": "Αττική", "phone": "210 0000002", "opening_hours": _WEEKDAYS},
+    "CENTRAL": {"region": "Αττική", "website": "https://www.kep.gov.gr"},
+}  # fmt: skip
+
 USERS = [
     DemoUser("maria.papadopoulou", "KEP-ATH-001", "Μαρία Παπαδοπούλου", ("employee",)),
     DemoUser("giorgos.nikolaou", "KEP-ATH-001", "Γιώργος Νικολάου", ("employee", "supervisor")),
@@ -74,16 +87,27 @@ async def _seed(conn: Conn) -> dict[str, int]:
     counts = {"offices": 0, "users": 0, "forms": 0}
     for code, kind, name_el, name_en, municipality in OFFICES:
         status = await conn.execute(
-            """INSERT INTO offices (id, code, kind, name_el, name_en, municipality)
-               VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING""",
+            """INSERT INTO offices (id, code, kind, name_el, name_en, municipality, address, postal_code,
+                                   regional_unit, region, phone, website, opening_hours)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) ON CONFLICT (id) DO NOTHING""",
             sid("office", code),
             code,
             kind,
             name_el,
             name_en,
             municipality,
+            *(OFFICE_DETAILS[code].get(k) for k in ("address", "postal_code", "regional_unit", "region", "phone")),
+            OFFICE_DETAILS[code].get("website"),
+            OFFICE_DETAILS[code].get("opening_hours", {}),
         )
         counts["offices"] += status.endswith("1")
+    for code, details in OFFICE_DETAILS.items():  # once every office is there: the org chart
+        if "parent" in details:
+            await conn.execute(
+                "UPDATE offices SET parent_id = $2 WHERE id = $1 AND parent_id IS NULL",
+                sid("office", code),
+                sid("office", str(details["parent"])),
+            )
     for u in USERS:
         status = await conn.execute(
             # `subject` is the token's `sub`: the realm gives each demo user the id sid("user", username)

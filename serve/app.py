@@ -27,6 +27,7 @@ from serve.routers import (
     kshde_inbox,
     live,
     news,
+    offices,
     procedures,
     render_pages,
     tasks,
@@ -62,6 +63,7 @@ def create_api() -> FastAPI:
     api.include_router(incidents.router)
     api.include_router(admin_delivery.router)
     api.include_router(kshde_inbox.router)
+    api.include_router(offices.router)
     api.include_router(news.router)
     return api
 
