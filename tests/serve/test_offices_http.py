@@ -16,6 +16,7 @@ import asyncpg
 import httpx
 import pytest
 
+from serve.app import api
 from tests.conftest import OfficeFactory
 from tests.helpers import bearer
 
@@ -336,3 +337,63 @@ async def test_admin_endpoints_are_for_administrators_only(
     supervisor = bearer(token_for(uuid.uuid4(), roles=("employee", "supervisor")))
     resp = await http.request(method, path, json=body, headers=supervisor)
     assert resp.status_code == 403, resp.text
+
+
+# what a supervisor of another office gets on each route of one office: (the office active, the office inactive)
+CROSS_OFFICE: dict[tuple[str, str], tuple[int, int]] = {
+    ("GET", "/api/offices/{office_id}"): (200, 404),
+    ("PATCH", "/api/offices/{office_id}"): (403, 404),
+    ("GET", "/api/offices/{office_id}/children"): (200, 404),
+    ("PATCH", "/api/admin/offices/{office_id}"): (403, 403),
+    ("POST", "/api/admin/offices/{office_id}/activate"): (403, 403),
+    ("POST", "/api/admin/offices/{office_id}/deactivate"): (403, 403),
+    ("GET", "/api/admin/offices/{office_id}/history"): (403, 403),
+}
+
+
+def _office_routes() -> list[tuple[str, str]]:
+    """Every route of one office as the API publishes it (OpenAPI)."""
+    return sorted(
+        (method.upper(), path)
+        for path, operations in api.openapi()["paths"].items()
+        if "/offices/{office_id}" in path
+        for method in operations
+    )
+
+
+def test_every_office_route_is_covered() -> None:
+    assert set(_office_routes()) == set(CROSS_OFFICE)
+
+
+@pytest.mark.parametrize("active", [True, False])
+@pytest.mark.parametrize(("method", "path"), _office_routes())
+async def test_staff_of_another_office_change_nothing(
+    http: httpx.AsyncClient,
+    admin: dict[str, str],
+    token_for: Callable[..., str],
+    make_office: OfficeFactory,
+    pool: Pool,
+    method: str,
+    path: str,
+    active: bool,
+) -> None:
+    office = await _create(http, admin, code=_tag(), kind="kep", name_el="Γραφείο", active=active)
+
+    async def state() -> tuple[Any, ...]:
+        return (
+            await pool.fetchrow("SELECT * FROM offices WHERE id = $1", uuid.UUID(office["id"])),
+            await pool.fetchval(
+                "SELECT count(*) FROM admin_audit WHERE entity = 'office' AND entity_id = $1", office["id"]
+            ),
+        )
+
+    before = await state()
+    url = path.replace("{office_id}", office["id"])
+    body = {"phone": "2101234567"} if method == "PATCH" else None
+    for roles in (("employee", "supervisor"), ("employee",)):
+        intruder = bearer(token_for(await make_office(), roles=roles))
+        # an employee changes no office at all: 403 whatever the office, which tells nothing of it
+        expected = 403 if method != "GET" and "supervisor" not in roles else CROSS_OFFICE[(method, path)][not active]
+        answer = await http.request(method, url, json=body, headers=intruder)
+        assert answer.status_code == expected, (roles, answer.text)
+    assert await state() == before
