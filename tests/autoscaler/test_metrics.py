@@ -186,7 +186,12 @@ async def test_statistics_older_than_allowed_read_as_unknown(
 ) -> None:
     # given the two real answers of the management API for a queue whose statistics are complete
     queue = await make_queue(kind, messages=3)
-    await _until(lambda: api.read(queue), lambda m: m.consumers is not None and m.ready is not None)
+    # until the statistics database has counted the queue (its rates): a classic queue's totals are live before it,
+    # and on a busy broker the statistics come seconds later
+    await _until(
+        lambda: api.read(queue),
+        lambda m: m.consumers is not None and m.ready is not None and m.publish_rate is not None,
+    )
     assert settings.rabbit_mgmt_url is not None
     async with httpx.AsyncClient(base_url=api.url, auth=_auth(settings.rabbit_mgmt_url.get_secret_value())) as http:
         listed: dict[str, str | int] = {
