@@ -43,6 +43,24 @@ OFFICE_DETAILS: dict[str, dict[str, object]] = {
     "CENTRAL": {"region": "Αττική", "website": "https://www.kep.gov.gr"},
 }  # fmt: skip
 
+# service points of the demo offices (issue 17, part 4), at their real places: (office, key, kind, name_el, name_en,
+# address, postal code, municipality, lat, lon, hours)
+_SATURDAYS = {"sat": [{"opens": "09:00", "closes": "13:00"}]}
+SERVICE_POINTS = [
+    ("KEP-ATH-001", "athinas", "counter", "ΚΕΠ Δήμου Αθηναίων — γκισέ Αθηνάς", "KEP Athens — Athinas St counters",
+     "Αθηνάς 63", "10552", "Αθηναίων", 37.9803, 23.7267, OFFICE_DETAILS["KEP-ATH-001"]["opening_hours"]),
+    ("KEP-ATH-001", "kypseli", "satellite", "Σημείο εξυπηρέτησης Κυψέλης", "Kypseli service point",
+     "Φωκίωνος Νέγρη 40", "11361", "Αθηναίων", 37.9986, 23.7391, _WEEKDAYS | _SATURDAYS),
+    ("KEP-ATH-001", "syntagma", "kiosk", "Περίπτερο εξυπηρέτησης Συντάγματος", "Syntagma Square kiosk",
+     "Πλατεία Συντάγματος", "10563", "Αθηναίων", 37.9755, 23.7348,
+     {day: [{"opens": "07:00", "closes": "23:00"}] for day in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}),
+    ("KEP-THE-001", "city-hall", "counter", "ΚΕΠ Δήμου Θεσσαλονίκης — Δημαρχείο", "KEP Thessaloniki — City Hall",
+     "Βασιλέως Γεωργίου Α΄ 1", "54640", "Θεσσαλονίκης", 40.6243, 22.9560, _WEEKDAYS),
+    ("KEP-THE-001", "aristotelous", "kiosk", "Περίπτερο εξυπηρέτησης Πλατείας Αριστοτέλους",
+     "Aristotelous Square kiosk", "Πλατεία Αριστοτέλους", "54624", "Θεσσαλονίκης", 40.6325, 22.9408,
+     _WEEKDAYS | _SATURDAYS),
+]  # fmt: skip
+
 USERS = [
     DemoUser("maria.papadopoulou", "KEP-ATH-001", "Μαρία Παπαδοπούλου", ("employee",)),
     DemoUser("giorgos.nikolaou", "KEP-ATH-001", "Γιώργος Νικολάου", ("employee", "supervisor")),
@@ -108,6 +126,25 @@ async def _seed(conn: Conn) -> dict[str, int]:
                 sid("office", code),
                 sid("office", str(details["parent"])),
             )
+    for office, key, kind, name_el, name_en, address, postal_code, municipality, lat, lon, hours in SERVICE_POINTS:
+        await conn.execute(
+            """INSERT INTO service_points (id, office_id, kind, name_el, name_en, address, postal_code, municipality,
+                                          location, opening_hours)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8,
+                       ST_SetSRID(ST_MakePoint($9::float8, $10::float8), 4326)::geography, $11)
+               ON CONFLICT (id) DO NOTHING""",
+            sid("service-point", f"{office}:{key}"),
+            sid("office", office),
+            kind,
+            name_el,
+            name_en,
+            address,
+            postal_code,
+            municipality,
+            lon,
+            lat,
+            hours,
+        )
     for u in USERS:
         status = await conn.execute(
             # `subject` is the token's `sub`: the realm gives each demo user the id sid("user", username)

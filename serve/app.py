@@ -30,6 +30,7 @@ from serve.routers import (
     offices,
     procedures,
     render_pages,
+    service_points,
     tasks,
 )
 
@@ -65,6 +66,7 @@ def create_api() -> FastAPI:
     api.include_router(kshde_inbox.router)
     api.include_router(offices.router)
     api.include_router(news.router)
+    api.include_router(service_points.router)
     return api
 
 
