@@ -14,6 +14,7 @@ from typing import Annotated, Any
 import httpx
 import typer
 
+from actors.statistics.store import rebuild_database
 from autoscaler.cli import app as autoscaler_app
 from infra.migrate import migrate as run_migrations
 from infra.migrate import pending
@@ -32,6 +33,8 @@ app = typer.Typer(help="Operate KEP Backoffice on this machine.", no_args_is_hel
 svc_app = typer.Typer(help="The local service processes.", no_args_is_help=True)
 app.add_typer(svc_app, name="services")
 app.add_typer(autoscaler_app, name="autoscaler")
+statistics_app = typer.Typer(help="Statistics of cases.", no_args_is_help=True)
+app.add_typer(statistics_app, name="statistics")
 
 
 SERVICE_NAMES = "postgres redis rabbitmq minio azurite engine keycloak mitos ked mailbox kshde"
@@ -205,6 +208,13 @@ def token(subject: str) -> None:
     except NoToken as exc:
         typer.secho(f"Keycloak issued no token: {exc} (`kep services start keycloak`?)", fg="red", err=True)
         raise typer.Exit(1) from None
+
+
+@statistics_app.command("rebuild")
+def statistics_rebuild() -> None:
+    """Rebuild every statistics aggregate from case_events in one pass (the consumer waits meanwhile)."""
+    cases = asyncio.run(rebuild_database(_settings(_stack()).database_url.get_secret_value()))
+    _say(f"statistics rebuilt from the events of {cases} cases")
 
 
 @app.command()

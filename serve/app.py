@@ -31,6 +31,7 @@ from serve.routers import (
     procedures,
     render_pages,
     service_points,
+    statistics,
     tasks,
 )
 
@@ -66,6 +67,7 @@ def create_api() -> FastAPI:
     api.include_router(kshde_inbox.router)
     api.include_router(offices.router)
     api.include_router(news.router)
+    api.include_router(statistics.router)
     api.include_router(service_points.router)
     return api
 

@@ -20,6 +20,7 @@ from actors.documents.renderer import pool_member as renderer
 from actors.live import LIVE_RELAY, LiveRelayActor
 from actors.outbox import OUTBOX_RELAY, OutboxRelayActor
 from actors.ray_options import ActorHandle
+from actors.statistics.consumer import STATISTICS_ACTOR, StatisticsActor
 from autoscaler.actor import AUTOSCALER_ACTOR, AutoscalerActor
 from bpmn_bridge.bridge import BRIDGE_ACTOR, CamundaBridgeActor
 from bpmn_bridge.reconciler import RECONCILER_ACTOR, ReconcilerActor
@@ -160,6 +161,9 @@ def start_actors(settings: Settings, detached: bool = False) -> dict[str, ActorH
     handles[LIVE_RELAY] = LiveRelayActor.options(name=LIVE_RELAY, lifetime=lifetime, get_if_exists=True).remote(
         settings
     )
+    handles[STATISTICS_ACTOR] = StatisticsActor.options(
+        name=STATISTICS_ACTOR, lifetime=lifetime, get_if_exists=True
+    ).remote(settings)
     ray.get([h.__ray_ready__.remote() for h in handles.values()])
     return handles
 

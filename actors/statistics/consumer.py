@@ -1,0 +1,64 @@
+"""The `kep-statistics` actor: case events from `kep.events` into the statistics tables.
+
+Its own quorum queue (`statistics.cases`, bound to `case.#`, with `statistics.cases.dlq`): each event is applied in
+one transaction with its id (a redelivery applies once), then acknowledged. Events are applied one at a time, in
+the order they arrive, so a case's opening comes before its changes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import asyncpg
+import structlog
+from aio_pika.abc import AbstractIncomingMessage, AbstractRobustConnection
+
+from actors.ray_options import actor_class
+from actors.statistics import store
+from infra import amqp
+from infra.consumer import consume
+from infra.db import create_pool
+from infra.logging import configure_logging
+from infra.settings import Settings
+from messages.events import CASE_EVENTS, case_event
+
+log = structlog.get_logger("statistics")
+STATISTICS_QUEUE = "statistics.cases"
+STATISTICS_ACTOR = "kep-statistics"
+
+
+class Statistics:
+    async def __init__(self, settings: Settings) -> None:  # type: ignore[misc]  # Ray awaits async __init__
+        configure_logging(settings.log_format, settings.log_level)
+        self.applied = 0
+        self.repeated = 0
+        self._one_at_a_time = asyncio.Lock()
+        self.pool: asyncpg.Pool[asyncpg.Record] = await create_pool(settings.database_url.get_secret_value(), 1, 2)
+        self._amqp: AbstractRobustConnection = await amqp.connect(
+            settings.amqp_url.get_secret_value(), STATISTICS_ACTOR
+        )
+        channel = await self._amqp.channel()
+        await amqp.declare_exchanges(channel, settings.events_exchange)
+        queue = await amqp.declare_queue(
+            channel, STATISTICS_QUEUE, [amqp.Binding(settings.events_exchange, CASE_EVENTS)], delivery_limit=20
+        )
+        await consume(queue, self._apply, prefetch=50)
+
+    async def _apply(self, message: AbstractIncomingMessage) -> None:
+        event = case_event(message.type or "", message.body)
+        async with self._one_at_a_time, self.pool.acquire() as conn:
+            first = await store.apply(conn=conn, event_id=event.id, ev=store.seen(event.data, event.time))
+        if first:
+            self.applied += 1
+        else:
+            self.repeated += 1
+
+    async def stats(self) -> dict[str, int]:
+        return {"applied": self.applied, "repeated": self.repeated}
+
+    async def rebuild(self) -> int:
+        async with self._one_at_a_time, self.pool.acquire() as conn:
+            return await store.rebuild(conn=conn)
+
+
+StatisticsActor = actor_class(Statistics, max_restarts=-1, max_task_retries=0)

@@ -1,0 +1,70 @@
+"""Statistics of cases (issue 17, part 8): the query and the rows each report answers with."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict
+
+MAX_RANGE_DAYS = 3 * 366  # a report covers at most three years
+DEFAULT_RANGE_DAYS = 30
+
+
+class Period(StrEnum):
+    DAY = "day"
+    WEEK = "week"
+    MONTH = "month"
+
+
+class VolumeRow(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    period: date  # the first day of the day, week (Monday) or month
+    office_id: uuid.UUID
+    procedure_id: uuid.UUID
+    opened: int
+    completed: int
+    rejected: int
+
+
+class StatusTimeRow(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    office_id: uuid.UUID
+    procedure_id: uuid.UUID
+    status: str
+    stays: int  # stays in the status that ended in the range
+    mean_hours: float
+    max_hours: float
+
+
+class ComplianceRow(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    office_id: uuid.UUID
+    procedure_id: uuid.UUID
+    completed: int
+    on_time: int
+    late: int
+    no_deadline: int
+    on_time_share: float | None  # of those with a deadline
+    mean_late_days: float | None  # over the late ones
+    max_late_days: int
+
+
+class BacklogRow(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    office_id: uuid.UUID
+    status: str
+    cases: int
+
+
+class WorkloadRow(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    office_id: uuid.UUID
+    assignee: str
+    cases: int
