@@ -18,6 +18,7 @@ import ray
 
 from actors.statistics import store
 from actors.statistics.consumer import STATISTICS_ACTOR, StatisticsActor
+from infra import amqp
 from infra.settings import Settings
 from messages.events import case_event
 from tests.conftest import OfficeFactory
@@ -127,6 +128,43 @@ async def test_a_redelivered_event_is_applied_once(
             assert not await store.apply(conn=conn, event_id=event.id, ev=store.seen(event.data, event.time))
             # the same change under another id (a second publication): the case's version was seen
             assert await store.apply(conn=conn, event_id=uuid.uuid4(), ev=store.seen(event.data, event.time))
+    after = [await _get(desk.http, f"/api/statistics/{p}", sup) for p in ("volumes", "backlog", "workload")]
+    assert after == before
+
+
+async def test_an_event_the_broker_delivers_again_is_applied_once(
+    desk: Desk,
+    make_procedure: Callable[..., Any],
+    pool: asyncpg.Pool[asyncpg.Record],
+    settings: Settings,
+    statistics: Any,
+) -> None:
+    busy = await _work(desk, await make_procedure(duration_days=10))
+    sup = desk.as_supervisor
+
+    async def settled() -> bool:
+        rows = await _get(desk.http, "/api/statistics/volumes", sup)
+        return [(r["opened"], r["completed"], r["rejected"]) for r in rows] == [(3, 1, 1)]
+
+    await eventually(settled)
+    before = [await _get(desk.http, f"/api/statistics/{p}", sup) for p in ("volumes", "backlog", "workload")]
+    seen = (await statistics.stats.remote())["repeated"]
+    rows = await pool.fetch(
+        "SELECT routing_key, envelope FROM outbox WHERE envelope->>'subject' = $1 ORDER BY id", busy["id"]
+    )
+    connection = await amqp.connect(settings.amqp_url.get_secret_value(), "test-statistics")
+    async with connection:
+        channel = await connection.channel(publisher_confirms=True)
+        exchange = await channel.get_exchange(settings.events_exchange)
+        for row in rows:
+            body = _text(row["envelope"]).encode()
+            message = amqp.raw_message(body, row["envelope"]["id"], row["envelope"]["type"])
+            await amqp.publish(exchange, message, row["routing_key"])
+
+    async def repeated() -> bool:
+        return bool((await statistics.stats.remote())["repeated"] >= seen + len(rows))
+
+    await eventually(repeated)
     after = [await _get(desk.http, f"/api/statistics/{p}", sup) for p in ("volumes", "backlog", "workload")]
     assert after == before
 
