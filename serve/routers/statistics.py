@@ -64,8 +64,11 @@ async def window(
     from_: Annotated[date | None, Query(alias="from", description="first day (default: 30 days before `to`)")] = None,
     to: Annotated[date | None, Query(description="last day, inclusive (default: today)")] = None,
 ) -> Window:
-    end = to or (from_ + timedelta(days=DEFAULT_RANGE_DAYS) if from_ else datetime.now(ATHENS).date())
-    start = from_ or end - timedelta(days=DEFAULT_RANGE_DAYS)
+    try:
+        end = to or (from_ + timedelta(days=DEFAULT_RANGE_DAYS) if from_ else datetime.now(ATHENS).date())
+        start = from_ or end - timedelta(days=DEFAULT_RANGE_DAYS)
+    except OverflowError:  # a default range past the calendar's ends
+        raise InvalidInput.at("/from" if from_ else "/to", "give both ends of this range", "range_unbounded") from None
     errors = []
     if start > end:
         errors.append(FieldError("/from", "`from` comes after `to`", "range_order"))

@@ -235,6 +235,8 @@ async def test_bad_input_is_422_with_pointers(desk: Desk) -> None:
         ({"period": "year"}, "/period"),
         ({"from": "yesterday"}, "/from"),
         ({"office_id": "not-an-id"}, "/office_id"),
+        ({"to": "0001-01-02"}, "/to"),
+        ({"from": "9999-12-30"}, "/from"),
     ]
     for params, pointer in cases:
         resp = await desk.http.get("/api/statistics/volumes", params=params, headers=sup)
