@@ -19,6 +19,7 @@ from actors.catalog.catalog import CATALOG_ACTOR
 from actors.delivery.reader import READER_ACTOR
 from actors.handles import NamedActor
 from actors.outbox import OUTBOX_RELAY
+from actors.statistics.consumer import STATISTICS_QUEUE
 from autoscaler.actor import AUTOSCALER_ACTOR
 from bpmn_bridge import topics
 from bpmn_bridge.bridge import BRIDGE_ACTOR, CASE_EVENTS_QUEUE
@@ -39,7 +40,9 @@ from serve.security import JwksSource, TokenVerifier
 PROBE_TIMEOUT = 3.0
 READINESS_TTL_S = 2.0
 # queues that must always have a consumer: every topic's workers, and the bridge's own two
-CONSUMED_QUEUES = tuple(dict.fromkeys((*(task_queue(t) for t in topics.OPTIONS), RESULTS_QUEUE, CASE_EVENTS_QUEUE)))
+CONSUMED_QUEUES = tuple(
+    dict.fromkeys((*(task_queue(t) for t in topics.OPTIONS), RESULTS_QUEUE, CASE_EVENTS_QUEUE, STATISTICS_QUEUE))
+)
 
 
 LIVE_STREAMS_PER_USER = 3  # one person's tabs on one replica
