@@ -28,6 +28,7 @@ from serve.routers import (
     live,
     news,
     offices,
+    positions,
     procedures,
     render_pages,
     service_points,
@@ -69,6 +70,7 @@ def create_api() -> FastAPI:
     api.include_router(news.router)
     api.include_router(statistics.router)
     api.include_router(service_points.router)
+    api.include_router(positions.router)
     return api
 
 
