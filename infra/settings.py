@@ -133,6 +133,13 @@ class Settings(BaseSettings):
     kshde_sector_code: str | None = None
     kshde_client_id: str | None = None
     kshde_client_secret: SecretStr | None = None
+    # Keycloak's Admin REST API for the external applications' clients (actors/external_apps), as the confidential
+    # client `kep-apps-admin` (client credentials; its service account may manage-clients, view-clients). The URL
+    # and realm default to the issuer's; the secret, outside production, to the local realm's development one.
+    keycloak_admin_url: str | None = None
+    keycloak_admin_realm: str | None = None
+    keycloak_admin_client_id: str = "kep-apps-admin"
+    keycloak_admin_client_secret: SecretStr | None = None
     # the Fernet key (cryptography) that encrypts the adapter secrets administrators save (PUT /api/admin/adapters/…):
     # without it, saving a secret is refused
     config_key: SecretStr | None = None

@@ -23,7 +23,7 @@ from kepctl import services
 from kepctl.devca import ensure_dev_ca
 from kepctl.devtokens import NoToken, keycloak_token
 from kepctl.realm import DEMO_PASSWORD
-from kepctl.seed import USERS, activate_demo_procedures, seed
+from kepctl.seed import USERS, activate_demo_procedures, seed, seed_apps
 from kepctl.stack import StackSettings
 from messages.errors import ConfigurationError
 
@@ -99,6 +99,7 @@ def seed_cmd() -> None:
     """Insert demo offices, users and a form (idempotent)."""
     settings = _settings(_stack())
     counts = asyncio.run(seed(settings.database_url.get_secret_value()))
+    counts["apps"] = asyncio.run(seed_apps(settings))
     typer.echo(f"seeded: {counts}")
 
 

@@ -31,6 +31,12 @@ CLI_CLIENT = "kep-cli"
 # The password of every demo user: development only, it is in the repository.
 DEMO_PASSWORD = "kep-demo"  # noqa: S105
 OFFICE_ATTRIBUTE = "kep_office"
+# The confidential client the API manages the external applications' clients with (Admin REST API, client
+# credentials); its service account holds realm-management's manage-clients and view-clients, nothing more.
+APPS_ADMIN_CLIENT = "kep-apps-admin"
+# Development only (the production secret comes from KEP_KEYCLOAK_ADMIN_CLIENT_SECRET).
+APPS_ADMIN_DEV_SECRET = "kep-apps-admin-dev-secret"  # noqa: S105
+APPS_ADMIN_ROLES = ("manage-clients", "view-clients")
 ACCESS_TOKEN_LIFESPAN_S = 300
 # Where the API and a web app run locally; their origins may start a sign-in (PKCE) and come back.
 LOCAL_APP_URLS = ("http://127.0.0.1:8000", "http://localhost:8000", "http://127.0.0.1:5173", "http://localhost:5173")
@@ -217,7 +223,32 @@ def _clients() -> list[dict[str, Any]]:
         "serviceAccountsEnabled": False,
         "protocolMappers": api_claims_mappers(),
     }
-    return [web, cli]
+    return [web, cli, apps_admin_client()]
+
+
+def apps_admin_client(secret: str = APPS_ADMIN_DEV_SECRET) -> dict[str, Any]:
+    return {
+        "clientId": APPS_ADMIN_CLIENT,
+        "name": "KEP external applications (admin API)",
+        "description": "The API's service account: creates and updates the external applications' clients",
+        "enabled": True,
+        "publicClient": False,
+        "clientAuthenticatorType": "client-secret",
+        "secret": secret,
+        "standardFlowEnabled": False,
+        "implicitFlowEnabled": False,
+        "directAccessGrantsEnabled": False,
+        "serviceAccountsEnabled": True,
+    }
+
+
+def apps_admin_service_account() -> dict[str, Any]:
+    return {
+        "username": f"service-account-{APPS_ADMIN_CLIENT}",
+        "enabled": True,
+        "serviceAccountClientId": APPS_ADMIN_CLIENT,
+        "clientRoles": {"realm-management": list(APPS_ADMIN_ROLES)},
+    }
 
 
 def _user(u: DemoUser) -> dict[str, Any]:
@@ -250,7 +281,7 @@ def realm() -> dict[str, Any]:
         "roles": {"realm": [{"name": name, "description": text} for name, text in ROLES.items()]},
         "clients": _clients(),
         "components": _user_profile_component(),
-        "users": [_user(u) for u in USERS],
+        "users": [_user(u) for u in USERS] + [apps_admin_service_account()],
     }
 
 

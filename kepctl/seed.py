@@ -7,6 +7,7 @@ import uuid
 from dataclasses import dataclass
 
 from infra.db import Conn, create_pool
+from infra.settings import Settings
 
 NS = uuid.UUID("6f1c9a4e-3d0b-4b8e-9a59-0d1f6c2b7e10")
 
@@ -178,6 +179,58 @@ async def _seed(conn: Conn) -> dict[str, int]:
     )
     counts["forms"] += status.endswith("1")
     return counts
+
+
+def _icon(path: str) -> str:
+    return f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 24 24"><path d="{path}"/></svg>'
+
+
+# the external applications employees sign on to (issue 17, part 6): (client id, name, URL, description, icon,
+# roles, offices by code); none listed means every one
+DEMO_APPS = [
+    ("kep-helpdesk", "Helpdesk ΚΕΠ", "https://helpdesk.kep.example.gr", "Αιτήματα τεχνικής υποστήριξης",
+     _icon("M12 2a10 10 0 1 0 0 20 10 10 0 0 0 0-20z"), [], []),
+    ("kep-training", "Πύλη εκπαίδευσης", "https://training.kep.example.gr", "Μαθήματα και οδηγοί για το προσωπικό",
+     _icon("M12 3 1 9l11 6 11-6z"), ["employee", "supervisor"], []),
+    ("kep-forum", "Κοινότητα ΚΕΠ", "https://forum.kep.example.gr", "Το φόρουμ των υπαλλήλων των ΚΕΠ",
+     _icon("M2 4h20v12H6l-4 4z"), [], ["KEP-ATH-001", "KEP-THE-001"]),
+]  # fmt: skip
+
+
+async def seed_apps(settings: Settings) -> int:
+    """Registers the demo applications not registered yet, each with its Keycloak client (a demo client left in
+    Keycloak by an earlier database is replaced)."""
+    from actors.external_apps import store
+    from actors.external_apps.keycloak import KeycloakClients
+    from messages.external_apps import AppNew
+
+    keycloak = KeycloakClients(settings)
+    pool = await create_pool(settings.database_url.get_secret_value(), 1, 2)
+    made = 0
+    try:
+        async with pool.acquire() as conn:
+            for client_id, name, url, description, icon, roles, offices in DEMO_APPS:
+                if await conn.fetchval("SELECT 1 FROM external_apps WHERE client_id = $1", client_id):
+                    continue
+                if (orphan := await keycloak.find(client_id)) is not None:
+                    await keycloak.delete(orphan)
+                new = AppNew.model_validate(
+                    {
+                        "client_id": client_id,
+                        "name": name,
+                        "url": url,
+                        "description": description,
+                        "icon": icon,
+                        "roles": roles,
+                        "office_ids": [str(sid("office", code)) for code in offices],
+                    }
+                )
+                await store.create(conn=conn, keycloak=keycloak, new=new, actor="seed", request_id=None)
+                made += 1
+    finally:
+        await pool.close()
+        await keycloak.aclose()
+    return made
 
 
 async def activate_demo_procedures(database_url: str, count: int = 10) -> int:

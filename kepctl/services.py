@@ -597,6 +597,10 @@ class Keycloak(Service):
     def start(self, timeout: float = 300) -> None:
         # The first start re-packages the server for these options and creates the database: a minute or more.
         super().start(timeout)
+        # A Keycloak that was running before the realm file gained the API's service account gets it now.
+        from kepctl.keycloak_apps import ensure_apps_admin_client
+
+        ensure_apps_admin_client(self.stack)
 
 
 def reap_orphan_haproxy(http_port: int, progress: ProgressFn = print) -> None:

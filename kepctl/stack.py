@@ -57,6 +57,8 @@ class StackSettings(BaseSettings):
     # The master realm's first administrator, created by Keycloak on its first start (development only).
     keycloak_admin_user: str = "admin"
     keycloak_admin_password: SecretStr = SecretStr("kep-keycloak-admin")
+    # the secret of the API's `kep-apps-admin` client (the local realm's; development only)
+    keycloak_apps_secret: SecretStr = SecretStr("kep-apps-admin-dev-secret")
     http_port: int = 8000
     ray_port: int = 6389
 
@@ -135,6 +137,8 @@ class StackSettings(BaseSettings):
             "KEP_HTTP_PORT": str(self.http_port),
             "KEP_OIDC_ISSUER": self.oidc_issuer,
             "KEP_OIDC_JWKS_URL": self.oidc_jwks_url,
+            "KEP_KEYCLOAK_ADMIN_URL": self.keycloak_url,
+            "KEP_KEYCLOAK_ADMIN_CLIENT_SECRET": self.keycloak_apps_secret.get_secret_value(),
             **self.documents_env(),
             **self.delivery_env(),
         }

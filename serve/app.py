@@ -18,6 +18,7 @@ from serve.routers import (
     admin_kshde,
     admin_reconciler,
     admin_templates,
+    apps,
     cases,
     documents,
     forms,
@@ -67,6 +68,7 @@ def create_api() -> FastAPI:
     api.include_router(admin_delivery.router)
     api.include_router(kshde_inbox.router)
     api.include_router(offices.router)
+    api.include_router(apps.router)
     api.include_router(news.router)
     api.include_router(statistics.router)
     api.include_router(service_points.router)

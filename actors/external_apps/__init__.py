@@ -1,0 +1,1 @@
+"""External applications and their Keycloak clients (issue 17, part 6)."""
