@@ -26,7 +26,8 @@ log = structlog.get_logger("consumer")
 Handler = Callable[[AbstractIncomingMessage], Awaitable[None]]
 
 
-# a consumer that received nothing for this long while messages wait for it is re-subscribed (ConsumerGroup)
+# a consumer that received nothing for this long while messages wait for it, or whose queue the broker shows with no
+# consumer, is re-subscribed (ConsumerGroup)
 CONSUMER_STALE_S = 60.0
 REQUEUE = Backoff(initial_s=0.25, max_s=30.0, jitter_s=0.25, attempts=None)
 
@@ -83,8 +84,8 @@ class _Consuming:
 class ConsumerGroup:
     """The consumers of one actor, so that it can stop taking work and finish what it holds before it goes, and a
     watchdog for each: a consumer that received nothing for `stale_after_s` while messages wait in its queue and it
-    has room for them has lost its subscription (the broker cancelled it, a recovery half happened); it consumes
-    anew, with a `loop_restarted` line and metric.
+    has room for them, or whose queue the broker shows with no consumer at all, has lost its subscription (the broker
+    cancelled it, a recovery half happened); it consumes anew, with a `loop_restarted` line and metric.
 
     An autoscaler that removes a busy consumer makes the broker redeliver its unacknowledged messages to another
     one, which repeats the work (KEDA's users know it: kedacore/keda#356, #6719); a drained consumer has none left.
@@ -141,14 +142,15 @@ class ConsumerGroup:
         queue = consuming.queue
         counts = await amqp.queue_counts(queue.channel, queue.name, timeout_s=stale_after_s / 3)
         consuming.last = time.monotonic()
-        if not counts.ready:
+        if not counts.ready and counts.consumers:
             return  # quiet: nothing waits for it
         with contextlib.suppress(Exception):  # a subscription the broker dropped has nothing to cancel
             await queue.cancel(consuming.tag)
         consuming.tag = await _start(queue, self._receiver(consuming), consuming.prefetch)
         self.restarts += 1
         metrics.loop_restarted(f"consumer:{queue.name}")
-        log.error("loop_restarted", loop=f"consumer:{queue.name}", why=f"{counts.ready} messages wait, none came")
+        why = f"{counts.ready} messages wait, none came" if counts.consumers else "the broker knows no consumer of it"
+        log.error("loop_restarted", loop=f"consumer:{queue.name}", why=why)
 
     async def drain(self, timeout_s: float) -> int:
         """Stop receiving, then wait up to `timeout_s` for the messages in hand to settle; returns how many did

@@ -16,7 +16,7 @@ from aio_pika.abc import AbstractIncomingMessage, AbstractRobustConnection
 from actors.ray_options import actor_class
 from actors.statistics import store
 from infra import amqp
-from infra.consumer import consume
+from infra.consumer import CONSUMER_STALE_S, ConsumerGroup
 from infra.db import create_pool
 from infra.logging import configure_logging
 from infra.settings import Settings
@@ -42,7 +42,9 @@ class Statistics:
         queue = await amqp.declare_queue(
             channel, STATISTICS_QUEUE, [amqp.Binding(settings.events_exchange, CASE_EVENTS)], delivery_limit=20
         )
-        await consume(queue, self._apply, prefetch=50)
+        # re-subscribed by its watchdog when a broker restart took the subscription away (as every consumer here)
+        self._consumers = ConsumerGroup(stale_after_s=CONSUMER_STALE_S)
+        await self._consumers.consume(queue, self._apply, prefetch=50)
 
     async def _apply(self, message: AbstractIncomingMessage) -> None:
         event = case_event(message.type or "", message.body)

@@ -348,6 +348,7 @@ CROSS_OFFICE: dict[tuple[str, str], tuple[int, int]] = {
     ("POST", "/api/admin/offices/{office_id}/activate"): (403, 403),
     ("POST", "/api/admin/offices/{office_id}/deactivate"): (403, 403),
     ("GET", "/api/admin/offices/{office_id}/history"): (403, 403),
+    ("GET", "/api/offices/{office_id}/apps"): (403, 403),  # an office's applications: its supervisors only
 }
 
 
