@@ -9,6 +9,7 @@ crash leaves either both or neither. Keys are kept for a day.
 from __future__ import annotations
 
 import hashlib
+import json
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -26,8 +27,11 @@ HEADER_POINTER = "/idempotency-key"  # where FastAPI's own header errors point
 
 def fingerprint(route: str, case_id: uuid.UUID | None, body: Any) -> str:
     """What a key protects: the route, the case and the request body, canonically (key order does not count)."""
-    canonical = orjson.dumps({"route": route, "case": str(case_id) if case_id else None, "body": body},
-                             option=orjson.OPT_SORT_KEYS)  # fmt: skip
+    what = {"route": route, "case": str(case_id) if case_id else None, "body": body}
+    try:
+        canonical = orjson.dumps(what, option=orjson.OPT_SORT_KEYS)
+    except orjson.JSONEncodeError:  # an integer beyond 64 bits (JSON allows it): the standard library writes it
+        canonical = json.dumps(what, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
     return hashlib.sha256(canonical).hexdigest()
 
 

@@ -10,3 +10,11 @@ async def test_an_integer_beyond_64_bits_round_trips_exactly(pool: asyncpg.Pool[
     value = {"n": 2**70, "m": -(2**65), "small": 1, "text": "Ελένη"}
     assert await pool.fetchval("SELECT $1::jsonb", value) == value
     assert await pool.fetchval("SELECT ($1::jsonb)->>'n'", value) == str(2**70)
+
+
+def test_a_key_protects_a_body_with_an_integer_beyond_64_bits() -> None:
+    from actors.cases.idempotency import fingerprint
+
+    body = {"data": {"n": -(2**110)}, "version": 3}
+    assert fingerprint("PUT /api/cases/{id}/form", None, body) == fingerprint("PUT /api/cases/{id}/form", None, body)
+    assert fingerprint("PUT /api/cases/{id}/form", None, body) != fingerprint("PUT /api/cases/{id}/form", None, {})
