@@ -20,6 +20,7 @@ from typing import Any
 import asyncpg
 from defusedcsv import csv
 
+from actors import audit
 from infra.db import Conn, like_escape
 from messages.catalog import AuditEntry
 from messages.errors import FieldError, InvalidInput, NotFound
@@ -255,17 +256,8 @@ async def _audit(
     old: dict[str, Any],
     new: dict[str, Any],
 ) -> None:
-    await conn.execute(
-        """INSERT INTO admin_audit (entity, entity_id, action, actor, request_id, reason, old, new)
-           VALUES ('office', $1, $2, $3, $4, $5, $6, $7)""",
-        str(office_id),
-        action,
-        actor,
-        request_id,
-        reason,
-        old,
-        new,
-    )
+    await audit.record(conn, entity="office", entity_id=str(office_id), action=action, actor=actor,
+                       request_id=request_id, reason=reason, old=old, new=new)  # fmt: skip
 
 
 def _duplicate(code: str | None) -> InvalidInput:

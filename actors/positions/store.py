@@ -14,6 +14,7 @@ from typing import Any
 
 import asyncpg
 
+from actors import audit
 from infra.db import Conn
 from messages.catalog import AuditEntry
 from messages.errors import FieldError, InvalidInput, NotFound
@@ -127,17 +128,8 @@ async def _audit(
     old: dict[str, Any],
     new: dict[str, Any],
 ) -> None:
-    await conn.execute(
-        """INSERT INTO admin_audit (entity, entity_id, action, actor, request_id, reason, old, new)
-           VALUES ('position', $1, $2, $3, $4, $5, $6, $7)""",
-        str(position_id),
-        action,
-        actor,
-        request_id,
-        reason,
-        old,
-        new,
-    )
+    await audit.record(conn, entity="position", entity_id=str(position_id), action=action, actor=actor,
+                       request_id=request_id, reason=reason, old=old, new=new)  # fmt: skip
 
 
 async def create(*, conn: Conn, new: PositionNew, actor: str, request_id: str | None) -> Position:

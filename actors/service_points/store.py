@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 
 import asyncpg
 
+from actors import audit
 from infra.db import Conn, like_escape
 from messages.catalog import AuditEntry
 from messages.errors import FieldError, InvalidInput, NotFound
@@ -234,17 +235,8 @@ async def _audit(
     old: dict[str, Any],
     new: dict[str, Any],
 ) -> None:
-    await conn.execute(
-        """INSERT INTO admin_audit (entity, entity_id, action, actor, request_id, reason, old, new)
-           VALUES ('service_point', $1, $2, $3, $4, $5, $6, $7)""",
-        str(point_id),
-        action,
-        actor,
-        request_id,
-        reason,
-        old,
-        new,
-    )
+    await audit.record(conn, entity="service_point", entity_id=str(point_id), action=action, actor=actor,
+                       request_id=request_id, reason=reason, old=old, new=new)  # fmt: skip
 
 
 async def create(*, conn: Conn, new: ServicePointNew, actor: str, request_id: str | None) -> ServicePoint:
