@@ -32,6 +32,7 @@ from serve.routers import (
     positions,
     procedures,
     render_pages,
+    routings,
     service_points,
     statistics,
     tasks,
@@ -73,6 +74,7 @@ def create_api() -> FastAPI:
     api.include_router(statistics.router)
     api.include_router(service_points.router)
     api.include_router(positions.router)
+    api.include_router(routings.router)
     return api
 
 
