@@ -6,6 +6,8 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
+import asyncpg
+
 from infra.db import Conn, create_pool
 from infra.settings import Settings
 
@@ -244,9 +246,42 @@ async def activate_demo_procedures(database_url: str, count: int = 10) -> int:
                  AND NOT EXISTS (SELECT 1 FROM procedures WHERE active)""",
             count,
         )
+        await seed_routings(pool)
         return int(status.split()[-1])
     finally:
         await pool.close()
+
+
+# demo routings (issue 17, part 5), for each active procedure that has none: (office, region, channel); the office
+# of Athens by default, Thessaloniki's for Central Macedonia, the ΕΚΕ for what comes through EUGO
+ROUTINGS = [
+    ("KEP-ATH-001", None, None),
+    ("KEP-THE-001", "Κεντρική Μακεδονία", None),
+    ("EKE-ATT-001", None, "eugo"),
+]
+
+
+async def seed_routings(pool: asyncpg.Pool[asyncpg.Record]) -> int:
+    """The demo rules of the active procedures that have no rule yet (fixed ids: seeding twice changes nothing, and
+    a procedure an administrator has routed is left as it is)."""
+    made = 0
+    async with pool.acquire() as conn, conn.transaction():
+        procedures = await conn.fetch(
+            "SELECT id FROM procedures p WHERE active AND NOT EXISTS (SELECT 1 FROM routings WHERE procedure_id = p.id)"
+        )
+        for p in procedures:
+            for office, region, channel in ROUTINGS:
+                status = await conn.execute(
+                    """INSERT INTO routings (id, procedure_id, office_id, region, channel, note)
+                       VALUES ($1, $2, $3, $4, $5, 'demo') ON CONFLICT DO NOTHING""",
+                    sid("routing", f"{p['id']}:{region}:{channel}"),
+                    p["id"],
+                    sid("office", office),
+                    region,
+                    channel,
+                )
+                made += status.endswith("1")
+    return made
 
 
 async def chaos_procedure(database_url: str, office_code: str) -> tuple[uuid.UUID, uuid.UUID]:
