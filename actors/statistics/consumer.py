@@ -2,12 +2,14 @@
 
 Its own quorum queue (`statistics.cases`, bound to `case.#`, with `statistics.cases.dlq`): each event is applied in
 one transaction with its id (a redelivery applies once), then acknowledged. Events are applied one at a time, in
-the order they arrive, so a case's opening comes before its changes.
+the order they arrive, so a case's opening comes before its changes. Hourly it forgets the ids applied more than
+`store.APPLIED_KEPT` ago (stat_applied would otherwise grow by every event ever; why that is safe: store.py).
 """
 
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 
 import asyncpg
 import structlog
@@ -25,6 +27,7 @@ from messages.events import CASE_EVENTS, case_event
 log = structlog.get_logger("statistics")
 STATISTICS_QUEUE = "statistics.cases"
 STATISTICS_ACTOR = "kep-statistics"
+PRUNE_EVERY_S = 3600.0
 
 
 class Statistics:
@@ -32,6 +35,7 @@ class Statistics:
         configure_logging(settings.log_format, settings.log_level)
         self.applied = 0
         self.repeated = 0
+        self.pruned = 0
         self._one_at_a_time = asyncio.Lock()
         self.pool: asyncpg.Pool[asyncpg.Record] = await create_pool(settings.database_url.get_secret_value(), 1, 2)
         self._amqp: AbstractRobustConnection = await amqp.connect(
@@ -45,6 +49,24 @@ class Statistics:
         # re-subscribed by its watchdog when a broker restart took the subscription away (as every consumer here)
         self._consumers = ConsumerGroup(stale_after_s=CONSUMER_STALE_S)
         await self._consumers.consume(queue, self._apply, prefetch=50)
+        self._pruner = asyncio.create_task(self._prune_forever())  # held: a task nobody holds may be collected
+
+    async def _prune_forever(self) -> None:
+        while True:
+            await asyncio.sleep(PRUNE_EVERY_S)
+            try:
+                await self.prune()
+            except Exception as exc:  # the database restarting: tried again next hour, nothing waits on it
+                log.warning("statistics_prune_failed", error=repr(exc))
+
+    async def prune(self) -> int:
+        """Forget the applied ids older than store.APPLIED_KEPT now (also what the hourly task does)."""
+        async with self.pool.acquire() as conn:
+            pruned = await store.prune_applied(conn=conn, before=datetime.now(UTC) - store.APPLIED_KEPT)
+        self.pruned += pruned
+        if pruned:
+            log.info("statistics_applied_pruned", pruned=pruned)
+        return pruned
 
     async def _apply(self, message: AbstractIncomingMessage) -> None:
         event = case_event(message.type or "", message.body)
@@ -56,7 +78,7 @@ class Statistics:
             self.repeated += 1
 
     async def stats(self) -> dict[str, int]:
-        return {"applied": self.applied, "repeated": self.repeated}
+        return {"applied": self.applied, "repeated": self.repeated, "pruned": self.pruned}
 
     async def rebuild(self) -> int:
         async with self._one_at_a_time, self.pool.acquire() as conn:

@@ -8,8 +8,9 @@ import io
 import uuid
 from collections import defaultdict
 from collections.abc import Sequence
-from datetime import date, datetime
-from typing import Any
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
@@ -19,6 +20,7 @@ from infra.db import Conn, create_pool
 from messages.cases import CaseChanged, CaseOpened, CaseStatus
 from messages.statistics import (
     BacklogRow,
+    Breakdown,
     ComplianceRow,
     Period,
     StatusTimeRow,
@@ -26,7 +28,22 @@ from messages.statistics import (
     WorkloadRow,
 )
 
-AGGREGATES = ("stat_cases", "stat_volumes", "stat_status_time", "stat_compliance", "stat_backlog", "stat_workload")
+# the daily rows summed per month (migration 0024), kept with them in every transaction that adds to them
+ROLLUPS = ("stat_volumes_month", "stat_status_time_month", "stat_compliance_month")
+AGGREGATES = (
+    "stat_cases",
+    "stat_volumes",
+    "stat_status_time",
+    "stat_compliance",
+    "stat_backlog",
+    "stat_workload",
+    *ROLLUPS,
+)
+# An event id is kept this long in stat_applied, to answer a redelivery "seen" without looking further. The broker
+# redelivers an unacknowledged event within minutes (at most 20 times) and the outbox relay republishes one it could
+# not confirm at once, so a week is far beyond both; an older event that still came again would change nothing
+# either: its case's version in stat_cases was seen (rules.step), it would only count as applied, not as repeated.
+APPLIED_KEPT = timedelta(days=7)
 
 
 def seen(data: CaseOpened | CaseChanged, at: datetime) -> Seen:
@@ -92,7 +109,12 @@ def _state_record(s: CaseStat) -> tuple[Any, ...]:
             s.opened_at, s.version)  # fmt: skip
 
 
+def _month(day: date) -> date:
+    return day.replace(day=1)
+
+
 async def _add(conn: Conn, d: Delta) -> None:
+    """The increments into the daily rows and, the same, into their month's rows (in the caller's transaction)."""
     if d.volumes:
         await conn.executemany(
             """INSERT INTO stat_volumes AS v (office_id, day, procedure_id, channel, opened, completed, rejected)
@@ -101,24 +123,38 @@ async def _add(conn: Conn, d: Delta) -> None:
                SET opened = v.opened + $5, completed = v.completed + $6, rejected = v.rejected + $7""",
             [(*k, *n) for k, n in d.volumes],
         )
+        await conn.executemany(
+            """INSERT INTO stat_volumes_month AS v (office_id, month, procedure_id, opened, completed, rejected)
+               VALUES ($1, $2, $3, $4, $5, $6)
+               ON CONFLICT (office_id, month, procedure_id) DO UPDATE
+               SET opened = v.opened + $4, completed = v.completed + $5, rejected = v.rejected + $6""",
+            [(office, _month(day), procedure, *n) for (office, day, procedure, _), n in d.volumes],
+        )
     if d.status_time:
-        await conn.executemany(
-            """INSERT INTO stat_status_time AS t (office_id, day, procedure_id, status, stays, seconds, max_seconds)
-               VALUES ($1, $2, $3, $4, 1, $5, $5)
-               ON CONFLICT (office_id, day, procedure_id, status) DO UPDATE
-               SET stays = t.stays + 1, seconds = t.seconds + $5, max_seconds = greatest(t.max_seconds, $5)""",
-            [(*k, s) for k, s in d.status_time],
-        )
+        for table, period in (("stat_status_time", "day"), ("stat_status_time_month", "month")):
+            await conn.executemany(
+                f"""INSERT INTO {table} AS t (office_id, {period}, procedure_id, status, stays, seconds, max_seconds)
+                    VALUES ($1, $2, $3, $4, 1, $5, $5)
+                    ON CONFLICT (office_id, {period}, procedure_id, status) DO UPDATE
+                    SET stays = t.stays + 1, seconds = t.seconds + $5,
+                        max_seconds = greatest(t.max_seconds, $5)""",  # noqa: S608 (fixed names)
+                [(o, day if period == "day" else _month(day), p, st, s) for (o, day, p, st), s in d.status_time],
+            )
     if d.compliance:
-        await conn.executemany(
-            """INSERT INTO stat_compliance AS c (office_id, day, procedure_id, on_time, late, late_days,
-                                                 max_late_days, no_deadline)
-               VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-               ON CONFLICT (office_id, day, procedure_id) DO UPDATE
-               SET on_time = c.on_time + $4, late = c.late + $5, late_days = c.late_days + $6,
-                   max_late_days = greatest(c.max_late_days, $7), no_deadline = c.no_deadline + $8""",
-            [(*k, on, late, days, days, none) for k, (on, late, days, none) in d.compliance],
-        )
+        for table, period in (("stat_compliance", "day"), ("stat_compliance_month", "month")):
+            await conn.executemany(
+                f"""INSERT INTO {table} AS c (office_id, {period}, procedure_id, on_time, late, late_days,
+                                              max_late_days, no_deadline)
+                    VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+                    ON CONFLICT (office_id, {period}, procedure_id) DO UPDATE
+                    SET on_time = c.on_time + $4, late = c.late + $5, late_days = c.late_days + $6,
+                        max_late_days = greatest(c.max_late_days, $7),
+                        no_deadline = c.no_deadline + $8""",  # noqa: S608 (fixed names)
+                [
+                    (o, day if period == "day" else _month(day), p, on, late, days, days, none)
+                    for (o, day, p), (on, late, days, none) in d.compliance
+                ],
+            )
     for table, changes in (("stat_backlog", d.backlog), ("stat_workload", d.workload)):
         column = "status" if table == "stat_backlog" else "assignee"
         if changes:
@@ -201,7 +237,49 @@ async def rebuild(*, conn: Conn) -> int:
             states.append(_state_record(state))
         await conn.copy_records_to_table("stat_cases", records=states, columns=_STATE_COLUMNS)
         await _copy(conn, totals)
+        await refresh_rollup(conn=conn)
     return len(states)
+
+
+async def refresh_rollup(*, conn: Conn) -> None:
+    """The month rows anew from the daily ones (the rebuild, in its transaction, and the bench's generated data);
+    the same sums as the consumer adds one event at a time, and as migration 0024 filled them first."""
+    await conn.execute(f"TRUNCATE {', '.join(ROLLUPS)}")
+    await conn.execute(
+        """INSERT INTO stat_volumes_month (office_id, month, procedure_id, opened, completed, rejected)
+           SELECT office_id, date_trunc('month', day)::date, procedure_id, sum(opened), sum(completed), sum(rejected)
+           FROM stat_volumes GROUP BY 1, 2, 3"""
+    )
+    await conn.execute(
+        """INSERT INTO stat_status_time_month (office_id, month, procedure_id, status, stays, seconds, max_seconds)
+           SELECT office_id, date_trunc('month', day)::date, procedure_id, status, sum(stays), sum(seconds),
+                  max(max_seconds)
+           FROM stat_status_time GROUP BY 1, 2, 3, 4"""
+    )
+    await conn.execute(
+        """INSERT INTO stat_compliance_month (office_id, month, procedure_id, on_time, late, late_days,
+                                              max_late_days, no_deadline)
+           SELECT office_id, date_trunc('month', day)::date, procedure_id, sum(on_time), sum(late), sum(late_days),
+                  max(max_late_days), sum(no_deadline)
+           FROM stat_compliance GROUP BY 1, 2, 3"""
+    )
+
+
+async def prune_applied(*, conn: Conn, before: datetime, batch: int = 10_000) -> int:
+    """Forget the ids of events applied before `before` (see APPLIED_KEPT), a batch per transaction so that the
+    consumer's own inserts never wait long on it; returns how many were forgotten."""
+    pruned = 0
+    while True:
+        status = await conn.execute(
+            """DELETE FROM stat_applied WHERE event_id IN (
+                   SELECT event_id FROM stat_applied WHERE applied_at < $1 LIMIT $2)""",
+            before,
+            batch,
+        )
+        done = int(status.split()[-1])
+        pruned += done
+        if done < batch:
+            return pruned
 
 
 _STATE_COLUMNS = ["case_id", "office_id", "procedure_id", "channel", "status", "since", "assignee", "due_at",
@@ -237,78 +315,241 @@ async def _copy(conn: Conn, t: _Totals) -> None:
 # -- reports -------------------------------------------------------------------------------------------------------
 
 
-def _where(office_id: uuid.UUID | None, procedure_id: uuid.UUID | None, args: list[Any]) -> str:
-    parts = ["day >= $1", "day <= $2"]
+@dataclass(frozen=True)
+class Span:
+    """A report's days split where the month rows can answer: the whole months [first, after) from them, the
+    remaining days (inclusive ranges, at the range's ends) from the daily rows."""
+
+    months: tuple[date, date] | None
+    days: tuple[tuple[date, date], ...]
+
+
+def span(start: date, end: date) -> Span:
+    first = start if start.day == 1 else (start.replace(day=28) + timedelta(days=4)).replace(day=1)
+    try:
+        after = (end + timedelta(days=1)).replace(day=1)  # the months before this one end by `end`
+    except OverflowError:  # the calendar's last day: its month from the daily rows
+        after = end.replace(day=1)
+    if first >= after:
+        return Span(None, ((start, end),))
+    days = []
+    if start < first:
+        days.append((start, first - timedelta(days=1)))
+    if after <= end:
+        days.append((after, end))
+    return Span((first, after), tuple(days))
+
+
+@dataclass(frozen=True)
+class _Report:
+    daily: str
+    monthly: str
+    values: str  # the columns summed, as both tables name them
+    sums: str  # what a row answers, summed over the group
+    keys_after_office: tuple[str, ...]  # the keys that follow office (and procedure) in a row, in order
+
+
+_VOLUMES = _Report(
+    "stat_volumes",
+    "stat_volumes_month",
+    "opened, completed, rejected",
+    "sum(opened)::int AS opened, sum(completed)::int AS completed, sum(rejected)::int AS rejected",
+    (),
+)
+_STATUS_TIME = _Report(
+    "stat_status_time",
+    "stat_status_time_month",
+    "status, stays, seconds, max_seconds",
+    """sum(stays)::int AS stays, sum(seconds) / greatest(sum(stays), 1) / 3600 AS mean_hours,
+       max(max_seconds) / 3600 AS max_hours""",
+    ("status",),
+)
+_COMPLIANCE = _Report(
+    "stat_compliance",
+    "stat_compliance_month",
+    "on_time, late, late_days, max_late_days, no_deadline",
+    """sum(on_time + late + no_deadline)::int AS completed, sum(on_time)::int AS on_time, sum(late)::int AS late,
+       sum(no_deadline)::int AS no_deadline,
+       sum(on_time)::float8 / nullif(sum(on_time + late), 0) AS on_time_share,
+       sum(late_days)::float8 / nullif(sum(late), 0) AS mean_late_days, max(max_late_days) AS max_late_days""",
+    (),
+)
+_REPORTS = {"volumes": _VOLUMES, "status-time": _STATUS_TIME, "compliance": _COMPLIANCE}
+
+
+def _fields(kind: _Report, by: Breakdown, periods: bool) -> tuple[str, ...]:
+    middle = ("office_id", "procedure_id") if by is Breakdown.OFFICE_PROCEDURE else ("office_id",)
+    return (*(("period",) if periods else ()), *middle, *kind.keys_after_office)
+
+
+def keys(report: str, by: Breakdown) -> tuple[str, ...]:
+    """The fields that order a report's rows and make its cursor (`report`: volumes, status-time, compliance)."""
+    kind = _REPORTS[report]
+    return _fields(kind, by, kind is _VOLUMES)
+
+
+def cursor_of(row: BaseModel, fields: tuple[str, ...]) -> str:
+    """The `after` of the page that follows this row: its keys, `~` between them (no key holds one)."""
+    return "~".join(str(getattr(row, f)) for f in fields)
+
+
+def parse_after(text: str, fields: tuple[str, ...]) -> tuple[Any, ...]:
+    """An `after` back into its keys; ValueError when it is not one of this report's."""
+    parts = text.split("~", len(fields) - 1)
+    if len(parts) != len(fields):
+        raise ValueError("not a cursor of this report")
+    out: list[Any] = []
+    for field_name, part in zip(fields, parts, strict=True):
+        if field_name == "period":
+            out.append(date.fromisoformat(part))
+        elif field_name.endswith("_id"):
+            out.append(uuid.UUID(part))
+        else:
+            out.append(part)
+    return tuple(out)
+
+
+_Row = TypeVar("_Row", bound=BaseModel)
+
+
+async def _report(
+    conn: Conn,
+    kind: _Report,
+    model: type[_Row],
+    *,
+    office_id: uuid.UUID | None,
+    procedure_id: uuid.UUID | None,
+    start: date,
+    end: date,
+    by: Breakdown,
+    period: Period | None = None,
+    after: tuple[Any, ...] | None = None,
+    limit: int | None = None,
+) -> list[_Row]:
+    """Rows of one report, grouped by `by` (and the period), in the order of their keys, after the cursor `after`,
+    at most `limit`. Whole months come from the month rows where the grouping allows it (no period, or months),
+    the other days from the daily rows; both through their covering (day|month) INCLUDE indexes."""
+    args: list[Any] = []
+
+    def bind(value: Any) -> str:
+        args.append(value)
+        return f"${len(args)}"
+
+    fields = _fields(kind, by, period is not None)
+    filters = []
     if office_id is not None:
-        args.append(office_id)
-        parts.append(f"office_id = ${len(args)}")
+        filters.append(f"office_id = {bind(office_id)}")
     if procedure_id is not None:
-        args.append(procedure_id)
-        parts.append(f"procedure_id = ${len(args)}")
-    return " AND ".join(parts)
+        filters.append(f"procedure_id = {bind(procedure_id)}")
+    if after is not None and period is None:
+        # the first key of a later page is the office: skip the offices before it where the rows are read
+        filters.append(f"office_id >= {bind(after[0])}")
+    sliced = period in (None, Period.MONTH)
+    parts = span(start, end) if sliced else Span(None, ((start, end),))
+    selects = []
+    for first, last in parts.days:
+        where = [f"day >= {bind(first)}", f"day <= {bind(last)}", *filters]
+        if after is not None and period is not None:
+            where.append(f"day >= {bind(after[0])}")  # a period begins at its first day: none before the cursor's
+        bucket = ""
+        if period is not None:
+            bucket = (
+                "day AS period, " if period is Period.DAY else f"date_trunc('{period.value}', day)::date AS period, "
+            )
+        selects.append(
+            f"SELECT {bucket}office_id, procedure_id, {kind.values} FROM {kind.daily} WHERE {' AND '.join(where)}"  # noqa: S608
+        )
+    if parts.months is not None:
+        where = [f"month >= {bind(parts.months[0])}", f"month < {bind(parts.months[1])}", *filters]
+        if after is not None and period is not None:
+            where.append(f"month >= {bind(after[0])}")
+        bucket = "" if period is None else "month AS period, "
+        selects.append(
+            f"SELECT {bucket}office_id, procedure_id, {kind.values} FROM {kind.monthly} WHERE {' AND '.join(where)}"  # noqa: S608
+        )
+    group = ", ".join(fields)
+    shown = (
+        group
+        if by is Breakdown.OFFICE_PROCEDURE
+        else group.replace("office_id", "office_id, NULL::uuid AS procedure_id")
+    )
+    having = ""
+    if after is not None:
+        having = f"HAVING ({group}) > ({', '.join(bind(v) for v in after)})"
+    bound = f"LIMIT {bind(limit)}" if limit is not None else ""
+    rows = await conn.fetch(
+        f"""SELECT {shown}, {kind.sums} FROM ({" UNION ALL ".join(selects)}) x
+            GROUP BY {group} {having} ORDER BY {group} {bound}""",  # noqa: S608 (fixed parts, bound values)
+        *args,
+    )
+    # straight from the aggregates, whose columns are the model's types already: no validation per row
+    return [model.model_construct(**dict(r)) for r in rows]
 
 
 async def volumes(
-    *, conn: Conn, office_id: uuid.UUID | None, procedure_id: uuid.UUID | None, start: date, end: date, period: Period
+    *,
+    conn: Conn,
+    office_id: uuid.UUID | None,
+    procedure_id: uuid.UUID | None,
+    start: date,
+    end: date,
+    period: Period,
+    by: Breakdown = Breakdown.OFFICE_PROCEDURE,
+    after: tuple[Any, ...] | None = None,
+    limit: int | None = None,
 ) -> list[VolumeRow]:
-    args: list[Any] = [start, end]
-    where = _where(office_id, procedure_id, args)
-    bucket = "day" if period is Period.DAY else f"date_trunc('{period.value}', day)::date"
-    rows = await conn.fetch(
-        f"""SELECT {bucket} AS period, office_id, procedure_id, sum(opened)::int AS opened,
-                   sum(completed)::int AS completed, sum(rejected)::int AS rejected
-            FROM stat_volumes WHERE {where}
-            GROUP BY 1, 2, 3 ORDER BY 1, 2, 3""",  # noqa: S608 (fixed parts, bound values)
-        *args,
-    )
-    return [VolumeRow(**dict(r)) for r in rows]
+    return await _report(conn, _VOLUMES, VolumeRow, office_id=office_id, procedure_id=procedure_id, start=start,
+                         end=end, by=by, period=period, after=after, limit=limit)  # fmt: skip
+
+
+async def volume_totals(
+    *, conn: Conn, office_id: uuid.UUID | None, procedure_id: uuid.UUID | None, start: date, end: date, period: Period
+) -> list[tuple[date, int, int, int]]:
+    """(period, opened, completed, rejected) summed over the offices and procedures (the chart): one row a period."""
+    totals: dict[date, list[int]] = {}
+    after: tuple[Any, ...] | None = None
+    while True:  # pages of office totals: at most offices × periods rows in all, summed as they come
+        rows = await volumes(conn=conn, office_id=office_id, procedure_id=procedure_id, start=start, end=end,
+                             period=period, by=Breakdown.OFFICE, after=after, limit=_TOTALS_PAGE)  # fmt: skip
+        for r in rows:
+            t = totals.setdefault(r.period, [0, 0, 0])
+            t[0], t[1], t[2] = t[0] + r.opened, t[1] + r.completed, t[2] + r.rejected
+        if len(rows) < _TOTALS_PAGE:
+            return [(d, t[0], t[1], t[2]) for d, t in sorted(totals.items())]
+        after = (rows[-1].period, rows[-1].office_id)
+
+
+_TOTALS_PAGE = 20_000
 
 
 async def status_time(
-    *, conn: Conn, office_id: uuid.UUID | None, procedure_id: uuid.UUID | None, start: date, end: date
+    *,
+    conn: Conn,
+    office_id: uuid.UUID | None,
+    procedure_id: uuid.UUID | None,
+    start: date,
+    end: date,
+    by: Breakdown = Breakdown.OFFICE_PROCEDURE,
+    after: tuple[Any, ...] | None = None,
+    limit: int | None = None,
 ) -> list[StatusTimeRow]:
-    args: list[Any] = [start, end]
-    where = _where(office_id, procedure_id, args)
-    rows = await conn.fetch(
-        f"""SELECT office_id, procedure_id, status, sum(stays)::int AS stays,
-                   sum(seconds) / greatest(sum(stays), 1) / 3600 AS mean_hours, max(max_seconds) / 3600 AS max_hours
-            FROM stat_status_time WHERE {where}
-            GROUP BY 1, 2, 3 ORDER BY 1, 2, 3""",  # noqa: S608
-        *args,
-    )
-    return [StatusTimeRow(**dict(r)) for r in rows]
+    return await _report(conn, _STATUS_TIME, StatusTimeRow, office_id=office_id, procedure_id=procedure_id,
+                         start=start, end=end, by=by, after=after, limit=limit)  # fmt: skip
 
 
 async def compliance(
-    *, conn: Conn, office_id: uuid.UUID | None, procedure_id: uuid.UUID | None, start: date, end: date
+    *,
+    conn: Conn,
+    office_id: uuid.UUID | None,
+    procedure_id: uuid.UUID | None,
+    start: date,
+    end: date,
+    by: Breakdown = Breakdown.OFFICE_PROCEDURE,
+    after: tuple[Any, ...] | None = None,
+    limit: int | None = None,
 ) -> list[ComplianceRow]:
-    args: list[Any] = [start, end]
-    where = _where(office_id, procedure_id, args)
-    rows = await conn.fetch(
-        f"""SELECT office_id, procedure_id, sum(on_time)::int AS on_time, sum(late)::int AS late,
-                   sum(no_deadline)::int AS no_deadline, sum(late_days)::bigint AS late_days,
-                   max(max_late_days) AS max_late_days
-            FROM stat_compliance WHERE {where}
-            GROUP BY 1, 2 ORDER BY 1, 2""",  # noqa: S608
-        *args,
-    )
-    out = []
-    for r in rows:
-        timed = r["on_time"] + r["late"]
-        out.append(
-            ComplianceRow(
-                office_id=r["office_id"],
-                procedure_id=r["procedure_id"],
-                completed=timed + r["no_deadline"],
-                on_time=r["on_time"],
-                late=r["late"],
-                no_deadline=r["no_deadline"],
-                on_time_share=r["on_time"] / timed if timed else None,
-                mean_late_days=r["late_days"] / r["late"] if r["late"] else None,
-                max_late_days=r["max_late_days"],
-            )
-        )
-    return out
+    return await _report(conn, _COMPLIANCE, ComplianceRow, office_id=office_id, procedure_id=procedure_id,
+                         start=start, end=end, by=by, after=after, limit=limit)  # fmt: skip
 
 
 async def backlog(*, conn: Conn, office_id: uuid.UUID | None) -> list[BacklogRow]:

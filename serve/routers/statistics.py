@@ -3,6 +3,11 @@
 Who sees what: administrators every office (`office_id` one of them, or none for all); supervisors their own office
 (another office: 403); employees only their own workload (everything else: 403). Days are inclusive, at most
 three years; CSV (`.csv`) for every report, SVG charts (`.svg`) for volumes and backlog.
+
+Volumes, status time and compliance are per office and procedure (`by=office,procedure`, the default) or per office
+summed over its procedures (`by=office`: what comparing offices needs, 40 rows where the other is 12 000), in pages
+of at most 5 000 rows in the order of their keys; the next page's address is in a `Link: <...>; rel="next"` header
+(RFC 8288, as every paged list here), the last page has none. A CSV file is one page too.
 """
 
 from __future__ import annotations
@@ -11,11 +16,11 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
-from pydantic import BaseModel
+from pydantic import BaseModel, TypeAdapter
 
 from actors.statistics import charts, store
 from actors.statistics.rules import ATHENS
@@ -23,14 +28,17 @@ from messages.errors import FieldError, Forbidden, InvalidInput
 from messages.roles import Role
 from messages.statistics import (
     DEFAULT_RANGE_DAYS,
+    MAX_PAGE_ROWS,
     MAX_RANGE_DAYS,
     BacklogRow,
+    Breakdown,
     ComplianceRow,
     Period,
     StatusTimeRow,
     VolumeRow,
     WorkloadRow,
 )
+from serve import paging
 from serve.deps import Caller, Ctx
 from serve.routers.cases import PROBLEMS
 from serve.security import Principal
@@ -82,6 +90,56 @@ async def window(
 Range = Annotated[Window, Depends(window)]
 
 
+@dataclass(frozen=True)
+class Page:
+    by: Breakdown
+    limit: int
+    after: str | None
+
+
+def page(
+    by: Annotated[
+        Breakdown, Query(description="rows per office and procedure, or per office summed over its procedures")
+    ] = Breakdown.OFFICE_PROCEDURE,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE_ROWS, description="rows per page")] = MAX_PAGE_ROWS,
+    after: Annotated[str | None, Query(max_length=200, description="from the `Link` of the previous page")] = None,
+) -> Page:
+    return Page(by, limit, after)
+
+
+Paged = Annotated[Page, Depends(page)]
+
+
+def _after(report: str, p: Page) -> tuple[object, ...] | None:
+    if p.after is None:
+        return None
+    try:
+        return store.parse_after(p.after, store.keys(report, p.by))
+    except ValueError:
+        raise InvalidInput.at("/after", "not the cursor of a page of this report", "cursor_invalid") from None
+
+
+_JSON: dict[type[BaseModel], TypeAdapter[Any]] = {
+    VolumeRow: TypeAdapter(list[VolumeRow]),
+    StatusTimeRow: TypeAdapter(list[StatusTimeRow]),
+    ComplianceRow: TypeAdapter(list[ComplianceRow]),
+}
+
+
+def _answer(
+    request: Request, report: str, p: Page, rows: Sequence[BaseModel], model: type[BaseModel], csv: bool
+) -> Response:
+    """One page, and the `Link` to the next when the store found one row more. Serialised by pydantic-core at once:
+    the rows come from the store's own aggregates, and FastAPI's validating them again against the response model
+    would cost more than the query (the bench: 5 000 rows)."""
+    fields = store.keys(report, p.by)
+    shown, headers = paging.page(request, rows, p.limit, lambda r: store.cursor_of(r, fields))
+    if csv:
+        headers["Content-Disposition"] = f'attachment; filename="{report}.csv"'
+        return Response(store.to_csv(shown, model), media_type="text/csv; charset=utf-8", headers=headers)
+    return Response(_JSON[model].dump_json(shown), media_type="application/json", headers=headers)
+
+
 def _csv(name: str, rows: Sequence[BaseModel], model: type[BaseModel]) -> Response:
     headers = {"Content-Disposition": f'attachment; filename="{name}.csv"'}
     return Response(store.to_csv(rows, model), media_type="text/csv; charset=utf-8", headers=headers)
@@ -91,72 +149,80 @@ def _svg(svg: str) -> Response:
     return Response(svg, media_type="image/svg+xml")
 
 
-async def _volumes(ctx: Ctx, w: Window, period: Period) -> list[VolumeRow]:
+async def _volumes(request: Request, ctx: Ctx, w: Window, p: Page, period: Period, csv: bool) -> Response:
+    after = _after("volumes", p)
     async with ctx.pool.acquire() as conn:
-        return await store.volumes(
-            conn=conn, office_id=w.office_id, procedure_id=w.procedure_id, start=w.start, end=w.end, period=period
-        )
+        rows = await store.volumes(conn=conn, office_id=w.office_id, procedure_id=w.procedure_id, start=w.start,
+                                   end=w.end, period=period, by=p.by, after=after, limit=p.limit + 1)  # fmt: skip
+    return _answer(request, "volumes", p, rows, VolumeRow, csv)
 
 
 @router.get("/volumes", response_model=list[VolumeRow])
-async def volumes(w: Range, ctx: Ctx, period: Period = Period.MONTH) -> list[VolumeRow]:
-    """Cases opened, completed and rejected per office, procedure and day, week (from Monday) or month."""
-    return await _volumes(ctx, w, period)
+async def volumes(request: Request, w: Range, p: Paged, ctx: Ctx, period: Period = Period.MONTH) -> Response:
+    """Cases opened, completed and rejected per office (and procedure) and day, week (from Monday) or month, in the
+    order of period, office, procedure."""
+    return await _volumes(request, ctx, w, p, period, csv=False)
 
 
 @router.get("/volumes.csv", response_class=Response)
-async def volumes_csv(w: Range, ctx: Ctx, period: Period = Period.MONTH) -> Response:
-    return _csv("volumes", await _volumes(ctx, w, period), VolumeRow)
+async def volumes_csv(request: Request, w: Range, p: Paged, ctx: Ctx, period: Period = Period.MONTH) -> Response:
+    return await _volumes(request, ctx, w, p, period, csv=True)
 
 
 @router.get("/volumes.svg", response_class=Response)
 async def volumes_svg(w: Range, ctx: Ctx, period: Period = Period.MONTH) -> Response:
     """Every office and procedure of the range summed per period."""
-    totals: dict[date, list[int]] = {}
-    for r in await _volumes(ctx, w, period):
-        t = totals.setdefault(r.period, [0, 0, 0])
-        t[0], t[1], t[2] = t[0] + r.opened, t[1] + r.completed, t[2] + r.rejected
-    labels = sorted(totals)
-    series = [(name, [totals[d][i] for d in labels]) for i, name in enumerate(("opened", "completed", "rejected"))]
-    title = f"Cases per {period.value}, {w.start} – {w.end}"
-    return _svg(charts.bars(title, [d.isoformat() for d in labels], series))
-
-
-async def _status_time(ctx: Ctx, w: Window) -> list[StatusTimeRow]:
     async with ctx.pool.acquire() as conn:
-        return await store.status_time(
-            conn=conn, office_id=w.office_id, procedure_id=w.procedure_id, start=w.start, end=w.end
-        )
+        totals = await store.volume_totals(conn=conn, office_id=w.office_id, procedure_id=w.procedure_id,
+                                           start=w.start, end=w.end, period=period)  # fmt: skip
+    labels = [d.isoformat() for d, _, _, _ in totals]
+    series = [
+        ("opened", [n for _, n, _, _ in totals]),
+        ("completed", [n for _, _, n, _ in totals]),
+        ("rejected", [n for _, _, _, n in totals]),
+    ]
+    title = f"Cases per {period.value}, {w.start} – {w.end}"
+    return _svg(charts.bars(title, labels, series))
+
+
+async def _status_time(request: Request, ctx: Ctx, w: Window, p: Page, csv: bool) -> Response:
+    after = _after("status-time", p)
+    async with ctx.pool.acquire() as conn:
+        rows = await store.status_time(conn=conn, office_id=w.office_id, procedure_id=w.procedure_id, start=w.start,
+                                       end=w.end, by=p.by, after=after, limit=p.limit + 1)  # fmt: skip
+    return _answer(request, "status-time", p, rows, StatusTimeRow, csv)
 
 
 @router.get("/status-time", response_model=list[StatusTimeRow])
-async def status_time(w: Range, ctx: Ctx) -> list[StatusTimeRow]:
-    """Time spent in each status: the stays that ended in the range, their mean and longest."""
-    return await _status_time(ctx, w)
+async def status_time(request: Request, w: Range, p: Paged, ctx: Ctx) -> Response:
+    """Time spent in each status: the stays that ended in the range, their mean and longest, in the order of office,
+    procedure, status."""
+    return await _status_time(request, ctx, w, p, csv=False)
 
 
 @router.get("/status-time.csv", response_class=Response)
-async def status_time_csv(w: Range, ctx: Ctx) -> Response:
-    return _csv("status-time", await _status_time(ctx, w), StatusTimeRow)
+async def status_time_csv(request: Request, w: Range, p: Paged, ctx: Ctx) -> Response:
+    return await _status_time(request, ctx, w, p, csv=True)
 
 
-async def _compliance(ctx: Ctx, w: Window) -> list[ComplianceRow]:
+async def _compliance(request: Request, ctx: Ctx, w: Window, p: Page, csv: bool) -> Response:
+    after = _after("compliance", p)
     async with ctx.pool.acquire() as conn:
-        return await store.compliance(
-            conn=conn, office_id=w.office_id, procedure_id=w.procedure_id, start=w.start, end=w.end
-        )
+        rows = await store.compliance(conn=conn, office_id=w.office_id, procedure_id=w.procedure_id, start=w.start,
+                                      end=w.end, by=p.by, after=after, limit=p.limit + 1)  # fmt: skip
+    return _answer(request, "compliance", p, rows, ComplianceRow, csv)
 
 
 @router.get("/compliance", response_model=list[ComplianceRow])
-async def compliance(w: Range, ctx: Ctx) -> list[ComplianceRow]:
+async def compliance(request: Request, w: Range, p: Paged, ctx: Ctx) -> Response:
     """Cases completed in the range against their due date (else the procedure's Mitos duration): on time, late
-    and by how many days."""
-    return await _compliance(ctx, w)
+    and by how many days, in the order of office, procedure."""
+    return await _compliance(request, ctx, w, p, csv=False)
 
 
 @router.get("/compliance.csv", response_class=Response)
-async def compliance_csv(w: Range, ctx: Ctx) -> Response:
-    return _csv("compliance", await _compliance(ctx, w), ComplianceRow)
+async def compliance_csv(request: Request, w: Range, p: Paged, ctx: Ctx) -> Response:
+    return await _compliance(request, ctx, w, p, csv=True)
 
 
 async def _backlog(caller: Principal, ctx: Ctx, office_id: uuid.UUID | None) -> list[BacklogRow]:

@@ -21,6 +21,7 @@ from actors.statistics.consumer import STATISTICS_ACTOR, StatisticsActor
 from infra import amqp
 from infra.settings import Settings
 from messages.events import case_event
+from tests.actors.test_statistics_rollup import rollup_mismatches
 from tests.conftest import OfficeFactory
 from tests.helpers import bearer, eventually
 from tests.serve.test_case_lifecycle_http import Desk
@@ -104,6 +105,7 @@ async def test_the_statistics_follow_the_cases_and_a_rebuild_agrees(
     before["compliance"] = compliance
     async with pool.acquire() as conn:
         assert await store.rebuild(conn=conn) >= 3
+        assert await rollup_mismatches(conn) == 0  # the month rows rebuilt with the daily ones
     for p, rows in before.items():
         assert _snapshot(await _get(http, f"/api/statistics/{p}", sup)) == _snapshot(rows), p
 
@@ -115,8 +117,12 @@ async def test_a_redelivered_event_is_applied_once(
     sup = desk.as_supervisor
 
     async def settled() -> bool:
+        # every event of the three cases applied (the rejection is the last), not only the employee's
         rows = await _get(desk.http, "/api/statistics/workload", sup)
-        return [(r["assignee"], r["cases"]) for r in rows] == [(desk.employee, 1)]
+        volumes = await _get(desk.http, "/api/statistics/volumes", sup)
+        return [(r["assignee"], r["cases"]) for r in rows] == [(desk.employee, 1)] and [
+            (r["opened"], r["completed"], r["rejected"]) for r in volumes
+        ] == [(3, 1, 1)]
 
     await eventually(settled)
     before = [await _get(desk.http, f"/api/statistics/{p}", sup) for p in ("volumes", "backlog", "workload")]
@@ -227,6 +233,53 @@ async def test_csv_and_svg_answers(desk: Desk, make_procedure: Callable[..., Any
         assert "<rect" in resp.text
 
 
+async def test_by_office_sums_the_procedures_and_pages_link_the_next(
+    desk: Desk, make_procedure: Callable[..., Any]
+) -> None:
+    first, second = await make_procedure(duration_days=10), await make_procedure(duration_days=10)
+    await _work(desk, first)
+    await _work(desk, second)
+    http, sup = desk.http, desk.as_supervisor
+
+    async def settled() -> bool:
+        rows = await _get(http, "/api/statistics/volumes", sup, by="office")
+        return [(r["opened"], r["completed"], r["rejected"]) for r in rows] == [(6, 2, 2)]
+
+    await eventually(settled)
+    (office,) = await _get(http, "/api/statistics/volumes", sup, by="office")
+    assert office["procedure_id"] is None
+    assert office["office_id"] == str(desk.office)
+    for report, per_office in (("status-time", 2), ("compliance", 1)):
+        rows = await _get(http, f"/api/statistics/{report}", sup, by="office")
+        assert len(rows) == per_office, report
+        assert {r["procedure_id"] for r in rows} == {None}, report
+    (summed,) = await _get(http, "/api/statistics/compliance", sup, by="office")
+    assert (summed["completed"], summed["on_time"]) == (2, 2)
+
+    # a page of one row, then the next from its `Link`, then none
+    whole = await _get(http, "/api/statistics/volumes", sup)
+    assert len(whole) == 2
+    resp = await http.get("/api/statistics/volumes", params={"limit": 1}, headers=sup)
+    assert resp.status_code == 200, resp.text
+    assert resp.json() == whole[:1]
+    link = resp.headers["link"]
+    assert link.endswith('>; rel="next"')
+    resp = await http.get(link[1 : link.index(">")], headers=sup)
+    assert resp.status_code == 200, resp.text
+    assert resp.json() == whole[1:]
+    assert "link" not in resp.headers
+    # CSV pages alike
+    resp = await http.get("/api/statistics/status-time.csv", params={"limit": 1}, headers=sup)
+    assert resp.status_code == 200
+    assert len(list(csv.DictReader(io.StringIO(resp.text)))) == 1
+    assert 'rel="next"' in resp.headers["link"]
+    # a cursor that is not one of this report's
+    for params in ({"after": "nonsense"}, {"after": whole[0]["period"], "by": "office,procedure"}):
+        resp = await http.get("/api/statistics/volumes", params=params, headers=sup)
+        assert resp.status_code == 422, params
+        assert "/after" in [e["path"] for e in resp.json()["errors"]]
+
+
 async def test_bad_input_is_422_with_pointers(desk: Desk) -> None:
     sup = desk.as_supervisor
     cases = [
@@ -235,6 +288,9 @@ async def test_bad_input_is_422_with_pointers(desk: Desk) -> None:
         ({"period": "year"}, "/period"),
         ({"from": "yesterday"}, "/from"),
         ({"office_id": "not-an-id"}, "/office_id"),
+        ({"by": "procedure"}, "/by"),
+        ({"limit": 5001}, "/limit"),
+        ({"limit": 0}, "/limit"),
         ({"to": "0001-01-02"}, "/to"),
         ({"from": "9999-12-30"}, "/from"),
     ]
