@@ -13,9 +13,12 @@ from typing import Annotated, Any
 
 import httpx
 import typer
+from pydantic import ValidationError
 
+from actors.routings import store as routings_store
 from actors.statistics.store import rebuild_database
 from autoscaler.cli import app as autoscaler_app
+from infra.db import create_pool
 from infra.migrate import migrate as run_migrations
 from infra.migrate import pending
 from infra.settings import Settings, load_settings
@@ -26,6 +29,7 @@ from kepctl.realm import DEMO_PASSWORD
 from kepctl.seed import USERS, activate_demo_procedures, seed, seed_apps
 from kepctl.stack import StackSettings
 from messages.errors import ConfigurationError
+from messages.routings import GapFilter, GapPage
 
 TOKEN_REUSE_S = 240.0  # the local realm's access tokens live five minutes
 
@@ -35,6 +39,8 @@ app.add_typer(svc_app, name="services")
 app.add_typer(autoscaler_app, name="autoscaler")
 statistics_app = typer.Typer(help="Statistics of cases.", no_args_is_help=True)
 app.add_typer(statistics_app, name="statistics")
+routings_app = typer.Typer(help="Routings: the competent office per procedure and place.", no_args_is_help=True)
+app.add_typer(routings_app, name="routings")
 
 
 SERVICE_NAMES = "postgres redis rabbitmq minio azurite engine keycloak mitos ked mailbox kshde"
@@ -216,6 +222,38 @@ def statistics_rebuild() -> None:
     """Rebuild every statistics aggregate from case_events in one pass (the consumer waits meanwhile)."""
     cases = asyncio.run(rebuild_database(_settings(_stack()).database_url.get_secret_value()))
     _say(f"statistics rebuilt from the events of {cases} cases")
+
+
+@routings_app.command("gaps")
+def routings_gaps(
+    procedure: Annotated[str | None, typer.Option(help="one procedure, by id")] = None,
+    region: Annotated[str | None, typer.Option(help="one region (Αττική, ΑΤΤΙΚΗΣ, Attica…)")] = None,
+    channel: Annotated[str | None, typer.Option(help="counter, phone, online, eugo: its rules count too")] = None,
+    eugo: Annotated[bool, typer.Option("--eugo", help="only the procedures offered through EUGO")] = False,
+    limit: Annotated[int, typer.Option(min=1, max=200)] = 200,
+) -> None:
+    """The (procedure, region) pairs of active procedures where a citizen would find no competent office."""
+    try:
+        f = GapFilter.model_validate(
+            {"procedure_id": procedure, "region": region, "channel": channel, "eugo": eugo or None, "size": limit}
+        )
+    except ValidationError as exc:
+        typer.secho(str(exc), fg="red", err=True)
+        raise typer.Exit(2) from None
+    page = asyncio.run(_routing_gaps(_settings(_stack()).database_url.get_secret_value(), f))
+    for gap in page.items:
+        typer.echo(f"{gap.mitos_id}\t{gap.region}\t{gap.procedure_title}")
+    _say(f"{page.total} (procedure, region) pairs without a competent office" + (
+        f", the first {len(page.items)} listed" if page.total > len(page.items) else ""))  # fmt: skip
+
+
+async def _routing_gaps(database_url: str, f: GapFilter) -> GapPage:
+    pool = await create_pool(database_url, 1, 1)
+    try:
+        async with pool.acquire() as conn:
+            return await routings_store.gaps(conn=conn, f=f)
+    finally:
+        await pool.close()
 
 
 @app.command()

@@ -5,14 +5,18 @@ the explanation, a token without a role nothing."""
 
 from __future__ import annotations
 
+import asyncio
+import os
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, TypeAlias
 
 import asyncpg
 import httpx
 import pytest
+from typer.testing import CliRunner
 
+from kepctl.main import app
 from messages.routings import REGIONS
 from tests.conftest import OfficeFactory
 from tests.helpers import bearer
@@ -280,3 +284,26 @@ async def test_staff_ask_the_explanation_and_change_nothing(
     assert (await http.get(ADMIN, headers=nobody)).status_code == 403
     assert (await _explain(http, {}, procedure_id=procedure)).status_code == 401
     assert await _audit(pool, rule["id"]) == before
+
+
+@pytest.fixture
+def _restore_environment() -> Iterator[None]:
+    """The CLI fills in KEP_* defaults for the local stack; keep them out of the other tests."""
+    saved = dict(os.environ)
+    yield
+    os.environ.clear()
+    os.environ.update(saved)
+
+
+@pytest.mark.usefixtures("_restore_environment")
+async def test_the_cli_lists_the_gaps(database_url: str, make_procedure: Any, pool: Pool) -> None:
+    procedure = await make_procedure()
+    mitos_id = await pool.fetchval("SELECT mitos_id FROM procedures WHERE id = $1", procedure)
+    os.environ["KEP_DATABASE_URL"] = database_url
+    cli = ["routings", "gaps", "--procedure", str(procedure)]
+    result = await asyncio.to_thread(CliRunner().invoke, app, [*cli, "--region", "ΚΡΗΤΗΣ"])
+    assert result.exit_code == 0, result.output
+    assert f"{mitos_id}\t{CRETE}\t" in result.output
+    assert "1 (procedure, region) pairs without a competent office" in result.output
+    refused = await asyncio.to_thread(CliRunner().invoke, app, [*cli, "--region", "Atlantis"])
+    assert refused.exit_code == 2
