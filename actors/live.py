@@ -38,7 +38,13 @@ class LiveRelay:
 
     async def _relay(self, message: AbstractIncomingMessage) -> None:
         event = case_event(message.type or "", message.body)
-        if await live.append(self.redis, event.data.office_id, str(event.id), message.body.decode()):
+        body = message.body.decode()
+        if await live.append(self.redis, event.data.office_id, str(event.id), body):
+            self.relayed += 1
+        origin = getattr(event.data, "from_office_id", None)
+        # a hand-over is news to the office it left too (the one copy of it that office gets: it sees the case no
+        # more); its own once-key, so the new office's copy does not stop it
+        if origin is not None and await live.append(self.redis, origin, f"{event.id}:{origin}", body):
             self.relayed += 1
 
     async def stats(self) -> dict[str, int]:

@@ -109,7 +109,8 @@ class CamundaBridge:
         self.engine = EngineClient(settings.engine_url, tenant_id=settings.engine_tenant)
         self.in_flight: dict[str, InFlight] = {}
         self.counts: dict[str, int] = {
-            "fetched": 0, "reported": 0, "abandoned": 0, "case_events": 0, "started": 0, "correlated": 0
+            "fetched": 0, "reported": 0, "abandoned": 0, "case_events": 0, "started": 0, "correlated": 0,
+            "moved": 0,
         }  # fmt: skip
         self._room = asyncio.Event()
         self._crash: CrashPoint | None = None
@@ -310,6 +311,8 @@ class CamundaBridge:
             if changed:
                 self._crash_at("after_start")
             self.counts["started"] += changed
+        elif isinstance(intent, lockstep.MoveOffice):
+            self.counts["moved"] += changed
         else:
             self.counts["correlated"] += changed
 

@@ -354,6 +354,18 @@ class EngineClient:
         )
         return decode_map(dtos)
 
+    async def variable_of(self, name: str, process_instance_ids: Sequence[str]) -> dict[str, Any]:
+        """The variable `name` of each of these instances that has it, by instance id (one query per hundred)."""
+        ids = list(dict.fromkeys(process_instance_ids))
+        found: dict[str, Any] = {}
+        for start in range(0, len(ids), IDS_PER_QUERY):
+            chunk = ids[start : start + IDS_PER_QUERY]
+            body = {"variableName": name, "processInstanceIdIn": chunk}
+            params = {"deserializeValues": "false"} | _paging(0, len(chunk))
+            for dto in await self._post_json("/variable-instance", body, params):
+                found[dto["processInstanceId"]] = decode(dto)
+        return found
+
     async def incidents(
         self, process_instance_id: str | None = None, *, incident_id: str | None = None, max_results: int = 1000
     ) -> list[Incident]:
@@ -629,6 +641,19 @@ class EngineClient:
 
     async def unclaim(self, task_id: str) -> None:
         await self._call(_any_retryable, "POST", f"/task/{_seg(task_id)}/unclaim", gone=TaskGone)
+
+    async def candidate_groups(self, task_id: str) -> set[str]:
+        links = await self._get_json(
+            f"/task/{_seg(task_id)}/identity-links", params={"type": "candidate"}, gone=TaskGone
+        )
+        return {str(link["groupId"]) for link in links if link.get("groupId")}
+
+    async def add_candidate_group(self, task_id: str, group: str) -> None:
+        """Offer the task to `group` too (a group that has it already: nothing changes)."""
+        await self._task_call(f"/task/{_seg(task_id)}/identity-links", {"groupId": group, "type": "candidate"})
+
+    async def remove_candidate_group(self, task_id: str, group: str) -> None:
+        await self._task_call(f"/task/{_seg(task_id)}/identity-links/delete", {"groupId": group, "type": "candidate"})
 
     async def complete_user_task(self, task_id: str, variables: Mapping[str, Any] = _NO_VARIABLES) -> None:
         await self._task_call(f"/task/{_seg(task_id)}/complete", {"variables": typed_map(variables)})

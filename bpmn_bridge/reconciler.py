@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import time
 import uuid
 from collections import Counter
@@ -22,9 +23,10 @@ import structlog
 
 from actors.cases import idempotency
 from actors.cases import reconcile as rc
-from actors.cases.lockstep import Message, StartProcess
+from actors.cases.lockstep import Message, MoveOffice, StartProcess
 from actors.ray_options import actor_class
 from bpmn_bridge.engine import EngineClient
+from bpmn_bridge.errors import TaskGone
 from bpmn_bridge.models import Job, MessageSubscription, RunningInstance
 from bpmn_bridge.process_sync import carry_out
 from infra.db import create_pool
@@ -170,6 +172,8 @@ class Reconciler:
             return await self.engine.process_instances(process_definition_key=key, first_result=first, max_results=PAGE)
 
         timers = {j.process_instance_id: j.due_date async for j in _pages(timer_page)}
+        running = [i async for i in _pages(instance_page)]
+        offices = await self.engine.variable_of("office", [i.id for i in running])
         return [
             rc.InstanceView(
                 i.id,
@@ -178,9 +182,18 @@ class Reconciler:
                 deadline_held=i.id in held,
                 timer_due=timers.get(i.id),
                 incidents=tuple(incidents.get(i.id, ())),
+                office=str(offices[i.id]) if i.id in offices else None,
             )
-            async for i in _pages(instance_page)
+            for i in running
         ]
+
+    async def _task_groups(self, view: rc.InstanceView) -> rc.InstanceView:
+        """The view with the groups its open user tasks are offered to."""
+        groups: set[str] = set()
+        for task in await self.engine.user_tasks(process_instance_id=view.id, include_assigned=True):
+            with contextlib.suppress(TaskGone):  # done meanwhile
+                groups |= await self.engine.candidate_groups(task.id)
+        return dataclasses.replace(view, task_groups=frozenset(groups))
 
     async def _compare_running(self, views: list[rc.InstanceView], settled: datetime) -> list[rc.Drift]:
         drifts: list[rc.Drift] = []
@@ -189,10 +202,13 @@ class Reconciler:
             ids = [case_id for v in page if (case_id := _uuid(v.business_key)) is not None]
             async with self.pool.acquire() as conn:
                 cases = await rc.cases_by_id(conn=conn, ids=ids)
+                moved = await rc.transferred(conn=conn, ids=ids)
             for view in page:
                 case = cases.get(_uuid(view.business_key) or uuid.UUID(int=0))
                 if case is not None and case.updated_at >= settled:
                     continue  # its latest change may still be on its way to the engine
+                if case is not None and case.id in moved:
+                    view = await self._task_groups(view)
                 drifts += rc.compare_running(case, view)
         return drifts
 
@@ -270,6 +286,8 @@ def _describe(intent: rc.Repair | None) -> str | None:
         return f"delete {intent.process_instance_id}"
     if isinstance(intent, StartProcess):
         return f"start {intent.process_key}"
+    if isinstance(intent, MoveOffice):
+        return f"move to office {intent.office}"
     return f"message {intent.message.value}"
 
 

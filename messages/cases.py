@@ -37,6 +37,7 @@ class CaseAction(StrEnum):
     NOTE = "note"
     UPDATE_FORM = "update_form"
     ATTACH = "attach"
+    TRANSFER = "transfer"
 
     @property
     def past(self) -> str:
@@ -57,6 +58,7 @@ _PAST = {
     CaseAction.NOTE: "noted",
     CaseAction.UPDATE_FORM: "form_updated",
     CaseAction.ATTACH: "document_added",
+    CaseAction.TRANSFER: "transferred",
 }
 
 
@@ -208,6 +210,16 @@ class AssignRequest(Versioned):
     assignee: str | None = Field(max_length=200)  # null: nobody
 
 
+class TransferRequest(Versioned):
+    """Hand the case over to another office: the one named, or the one the routing rules name for the citizen's
+    municipality or region (and the case's procedure and channel)."""
+
+    reason: str = Field(min_length=3, max_length=2000)
+    office_id: uuid.UUID | None = None
+    municipality: str | None = Field(default=None, min_length=1, max_length=200)
+    region: str | None = Field(default=None, min_length=1, max_length=200)
+
+
 class FormDataRequest(Versioned):
     """The whole submission `data`, validated against the form version the case was opened with."""
 
@@ -245,6 +257,8 @@ class CaseCommand(BaseModel):
     assignee: str | None = None
     form_data: dict[str, Any] | None = None
     document: DocumentView | None = None
+    to_office_id: uuid.UUID | None = None  # a transfer's office
+    routing: dict[str, Any] | None = None  # a transfer's routing rule and why it named the office
     request_id: str | None = None
     idempotency: IdempotencyKey | None = None
 
@@ -268,6 +282,29 @@ class CaseChanged(BaseModel):
     # the BPMN process of the case's procedure, and how the case came in (a reopening starts the process again)
     process_key: str | None = None
     channel: Channel | None = None
+    from_office_id: uuid.UUID | None = None  # a transfer's office of origin (`office_id` is the case's new office)
+
+
+class TransferDirection(StrEnum):
+    IN = "in"
+    OUT = "out"
+
+
+class CaseTransfer(BaseModel):
+    """A hand-over of a case between offices, as both offices read it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: int
+    case_id: uuid.UUID
+    number: str
+    procedure_id: uuid.UUID
+    from_office_id: uuid.UUID
+    to_office_id: uuid.UUID
+    actor: str
+    reason: str
+    routing: dict[str, Any] | None
+    at: datetime
 
 
 class TimelineEntry(BaseModel):

@@ -19,6 +19,7 @@ from serve.routers import (
     admin_reconciler,
     admin_templates,
     apps,
+    case_transfers,
     cases,
     documents,
     forms,
@@ -36,6 +37,7 @@ from serve.routers import (
     service_points,
     statistics,
     tasks,
+    users,
 )
 
 
@@ -58,6 +60,7 @@ def create_api() -> FastAPI:
     api.include_router(admin_adapters.router)
     api.include_router(admin_kshde.router)
     api.include_router(cases.router)
+    api.include_router(case_transfers.router)
     api.include_router(procedures.router)
     api.include_router(admin_catalog.router)
     api.include_router(live.router)
@@ -75,6 +78,7 @@ def create_api() -> FastAPI:
     api.include_router(service_points.router)
     api.include_router(positions.router)
     api.include_router(routings.router)
+    api.include_router(users.router)
     return api
 
 

@@ -77,8 +77,10 @@ async def documents(
 
 
 async def document(*, conn: Conn, case_id: uuid.UUID, document_id: uuid.UUID, office_id: uuid.UUID) -> DocumentView:
+    # the office holding the case now reads its documents (a document's own office is the one that added it)
     row = await conn.fetchrow(
-        f"SELECT {_COLUMNS} FROM documents WHERE id = $1 AND case_id = $2 AND office_id = $3",  # noqa: S608
+        f"""SELECT {_COLUMNS} FROM documents
+            WHERE id = $1 AND case_id = $2 AND EXISTS (SELECT 1 FROM cases WHERE id = $2 AND office_id = $3)""",  # noqa: S608
         document_id,
         case_id,
         office_id,

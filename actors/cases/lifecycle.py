@@ -6,6 +6,7 @@ administrative deadlines has it (the citizen's missing document does not eat the
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -31,9 +32,12 @@ TRANSITIONS: dict[CaseAction, tuple[frozenset[CaseStatus], CaseStatus | None]] =
     CaseAction.NOTE: (frozenset(CaseStatus), None),
     CaseAction.UPDATE_FORM: (OPEN, None),
     CaseAction.ATTACH: (OPEN, None),
+    CaseAction.TRANSFER: (OPEN, None),
 }
-NEEDS_REASON = frozenset({CaseAction.SUSPEND, CaseAction.REJECT, CaseAction.REOPEN, CaseAction.EXTEND})
-SUPERVISOR_ONLY = frozenset({CaseAction.REOPEN})
+NEEDS_REASON = frozenset(
+    {CaseAction.SUSPEND, CaseAction.REJECT, CaseAction.REOPEN, CaseAction.EXTEND, CaseAction.TRANSFER}
+)
+SUPERVISOR_ONLY = frozenset({CaseAction.REOPEN, CaseAction.TRANSFER})
 
 
 @dataclass(frozen=True)
@@ -46,6 +50,7 @@ class CaseState:
     due_at: datetime | None
     suspended_at: datetime | None
     suspended_from: CaseStatus | None
+    office_id: uuid.UUID | None = None
 
 
 @dataclass(frozen=True)
@@ -58,6 +63,7 @@ class Command:
     days: int | None = None
     assignee: str | None = None
     form_data: dict[str, Any] | None = None
+    to_office: uuid.UUID | None = None
 
 
 @dataclass(frozen=True)
@@ -107,6 +113,13 @@ def plan(state: CaseState, cmd: Command, now: datetime) -> Plan:
         return Plan({"assignee": cmd.assignee})
     if cmd.action is CaseAction.UPDATE_FORM:
         return Plan({"form_data": cmd.form_data or {}})
+    if cmd.action is CaseAction.TRANSFER:
+        if cmd.to_office is None:
+            raise _invalid("/office_id", "the office to hand the case over to is required", "missing")
+        if cmd.to_office == state.office_id:
+            raise _invalid("/office_id", "the case is this office's already", "same_office")
+        # the new office's staff take it up: nobody of the old office holds it there
+        return Plan({"office_id": cmd.to_office, "assignee": None})
     if cmd.action is CaseAction.EXTEND:
         if not cmd.days:
             raise _invalid("/days", "the number of days to extend by is required", "missing")

@@ -61,6 +61,10 @@ class Effect(StrEnum):
         "the resumption (case-resumed)"
     )
     END = "message case-ended with status, reason and actor: the instance ends"
+    MOVE_OFFICE = (
+        "the instance's `office` variable becomes the new office, then each of its open user tasks is offered to "
+        "the new office's group instead of the old one's and unclaimed"
+    )
 
 
 # Changes the process makes itself are not sent back to it.
@@ -78,6 +82,7 @@ CASE_TO_PROCESS: dict[str, tuple[Effect, ...]] = {
     CaseAction.NOTE.past: (),
     CaseAction.UPDATE_FORM.past: (),
     CaseAction.ATTACH.past: (Effect.DOCUMENTS,),
+    CaseAction.TRANSFER.past: (Effect.MOVE_OFFICE,),
 }
 
 
@@ -141,7 +146,17 @@ class Correlate:
     all_waiting: bool = False  # every wait of the instance that takes this message, not just one
 
 
-Intent = StartProcess | Correlate
+@dataclass(frozen=True)
+class MoveOffice:
+    """The case's instance follows its case to another office: the variable first, so a user task the instance
+    creates meanwhile is the new office's; then the tasks it has already (every one, so a repeat finds nothing
+    left to move)."""
+
+    business_key: str
+    office: str
+
+
+Intent = StartProcess | Correlate | MoveOffice
 
 
 def escalate_at(due_at: datetime | None, opened_at: datetime) -> datetime:
@@ -172,6 +187,8 @@ def intents(event: Envelope[CaseOpened] | Envelope[CaseChanged]) -> list[Intent]
         elif effect is Effect.END:
             ended = {"endStatus": data.status.value, "endReason": data.reason or "", "endedBy": data.actor}
             out.append(Correlate(Message.CASE_ENDED, case, ended))
+        elif effect is Effect.MOVE_OFFICE:
+            out.append(MoveOffice(case, str(data.office_id)))
     return out
 
 

@@ -19,7 +19,15 @@ from typing import Any
 import asyncpg
 
 from actors.cases.lifecycle import OPEN
-from actors.cases.lockstep import Correlate, Intent, Message, StartProcess, escalate_at, start_variables
+from actors.cases.lockstep import (
+    Correlate,
+    Intent,
+    Message,
+    MoveOffice,
+    StartProcess,
+    escalate_at,
+    start_variables,
+)
 from infra.db import Conn
 from messages.cases import CaseStatus, Channel
 
@@ -40,6 +48,7 @@ class DriftKind(StrEnum):
     DOCUMENTS_AWAITED_IN_VAIN = "documents_awaited_in_vain"  # repaired: documents-supplied
     DEADLINE_HELD_IN_VAIN = "deadline_held_in_vain"  # repaired: due-changed
     TIMER_AFTER_DUE_DATE = "timer_after_due_date"  # repaired: due-changed
+    OFFICE_NOT_FOLLOWED = "office_not_followed"  # repaired: the instance and its tasks moved to the case's office
     INCIDENT = "incident"  # reported
 
 
@@ -67,6 +76,9 @@ class InstanceView:
     deadline_held: bool = False
     timer_due: datetime | None = None
     incidents: tuple[str, ...] = ()  # their messages
+    office: str | None = None  # its `office` variable (the group its user tasks are offered to)
+    # the groups its open user tasks are offered to; read only for a case that moved between offices (None: not read)
+    task_groups: frozenset[str] | None = None
 
 
 @dataclass(frozen=True)
@@ -131,6 +143,13 @@ def compare_running(case: CaseRow | None, instance: InstanceView) -> list[Drift]
     if instance.deadline_held and case.status is not CaseStatus.SUSPENDED:
         why = "the case is not suspended"
         drifts.append(Drift(DriftKind.DEADLINE_HELD_IN_VAIN, key, instance.id, why, resumed))
+    office = str(case.office_id)
+    if instance.office is not None and instance.office != office:
+        detail = f"the instance is office {instance.office}'s, the case office {office}'s"
+        drifts.append(Drift(DriftKind.OFFICE_NOT_FOLLOWED, key, instance.id, detail, MoveOffice(str(case.id), office)))
+    elif instance.task_groups is not None and instance.task_groups - {office}:
+        detail = f"user tasks are offered to {', '.join(sorted(instance.task_groups - {office}))}, not only {office}"
+        drifts.append(Drift(DriftKind.OFFICE_NOT_FOLLOWED, key, instance.id, detail, MoveOffice(str(case.id), office)))
     if instance.timer_due is not None and instance.timer_due > due + TIMER_TOLERANCE:
         repair = Correlate(Message.DUE_CHANGED, str(case.id), {"escalateAt": due})
         detail = f"the timer fires at {instance.timer_due.isoformat()}, the case is due {due.isoformat()}"
@@ -207,3 +226,9 @@ async def open_cases(*, conn: Conn, settled_before: datetime, after: uuid.UUID |
         limit,
     )
     return [_case(r) for r in rows]
+
+
+async def transferred(*, conn: Conn, ids: list[uuid.UUID]) -> set[uuid.UUID]:
+    """Which of these cases were ever handed over to another office (whose process's tasks are worth reading)."""
+    rows = await conn.fetch("SELECT DISTINCT case_id FROM case_transfers WHERE case_id = ANY($1::uuid[])", ids)
+    return {r["case_id"] for r in rows}

@@ -9,7 +9,7 @@ from typing import Any
 
 import asyncpg
 
-from actors.cases import idempotency, lifecycle
+from actors.cases import idempotency, lifecycle, transfers
 from actors.forms import DefinitionError, check_submission
 from actors.forms.store import problem_errors
 from infra import outbox
@@ -28,6 +28,7 @@ from messages.cases import (
 )
 from messages.errors import ConfigurationError, InvalidInput, KepError, NotFound
 from messages.events import CASE_CHANGED, CASE_OPENED
+from messages.roles import Role
 
 SOURCE = "urn:kep:backoffice:cases"
 
@@ -47,12 +48,22 @@ def _view(row: asyncpg.Record) -> CaseView:
     return CaseView.model_validate(dict(row))
 
 
-async def get_case(*, conn: Conn, case_id: uuid.UUID, office_id: uuid.UUID) -> CaseView:
-    """A case of the caller's office; another office's case is reported as not found, not forbidden."""
-    row = await conn.fetchrow(_SELECT_CASE + " WHERE c.id = $1 AND c.office_id = $2", case_id, office_id)
+async def get_case(*, conn: Conn, case_id: uuid.UUID, office_id: uuid.UUID | None) -> CaseView:
+    """A case of the caller's office; another office's case is reported as not found, not forbidden. None: the
+    case in whichever office holds it now (the system's own reads, e.g. after a transfer)."""
+    row = await conn.fetchrow(
+        _SELECT_CASE + " WHERE c.id = $1 AND ($2::uuid IS NULL OR c.office_id = $2)", case_id, office_id
+    )
     if row is None:
         raise NotFound(f"case {case_id} not found")
     return _view(row)
+
+
+def _scope(cmd: CaseCommand) -> uuid.UUID | None:
+    """Whose case the command may act on: a person's, their office's only; the system's (the process, the
+    renderer, the delivery readers), the case wherever it is now: a case handed over to another office keeps its
+    process, which names the office it knew when it asked."""
+    return None if Role.SYSTEM.value in cmd.roles else cmd.office_id
 
 
 async def _existing(conn: Conn, cmd: OpenCase) -> CaseView | None:
@@ -276,8 +287,9 @@ async def apply_command(
 
 
 async def _as_it_is(conn: Conn, cmd: CaseCommand) -> CommandResult:
-    """The answer to a command applied before: the case as it is now."""
-    return CommandResult(case=await get_case(conn=conn, case_id=cmd.case_id, office_id=cmd.office_id))
+    """The answer to a command applied before: the case as it is now (a transfer's, in the office it went to)."""
+    office = None if cmd.action is CaseAction.TRANSFER else _scope(cmd)
+    return CommandResult(case=await get_case(conn=conn, case_id=cmd.case_id, office_id=office))
 
 
 async def _applied(conn: Conn, command_id: uuid.UUID) -> bool:
@@ -286,7 +298,7 @@ async def _applied(conn: Conn, command_id: uuid.UUID) -> bool:
 
 async def _replay(conn: Conn, cmd: CaseCommand, stored: idempotency.Stored) -> CommandResult:
     if cmd.action is CaseAction.ATTACH:  # the answer was the document; the case is as it is now
-        case = await get_case(conn=conn, case_id=cmd.case_id, office_id=cmd.office_id)
+        case = await get_case(conn=conn, case_id=cmd.case_id, office_id=_scope(cmd))
     else:
         case = CaseView.model_validate(stored.answer)
     return CommandResult(case=case, replayed=True, answer=stored.answer)
@@ -300,12 +312,13 @@ async def _apply(conn: Conn, cmd: CaseCommand) -> CaseView:
                   f.version AS form_version
            FROM cases c JOIN procedures p ON p.id = c.procedure_id JOIN offices o ON o.id = c.office_id
            LEFT JOIN forms f ON f.id = c.form_id
-           WHERE c.id = $1 AND c.office_id = $2 FOR UPDATE OF c""",
+           WHERE c.id = $1 AND ($2::uuid IS NULL OR c.office_id = $2) FOR UPDATE OF c""",
         cmd.case_id,
-        cmd.office_id,
+        _scope(cmd),
     )
     if row is None:
         raise NotFound(f"case {cmd.case_id} not found")
+    office_id: uuid.UUID = row["office_id"]
     state = lifecycle.CaseState(
         status=CaseStatus(row["status"]),
         version=row["version"],
@@ -313,6 +326,7 @@ async def _apply(conn: Conn, cmd: CaseCommand) -> CaseView:
         due_at=row["due_at"],
         suspended_at=row["suspended_at"],
         suspended_from=CaseStatus(row["suspended_from"]) if row["suspended_from"] else None,
+        office_id=office_id,
     )
     now = datetime.now(UTC)
     form_data = cmd.form_data
@@ -320,15 +334,17 @@ async def _apply(conn: Conn, cmd: CaseCommand) -> CaseView:
         definition = await conn.fetchval("SELECT definition FROM forms WHERE id = $1", row["form_id"])
         form_data = _checked_form_data(definition, cmd.form_data or {})
     command = lifecycle.Command(
-        cmd.action, cmd.actor, cmd.roles, cmd.version, cmd.reason, cmd.days, cmd.assignee, form_data
+        cmd.action, cmd.actor, cmd.roles, cmd.version, cmd.reason, cmd.days, cmd.assignee, form_data, cmd.to_office_id
     )
     plan = lifecycle.plan(state, command, now)
     if cmd.action is CaseAction.ASSIGN and cmd.assignee is not None and plan.changes:
-        await _check_assignee(conn, cmd.assignee, cmd.office_id)
+        await _check_assignee(conn, cmd.assignee, office_id)
+    if cmd.action is CaseAction.TRANSFER:
+        await transfers.hand_over(conn, cmd, row, now)
     if cmd.action is CaseAction.ATTACH:
         if cmd.document is None:
             raise InvalidInput("an attach command carries its document")
-        await _insert_document(conn, cmd)
+        await _insert_document(conn, cmd, office_id)
     if not plan.changes and cmd.action not in _CREATED:
         return _view(row)  # nothing to change
 
@@ -353,7 +369,7 @@ async def _apply(conn: Conn, cmd: CaseCommand) -> CaseView:
         CaseChanged(
             case_id=cmd.case_id,
             number=row["number"],
-            office_id=cmd.office_id,
+            office_id=after["office_id"],
             procedure_id=row["procedure_id"],
             action=cmd.action,
             status=after["status"],
@@ -364,6 +380,7 @@ async def _apply(conn: Conn, cmd: CaseCommand) -> CaseView:
             reason=None if note else cmd.reason,
             process_key=row["bpmn_process_key"],
             channel=Channel(row["channel"]),
+            from_office_id=office_id if cmd.action is CaseAction.TRANSFER else None,
         ),
         source=SOURCE,
         subject=str(cmd.case_id),
@@ -371,7 +388,7 @@ async def _apply(conn: Conn, cmd: CaseCommand) -> CaseView:
     )
     args = [
         cmd.case_id,
-        cmd.office_id,
+        office_id,
         *event,
         *outbox.values(envelope, kind.routing_key(row["office_code"], row["mitos_id"])),
     ]
@@ -399,7 +416,7 @@ async def _apply(conn: Conn, cmd: CaseCommand) -> CaseView:
     return _view(updated)
 
 
-async def _insert_document(conn: Conn, cmd: CaseCommand) -> None:
+async def _insert_document(conn: Conn, cmd: CaseCommand, office_id: uuid.UUID) -> None:
     d = cmd.document
     assert d is not None
     await conn.execute(
@@ -409,7 +426,7 @@ async def _insert_document(conn: Conn, cmd: CaseCommand) -> None:
            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)""",
         d.id,
         cmd.case_id,
-        cmd.office_id,
+        office_id,
         d.kind,
         d.filename,
         d.content_type,

@@ -15,6 +15,7 @@ from pydantic import BaseModel
 
 from actors.cases import idempotency, search, store
 from actors.cases.timeline import timeline
+from actors.routings import resolver as routings
 from messages.cases import (
     AssignRequest,
     BulkReassignRequest,
@@ -32,6 +33,7 @@ from messages.cases import (
     OpenCase,
     OpenCaseRequest,
     TimelineEntry,
+    TransferRequest,
     TransitionRequest,
 )
 from messages.envelope import new_id
@@ -230,6 +232,39 @@ async def bulk_reassign(body: BulkReassignRequest, caller: Caller, ctx: Ctx, req
         updated=[c for c, e in zip(dict.fromkeys(body.case_ids), outcomes, strict=True) if e is None],
         failed={str(c): e for c, e in zip(dict.fromkeys(body.case_ids), outcomes, strict=True) if e is not None},
     )
+
+
+@router.post("/{case_id}/transfer", response_model=CaseView, responses=PROBLEMS)
+async def transfer_case(
+    case_id: uuid.UUID,
+    body: TransferRequest,
+    caller: Caller,
+    ctx: Ctx,
+    request_id: RequestId,
+    idempotency_key: IdempotencyKey_ = None,
+) -> Response:
+    """Hand an open case over to another office (supervisors; a reason): the office named, or, without one, the
+    office the routing rules name for the case's procedure and channel and the citizen's `municipality` or
+    `region` (the rule and why it matched are kept with the hand-over). The case leaves this office's lists, its
+    process and open tasks follow it, and both offices see the hand-over (`GET /api/case-transfers`)."""
+    caller.require(Role.SUPERVISOR)
+    office = caller.require_office()
+    idem = keyed(caller, idempotency_key, "POST /api/cases/{id}/transfer", case_id, body)
+    to, routing = body.office_id, None
+    if to is None:
+        async with ctx.pool.acquire() as conn:
+            case = await store.get_case(conn=conn, case_id=case_id, office_id=office)
+            found = await routings.resolve(
+                conn,
+                procedure_id=case.procedure_id,
+                municipality=body.municipality,
+                region=body.region,
+                channel=case.channel.value,
+            )
+        to, routing = found.office_id, found.model_dump(mode="json", exclude={"considered"})
+    fields = {"version": body.version, "reason": body.reason, "to_office_id": to, "routing": routing}
+    return answer(await act(ctx, caller, request_id, case_id, CaseAction.TRANSFER, idempotency_key, idem=idem,
+                            fields=fields))  # fmt: skip
 
 
 TransitionAction = Literal["start", "suspend", "resume", "complete", "reject", "close", "reopen"]

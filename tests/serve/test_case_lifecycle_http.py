@@ -218,6 +218,8 @@ BODIES: dict[str, dict[str, Any] | None] = {
     "reopen": {"version": 1, "reason": "λόγος"},
     "extend": {"version": 1, "reason": "λόγος", "days": 3},
     "assign": {"version": 1, "assignee": None},
+    # no routing rule for the procedure there: no competent office (409) in the case's own office
+    "transfer": {"version": 1, "reason": "λόγος", "region": "Κρήτη"},
     "notes": {"text": "σημείωση"},
     "form": {"version": 1, "data": {}},
     "documents": None,  # POST is a multipart upload, see _request
