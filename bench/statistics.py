@@ -7,9 +7,13 @@ Builds a database of its own (`kep_bench_statistics`, dropped and made again; `-
 the real one, with offices, procedures and the aggregates that the kep-statistics consumer would have kept for
 `--cases` cases opened over three years (each with a channel, an outcome, stays in submitted and in progress, a
 completion on time or late, open ones in the backlog and on someone's desk): generated per case with
-generate_series and summed into the stat_* tables, as the consumer sums events. Then times each report through
-`actors.statistics.store` (what the HTTP routes call) for one office over a year and for every office over a
-month. Prints JSON lines with p50/p95 in ms; asserts nothing.
+generate_series and summed into the stat_* tables, as the consumer sums events, and the month rows from them
+(`store.refresh_rollup`, as the rebuild does). Then times each report through `actors.statistics.store` (what the
+HTTP routes call, with the same arguments: a page of at most MAX_PAGE_ROWS rows, one more asked to know of a next
+page) and the JSON encoding of the page as the route does it, for one office over a year and for every office over
+a month (or a year): per office (`by=office`), and per office and procedure, its first page and one in the middle
+(from a cursor). Also the walk over every page of the largest answer, as information (many requests, not one).
+Prints JSON lines with p50/p95 in ms; asserts nothing.
 """
 
 from __future__ import annotations
@@ -24,13 +28,14 @@ from datetime import date, timedelta
 from typing import Any
 
 import asyncpg
+from pydantic import BaseModel, TypeAdapter
 
 from actors.statistics import store
 from infra.db import create_pool
 from infra.migrate import migrate
 from kepctl import services
 from kepctl.stack import StackSettings
-from messages.statistics import Period
+from messages.statistics import MAX_PAGE_ROWS, Breakdown, ComplianceRow, Period, StatusTimeRow, VolumeRow
 
 DB = "kep_bench_statistics"
 TODAY = date(2026, 12, 1)
@@ -101,6 +106,8 @@ async def build(pool: asyncpg.Pool[asyncpg.Record], cases: int, offices: int) ->
            SELECT office_id, assignee, count(*) FROM bench_cases WHERE fate >= 0.9 GROUP BY 1, 2"""
     )
     await pool.execute("DROP TABLE bench_cases")
+    async with pool.acquire() as conn:
+        await store.refresh_rollup(conn=conn)
     await pool.execute("VACUUM ANALYZE")
     return time.perf_counter() - started
 
@@ -148,30 +155,84 @@ async def main() -> None:
     def one() -> Any:
         return random.choice(offices)
 
-    async def run(name: str, fn: Callable[[Any], Awaitable[Any]]) -> None:
+    page = MAX_PAGE_ROWS + 1  # what the routes ask for: a page, and one row more to know there is another
+    per_procedure, per_office = Breakdown.OFFICE_PROCEDURE, Breakdown.OFFICE
+    encoders: dict[type[BaseModel], TypeAdapter[Any]] = {
+        m: TypeAdapter(list[m])
+        for m in (VolumeRow, StatusTimeRow, ComplianceRow)  # type: ignore[valid-type]
+    }
+
+    async def run(name: str, fn: Callable[[Any], Awaitable[list[Any]]], model: type[BaseModel] | None = None) -> None:
+        rows: list[Any] = []
+
         async def call() -> Any:
+            nonlocal rows
             async with pool.acquire() as conn:
-                return await fn(conn)
+                rows = await fn(conn)
+            if model is not None:  # the route's answer: the page encoded by pydantic-core
+                encoders[model].dump_json(rows[:MAX_PAGE_ROWS])
 
-        print(json.dumps({"query": name, **await timed(args.repeats, call)}))
+        timing = await timed(args.repeats, call)
+        # rows: in the last call's page (a random office's, for one office)
+        print(json.dumps({"query": name, "rows": min(len(rows), MAX_PAGE_ROWS), **timing}))
 
-    await run("volumes office year month", lambda c: store.volumes(
-        conn=c, office_id=one(), procedure_id=None, start=year[0], end=year[1], period=Period.MONTH))  # fmt: skip
-    await run("volumes office year day", lambda c: store.volumes(
-        conn=c, office_id=one(), procedure_id=None, start=year[0], end=year[1], period=Period.DAY))  # fmt: skip
-    await run("volumes all month week", lambda c: store.volumes(
-        conn=c, office_id=None, procedure_id=None, start=month[0], end=month[1], period=Period.WEEK))  # fmt: skip
-    await run("status-time office year", lambda c: store.status_time(
-        conn=c, office_id=one(), procedure_id=None, start=year[0], end=year[1]))  # fmt: skip
-    await run("status-time all month", lambda c: store.status_time(
-        conn=c, office_id=None, procedure_id=None, start=month[0], end=month[1]))  # fmt: skip
-    await run("compliance office year", lambda c: store.compliance(
-        conn=c, office_id=one(), procedure_id=None, start=year[0], end=year[1]))  # fmt: skip
-    await run("compliance all month", lambda c: store.compliance(
-        conn=c, office_id=None, procedure_id=None, start=month[0], end=month[1]))  # fmt: skip
+    async def middle(fn: Callable[..., Awaitable[list[Any]]], report: str) -> tuple[Any, ...]:
+        """The cursor of the row in the middle of the whole answer (as a `Link` would carry it)."""
+        async with pool.acquire() as conn:
+            whole = await fn(conn, None, None)
+        fields = store.keys(report, per_procedure)
+        print(json.dumps({"whole": report, "rows": len(whole)}))
+        return store.parse_after(store.cursor_of(whole[len(whole) // 2], fields), fields)
+
+    def vol(office: bool, span: tuple[date, date], period: Period, by: Breakdown = per_procedure) -> Any:
+        return lambda c, after=None, limit=page: store.volumes(
+            conn=c, office_id=one() if office else None, procedure_id=None, start=span[0], end=span[1],
+            period=period, by=by, after=after, limit=limit)  # fmt: skip
+
+    def stay(office: bool, span: tuple[date, date], by: Breakdown = per_procedure) -> Any:
+        return lambda c, after=None, limit=page: store.status_time(
+            conn=c, office_id=one() if office else None, procedure_id=None, start=span[0], end=span[1], by=by,
+            after=after, limit=limit)  # fmt: skip
+
+    def comp(office: bool, span: tuple[date, date], by: Breakdown = per_procedure) -> Any:
+        return lambda c, after=None, limit=page: store.compliance(
+            conn=c, office_id=one() if office else None, procedure_id=None, start=span[0], end=span[1], by=by,
+            after=after, limit=limit)  # fmt: skip
+
+    await run("volumes office year month", vol(True, year, Period.MONTH), VolumeRow)
+    await run("volumes office year day, page 1", vol(True, year, Period.DAY), VolumeRow)
+    await run("volumes all month week by office", vol(False, month, Period.WEEK, per_office), VolumeRow)
+    await run("volumes all month week, page 1", vol(False, month, Period.WEEK), VolumeRow)
+    cursor = await middle(vol(False, month, Period.WEEK), "volumes")
+    await run("volumes all month week, middle page", lambda c: vol(False, month, Period.WEEK)(c, cursor), VolumeRow)
+    await run("volumes all year month by office", vol(False, year, Period.MONTH, per_office), VolumeRow)
+    await run("status-time office year", stay(True, year), StatusTimeRow)
+    await run("status-time all month by office", stay(False, month, per_office), StatusTimeRow)
+    await run("status-time all month, page 1", stay(False, month), StatusTimeRow)
+    cursor_st = await middle(stay(False, month), "status-time")
+    await run("status-time all month, middle page", lambda c: stay(False, month)(c, cursor_st), StatusTimeRow)
+    await run("status-time all year by office", stay(False, year, per_office), StatusTimeRow)
+    await run("compliance office year", comp(True, year), ComplianceRow)
+    await run("compliance all month by office", comp(False, month, per_office), ComplianceRow)
+    await run("compliance all month, page 1", comp(False, month), ComplianceRow)
+    await run("compliance all year by office", comp(False, year, per_office), ComplianceRow)
     await run("backlog office", lambda c: store.backlog(conn=c, office_id=one()))
     await run("backlog all", lambda c: store.backlog(conn=c, office_id=None))
     await run("workload office", lambda c: store.workload(conn=c, office_id=one()))
+
+    # information: every page of the largest answer, one request after another
+    async def walk() -> None:
+        fields = store.keys("volumes", per_procedure)
+        after = None
+        while True:
+            async with pool.acquire() as conn:
+                rows = await vol(False, month, Period.WEEK)(conn, after)
+            encoders[VolumeRow].dump_json(rows[:MAX_PAGE_ROWS])
+            if len(rows) <= MAX_PAGE_ROWS:
+                return
+            after = store.parse_after(store.cursor_of(rows[MAX_PAGE_ROWS - 1], fields), fields)
+
+    print(json.dumps({"walk": "volumes all month week, every page", **await timed(5, walk)}))
     await pool.close()
 
 

@@ -6,8 +6,9 @@ three years; CSV (`.csv`) for every report, SVG charts (`.svg`) for volumes and 
 
 Volumes, status time and compliance are per office and procedure (`by=office,procedure`, the default) or per office
 summed over its procedures (`by=office`: what comparing offices needs, 40 rows where the other is 12 000), in pages
-of at most 5 000 rows in the order of their keys; the next page's address is in a `Link: <...>; rel="next"` header
-(RFC 8288, as every paged list here), the last page has none. A CSV file is one page too.
+of at most 2 000 rows (MAX_PAGE_ROWS) in the order of their keys; the next page's address is in a
+`Link: <...>; rel="next"` header (RFC 8288, as every paged list here), the last page has none. A CSV file is one
+page too.
 """
 
 from __future__ import annotations
@@ -131,7 +132,7 @@ def _answer(
 ) -> Response:
     """One page, and the `Link` to the next when the store found one row more. Serialised by pydantic-core at once:
     the rows come from the store's own aggregates, and FastAPI's validating them again against the response model
-    would cost more than the query (the bench: 5 000 rows)."""
+    would cost about as much as the query (bench/statistics.py)."""
     fields = store.keys(report, p.by)
     shown, headers = paging.page(request, rows, p.limit, lambda r: store.cursor_of(r, fields))
     if csv:

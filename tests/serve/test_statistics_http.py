@@ -21,6 +21,7 @@ from actors.statistics.consumer import STATISTICS_ACTOR, StatisticsActor
 from infra import amqp
 from infra.settings import Settings
 from messages.events import case_event
+from messages.statistics import MAX_PAGE_ROWS
 from tests.actors.test_statistics_rollup import rollup_mismatches
 from tests.conftest import OfficeFactory
 from tests.helpers import bearer, eventually
@@ -108,6 +109,50 @@ async def test_the_statistics_follow_the_cases_and_a_rebuild_agrees(
         assert await rollup_mismatches(conn) == 0  # the month rows rebuilt with the daily ones
     for p, rows in before.items():
         assert _snapshot(await _get(http, f"/api/statistics/{p}", sup)) == _snapshot(rows), p
+
+
+async def test_a_case_handed_over_counts_for_the_office_that_has_it_and_a_rebuild_agrees(
+    desk: Desk,
+    make_office: OfficeFactory,
+    make_procedure: Callable[..., Any],
+    token_for: Callable[..., str],
+    pool: asyncpg.Pool[asyncpg.Record],
+) -> None:
+    other = Desk(desk.http, token_for, await make_office())
+    case = await desk.open(await make_procedure(duration_days=10))
+    for action, fields in (("assign", {"assignee": desk.employee}), ("start", {})):
+        resp = await desk.act(case, action, **fields)
+        assert resp.status_code == 200, (action, resp.text)
+        case = resp.json()
+    moved = await desk.act(case, "transfer", supervisor=True, office_id=str(other.office), reason="αρμοδιότητα")
+    assert moved.status_code == 200, moved.text
+    done = await other.act(moved.json(), "complete")
+    assert done.status_code == 200, done.text
+    http, old, new = desk.http, desk.as_supervisor, other.as_supervisor
+
+    async def settled() -> bool:
+        backlog = await _get(http, "/api/statistics/backlog", new)
+        return [(r["status"], r["cases"]) for r in backlog] == [("completed", 1)]
+
+    await eventually(settled)
+    assert await _get(http, "/api/statistics/backlog", old) == []
+    assert await _get(http, "/api/statistics/workload", old) == []
+    volumes = {o: [(r["opened"], r["completed"]) for r in await _get(http, "/api/statistics/volumes", h)]
+               for o, h in (("old", old), ("new", new))}  # fmt: skip
+    assert volumes == {"old": [(1, 0)], "new": [(0, 1)]}  # opened where it came in, completed where it was done
+    offices = {"old": old, "new": new}
+    stays = {o: {r["status"]: r["stays"] for r in await _get(http, "/api/statistics/status-time", h)}
+             for o, h in offices.items()}  # fmt: skip
+    assert stays == {"old": {"submitted": 1, "in_progress": 1}, "new": {"in_progress": 1}}
+    compliance = await _get(http, "/api/statistics/compliance", new)
+    assert [(r["completed"], r["on_time"]) for r in compliance] == [(1, 1)]
+
+    reports = ("volumes", "backlog", "workload", "status-time", "compliance")
+    before = {(o, p): await _get(http, f"/api/statistics/{p}", h) for o, h in offices.items() for p in reports}
+    async with pool.acquire() as conn:
+        await store.rebuild(conn=conn)
+    for (o, p), rows in before.items():
+        assert _snapshot(await _get(http, f"/api/statistics/{p}", offices[o])) == _snapshot(rows), (o, p)
 
 
 async def test_a_redelivered_event_is_applied_once(
@@ -289,7 +334,7 @@ async def test_bad_input_is_422_with_pointers(desk: Desk) -> None:
         ({"from": "yesterday"}, "/from"),
         ({"office_id": "not-an-id"}, "/office_id"),
         ({"by": "procedure"}, "/by"),
-        ({"limit": 5001}, "/limit"),
+        ({"limit": MAX_PAGE_ROWS + 1}, "/limit"),
         ({"limit": 0}, "/limit"),
         ({"to": "0001-01-02"}, "/to"),
         ({"from": "9999-12-30"}, "/from"),
