@@ -31,12 +31,13 @@ CLI_CLIENT = "kep-cli"
 # The password of every demo user: development only, it is in the repository.
 DEMO_PASSWORD = "kep-demo"  # noqa: S105
 OFFICE_ATTRIBUTE = "kep_office"
-# The confidential client the API manages the external applications' clients with (Admin REST API, client
-# credentials); its service account holds realm-management's manage-clients and view-clients, nothing more.
+# The confidential client the API manages the external applications' clients and the staff's accounts with (Admin
+# REST API, client credentials); its service account holds realm-management's roles for those two, nothing more
+# (no realm settings, no roles' definitions, no other realm).
 APPS_ADMIN_CLIENT = "kep-apps-admin"
 # Development only (the production secret comes from KEP_KEYCLOAK_ADMIN_CLIENT_SECRET).
 APPS_ADMIN_DEV_SECRET = "kep-apps-admin-dev-secret"  # noqa: S105
-APPS_ADMIN_ROLES = ("manage-clients", "view-clients")
+APPS_ADMIN_ROLES = ("manage-clients", "view-clients", "manage-users", "view-users", "query-users")
 ACCESS_TOKEN_LIFESPAN_S = 300
 # Where the API and a web app run locally; their origins may start a sign-in (PKCE) and come back.
 LOCAL_APP_URLS = ("http://127.0.0.1:8000", "http://localhost:8000", "http://127.0.0.1:5173", "http://localhost:5173")
@@ -230,7 +231,7 @@ def apps_admin_client(secret: str = APPS_ADMIN_DEV_SECRET) -> dict[str, Any]:
     return {
         "clientId": APPS_ADMIN_CLIENT,
         "name": "KEP external applications (admin API)",
-        "description": "The API's service account: creates and updates the external applications' clients",
+        "description": "The API's service account: the external applications' clients and the staff's accounts",
         "enabled": True,
         "publicClient": False,
         "clientAuthenticatorType": "client-secret",

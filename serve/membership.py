@@ -4,7 +4,8 @@ A token's `kep_office` claim comes from a user attribute in the identity provide
 system's own record. Each request's caller is checked against it: a subject without a row, a deactivated account,
 or a token naming another office than the row's is refused (403), whatever the token says. A confirmed
 (subject, office) is remembered for MEMBERSHIP_TTL_S per replica: a deactivation or a move to another office takes
-effect within that time, without a query per request.
+effect within that time, without a query per request; on the replica that made the change (which forgets the
+person's confirmations) at once.
 """
 
 from __future__ import annotations
@@ -39,3 +40,8 @@ class Membership:
         if member.office_id != principal.office_id:
             raise Forbidden("the access token names another office than the caller's")
         self._confirmed[key] = True
+
+    def forget(self, subject: str) -> None:
+        """Drop the subject's confirmations: their next request is checked again (after a deactivation or a move)."""
+        for key in [k for k in list(self._confirmed) if k[0] == subject]:
+            self._confirmed.pop(key, None)

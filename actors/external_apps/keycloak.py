@@ -1,31 +1,19 @@
-"""The external applications' OIDC clients in Keycloak, through its Admin REST API as the confidential client
-`kep-apps-admin` (client credentials; its service account holds realm-management's manage-clients and
-view-clients). Each application's client: public, standard flow only (no implicit, no password grant, no service
-account), PKCE (S256) required, redirect URIs under the application's URL, the realm's scopes it asks for, and the
-user's office attribute as the `kep_office` claim (as the API's own client has it)."""
+"""The external applications' OIDC clients in Keycloak, through its Admin REST API (actors/keycloak_admin.py: the
+confidential client `kep-apps-admin`, whose service account holds realm-management's manage-clients and
+view-clients for this). Each application's client: public, standard flow only (no implicit, no password grant, no
+service account), PKCE (S256) required, redirect URIs under the application's URL, the realm's scopes it asks for,
+and the user's office attribute as the `kep_office` claim (as the API's own client has it)."""
 
 from __future__ import annotations
 
 import contextlib
-import time
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
 
-from infra.settings import Settings
-from messages.errors import ConfigurationError, InvalidInput, KepError, RetryableError
-
-OFFICE_ATTRIBUTE = "kep_office"
-# the local realm's development secret of `kep-apps-admin` (kepctl/realm.py); never used in production
-DEV_SECRET = "kep-apps-admin-dev-secret"  # noqa: S105
-
-
-class IdentityProviderRefused(KepError):
-    """Keycloak refused a change for a reason that is not the input's."""
-
-    status = 502
-    title = "Keycloak refused the change"
+from actors.keycloak_admin import OFFICE_ATTRIBUTE, IdentityProviderRefused, KeycloakAdmin, said
+from messages.errors import InvalidInput, KepError
 
 
 def office_mapper() -> dict[str, Any]:
@@ -67,67 +55,21 @@ def representation(*, client_id: str, name: str, url: str, description: str | No
     }
 
 
-class KeycloakClients:
-    def __init__(self, settings: Settings, http: httpx.AsyncClient | None = None) -> None:
-        issuer_base, _, issuer_realm = settings.oidc_issuer.rpartition("/realms/")
-        self.url = (settings.keycloak_admin_url or issuer_base).rstrip("/")
-        self.realm = settings.keycloak_admin_realm or issuer_realm
-        secret = settings.keycloak_admin_client_secret
-        if secret is None and settings.env == "production":
-            raise ConfigurationError("KEP_KEYCLOAK_ADMIN_CLIENT_SECRET is not set")
-        self.client_id = settings.keycloak_admin_client_id
-        self.secret = secret.get_secret_value() if secret else DEV_SECRET
-        self._http = http or httpx.AsyncClient(timeout=15)
-        self._token = ""
-        self._renew_at = 0.0
-
-    @property
-    def admin(self) -> str:
-        return f"{self.url}/admin/realms/{self.realm}"
-
-    async def _auth(self) -> dict[str, str]:
-        if time.monotonic() >= self._renew_at:
-            try:
-                resp = await self._http.post(
-                    f"{self.url}/realms/{self.realm}/protocol/openid-connect/token",
-                    data={
-                        "grant_type": "client_credentials",
-                        "client_id": self.client_id,
-                        "client_secret": self.secret,
-                    },
-                )
-            except httpx.HTTPError as exc:
-                raise RetryableError(f"Keycloak cannot be reached: {exc}") from exc
-            if resp.status_code != 200:
-                raise IdentityProviderRefused(f"Keycloak refused the API's credentials: {resp.status_code}")
-            body = resp.json()
-            self._token = body["access_token"]
-            self._renew_at = time.monotonic() + max(float(body.get("expires_in", 60)) - 15, 1)
-        return {"Authorization": f"Bearer {self._token}"}
-
-    async def _call(self, method: str, path: str, json: Any = None) -> httpx.Response:
-        try:
-            return await self._http.request(method, f"{self.admin}{path}", json=json, headers=await self._auth())
-        except httpx.HTTPError as exc:
-            raise RetryableError(f"Keycloak cannot be reached: {exc}") from exc
-
+class KeycloakClients(KeycloakAdmin):
     @staticmethod
     def _refused(resp: httpx.Response, client_id: str) -> KepError:
-        try:
-            said = str(resp.json().get("errorMessage") or resp.json().get("error") or resp.text)
-        except ValueError:
-            said = resp.text
+        why = said(resp)
         if resp.status_code == 409:
             return InvalidInput.at("/client_id", f"Keycloak already has a client {client_id}", "duplicate")
         if resp.status_code == 400:
-            where = "/url" if "redirect" in said.lower() or "url" in said.lower() else ""
-            return InvalidInput.at(where, f"Keycloak refused the client: {said}", "keycloak")
-        return IdentityProviderRefused(f"Keycloak refused the client {client_id}: {resp.status_code} {said}")
+            where = "/url" if "redirect" in why.lower() or "url" in why.lower() else ""
+            return InvalidInput.at(where, f"Keycloak refused the client: {why}", "keycloak")
+        return IdentityProviderRefused(f"Keycloak refused the client {client_id}: {resp.status_code} {why}")
 
     async def create(self, rep: dict[str, Any], scopes: list[str]) -> str:
         """The new client's Keycloak id (with the office mapper and the default scopes asked for)."""
         body = rep | {"protocolMappers": [office_mapper()], "defaultClientScopes": scopes, "optionalClientScopes": []}
-        resp = await self._call("POST", "/clients", body)
+        resp = await self.call("POST", "/clients", body)
         if resp.status_code != 201:
             raise self._refused(resp, rep["clientId"])
         kc_id = resp.headers["Location"].rstrip("/").rsplit("/", 1)[1]
@@ -139,36 +81,36 @@ class KeycloakClients:
         return kc_id
 
     async def update(self, kc_id: str, rep: dict[str, Any], scopes: list[str]) -> None:
-        resp = await self._call("PUT", f"/clients/{kc_id}", rep)
+        resp = await self.call("PUT", f"/clients/{kc_id}", rep)
         if resp.status_code != 204:
             raise self._refused(resp, rep["clientId"])
         await self.set_scopes(kc_id, scopes, rep["clientId"])
 
     async def set_scopes(self, kc_id: str, scopes: list[str], client_id: str) -> None:
         """The client's default scopes exactly `scopes` (Keycloak ignores them on a client's update)."""
-        realm_scopes = await self._call("GET", "/client-scopes")
+        realm_scopes = await self.call("GET", "/client-scopes")
         if realm_scopes.status_code != 200:
             raise self._refused(realm_scopes, client_id)
         ids = {s["name"]: s["id"] for s in realm_scopes.json()}
-        now = await self._call("GET", f"/clients/{kc_id}/default-client-scopes")
+        now = await self.call("GET", f"/clients/{kc_id}/default-client-scopes")
         if now.status_code != 200:
             raise self._refused(now, client_id)
         have = {s["name"] for s in now.json()}
         for name in have - set(scopes):
             if name in ids:
-                resp = await self._call("DELETE", f"/clients/{kc_id}/default-client-scopes/{ids[name]}")
+                resp = await self.call("DELETE", f"/clients/{kc_id}/default-client-scopes/{ids[name]}")
                 if resp.is_error:
                     raise self._refused(resp, client_id)
         for name in set(scopes) - have:
             if name not in ids:
                 raise InvalidInput.at("/scopes", f"realm {self.realm} has no client scope {name}", "keycloak")
-            resp = await self._call("PUT", f"/clients/{kc_id}/default-client-scopes/{ids[name]}")
+            resp = await self.call("PUT", f"/clients/{kc_id}/default-client-scopes/{ids[name]}")
             if resp.is_error:
                 raise self._refused(resp, client_id)
 
     async def find(self, client_id: str) -> str | None:
         """Keycloak's id of the client `client_id`, if it has one."""
-        resp = await self._call("GET", f"/clients?clientId={client_id}")
+        resp = await self.call("GET", f"/clients?clientId={client_id}")
         if resp.status_code != 200:
             raise self._refused(resp, client_id)
         found = resp.json()
@@ -177,7 +119,4 @@ class KeycloakClients:
     async def delete(self, kc_id: str) -> None:
         """Undo a creation (best effort: a failure here leaves a client that the next attempt reports)."""
         with contextlib.suppress(KepError):
-            await self._call("DELETE", f"/clients/{kc_id}")
-
-    async def aclose(self) -> None:
-        await self._http.aclose()
+            await self.call("DELETE", f"/clients/{kc_id}")

@@ -1,1 +1,3 @@
-"""The users domain: who works for which office. Only reads so far; their administration is issue 17's."""
+"""The users domain, the one owner of the `users` table: who works for which office. `store.py` administers the
+accounts (each one mirrored into Keycloak by `keycloak.py`, every change audited, entity `user`); `members.py` is
+the per-request membership read."""
