@@ -213,6 +213,30 @@ async def test_pages_put_together_are_the_whole_answer_and_by_office_sums_the_pr
         store.parse_after("2026-01-01~not-a-uuid", store.keys("volumes", Breakdown.OFFICE))
 
 
+async def test_volumes_read_a_few_periods_at_a_time_answer_as_the_whole_range(
+    pool: asyncpg.Pool[asyncpg.Record], office_events: tuple[uuid.UUID, list[uuid.UUID]]
+) -> None:
+    office, _ = office_events
+    start, end = date(2026, 1, 7), date(2026, 6, 3)  # mid-week and mid-month ends
+    fields = store.keys("volumes", Breakdown.OFFICE_PROCEDURE)
+    async with pool.acquire() as conn:
+        for period in Period:
+            whole = await store.volumes(
+                conn=conn, office_id=office, procedure_id=None, start=start, end=end, period=period
+            )
+            for size in (1, 5, len(whole) - 1, len(whole), 10 * len(whole)):
+                pages: list[Any] = []
+                after = None
+                while True:
+                    page = await store.volumes(conn=conn, office_id=office, procedure_id=None, start=start, end=end,
+                                               period=period, after=after, limit=size)  # fmt: skip
+                    pages += page
+                    if len(page) < size:
+                        break
+                    after = store.parse_after(store.cursor_of(page[-1], fields), fields)
+                assert pages == whole, (period, size)
+
+
 async def test_old_applied_ids_are_forgotten_and_a_redelivery_after_that_changes_nothing(
     pool: asyncpg.Pool[asyncpg.Record],
 ) -> None:
