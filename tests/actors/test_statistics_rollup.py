@@ -13,7 +13,9 @@ import asyncpg
 import pytest
 
 from actors.statistics import store
+from actors.statistics.consumer import STATISTICS_ACTOR, StatisticsActor
 from actors.statistics.rules import Seen
+from infra.settings import Settings
 from messages.statistics import Breakdown, Period
 
 # every month row against the daily rows summed into it, both ways (one statement: one snapshot while the consumer
@@ -269,6 +271,24 @@ async def test_old_applied_ids_are_forgotten_and_a_redelivery_after_that_changes
         )  # fmt: skip
         assert after == before
         assert await rollup_mismatches(conn) == 0
+
+
+async def test_the_consumer_forgets_old_applied_ids(
+    pool: asyncpg.Pool[asyncpg.Record], settings: Settings, ray_app: dict[str, Any]
+) -> None:
+    """What its hourly task calls, through the running consumer (bootstrap started it; `get_if_exists` finds it)."""
+    handle = StatisticsActor.options(name=STATISTICS_ACTOR, get_if_exists=True).remote(settings)
+    old, recent = uuid.uuid4(), uuid.uuid4()
+    await pool.execute(
+        "INSERT INTO stat_applied (event_id, applied_at) VALUES ($1, now() - $3::interval), ($2, now())",
+        old,
+        recent,
+        store.APPLIED_KEPT + timedelta(minutes=5),
+    )
+    assert await handle.prune.remote() >= 1
+    left = await pool.fetch("SELECT event_id FROM stat_applied WHERE event_id = ANY($1::uuid[])", [old, recent])
+    assert [r["event_id"] for r in left] == [recent]
+    assert (await handle.stats.remote())["pruned"] >= 1
 
 
 def test_a_span_splits_at_whole_months() -> None:
