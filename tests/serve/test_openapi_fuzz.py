@@ -29,9 +29,15 @@ from tests.conftest import OfficeFactory
 from tests.serve.test_cases_http import body as case_body
 
 # a stream that ends only with the token (no example would come back); a sync against the whole catalogue
-# (minutes per example; its own tests cover it); an application registered, which is a client made in the real
-# Keycloak that outlives the session's database (tests/serve/test_external_apps_http.py registers and cleans up)
-SKIPPED = {("GET", "/api/live/cases"), ("POST", "/api/admin/catalog/sync"), ("POST", "/api/admin/apps")}
+# (minutes per example; its own tests cover it); an application registered or a user created, each made in the real
+# Keycloak and outliving the session's database (tests/serve/test_external_apps_http.py and test_users_http.py make
+# them and clean up)
+SKIPPED = {
+    ("GET", "/api/live/cases"),
+    ("POST", "/api/admin/catalog/sync"),
+    ("POST", "/api/admin/apps"),
+    ("POST", "/api/admin/users"),
+}
 EXAMPLES = 6
 # what is posted for verification: a PDF's start, a PDF of nothing, or bytes that are no PDF at all
 schemathesis.openapi.media_type(
