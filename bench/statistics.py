@@ -31,7 +31,7 @@ import asyncpg
 from pydantic import BaseModel, TypeAdapter
 
 from actors.statistics import store
-from infra.db import create_pool
+from infra.db import Limits, create_pool
 from infra.migrate import migrate
 from kepctl import services
 from kepctl.stack import StackSettings
@@ -142,7 +142,8 @@ async def main() -> None:
         pg.psql(f'DROP DATABASE IF EXISTS "{DB}" WITH (FORCE)')
         pg.psql(f'CREATE DATABASE "{DB}"')
         migrate(stack.database_url(DB))
-    pool = await create_pool(stack.database_url(DB), 1, 4)
+    # building a million cases' rows takes minutes on a busy machine: no statement limit of a background worker's
+    pool = await create_pool(stack.database_url(DB), 1, 4, limits=Limits(statement_s=1800, acquire_s=60, connect_s=10))
     if not (args.keep and exists):
         seconds = await build(pool, args.cases, args.offices)
         print(json.dumps({"built_cases": args.cases, "offices": args.offices, "seconds": round(seconds, 1)}))
