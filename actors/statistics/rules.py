@@ -108,27 +108,32 @@ def step(state: CaseStat | None, ev: Seen, duration_days: int | None) -> tuple[C
     if ev.version <= state.version:
         return None, delta
     moved = ev.status != state.status
+    # a case handed over to another office: the stay so far is the old office's, the rest (and the backlog, the
+    # workload, the outcome) the new one's
+    handed_over = ev.office_id != state.office_id
     new = replace(
         state,
+        office_id=ev.office_id,
         status=ev.status,
-        since=ev.at if moved else state.since,
+        since=ev.at if moved or handed_over else state.since,
         assignee=ev.assignee,
         due_at=ev.due_at,
         version=ev.version,
     )
-    if moved:
+    if moved or handed_over:
         day = day_of(ev.at)
         stay = max((ev.at - state.since).total_seconds(), 0.0)
         delta.status_time.append(((state.office_id, day, state.procedure_id, state.status), stay))
+    if moved:
         if ev.status in (CaseStatus.COMPLETED.value, CaseStatus.REJECTED.value):
             done = ev.status == CaseStatus.COMPLETED.value
-            key = (state.office_id, day, state.procedure_id, state.channel)
+            key = (new.office_id, day, state.procedure_id, state.channel)
             delta.volumes.append((key, (0, 1 if done else 0, 0 if done else 1)))
         if ev.status == CaseStatus.COMPLETED.value:
             due = ev.due_at or state.due_at
             if due is None and duration_days:
                 due = state.opened_at + timedelta(days=duration_days)
-            cell = (state.office_id, day, state.procedure_id)
+            cell = (new.office_id, day, state.procedure_id)
             if due is None:
                 delta.compliance.append((cell, (0, 0, 0, 1)))
             else:
@@ -140,7 +145,7 @@ def step(state: CaseStat | None, ev: Seen, duration_days: int | None) -> tuple[C
 
 def _count(delta: Delta, old: CaseStat | None, new: CaseStat) -> None:
     """Backlog (every status) and workload (open cases with an assignee): the old contribution out, the new in."""
-    if old is None or old.status != new.status:
+    if old is None or (old.office_id, old.status) != (new.office_id, new.status):
         if old is not None:
             delta.backlog.append(((old.office_id, old.status), -1))
         delta.backlog.append(((new.office_id, new.status), 1))
