@@ -37,6 +37,8 @@ OFFICE_ATTRIBUTE = "kep_office"
 APPS_ADMIN_CLIENT = "kep-apps-admin"
 # Development only (the production secret comes from KEP_KEYCLOAK_ADMIN_CLIENT_SECRET).
 APPS_ADMIN_DEV_SECRET = "kep-apps-admin-dev-secret"  # noqa: S105
+# A placeholder Keycloak fills in from its environment at import (deployments/k8s/…/keycloak.env)
+PRODUCTION_ADMIN_SECRET = "${KEP_KEYCLOAK_ADMIN_CLIENT_SECRET}"  # noqa: S105
 APPS_ADMIN_ROLES = ("manage-clients", "view-clients", "manage-users", "view-users", "query-users")
 ACCESS_TOKEN_LIFESPAN_S = 300
 # Where the API and a web app run locally; their origins may start a sign-in (PKCE) and come back.
@@ -301,7 +303,11 @@ def production_realm() -> dict[str, Any]:
         "passwordPolicy": PASSWORD_POLICY,
         "requiredActions": PRODUCTION_REQUIRED_ACTIONS,
         "roles": {"realm": [{"name": name, "description": text} for name, text in ROLES.items()]},
-        "clients": [_web_client((PRODUCTION_URL,), [PRODUCTION_URL])],
+        # The API's service account (external applications' clients, people): its secret comes from the
+        # Keycloak pod's environment when the realm is imported (Keycloak resolves `${VAR}` in import files), the
+        # same value the API has as KEP_KEYCLOAK_ADMIN_CLIENT_SECRET; no human user is imported.
+        "clients": [_web_client((PRODUCTION_URL,), [PRODUCTION_URL]), apps_admin_client(PRODUCTION_ADMIN_SECRET)],
+        "users": [apps_admin_service_account()],
         "components": _user_profile_component(),
     }
 

@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from kepctl.realm import (
+    APPS_ADMIN_CLIENT,
     CLI_CLIENT,
     OFFICE_ATTRIBUTE,
     PRODUCTION_REALM_FILE,
@@ -32,9 +33,13 @@ def test_the_production_realm_file_is_generated() -> None:
         "stale: run .venv/bin/python -m kepctl.realm"
     )
     prod = production_realm()
-    assert "users" not in prod  # no demo users, no public password
-    assert [c["clientId"] for c in prod["clients"]] == [WEB_CLIENT]  # no password grant
-    assert not prod["clients"][0]["directAccessGrantsEnabled"]
+    # no demo users, no public password: only the API's service account, whose secret Keycloak takes from its
+    # environment at import
+    assert [u.get("serviceAccountClientId") for u in prod["users"]] == [APPS_ADMIN_CLIENT]
+    assert "credentials" not in prod["users"][0]
+    assert [c["clientId"] for c in prod["clients"]] == [WEB_CLIENT, APPS_ADMIN_CLIENT]
+    assert not any(c["directAccessGrantsEnabled"] for c in prod["clients"])  # no password grant
+    assert prod["clients"][1]["secret"] == "${KEP_KEYCLOAK_ADMIN_CLIENT_SECRET}"
     assert prod["bruteForceProtected"]
     assert not prod["permanentLockout"]
     [totp] = [a for a in prod["requiredActions"] if a["alias"] == "CONFIGURE_TOTP"]
