@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+from dataclasses import dataclass
 from typing import Any
 
 from infra.db import Conn
@@ -31,3 +33,24 @@ async def record(
         old,
         new,
     )
+
+
+@dataclass(frozen=True)
+class Trail:
+    """The audit trail of one kind of entity: `Trail("office").record(conn, office_id, "change", …)`."""
+
+    entity: str
+
+    async def record(
+        self,
+        conn: Conn,
+        entity_id: uuid.UUID | str,
+        action: str,
+        actor: str,
+        request_id: str | None,
+        reason: str | None,
+        old: dict[str, Any],
+        new: dict[str, Any],
+    ) -> None:
+        await record(conn, entity=self.entity, entity_id=str(entity_id), action=action, actor=actor,
+                     request_id=request_id, reason=reason, old=old, new=new)  # fmt: skip

@@ -246,18 +246,7 @@ async def _invalid(
     return errors
 
 
-async def _audit(
-    conn: Conn,
-    office_id: uuid.UUID,
-    action: str,
-    actor: str,
-    request_id: str | None,
-    reason: str | None,
-    old: dict[str, Any],
-    new: dict[str, Any],
-) -> None:
-    await audit.record(conn, entity="office", entity_id=str(office_id), action=action, actor=actor,
-                       request_id=request_id, reason=reason, old=old, new=new)  # fmt: skip
+_audit = audit.Trail("office").record
 
 
 def _duplicate(code: str | None) -> InvalidInput:

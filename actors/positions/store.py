@@ -118,18 +118,7 @@ async def office_of(*, conn: Conn, position_id: uuid.UUID) -> uuid.UUID:
     return uuid.UUID(str(office_id))
 
 
-async def _audit(
-    conn: Conn,
-    position_id: uuid.UUID,
-    action: str,
-    actor: str,
-    request_id: str | None,
-    reason: str | None,
-    old: dict[str, Any],
-    new: dict[str, Any],
-) -> None:
-    await audit.record(conn, entity="position", entity_id=str(position_id), action=action, actor=actor,
-                       request_id=request_id, reason=reason, old=old, new=new)  # fmt: skip
+_audit = audit.Trail("position").record
 
 
 async def create(*, conn: Conn, new: PositionNew, actor: str, request_id: str | None) -> Position:

@@ -99,18 +99,7 @@ def _duplicate(values: dict[str, Any], message: str = "another active rule route
     return InvalidInput.at(pointer, message, "duplicate_rule")
 
 
-async def _audit(
-    conn: Conn,
-    routing_id: uuid.UUID,
-    action: str,
-    actor: str,
-    request_id: str | None,
-    reason: str | None,
-    old: dict[str, Any],
-    new: dict[str, Any],
-) -> None:
-    await audit.record(conn, entity="routing", entity_id=str(routing_id), action=action, actor=actor,
-                       request_id=request_id, reason=reason, old=old, new=new)  # fmt: skip
+_audit = audit.Trail("routing").record
 
 
 async def create(*, conn: Conn, new: RoutingNew, actor: str, request_id: str | None) -> Routing:

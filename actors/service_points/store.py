@@ -225,18 +225,7 @@ def _column(name: str, value: Any, arg: _Args) -> str:
     return arg(value)
 
 
-async def _audit(
-    conn: Conn,
-    point_id: uuid.UUID,
-    action: str,
-    actor: str,
-    request_id: str | None,
-    reason: str | None,
-    old: dict[str, Any],
-    new: dict[str, Any],
-) -> None:
-    await audit.record(conn, entity="service_point", entity_id=str(point_id), action=action, actor=actor,
-                       request_id=request_id, reason=reason, old=old, new=new)  # fmt: skip
+_audit = audit.Trail("service_point").record
 
 
 async def create(*, conn: Conn, new: ServicePointNew, actor: str, request_id: str | None) -> ServicePoint:
