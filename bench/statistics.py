@@ -11,8 +11,8 @@ generate_series and summed into the stat_* tables, as the consumer sums events, 
 (`store.refresh_rollup`, as the rebuild does). Then times each report through `actors.statistics.store` (what the
 HTTP routes call, with the same arguments: a page of at most MAX_PAGE_ROWS rows, one more asked to know of a next
 page) and the JSON encoding of the page as the route does it, for one office over a year and for every office over
-a month (or a year): per office (`by=office`), and per office and procedure, its first page and one in the middle
-(from a cursor). Also the walk over every page of the largest answer, as information (many requests, not one).
+a month or a year: per office (`by=office`), and per office and procedure, its first page (and one in the middle,
+from a cursor). Also the walk over every page of the largest answer, as information (many requests, not one).
 Prints JSON lines with p50/p95 in ms; asserts nothing.
 """
 
@@ -207,16 +207,19 @@ async def main() -> None:
     cursor = await middle(vol(False, month, Period.WEEK), "volumes")
     await run("volumes all month week, middle page", lambda c: vol(False, month, Period.WEEK)(c, cursor), VolumeRow)
     await run("volumes all year month by office", vol(False, year, Period.MONTH, per_office), VolumeRow)
+    await run("volumes all year month, page 1", vol(False, year, Period.MONTH), VolumeRow)
     await run("status-time office year", stay(True, year), StatusTimeRow)
     await run("status-time all month by office", stay(False, month, per_office), StatusTimeRow)
     await run("status-time all month, page 1", stay(False, month), StatusTimeRow)
     cursor_st = await middle(stay(False, month), "status-time")
     await run("status-time all month, middle page", lambda c: stay(False, month)(c, cursor_st), StatusTimeRow)
     await run("status-time all year by office", stay(False, year, per_office), StatusTimeRow)
+    await run("status-time all year, page 1", stay(False, year), StatusTimeRow)
     await run("compliance office year", comp(True, year), ComplianceRow)
     await run("compliance all month by office", comp(False, month, per_office), ComplianceRow)
     await run("compliance all month, page 1", comp(False, month), ComplianceRow)
     await run("compliance all year by office", comp(False, year, per_office), ComplianceRow)
+    await run("compliance all year, page 1", comp(False, year), ComplianceRow)
     await run("backlog office", lambda c: store.backlog(conn=c, office_id=one()))
     await run("backlog all", lambda c: store.backlog(conn=c, office_id=None))
     await run("workload office", lambda c: store.workload(conn=c, office_id=one()))

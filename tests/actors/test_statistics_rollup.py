@@ -239,6 +239,32 @@ async def test_volumes_read_a_few_periods_at_a_time_answer_as_the_whole_range(
                 assert pages == whole, (period, size)
 
 
+async def test_every_office_read_a_few_offices_at_a_time_answers_as_the_whole_range(
+    pool: asyncpg.Pool[asyncpg.Record], office_events: tuple[uuid.UUID, list[uuid.UUID]]
+) -> None:
+    async with pool.acquire() as conn:
+        for _ in range(5):  # offices enough for several rounds of four, then twice as many
+            await _apply_all(conn, _events(uuid.uuid4(), [uuid.uuid4(), uuid.uuid4()], 6))
+        start, end = date(2026, 1, 10), date(2026, 5, 20)
+        for report in ("status-time", "compliance"):
+            for by in Breakdown:
+                fields = store.keys(report, by)
+                read = store.status_time if report == "status-time" else store.compliance
+                whole = await read(conn=conn, office_id=None, procedure_id=None, start=start, end=end, by=by)
+                assert len({r.office_id for r in whole}) >= 6, report
+                for size in (1, 7, len(whole) - 1, len(whole) + 1):
+                    pages: list[Any] = []
+                    after = None
+                    while True:
+                        page = await read(conn=conn, office_id=None, procedure_id=None, start=start, end=end, by=by,
+                                          after=after, limit=size)  # fmt: skip
+                        pages += page
+                        if len(page) < size:
+                            break
+                        after = store.parse_after(store.cursor_of(page[-1], fields), fields)
+                    assert pages == whole, (report, by, size)
+
+
 async def test_old_applied_ids_are_forgotten_and_a_redelivery_after_that_changes_nothing(
     pool: asyncpg.Pool[asyncpg.Record],
 ) -> None:
