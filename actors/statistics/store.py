@@ -605,8 +605,10 @@ async def _office_first(
     then twice as many each round, so a page groups only the rows of the offices up to its last one, not the whole
     range's (every office over a year per procedure: 300 ms and more, three years over a second). The offices are
     the next ones in the month rows' primary key (each daily row has its month's row), found by one index probe
-    each; their rows are then read by that key's ranges, not by scanning the range's every row."""
-    if limit is None or office_id is not None:
+    each; their rows are then read by that key's ranges (an index-only scan: the key INCLUDEs the counts), not by
+    scanning the range's every row."""
+    if limit is None or office_id is not None or by is Breakdown.OFFICE:
+        # one office, or a row or two an office (by=office: the whole answer is a few hundred rows at most)
         return await _report(conn, kind, model, office_id=office_id, procedure_id=procedure_id, start=start,
                              end=end, by=by, after=after, limit=limit)  # fmt: skip
     rows: list[_Row] = []
