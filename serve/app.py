@@ -22,6 +22,7 @@ from serve.routers import (
     case_transfers,
     cases,
     documents,
+    eugo_public,
     forms,
     health,
     incidents,
@@ -79,6 +80,7 @@ def create_api() -> FastAPI:
     api.include_router(positions.router)
     api.include_router(routings.router)
     api.include_router(users.router)
+    api.include_router(eugo_public.router)
     return api
 
 
