@@ -601,6 +601,10 @@ class Keycloak(Service):
         from kepctl.keycloak_apps import ensure_apps_admin_client
 
         ensure_apps_admin_client(self.stack)
+        # the citizens' realm (eIDAS sign-in) and the eIDAS node double are not in the imported file
+        from kepctl.eidas_keycloak import ensure_eidas_realms
+
+        ensure_eidas_realms(self.stack)
 
 
 def reap_orphan_haproxy(http_port: int, progress: ProgressFn = print) -> None:

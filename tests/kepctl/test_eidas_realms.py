@@ -1,0 +1,260 @@
+"""eIDAS sign-in through the real local Keycloak: the citizens' realm brokers to the eIDAS node double over SAML.
+
+A browser's round trip, without a browser: the authorization code flow (PKCE) of the citizens' web client with
+`kc_idp_hint=eidas`, the signed AuthnRequest to the node, the node's login form, the auto-submitting form that posts
+the signed SAMLResponse back to the broker, the account made at the first sign-in with no form, the code exchanged
+for tokens; then the token's claims.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import secrets
+import urllib.request
+import uuid
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+import httpx
+import lxml.html
+import pytest
+
+from kepctl.eidas_keycloak import ensure_eidas_realms
+from kepctl.eidas_realms import (
+    CITIZEN_CLIENT,
+    CITIZENS_REALM,
+    CITIZENS_REALM_FILE,
+    IDP_ALIAS,
+    LOA_PREFIX,
+    NODE_PASSWORD,
+    NODE_REALM,
+    NODE_REALM_FILE,
+    TEST_CITIZENS,
+    NodeCitizen,
+    broker_endpoint,
+    citizens_issuer,
+    node_url,
+    render,
+)
+from kepctl.stack import StackSettings
+
+REDIRECT = "http://127.0.0.1:8000/eugo/callback"
+
+
+class SignInRefused(AssertionError):
+    """The round trip stopped before a code came back; the message says where."""
+
+
+@dataclass
+class RoundTrip:
+    tokens: dict[str, Any]
+    authn_request_query: dict[str, list[str]]  # the redirect to the node: SAMLRequest, SigAlg, Signature
+    saml_response: str  # the XML the node posted back (base64-decoded)
+
+
+def claims(token: str) -> dict[str, Any]:
+    segment = token.split(".")[1]
+    return dict(json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))))
+
+
+def _cookies(browser: httpx.AsyncClient, url: str) -> dict[str, str]:
+    """The cookies a browser would send to `url`. Keycloak's are `Secure`, which browsers send to http://127.0.0.1
+    (a secure context) and httpx does not; the jar picks them by domain and path for the same URL in https."""
+    request = urllib.request.Request(url.replace("http://", "https://", 1))  # noqa: S310 - never opened
+    browser.cookies.jar.add_cookie_header(request)
+    header = request.get_header("Cookie")
+    return {"Cookie": header} if header else {}
+
+
+async def _get(browser: httpx.AsyncClient, url: str) -> httpx.Response:
+    return await browser.get(url, headers=_cookies(browser, url))
+
+
+async def _post(browser: httpx.AsyncClient, url: str, data: dict[str, str]) -> httpx.Response:
+    return await browser.post(url, data=data, headers=_cookies(browser, url))
+
+
+def _form(page: httpx.Response, form_id: str | None = None) -> tuple[str, dict[str, str]]:
+    """A page's form: its action and its fields, read by an HTML parser."""
+    doc = lxml.html.fromstring(page.text)
+    forms = [f for f in doc.forms if form_id is None or f.get("id") == form_id]
+    if not forms:
+        raise SignInRefused(f"no form {form_id or ''} in the page: {page.status_code} {page.text[:300]}")
+    form = forms[0]
+    fields = {str(i.get("name")): str(i.get("value") or "") for i in form.inputs if i.get("name")}
+    return str(form.get("action")), fields
+
+
+async def sign_in(
+    stack: StackSettings, citizen: NodeCitizen, tamper: bool = False, password: str = NODE_PASSWORD
+) -> RoundTrip:
+    """A citizen's eIDAS sign-in, as a browser makes it; `tamper` changes the assertion on its way back."""
+    verifier = secrets.token_urlsafe(48)
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+    state = secrets.token_urlsafe(8)
+    query = {
+        "client_id": CITIZEN_CLIENT,
+        "response_type": "code",
+        "redirect_uri": REDIRECT,
+        "scope": "openid",
+        "state": state,
+        "code_challenge": challenge,
+        "code_challenge_method": "S256",
+        "kc_idp_hint": IDP_ALIAS,
+    }
+    issuer = citizens_issuer(stack.keycloak_url)
+    async with httpx.AsyncClient(timeout=15) as browser:
+        # the citizens' realm hands over to the broker, the broker redirects to the node with a signed AuthnRequest
+        page = await _get(browser, f"{issuer}/protocol/openid-connect/auth?{urlencode(query)}")
+        authn_request: dict[str, list[str]] = {}
+        for _ in range(5):
+            if page.status_code not in (302, 303):
+                break
+            location = page.headers["location"]
+            if location.startswith(f"{node_url(stack.keycloak_url)}/protocol/saml?"):
+                authn_request = parse_qs(urlsplit(location).query)
+            page = await _get(browser, location)
+        if not authn_request:
+            raise SignInRefused("the broker sent no AuthnRequest to the node")
+        action, _ = _form(page, "kc-form-login")
+        posted = await _post(browser, action, {"username": citizen.username, "password": password, "credentialId": ""})
+        # the node's answer: a form that a browser's script submits at once, the SAMLResponse in a hidden field
+        action, fields = _form(posted)
+        if "SAMLResponse" not in fields:
+            raise SignInRefused(f"the node sent no SAMLResponse: {posted.text[:300]}")
+        xml = base64.b64decode(fields["SAMLResponse"]).decode()
+        if tamper:
+            fields["SAMLResponse"] = base64.b64encode(
+                xml.replace(citizen.person_identifier, "ES/EL/99999999R").encode()
+            ).decode()
+        page = await _post(browser, action, fields)
+        # first-broker-login (the account is made, no form) and back to the web client with a code
+        for _ in range(5):
+            if page.status_code not in (302, 303) or page.headers["location"].startswith(REDIRECT):
+                break
+            page = await _get(browser, page.headers["location"])
+        if page.status_code not in (302, 303):
+            raise SignInRefused(f"no code: {page.status_code} {page.text[:300]}")
+        back = parse_qs(urlsplit(page.headers["location"]).query)
+        if back.get("state") != [state] or "code" not in back:
+            raise SignInRefused(f"no code: {page.headers['location']}")
+        resp = await browser.post(
+            f"{issuer}/protocol/openid-connect/token",
+            data={
+                "grant_type": "authorization_code",
+                "client_id": CITIZEN_CLIENT,
+                "code": back["code"][0],
+                "redirect_uri": REDIRECT,
+                "code_verifier": verifier,
+            },
+        )
+        resp.raise_for_status()
+        return RoundTrip(resp.json(), authn_request, xml)
+
+
+async def citizen_token(stack: StackSettings, citizen: NodeCitizen) -> str:
+    return str((await sign_in(stack, citizen)).tokens["access_token"])
+
+
+def _citizen(country: str) -> NodeCitizen:
+    return next(c for c in TEST_CITIZENS if c.person_identifier.startswith(f"{country}/"))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def test_the_realm_files_are_generated() -> None:
+    assert CITIZENS_REALM_FILE.read_text(encoding="utf-8") == render(CITIZENS_REALM), (
+        "stale: run .venv/bin/python -m kepctl.eidas_realms"
+    )
+    assert NODE_REALM_FILE.read_text(encoding="utf-8") == render(NODE_REALM), (
+        "stale: run .venv/bin/python -m kepctl.eidas_realms"
+    )
+    countries = {c.person_identifier.split("/")[0] for c in TEST_CITIZENS}
+    assert len(countries) >= 3
+    assert {c.loa for c in TEST_CITIZENS} == {"low", "substantial", "high"}
+
+
+@pytest.mark.parametrize("citizen", TEST_CITIZENS, ids=lambda c: c.person_identifier.split("/")[0])
+async def test_a_citizen_signs_in_through_eidas_and_the_token_names_them(
+    stack: StackSettings, citizen: NodeCitizen
+) -> None:
+    trip = await sign_in(stack, citizen)
+    access = claims(trip.tokens["access_token"])
+    assert access["iss"] == citizens_issuer(stack.keycloak_url)
+    assert CITIZEN_CLIENT in ([access["aud"]] if isinstance(access["aud"], str) else access["aud"])
+    assert access["typ"] == "Bearer"
+    assert access["eidas_person_identifier"] == citizen.person_identifier
+    assert access["family_name"] == citizen.family_name
+    assert access["given_name"] == citizen.given_name
+    assert access["birthdate"] == citizen.date_of_birth
+    assert access["eidas_loa"] == LOA_PREFIX + citizen.loa
+    # the account is keyed on the PersonIdentifier (prefixed by the provider's alias), never on a Greek ΑΦΜ
+    assert access["preferred_username"] == f"{IDP_ALIAS}.{citizen.person_identifier}".lower()
+    # what went over the wire: a signed AuthnRequest, the eIDAS attributes by URI in a signed assertion
+    assert {"SAMLRequest", "SigAlg", "Signature"} <= set(trip.authn_request_query)
+    assert "urn:oasis:names:tc:SAML:2.0:attrname-format:uri" in trip.saml_response
+    assert "http://eidas.europa.eu/attributes/naturalperson/PersonIdentifier" in trip.saml_response
+    assert "<dsig:Signature" in trip.saml_response or "<ds:Signature" in trip.saml_response
+
+
+async def test_a_second_sign_in_is_the_same_user(stack: StackSettings) -> None:
+    citizen = _citizen("DE")
+    first = claims((await sign_in(stack, citizen)).tokens["access_token"])
+    again = claims((await sign_in(stack, citizen)).tokens["access_token"])
+    assert first["sub"] == again["sub"]
+    assert again["eidas_person_identifier"] == citizen.person_identifier
+
+
+async def test_the_low_assurance_citizen_is_told_apart(stack: StackSettings) -> None:
+    levels = {c.loa: claims(await citizen_token(stack, c))["eidas_loa"] for c in TEST_CITIZENS}
+    assert levels == {"low": LOA_PREFIX + "low", "substantial": LOA_PREFIX + "substantial", "high": LOA_PREFIX + "high"}
+
+
+async def test_an_assertion_changed_on_its_way_back_is_refused(stack: StackSettings) -> None:
+    with pytest.raises(SignInRefused):
+        await sign_in(stack, _citizen("ES"), tamper=True)
+
+
+async def test_a_wrong_password_at_the_node_gives_no_saml_response(stack: StackSettings) -> None:
+    with pytest.raises(SignInRefused):
+        await sign_in(stack, _citizen("IT"), password=f"wrong-{uuid.uuid4().hex[:6]}")
+
+
+async def test_the_citizens_realm_has_no_password_sign_in(stack: StackSettings) -> None:
+    """Without a hint, the citizens' realm still sends the browser to eIDAS: there is no login form of its own."""
+    query = {
+        "client_id": CITIZEN_CLIENT,
+        "response_type": "code",
+        "redirect_uri": REDIRECT,
+        "scope": "openid",
+        "code_challenge": "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+        "code_challenge_method": "S256",
+    }
+    auth = f"{citizens_issuer(stack.keycloak_url)}/protocol/openid-connect/auth"
+    async with httpx.AsyncClient(timeout=15) as browser:
+        without_pkce = await browser.get(auth, params={k: v for k, v in query.items() if "challenge" not in k})
+        resp = await browser.get(auth, params=query)
+    assert "code_challenge" in without_pkce.headers["location"]  # a public client: PKCE or nothing
+    assert resp.status_code in (302, 303)
+    assert f"/broker/{IDP_ALIAS}/login" in resp.headers["location"]
+
+
+def test_ensuring_the_realms_again_changes_nothing(stack: StackSettings) -> None:
+    def realm_ids() -> list[str]:
+        with httpx.Client(timeout=15) as http:
+            return [
+                http.get(f"{stack.keycloak_url}/realms/{name}/protocol/saml/descriptor").text
+                for name in (CITIZENS_REALM, NODE_REALM)
+            ]
+
+    before = realm_ids()
+    ensure_eidas_realms(stack)
+    assert realm_ids() == before  # same realms, same keys: not recreated
+    with httpx.Client(timeout=15) as http:
+        descriptor = http.get(f"{broker_endpoint(stack.keycloak_url)}/descriptor")
+    assert descriptor.status_code == 200
+    assert 'AuthnRequestsSigned="true"' in descriptor.text
