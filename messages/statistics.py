@@ -11,10 +11,11 @@ from pydantic import BaseModel, ConfigDict
 MAX_RANGE_DAYS = 3 * 366  # a report covers at most three years
 DEFAULT_RANGE_DAYS = 30
 # rows of one answer at most (the next page in the `Link` header): every office over a month by week per procedure
-# is some 33 000 rows at a million cases, three years of them by day some millions. A page's cost is the query's
-# grouping (the whole range, ~40 ms there) and then its rows (~10 µs each in Python, the transfer and the JSON), so
-# 2 000 keeps a page well within the 200 ms on this two-core machine beside other work (bench/statistics.py)
-MAX_PAGE_ROWS = 2000
+# is some 33 000 rows at a million cases, three years of them by day some millions. A page's cost is grouping the
+# periods or offices up to its last row (store.py) and then its rows (~10 µs each: the transfer, Python, JSON), so
+# 1 000 keeps a page within the 200 ms on this two-core machine also while other work loads it to 10 and
+# more (bench/statistics.py), and is more than a screen shows; a CSV export follows the `Link`s
+MAX_PAGE_ROWS = 1000
 
 
 class Period(StrEnum):

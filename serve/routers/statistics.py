@@ -6,7 +6,7 @@ three years; CSV (`.csv`) for every report, SVG charts (`.svg`) for volumes and 
 
 Volumes, status time and compliance are per office and procedure (`by=office,procedure`, the default) or per office
 summed over its procedures (`by=office`: what comparing offices needs, 40 rows where the other is 12 000), in pages
-of at most 2 000 rows (MAX_PAGE_ROWS) in the order of their keys; the next page's address is in a
+of at most 1 000 rows (MAX_PAGE_ROWS) in the order of their keys; the next page's address is in a
 `Link: <...>; rel="next"` header (RFC 8288, as every paged list here), the last page has none. A CSV file is one
 page too.
 """
