@@ -4,7 +4,9 @@ from them, all for one version of the catalogue.
 The version is a fingerprint of the rows that make the catalogue (id, content hash, sync time), so it changes
 with a Mitos sync that changed one of them, an administrator's (de)activation, or a removal. It is read at most
 once every `revalidate_s` per replica; between reads, and while it is unchanged, an answer given once is given
-again from memory without touching PostgreSQL.
+again from memory without touching PostgreSQL. While PostgreSQL cannot be reached, the copy a replica has is
+answered from (the catalogue is public information that changes a few times a day); one with no copy yet answers
+503.
 """
 
 from __future__ import annotations
@@ -18,14 +20,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import asyncpg
+import structlog
 from cachetools import LRUCache
 
 from actors.catalog.lexical import LexicalIndex, SearchDoc, fold
 from actors.eugo.cpsv import Service, service
+from infra import faults
 from infra.db import Conn
 
+log = structlog.get_logger("eugo")
 REVALIDATE_S = 2.0
-ANSWERS_KEPT = 4096
+ANSWER_BYTES_KEPT = 32 * 1024 * 1024  # by size, not count: a caller varying `q` cannot make a replica grow past it
 
 _WHERE = "eugo AND active AND removed_at IS NULL"
 _VERSION = f"""SELECT count(*) AS n, md5(coalesce(string_agg(id::text || ':' || coalesce(content_hash, '') || ':'
@@ -99,7 +104,9 @@ class Catalogue:
     _snapshot: Snapshot | None = None
     _checked_at: float = float("-inf")
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    _answers: LRUCache[tuple[Any, ...], Answer] = field(default_factory=lambda: LRUCache(ANSWERS_KEPT))
+    _answers: LRUCache[tuple[Any, ...], Answer] = field(
+        default_factory=lambda: LRUCache(ANSWER_BYTES_KEPT, getsizeof=lambda a: len(a.body))
+    )
 
     async def snapshot(self, pool: asyncpg.Pool[asyncpg.Record]) -> Snapshot:
         if self._snapshot is not None and self.clock() - self._checked_at < self.revalidate_s:
@@ -107,12 +114,17 @@ class Catalogue:
         async with self._lock:  # one reader per replica; the others wait for what it finds
             if self._snapshot is not None and self.clock() - self._checked_at < self.revalidate_s:
                 return self._snapshot
-            async with pool.acquire() as conn:
-                current = await version(conn)
-                if self._snapshot is None or self._snapshot.version != current:
-                    rows = [dict(r) for r in await conn.fetch(_ROWS)]
-                    self._snapshot = await asyncio.to_thread(build, current, rows)
-                    self._answers.clear()
+            try:
+                async with pool.acquire() as conn:
+                    current = await version(conn)
+                    if self._snapshot is None or self._snapshot.version != current:
+                        rows = [dict(r) for r in await conn.fetch(_ROWS)]
+                        self._snapshot = await asyncio.to_thread(build, current, rows)
+                        self._answers.clear()
+            except Exception as exc:
+                if self._snapshot is None or not faults.is_transient(exc):
+                    raise
+                log.warning("eugo_catalogue_stale", version=self._snapshot.version, error=repr(exc))
             self._checked_at = self.clock()
             return self._snapshot
 
