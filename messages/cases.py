@@ -353,7 +353,7 @@ class CaseSummary(BaseModel):
     procedure_id: uuid.UUID
     procedure_title: str
     citizen_name: str
-    afm: str
+    afm: str | None  # a citizen of another member state has none (their eIDAS identity is in the case)
     assignee: str | None
     due_at: datetime | None
     overdue: bool

@@ -53,6 +53,8 @@ async def gather(*, conn: Conn, case_id: uuid.UUID, office_id: uuid.UUID, lang: 
             "last_name": case.citizen.last_name,
             "father_name": case.citizen.father_name,
             "afm": case.citizen.afm,
+            # only where there is one: the inputs (and their hash) of every other case stay as they were
+            **({"eidas": f"{case.citizen.eidas.country}/{case.citizen.eidas.person_id}"} if case.citizen.eidas else {}),
         },
         "office": {
             "code": office["code"],

@@ -94,6 +94,9 @@ async def test_open_case_then_read_it_back_and_receive_the_event(
         (lambda b: b.update(procedure_id="nope"), "/procedure_id"),
         (lambda b: b.update(channel="carrier-pigeon"), "/channel"),
         (lambda b: b.update(unexpected=1), "/unexpected"),
+        (lambda b: b["citizen"].pop("afm"), "/citizen"),  # neither an ΑΦΜ nor an eIDAS identity
+        (lambda b: b["citizen"].update(eidas={"country": "Spain", "person_id": "1"}), "/citizen/eidas/country"),
+        (lambda b: b["citizen"].update(eidas={"country": "ES", "person_id": " "}), "/citizen/eidas/person_id"),
     ],
 )
 async def test_invalid_input_is_a_problem_with_field_paths_and_writes_nothing(
@@ -273,3 +276,21 @@ async def test_concurrent_openings_in_one_office_get_distinct_gapless_numbers(
     assert {a.status_code for a in answers} == {201}
     seqs = sorted(int(a.json()["number"].rsplit("/", 1)[1]) for a in answers)
     assert seqs == list(range(1, 41))
+
+
+async def test_a_citizen_of_another_member_state_is_known_by_their_eidas_identity(
+    http: httpx.AsyncClient,
+    make_office: OfficeFactory,
+    make_procedure: Callable[..., Any],
+    token_for: Callable[..., str],
+) -> None:
+    """An ΕΚΕ registers an applicant from another member state: no ΑΦΜ is asked for or invented."""
+    citizen = {"eidas": {"country": "ES", "person_id": "12345678Z"}, "first_name": "Lucía", "last_name": "García"}
+    headers = bearer(token_for(await make_office()))
+    created = await http.post("/api/cases", json=body(await make_procedure(), citizen=citizen), headers=headers)
+    assert created.status_code == 201, created.text
+    case = created.json()
+    assert case["citizen"]["afm"] is None
+    assert case["citizen"]["eidas"] == {"country": "ES", "person_id": "12345678Z"}
+    found = await http.get("/api/cases", params={"q": "García"}, headers=headers)
+    assert [c["id"] for c in found.json()["items"]] == [case["id"]]

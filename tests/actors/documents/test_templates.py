@@ -56,3 +56,13 @@ def test_any_field_of_the_procedures_form_may_be_named() -> None:
     templates.check(PAGE.format("{{ form.purpose }} {{ form['αριθμός'] }}"), TemplateKind.CERTIFICATE, Lang.EN)
     context = templates.sample_context(TemplateKind.RECEIPT, Lang.EL) | {"form": templates.AnyForm({"a": "x"})}
     assert templates.render(PAGE.format("[{{ form.a }}|{{ form.b }}]"), context).count("[x|]") == 1
+
+
+@pytest.mark.parametrize("kind", list(TemplateKind))
+def test_a_citizen_of_another_member_state_is_named_by_their_eidas_identity(kind: TemplateKind) -> None:
+    for lang in Lang:
+        context = templates.sample_context(kind, lang)
+        context["citizen"] = {**context["citizen"], "afm": None, "eidas": "ES/12345678Z"}
+        html = templates.render(templates.shipped_body(kind, lang), context)
+        assert "ES/12345678Z" in html
+        assert "ΑΦΜ" not in html
