@@ -102,15 +102,17 @@ def _org(org: Org) -> dict[str, Any]:
 
 def _cost(url: str, c: Cost) -> dict[str, Any]:
     fixed = c.min if c.max is None or c.max == c.min else c.max if c.min is None else None
-    description = c.description.tagged() if c.description else {}
+    description: dict[str, list[str]] = {k: [v] for k, v in (c.description.tagged() if c.description else {}).items()}
     if fixed is None and c.min is not None and c.max is not None:  # a range: CPSV-AP's Cost has one value
-        description = {**description, "en": f"from {c.min:.2f} to {c.max:.2f} EUR"}
+        description.setdefault("en", []).append(f"from {c.min:.2f} to {c.max:.2f} EUR")
+        description.setdefault("el", []).append(f"από {c.min:.2f} έως {c.max:.2f} EUR")
     return _node(**{"@id": f"{url}#{c.id}", "@type": "Cost"}, kind=_texts(c.type), description=description,
                  hasValue=fixed, currency=EUR)  # fmt: skip
 
 
 def _legal(url: str, r: Rule) -> dict[str, Any]:
-    title = " ".join(p for p in (r.type.el if r.type else None, r.number, f"/{r.year}" if r.year else None) if p)
+    number = "/".join(p for p in (r.number, r.year) if p)
+    title = " ".join(p for p in (r.type.el if r.type else None, number) if p)
     return _node(
         **{"@id": f"{url}#{r.id}", "@type": "LegalResource"},
         title={"el": title} if title else None,
@@ -159,7 +161,7 @@ def document(s: Service, url: str) -> dict[str, Any]:
             hasInput=[
                 _node(
                     **{"@id": f"{url}#{e.id}", "@type": "Evidence"},
-                    identifier=e.type_id,
+                    identifier=e.id,
                     title=e.name.tagged(),
                     description=_texts(e.description),
                     page=e.url,

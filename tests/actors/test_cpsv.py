@@ -241,3 +241,21 @@ def test_the_json_ld_of_every_eugo_procedure_is_rdf(ds: MitosDataset) -> None:
             assert (evidence, RDF.type, CV.Evidence) in graph
         titles = {t.language for t in graph.objects(subject, DCT.title) if isinstance(t, rdflib.Literal)}
         assert titles == ({"el", "en"} if s.title.en else {"el"})
+
+
+def test_a_cost_range_is_described_and_a_fixed_cost_has_its_value() -> None:
+    costs = [
+        {"evidence_cost_type": "Παράβολο", "evidence_cost_min": 5, "evidence_cost_max": 45},
+        {"evidence_cost_type": "Παράβολο", "evidence_cost_min": 10, "evidence_cost_max": 10},
+    ]
+    payload = {"metadata": {"process_evidences_cost": costs, "process": {"cost_min": 15, "cost_max": 55}}}
+    s = cpsv.service({"id": uuid.uuid4(), "mitos_id": "3", "title_el": "Άδεια", "payload": payload})
+    [service] = pyld.expand(jsonld.document(s, URL))
+    ranged, fixed = service[f"{CV}hasCost"]
+    assert f"{CV}hasValue" not in ranged
+    assert {"@value": "from 5.00 to 45.00 EUR", "@language": "en"} in ranged[f"{DCT}description"]
+    assert fixed[f"{CV}hasValue"][0]["@value"] == 10
+    assert {"@value": "Fee", "@language": "en"} in fixed[f"{DCT}type"]
+    answer = render.procedure(s, "en", URL)
+    assert [(c.type, c.min, c.max) for c in answer.costs] == [("Fee", 5, 45), ("Fee", 10, 10)]
+    assert (answer.cost_min, answer.cost_max) == (15, 55)
