@@ -104,6 +104,12 @@ class Settings(BaseSettings):
     oidc_jwks_url: str | None = None
     dev_keys_dir: Path | None = None
 
+    # EU citizens (EUGO): access tokens of the citizens' realm, whose users sign in through eIDAS (kepctl/
+    # eidas_realms.py); the defaults are the local stack's. The JWKS URL defaults to the issuer's.
+    citizen_oidc_issuer: str = "http://127.0.0.1:18180/realms/kep-citizens"
+    citizen_oidc_audience: str = "kep-eugo"
+    citizen_oidc_jwks_url: str | None = None
+
     # documents: Debian's Chromium, the renderer pool (how many pages each renderer prints on at once), where
     # Chromium fetches the internal render pages (the HTTP app), the secret of render tokens and verification codes
     # (production sets it; elsewhere one is made per start), the public address printed on documents for their

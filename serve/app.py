@@ -22,6 +22,7 @@ from serve.routers import (
     case_transfers,
     cases,
     documents,
+    eugo_me,
     eugo_public,
     forms,
     health,
@@ -80,6 +81,7 @@ def create_api() -> FastAPI:
     api.include_router(positions.router)
     api.include_router(routings.router)
     api.include_router(users.router)
+    api.include_router(eugo_me.router)
     api.include_router(eugo_public.router)
     return api
 
