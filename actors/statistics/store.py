@@ -28,8 +28,16 @@ from messages.statistics import (
     WorkloadRow,
 )
 
-# the daily rows summed per month (migration 0024), kept with them in every transaction that adds to them
-ROLLUPS = ("stat_volumes_month", "stat_status_time_month", "stat_compliance_month")
+# the daily rows summed per month, and per office and day over the procedures (migration 0024), kept with them in
+# every transaction that adds to them
+ROLLUPS = (
+    "stat_volumes_month",
+    "stat_status_time_month",
+    "stat_compliance_month",
+    "stat_volumes_office",
+    "stat_status_time_office",
+    "stat_compliance_office",
+)
 AGGREGATES = (
     "stat_cases",
     "stat_volumes",
@@ -130,6 +138,13 @@ async def _add(conn: Conn, d: Delta) -> None:
                SET opened = v.opened + $4, completed = v.completed + $5, rejected = v.rejected + $6""",
             [(office, _month(day), procedure, *n) for (office, day, procedure, _), n in d.volumes],
         )
+        await conn.executemany(
+            """INSERT INTO stat_volumes_office AS v (office_id, day, opened, completed, rejected)
+               VALUES ($1, $2, $3, $4, $5)
+               ON CONFLICT (office_id, day) DO UPDATE
+               SET opened = v.opened + $3, completed = v.completed + $4, rejected = v.rejected + $5""",
+            [(office, day, *n) for (office, day, _, _), n in d.volumes],
+        )
     if d.status_time:
         for table, period in (("stat_status_time", "day"), ("stat_status_time_month", "month")):
             await conn.executemany(
@@ -140,6 +155,13 @@ async def _add(conn: Conn, d: Delta) -> None:
                         max_seconds = greatest(t.max_seconds, $5)""",  # noqa: S608 (fixed names)
                 [(o, day if period == "day" else _month(day), p, st, s) for (o, day, p, st), s in d.status_time],
             )
+        await conn.executemany(
+            """INSERT INTO stat_status_time_office AS t (office_id, day, status, stays, seconds, max_seconds)
+               VALUES ($1, $2, $3, 1, $4, $4)
+               ON CONFLICT (office_id, day, status) DO UPDATE
+               SET stays = t.stays + 1, seconds = t.seconds + $4, max_seconds = greatest(t.max_seconds, $4)""",
+            [(o, day, st, s) for (o, day, _, st), s in d.status_time],
+        )
     if d.compliance:
         for table, period in (("stat_compliance", "day"), ("stat_compliance_month", "month")):
             await conn.executemany(
@@ -155,6 +177,15 @@ async def _add(conn: Conn, d: Delta) -> None:
                     for (o, day, p), (on, late, days, none) in d.compliance
                 ],
             )
+        await conn.executemany(
+            """INSERT INTO stat_compliance_office AS c (office_id, day, on_time, late, late_days, max_late_days,
+                                                        no_deadline)
+               VALUES ($1, $2, $3, $4, $5, $6, $7)
+               ON CONFLICT (office_id, day) DO UPDATE
+               SET on_time = c.on_time + $3, late = c.late + $4, late_days = c.late_days + $5,
+                   max_late_days = greatest(c.max_late_days, $6), no_deadline = c.no_deadline + $7""",
+            [(o, day, on, late, days, days, none) for (o, day, _), (on, late, days, none) in d.compliance],
+        )
     for table, changes in (("stat_backlog", d.backlog), ("stat_workload", d.workload)):
         column = "status" if table == "stat_backlog" else "assignee"
         if changes:
@@ -265,6 +296,20 @@ async def refresh_rollup(*, conn: Conn) -> None:
                   max(max_late_days), sum(no_deadline)
            FROM stat_compliance GROUP BY 1, 2, 3"""
     )
+    await conn.execute(
+        """INSERT INTO stat_volumes_office (office_id, day, opened, completed, rejected)
+           SELECT office_id, day, sum(opened), sum(completed), sum(rejected) FROM stat_volumes GROUP BY 1, 2"""
+    )
+    await conn.execute(
+        """INSERT INTO stat_status_time_office (office_id, day, status, stays, seconds, max_seconds)
+           SELECT office_id, day, status, sum(stays), sum(seconds), max(max_seconds)
+           FROM stat_status_time GROUP BY 1, 2, 3"""
+    )
+    await conn.execute(
+        """INSERT INTO stat_compliance_office (office_id, day, on_time, late, late_days, max_late_days, no_deadline)
+           SELECT office_id, day, sum(on_time), sum(late), sum(late_days), max(max_late_days), sum(no_deadline)
+           FROM stat_compliance GROUP BY 1, 2"""
+    )
 
 
 async def prune_applied(*, conn: Conn, before: datetime, batch: int = 10_000) -> int:
@@ -346,6 +391,7 @@ def span(start: date, end: date) -> Span:
 class _Report:
     daily: str
     monthly: str
+    office: str  # per office and day, over the procedures (by=office)
     values: str  # the columns summed, as both tables name them
     sums: str  # what a row answers, summed over the group
     keys_after_office: tuple[str, ...]  # the keys that follow office (and procedure) in a row, in order
@@ -354,6 +400,7 @@ class _Report:
 _VOLUMES = _Report(
     "stat_volumes",
     "stat_volumes_month",
+    "stat_volumes_office",
     "opened, completed, rejected",
     "sum(opened)::int AS opened, sum(completed)::int AS completed, sum(rejected)::int AS rejected",
     (),
@@ -361,6 +408,7 @@ _VOLUMES = _Report(
 _STATUS_TIME = _Report(
     "stat_status_time",
     "stat_status_time_month",
+    "stat_status_time_office",
     "status, stays, seconds, max_seconds",
     """sum(stays)::int AS stays, sum(seconds) / greatest(sum(stays), 1) / 3600 AS mean_hours,
        max(max_seconds) / 3600 AS max_hours""",
@@ -369,6 +417,7 @@ _STATUS_TIME = _Report(
 _COMPLIANCE = _Report(
     "stat_compliance",
     "stat_compliance_month",
+    "stat_compliance_office",
     "on_time, late, late_days, max_late_days, no_deadline",
     """sum(on_time + late + no_deadline)::int AS completed, sum(on_time)::int AS on_time, sum(late)::int AS late,
        sum(no_deadline)::int AS no_deadline,
@@ -449,8 +498,12 @@ async def _report(
     elif after is not None and period is None:
         # the first key of a later page is the office: skip the offices before it where the rows are read
         filters.append(f"office_id >= {bind(after[0])}")
-    sliced = period in (None, Period.MONTH)
+    # summed over the procedures: the rows per office and day, a twentieth of the daily ones per procedure and
+    # fewer than the month ones over a year; otherwise whole months from the month rows where the grouping allows
+    per_office = by is Breakdown.OFFICE and procedure_id is None
+    sliced = period in (None, Period.MONTH) and not per_office
     parts = span(start, end) if sliced else Span(None, ((start, end),))
+    daily, columns = (kind.office, "office_id") if per_office else (kind.daily, "office_id, procedure_id")
     selects = []
     for first, last in parts.days:
         where = [f"day >= {bind(first)}", f"day <= {bind(last)}", *filters]
@@ -462,7 +515,7 @@ async def _report(
                 "day AS period, " if period is Period.DAY else f"date_trunc('{period.value}', day)::date AS period, "
             )
         selects.append(
-            f"SELECT {bucket}office_id, procedure_id, {kind.values} FROM {kind.daily} WHERE {' AND '.join(where)}"  # noqa: S608
+            f"SELECT {bucket}{columns}, {kind.values} FROM {daily} WHERE {' AND '.join(where)}"  # noqa: S608
         )
     if parts.months is not None:
         where = [f"month >= {bind(parts.months[0])}", f"month < {bind(parts.months[1])}", *filters]
