@@ -66,11 +66,15 @@ def _ensure_realm(http: httpx.Client, admin: str, representation: dict[str, Any]
     if found.status_code == 200 and (found.json().get("attributes") or {}).get(GENERATED) == digest:
         return False
     if found.status_code == 200:
-        http.delete(f"{admin}/realms/{name}").raise_for_status()
+        gone = http.delete(f"{admin}/realms/{name}")
+        if gone.status_code != 404:  # 404: another `kep services start` got there first
+            gone.raise_for_status()
     elif found.status_code != 404:
         found.raise_for_status()
     body = representation | {"attributes": {**representation.get("attributes", {}), GENERATED: digest}}
-    http.post(f"{admin}/realms", json=body).raise_for_status()
+    made = http.post(f"{admin}/realms", json=body)
+    if made.status_code != 409:  # 409: made meanwhile by another start, from the same definition
+        made.raise_for_status()
     return True
 
 
