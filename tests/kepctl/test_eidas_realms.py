@@ -258,3 +258,29 @@ def test_ensuring_the_realms_again_changes_nothing(stack: StackSettings) -> None
         descriptor = http.get(f"{broker_endpoint(stack.keycloak_url)}/descriptor")
     assert descriptor.status_code == 200
     assert 'AuthnRequestsSigned="true"' in descriptor.text
+
+
+async def test_a_citizen_cannot_change_what_the_node_asserted(stack: StackSettings) -> None:
+    """Through the account API of their realm, a citizen changes neither their identifier, their level of
+    assurance nor their names: only the broker writes them."""
+    citizen = _citizen("IT")
+    token = await citizen_token(stack, citizen)
+    account = f"{citizens_issuer(stack.keycloak_url)}/account"
+    headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
+    async with httpx.AsyncClient(timeout=15) as http:
+        mine = (await http.get(account, headers=headers)).raise_for_status().json()
+        assert mine["attributes"]["eidas_person_identifier"] == [citizen.person_identifier]
+        for change in (
+            {"attributes": mine["attributes"] | {"eidas_person_identifier": ["ES/EL/12345678Z"]}},
+            {"attributes": mine["attributes"] | {"eidas_loa": [LOA_PREFIX + "high"]}},
+            {"lastName": "Someone Else"},
+        ):
+            refused = await http.post(account, json=mine | change, headers=headers)
+            assert refused.status_code == 400, refused.text
+            assert "read-only" in refused.text
+    after = claims(await citizen_token(stack, citizen))
+    assert (after["eidas_person_identifier"], after["eidas_loa"], after["family_name"]) == (
+        citizen.person_identifier,
+        LOA_PREFIX + citizen.loa,
+        citizen.family_name,
+    )
