@@ -83,12 +83,18 @@ class Output(_Public):
 
 
 class Channel(_Public):
-    """cv:Channel: where the procedure can be carried out."""
+    """cv:Channel: where the procedure can be carried out; an in-person one at a service point says where it is."""
 
     id: str
     kind: ChannelKind
     name: str
     url: str | None = None
+    service_point_id: uuid.UUID | None = None
+    address: str | None = None
+    postal_code: str | None = None
+    municipality: str | None = None
+    latitude: float | None = None
+    longitude: float | None = None
 
 
 class LegalResource(_Public):

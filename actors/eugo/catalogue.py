@@ -24,7 +24,7 @@ import structlog
 from cachetools import LRUCache
 
 from actors.catalog.lexical import LexicalIndex, SearchDoc, fold
-from actors.eugo.cpsv import Service, service
+from actors.eugo.cpsv import Place, Service, service
 from infra import faults
 from infra.db import Conn
 
@@ -33,18 +33,23 @@ REVALIDATE_S = 2.0
 ANSWER_BYTES_KEPT = 32 * 1024 * 1024  # by size, not count: a caller varying `q` cannot make a replica grow past it
 
 _WHERE = "eugo AND active AND removed_at IS NULL"
+# service points count too: those that offer a procedure are its in-person channels
 _VERSION = f"""SELECT count(*) AS n, md5(coalesce(string_agg(id::text || ':' || coalesce(content_hash, '') || ':'
-                  || synced_at::text, ',' ORDER BY id), '')) AS digest
+                  || synced_at::text, ',' ORDER BY id), '')) AS digest,
+                  (SELECT count(*) || ':' || coalesce(max(updated_at)::text, '') FROM service_points) AS points
                FROM procedures WHERE {_WHERE}"""  # noqa: S608 (fixed parts)
-_ROWS = f"""SELECT id, mitos_id, title_el, title_en, description_el, description_en, payload, mykeplive,
+_ROWS = f"""SELECT id, mitos_id, title_el, title_en, description_el, description_en, payload, mykeplive, categories,
                    mitos_updated_at
             FROM procedures WHERE {_WHERE}"""  # noqa: S608
+_POINTS = """SELECT id, name_el, name_en, address, postal_code, municipality, ST_Y(location::geometry) AS lat,
+                    ST_X(location::geometry) AS lon, procedure_ids, categories
+             FROM service_points WHERE active ORDER BY name_el, id"""
 
 
 async def version(conn: Conn) -> str:
     row = await conn.fetchrow(_VERSION)
     assert row is not None  # an aggregate always answers one row
-    return f"{row['n']}-{row['digest']}"
+    return f"{row['n']}-{row['digest']}-{row['points']}"
 
 
 @dataclass(frozen=True)
@@ -63,9 +68,10 @@ class Snapshot:
         return list(found)
 
 
-def build(version_: str, rows: list[dict[str, Any]]) -> Snapshot:
+def build(version_: str, rows: list[dict[str, Any]], points: list[dict[str, Any]]) -> Snapshot:
     """Blocking (index building): run in a thread."""
-    services = {s.id: s for s in (service(r) for r in rows)}
+    places = [Place.of(p) for p in points]
+    services = {s.id: s for s in (service(r, places) for r in rows)}
     by_title = {
         lang: tuple(sorted(services, key=lambda i: (fold(services[i].title.pick(lang)), services[i].mitos_id)))
         for lang in ("el", "en")
@@ -119,7 +125,8 @@ class Catalogue:
                     current = await version(conn)
                     if self._snapshot is None or self._snapshot.version != current:
                         rows = [dict(r) for r in await conn.fetch(_ROWS)]
-                        self._snapshot = await asyncio.to_thread(build, current, rows)
+                        points = [dict(r) for r in await conn.fetch(_POINTS)]
+                        self._snapshot = await asyncio.to_thread(build, current, rows, points)
                         self._answers.clear()
             except Exception as exc:
                 if self._snapshot is None or not faults.is_transient(exc):

@@ -10,7 +10,7 @@ Every field may be missing or of another type than documented: what cannot be re
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -95,11 +95,45 @@ class Output:
 
 
 @dataclass(frozen=True)
+class Place:
+    """A service point (`service_points`) where the procedure is offered."""
+
+    id: uuid.UUID
+    name: Text
+    address: str
+    postal_code: str | None
+    municipality: str | None
+    latitude: float
+    longitude: float
+    procedure_ids: frozenset[uuid.UUID]
+    categories: frozenset[str]
+
+    def offers(self, procedure_id: uuid.UUID, categories: frozenset[str]) -> bool:
+        """The rule of actors/service_points/store.py `_offers`: by the procedure's id, or one of its categories."""
+        return procedure_id in self.procedure_ids or bool(self.categories & categories)
+
+    @classmethod
+    def of(cls, row: Json) -> Place:
+        return cls(
+            row["id"],
+            Text(row["name_el"], row.get("name_en")),
+            row["address"],
+            row.get("postal_code"),
+            row.get("municipality"),
+            float(row["lat"]),
+            float(row["lon"]),
+            frozenset(row.get("procedure_ids") or ()),
+            frozenset(row.get("categories") or ()),
+        )
+
+
+@dataclass(frozen=True)
 class Channel:
     id: str
     kind: m.ChannelKind
     name: Text
     url: str | None
+    place: Place | None = None
 
 
 @dataclass(frozen=True)
@@ -293,8 +327,9 @@ def _is_mykeplive(process: Json) -> bool:
     return any(_str(i) == str(MYKEPLIVE_GROUP_ID) for i in ids)
 
 
-def _channels(meta: Json, process: Json, mykeplive: bool) -> tuple[Channel, ...]:
+def _channels(meta: Json, process: Json, mykeplive: bool, places: list[Place]) -> tuple[Channel, ...]:
     found = [Channel("channel-in-person", m.ChannelKind.IN_PERSON, IN_PERSON, None)]
+    found += [Channel(f"service-point-{p.id}", m.ChannelKind.IN_PERSON, p.name, None, p) for p in places]
     if mykeplive or _is_mykeplive(process):
         found.append(Channel("channel-video-call", m.ChannelKind.VIDEO_CALL, VIDEO_CALL, None))
     online = [
@@ -340,9 +375,12 @@ def _events(process: Json) -> tuple[Event, ...]:
     )
 
 
-def service(row: Json) -> Service:
+def service(row: Json, places: Sequence[Place] = ()) -> Service:
     """The public service of one `procedures` row: its `payload` (the Greek extended record), and the columns the
-    sync extracted (English title and description, which only the English record has)."""
+    sync extracted (English title and description, which only the English record has); `places` are the active
+    service points, of which those that offer it become its in-person channels."""
+    categories = frozenset(row.get("categories") or ())
+    offering = [p for p in places if p.offers(row["id"], categories)]
     payload = _map(row.get("payload"))
     meta = _map(payload.get("metadata"))
     process = _map(meta.get("process"))
@@ -372,7 +410,7 @@ def service(row: Json) -> Service:
         cost_min=_number(process.get("cost_min")),
         cost_max=_number(process.get("cost_max")),
         outputs=_outputs(process),
-        channels=_channels(meta, process, row.get("mykeplive") is True),
+        channels=_channels(meta, process, row.get("mykeplive") is True, offering),
         rules=_rules(meta),
         events=_events(process),
         processing_time=iso_duration(implementation),

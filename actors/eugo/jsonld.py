@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from actors.eugo.cpsv import Cost, Org, Rule, Service, Text
+from actors.eugo.cpsv import Channel, Cost, Org, Rule, Service, Text
 from messages import eugo as m
 
 CPSV = "http://purl.org/vocab/cpsv#"
@@ -43,6 +43,8 @@ CONTEXT: dict[str, Any] = {
     "eli": ELI,
     "skos": "http://www.w3.org/2004/02/skos/core#",
     "foaf": "http://xmlns.com/foaf/0.1/",
+    "locn": "http://www.w3.org/ns/locn#",
+    "geo": "http://www.opengis.net/ont/geosparql#",
     "xsd": "http://www.w3.org/2001/XMLSchema#",
     "PublicService": "cpsv:PublicService",
     "Requirement": "cv:Requirement",
@@ -55,6 +57,12 @@ CONTEXT: dict[str, Any] = {
     "PublicOrganisation": "cv:PublicOrganisation",
     "LifeEvent": "cv:LifeEvent",
     "BusinessEvent": "cv:BusinessEvent",
+    "Address": "locn:Address",
+    "address": _ref("locn:address"),
+    "fullAddress": "locn:fullAddress",
+    "postCode": "locn:postCode",
+    "postName": "locn:postName",
+    "geometry": {"@id": "locn:geometry", "@type": "geo:wktLiteral"},
     "identifier": "dct:identifier",
     "title": _lang("dct:title"),
     "alternative": {"@id": "dct:alternative", "@language": "el"},
@@ -108,6 +116,16 @@ def _cost(url: str, c: Cost) -> dict[str, Any]:
         description.setdefault("el", []).append(f"από {c.min:.2f} έως {c.max:.2f} EUR")
     return _node(**{"@id": f"{url}#{c.id}", "@type": "Cost"}, kind=_texts(c.type), description=description,
                  hasValue=fixed, currency=EUR)  # fmt: skip
+
+
+def _channel(url: str, c: Channel) -> dict[str, Any]:
+    p = c.place
+    address = None
+    if p is not None:
+        address = _node(**{"@type": "Address"}, fullAddress=p.address, postCode=p.postal_code, postName=p.municipality,
+                        geometry=f"POINT({p.longitude} {p.latitude})")  # fmt: skip
+    return _node(**{"@id": f"{url}#{c.id}", "@type": "Channel"}, channelType=CHANNEL + c.kind.value,
+                 description=c.name.tagged(), page=c.url, address=address)  # fmt: skip
 
 
 def _legal(url: str, r: Rule) -> dict[str, Any]:
@@ -173,15 +191,7 @@ def document(s: Service, url: str) -> dict[str, Any]:
                 for o in s.outputs
             ],
             hasCost=[_cost(url, c) for c in s.costs],
-            hasChannel=[
-                _node(
-                    **{"@id": f"{url}#{c.id}", "@type": "Channel"},
-                    channelType=CHANNEL + c.kind.value,
-                    description=c.name.tagged(),
-                    page=c.url,
-                )
-                for c in s.channels
-            ],
+            hasChannel=[_channel(url, c) for c in s.channels],
             hasLegalResource=[_legal(url, r) for r in s.rules],
             follows=[_rule(url, r) for r in s.rules],
             isGroupedBy=[

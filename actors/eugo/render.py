@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from actors.eugo.cpsv import Org, Service, Text
+from actors.eugo.cpsv import Channel, Org, Service, Text
 from messages import eugo as m
 
 
@@ -12,6 +12,15 @@ def _text(text: Text | None, lang: m.Lang) -> str | None:
 
 def _org(org: Org | None, lang: m.Lang) -> m.Organisation | None:
     return m.Organisation(id=org.id, name=_text(org.name, lang)) if org is not None else None
+
+
+def _channel(c: Channel, lang: m.Lang) -> m.Channel:
+    p = c.place
+    if p is None:
+        return m.Channel(id=c.id, kind=c.kind, name=c.name.pick(lang), url=c.url)
+    return m.Channel(id=c.id, kind=c.kind, name=c.name.pick(lang), url=c.url, service_point_id=p.id,
+                     address=p.address, postal_code=p.postal_code, municipality=p.municipality, latitude=p.latitude,
+                     longitude=p.longitude)  # fmt: skip
 
 
 def summary(s: Service, lang: m.Lang, url: str) -> m.EugoProcedureSummary:
@@ -67,7 +76,7 @@ def procedure(s: Service, lang: m.Lang, url: str) -> m.EugoProcedure:
             m.Output(id=o.id, name=o.name.pick(lang), registries=[r.pick(lang) for r in o.registries])
             for o in s.outputs
         ],
-        channels=[m.Channel(id=c.id, kind=c.kind, name=c.name.pick(lang), url=c.url) for c in s.channels],
+        channels=[_channel(c, lang) for c in s.channels],
         legal_basis=[
             m.LegalResource(
                 id=r.id,

@@ -259,3 +259,32 @@ def test_a_cost_range_is_described_and_a_fixed_cost_has_its_value() -> None:
     answer = render.procedure(s, "en", URL)
     assert [(c.type, c.min, c.max) for c in answer.costs] == [("Fee", 5, 45), ("Fee", 10, 10)]
     assert (answer.cost_min, answer.cost_max) == (15, 55)
+
+
+def test_the_service_points_that_offer_a_procedure_are_its_in_person_channels() -> None:
+    pid = uuid.uuid4()
+
+    def place(name: str, procedure_ids: list[uuid.UUID], categories: list[str]) -> cpsv.Place:
+        return cpsv.Place.of({
+            "id": uuid.uuid5(uuid.NAMESPACE_URL, name), "name_el": name, "name_en": f"{name} (en)",
+            "address": "Οδός 1", "postal_code": "10431", "municipality": "Αθήνα", "lat": 37.98, "lon": 23.72,
+            "procedure_ids": procedure_ids, "categories": categories,
+        })  # fmt: skip
+
+    by_id, by_category, neither = place("Α", [pid], []), place("Β", [], ["Οικογένεια"]), place("Γ", [], ["Άλλο"])
+    row = {"id": pid, "mitos_id": "4", "title_el": "Άδεια", "payload": {}, "categories": ["Οικογένεια"]}
+    s = cpsv.service(row, [by_id, by_category, neither])
+    assert [c.place for c in s.channels] == [None, by_id, by_category]
+    assert {c.kind for c in s.channels} == {ChannelKind.IN_PERSON}
+    [_, first, _] = render.procedure(s, "en", URL).channels
+    assert (first.name, first.service_point_id, first.postal_code, first.latitude) == (
+        "Α (en)",
+        by_id.id,
+        "10431",
+        37.98,
+    )
+    graph = rdflib.Graph().parse(data=jsonld.document(s, URL), format="json-ld")
+    channel = rdflib.URIRef(f"{URL}#service-point-{by_id.id}")
+    assert (rdflib.URIRef(URL), CV.hasChannel, channel) in graph
+    [address] = graph.objects(channel, rdflib.URIRef("http://www.w3.org/ns/locn#address"))
+    assert str(graph.value(address, rdflib.URIRef("http://www.w3.org/ns/locn#postCode"))) == "10431"

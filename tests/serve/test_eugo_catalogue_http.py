@@ -19,6 +19,7 @@ from pyld import jsonld as pyld
 from actors.catalog.mitos_client import normalise
 from doubles.mitos.generator import generate
 from infra.settings import Settings
+from tests.conftest import OfficeFactory
 
 PATH = "/api/public/eugo/procedures"
 CPSV = "http://purl.org/vocab/cpsv#"
@@ -170,6 +171,44 @@ async def test_one_procedure_in_cpsv_ap_terms(public: httpx.AsyncClient, insert:
     greek = (await get(public, f"{PATH}/{pid}", params={"lang": "el"})).json()
     assert greek["lang"] == "el"
     assert greek["competent_authorities"][0]["name"].startswith("Ανεξάρτητη Αρχή")
+
+
+async def test_the_service_points_offering_it_are_where_to_go_in_person(
+    public: httpx.AsyncClient, insert: Insert, pool: Pool, make_office: OfficeFactory
+) -> None:
+    pid = await insert(unique())
+    await shows(public, f"{PATH}/{pid}", 200)
+    point = uuid.uuid4()
+    await pool.execute(
+        """INSERT INTO service_points (id, office_id, kind, name_el, name_en, address, postal_code, municipality,
+                                       location, procedure_ids)
+           VALUES ($1, $2, 'counter', 'ΚΕΠ Δοκιμής', 'Test KEP', 'Ερμού 1', '10563', 'Αθήνα',
+                   ST_SetSRID(ST_MakePoint(23.73, 37.97), 4326)::geography, $3)""",
+        point,
+        await make_office("eke"),
+        [pid],
+    )
+
+    async def channel() -> dict[str, Any] | None:
+        body = (await get(public, f"{PATH}/{pid}")).json()
+        return next((c for c in body["channels"] if c.get("service_point_id") == str(point)), None)
+
+    for _ in range(60):  # a new service point changes the catalogue's version
+        if found := await channel():
+            break
+        await asyncio.sleep(0.5)
+    assert found is not None
+    assert (found["kind"], found["name"], found["address"], found["postal_code"]) == (
+        "in_person", "Test KEP", "Ερμού 1", "10563"
+    )  # fmt: skip
+    assert (round(found["latitude"], 2), round(found["longitude"], 2)) == (37.97, 23.73)
+    # closed: gone from the channels at the next look
+    await pool.execute("UPDATE service_points SET active = false, updated_at = now() WHERE id = $1", point)
+    for _ in range(60):
+        if await channel() is None:
+            break
+        await asyncio.sleep(0.5)
+    assert await channel() is None
 
 
 async def test_json_ld_by_accept_or_by_its_own_address(public: httpx.AsyncClient, insert: Insert) -> None:
