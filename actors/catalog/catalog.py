@@ -16,12 +16,14 @@ from typing import Any
 
 import asyncpg
 import structlog
+from cachetools import LRUCache
 
-from actors.catalog.embedding import SentenceEncoder, resolve_model_dir
+from actors.catalog.embedding import Matrix
+from actors.catalog.encoders import Encoder, load_encoder
 from actors.catalog.lexical import LexicalIndex, SearchDoc
 from actors.catalog.mitos_client import MitosClient
-from actors.catalog.search import search_indexes
-from actors.catalog.semantic import EmbeddingDoc, SemanticIndex, embed, embedding_text, model_digest
+from actors.catalog.search import Indexes, build_lexical, search_indexes
+from actors.catalog.semantic import EmbeddingDoc, SemanticIndex, embed, embedding_text
 from actors.catalog.sync import sync
 from actors.ray_options import actor_class
 from infra.db import create_pool
@@ -32,12 +34,14 @@ from messages.errors import NotAvailable, RetryableError
 
 log = structlog.get_logger("catalog")
 CATALOG_ACTOR = "kep-procedure-catalog"
+QUERY_VECTORS_KEPT = 4096  # staff type the same few hundred searches all day; a vector is 1.5 KiB
 
 
 @dataclass(frozen=True)
 class _Indexes:
     el: LexicalIndex
     en: LexicalIndex
+    sound: LexicalIndex
     titles: dict[str, tuple[str, str | None]]
     # what the semantic indexes are built from, kept until they are
     embedding_docs: dict[str, list[EmbeddingDoc]]
@@ -49,12 +53,6 @@ class _Semantic:
     en: SemanticIndex
 
 
-@dataclass(frozen=True)
-class _Model:
-    encoder: SentenceEncoder
-    digest: str
-
-
 class ProcedureCatalog:
     async def __init__(self, settings: Settings) -> None:  # type: ignore[misc]  # Ray awaits async __init__
         configure_logging(settings.log_format, settings.log_level)
@@ -62,7 +60,8 @@ class ProcedureCatalog:
         self.pool: asyncpg.Pool[asyncpg.Record] = await create_pool(settings.database_url.get_secret_value(), 0, 4)
         self._sync_lock = asyncio.Lock()
         self._embed_lock = asyncio.Lock()
-        self._model: _Model | None = None
+        self._model: Encoder | None = None
+        self._query_vectors: LRUCache[str, Matrix] = LRUCache(QUERY_VECTORS_KEPT)
         self._semantic: _Semantic | None = None
         self._semantic_task: asyncio.Task[None] | None = None
         await self._rebuild()
@@ -88,13 +87,12 @@ class ProcedureCatalog:
         ]
         en = [SearchDoc(r["id"], r["title_en"], (), r["description_en"] or "") for r in rows if r["title_en"]]
         # building is CPU work; off the event loop so searches keep being answered from the old indexes
-        el_index, en_index = await asyncio.gather(
-            asyncio.to_thread(LexicalIndex, el, "el"), asyncio.to_thread(LexicalIndex, en, "en")
-        )
+        el_index, en_index, sound_index = await asyncio.to_thread(build_lexical, el, en)
         log.info("catalog_indexed", procedures=len(rows), english=len(en))
         indexes = _Indexes(
             el_index,
             en_index,
+            sound_index,
             {r["id"]: (r["title_el"], r["title_en"]) for r in rows},
             {
                 "el": [EmbeddingDoc(d.procedure_id, embedding_text(d.title, d.alternative_titles)) for d in el],
@@ -108,12 +106,11 @@ class ProcedureCatalog:
         if self.settings.embedding_model:
             self._semantic_task = asyncio.get_running_loop().create_task(self._build_semantic(indexes))
 
-    async def _load_model(self) -> _Model:
+    async def _load_model(self) -> Encoder:
         if self._model is None:
-            model_dir = resolve_model_dir(self.settings.embedding_model)
-            encoder = await asyncio.to_thread(SentenceEncoder, model_dir, self.settings.embedding_max_tokens)
-            self._model = _Model(encoder, await asyncio.to_thread(model_digest, model_dir))
-            log.info("embedding_model_loaded", model=self.settings.embedding_model, digest=self._model.digest)
+            spec = self.settings.embedding_model
+            self._model = await asyncio.to_thread(load_encoder, spec, self.settings.embedding_max_tokens)
+            log.info("embedding_model_loaded", model=spec, name=self._model.name)
         return self._model
 
     async def _build_semantic(self, indexes: _Indexes) -> None:
@@ -123,8 +120,8 @@ class ProcedureCatalog:
                 return
             try:
                 model = await self._load_model()
-                el = await embed(self.pool, model.encoder, model.digest, "el", indexes.embedding_docs["el"])
-                en = await embed(self.pool, model.encoder, model.digest, "en", indexes.embedding_docs["en"])
+                el = await embed(self.pool, model, "el", indexes.embedding_docs["el"])
+                en = await embed(self.pool, model, "en", indexes.embedding_docs["en"])
             except Exception:
                 log.exception("semantic_index_failed")  # lexical search goes on; the next sync tries again
                 return
@@ -155,35 +152,44 @@ class ProcedureCatalog:
             with contextlib.suppress(Exception):  # a failed run is recorded by sync(); the schedule goes on
                 await self.sync(SyncKind.INCREMENTAL, trigger="schedule")
 
+    async def _query_vector(self, model: Encoder, query: str) -> Matrix:
+        vector = self._query_vectors.get(query)
+        if vector is None:
+            [vector] = await asyncio.to_thread(model.queries, [query])
+            self._query_vectors[query] = vector
+        return vector
+
     async def search(
-        self, query: str, lang: str = "el", limit: int = 10, mode: SearchMode = SearchMode.LEXICAL
+        self, query: str, lang: str | None = None, limit: int = 10, mode: SearchMode | None = None
     ) -> list[ProcedureHit]:
+        """`lang` None: the query's script decides. `mode` None: hybrid once the semantic index is ready, lexical
+        until then (a named semantic mode answers 503 instead)."""
         ix, semantic, model = self._indexes, self._semantic, self._model
+        if mode is None:
+            mode = SearchMode.HYBRID if semantic is not None and model is not None else SearchMode.LEXICAL
         if mode is not SearchMode.LEXICAL:
             if not self.settings.embedding_model:
                 raise NotAvailable("semantic search is switched off on this system (KEP_EMBEDDING_MODEL is empty)")
             if semantic is None or model is None:
                 raise RetryableError("the semantic index is still being built; lexical search is available")
-        if mode is not SearchMode.LEXICAL and model is not None:
-            [vector] = await asyncio.to_thread(model.encoder.encode, [query])
-        else:
-            vector = None
-        hits = await asyncio.to_thread(
+        vector = await self._query_vector(model, query) if mode is not SearchMode.LEXICAL and model else None
+        found = await asyncio.to_thread(
             search_indexes,
             query,
             limit,
             mode,
-            ix.en if lang == "en" else ix.el,
-            None if semantic is None else semantic.en if lang == "en" else semantic.el,
+            Indexes(ix.el, ix.en, ix.sound, *((semantic.el, semantic.en) if semantic else (None, None))),
             vector,
+            lang,
         )
+        english = found.lang == "en"
         return [
             ProcedureHit(
                 procedure_id=h.procedure_id,
-                title=(ix.titles[h.procedure_id][1] if lang == "en" else None) or ix.titles[h.procedure_id][0],
+                title=(ix.titles[h.procedure_id][1] if english else None) or ix.titles[h.procedure_id][0],
                 score=round(h.score, 4),
             )
-            for h in hits
+            for h in found.hits
             if h.procedure_id in ix.titles  # semantic indexes may trail a sync by a few seconds
         ]
 
@@ -198,7 +204,7 @@ class ProcedureCatalog:
             "procedures": len(self._indexes.titles),
             "english": self._indexes.en.size,
             "semantic": None if semantic is None else {"el": semantic.el.size, "en": semantic.en.size},
-            "embedding_model": self._model.digest if self._model else None,
+            "embedding_model": self._model.name if self._model else None,
         }
 
     async def semantic_ready(self) -> bool:

@@ -14,13 +14,13 @@ import asyncio
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import asyncpg
 import faiss
 import numpy as np
 
-from actors.catalog.embedding import Matrix, SentenceEncoder
+from actors.catalog.embedding import Matrix
+from actors.catalog.encoders import Encoder
 from actors.catalog.lexical import Hit, fold
 
 RRF_K = 60  # the constant of Cormack et al.; it damps the weight of the first ranks
@@ -40,11 +40,6 @@ def embedding_text(title: str, alternative_titles: Sequence[str] = ()) -> str:
             seen.add(fold(alt))
             names.append(alt)
     return ". ".join(names)
-
-
-def model_digest(model_dir: Path) -> str:
-    with (model_dir / "model.safetensors").open("rb") as f:
-        return "sha256:" + hashlib.file_digest(f, "sha256").hexdigest()[:32]
 
 
 def _text_hash(text: str) -> str:
@@ -69,24 +64,27 @@ class SemanticIndex:
         return [Hit(self.ids[r], float(s)) for s, r in zip(scores[0], rows[0], strict=True) if r >= 0]
 
 
-def reciprocal_rank_fusion(rankings: Sequence[Sequence[Hit]], limit: int, k: int = RRF_K) -> list[Hit]:
-    """Each list votes 1 / (k + rank) for its hits; scores of different kinds (BM25, cosine) never meet."""
+def reciprocal_rank_fusion(
+    rankings: Sequence[Sequence[Hit]], limit: int, k: int = RRF_K, weights: Sequence[float] | None = None
+) -> list[Hit]:
+    """Each list votes weight / (k + rank) for its hits; scores of different kinds (BM25, cosine) never meet."""
     fused: dict[str, float] = {}
-    for ranking in rankings:
+    for ranking, weight in zip(rankings, weights or [1.0] * len(rankings), strict=True):
         for rank, hit in enumerate(ranking, start=1):
-            fused[hit.procedure_id] = fused.get(hit.procedure_id, 0.0) + 1.0 / (k + rank)
+            fused[hit.procedure_id] = fused.get(hit.procedure_id, 0.0) + weight / (k + rank)
     best = sorted(fused.items(), key=lambda item: (-item[1], item[0]))[:limit]
     return [Hit(pid, score) for pid, score in best]
 
 
 async def embed(
     pool: asyncpg.Pool[asyncpg.Record],
-    encoder: SentenceEncoder,
-    model: str,
+    encoder: Encoder,
     lang: str,
     docs: Sequence[EmbeddingDoc],
 ) -> SemanticIndex:
-    """Vectors for `docs`: reused from PostgreSQL where the text is unchanged, encoded and stored otherwise."""
+    """Vectors for `docs`: reused from PostgreSQL where the text and the model are unchanged, encoded (as passages)
+    and stored otherwise."""
+    model = encoder.name
     cached = {
         r["procedure_id"]: (r["text_sha256"], r["vector"])
         for r in await pool.fetch(
@@ -104,7 +102,7 @@ async def embed(
         else:
             missing.append(i)
     if missing:
-        fresh = await asyncio.to_thread(encoder.encode, [docs[i].text for i in missing])
+        fresh = await asyncio.to_thread(encoder.passages, [docs[i].text for i in missing])
         vectors[missing] = fresh
         await pool.executemany(
             """INSERT INTO procedure_embeddings (procedure_id, lang, model, text_sha256, vector)

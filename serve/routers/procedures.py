@@ -19,14 +19,17 @@ async def search(
     caller: Caller,
     ctx: Ctx,
     q: Annotated[str, Query(min_length=1, max_length=200)],
-    lang: Literal["el", "en"] = "el",
-    mode: SearchMode = SearchMode.LEXICAL,
+    lang: Literal["el", "en"] | None = None,
+    mode: SearchMode | None = None,
     limit: Annotated[int, Query(ge=1, le=50)] = 10,
 ) -> list[ProcedureHit]:
-    """`lexical`: accent- and case-insensitive, prefix and typo tolerant, titles weigh more than descriptions.
-    `semantic`: nearest procedure names by sentence embedding (finds what is meant when other words are used).
-    `hybrid`: both lists fused by reciprocal rank. Semantic modes answer 503 with Retry-After while their index is
-    being built after a start or a sync."""
+    """Without `lang` the query's script decides: Greek letters search the Greek fields, Latin letters the English
+    ones and, read as Greeklish ("epidoma thermansis"), the Greek titles too; `lang` forces one language.
+    `lexical`: accent- and case-insensitive, prefix and typo tolerant, titles weigh more than descriptions.
+    `semantic`: nearest procedure names by a multilingual sentence embedding (finds what is meant when other words,
+    or another language, are used). `hybrid`: both fused by rank, weighted towards a lexical match. Without `mode`:
+    hybrid, or lexical while the semantic index is being built after a start or a sync (a named semantic mode
+    answers 503 with Retry-After then)."""
     caller.require(Role.EMPLOYEE, Role.SUPERVISOR, Role.ADMINISTRATOR)
     hits: list[ProcedureHit] = await ctx.catalog.call("search", q, lang, limit, mode)
     return hits

@@ -82,9 +82,47 @@ async def test_semantic_and_hybrid_search_find_what_is_meant(
         assert resp.status_code == 200, resp.text
         return bool(resp.json()) and resp.json()[0]["procedure_id"] == str(pid)
 
-    await eventually(lambda: found("semantic"), within=60)
+    # the first build after a sync encodes every new procedure: on two busy cores, up to a few minutes
+    await eventually(lambda: found("semantic"), within=300)
     assert await found("hybrid")
     assert not await found("lexical")  # no word in common: only meaning finds it
+    # no language named: the multilingual model finds it from the English query all the same
+    resp = await http.get("/api/procedures/search", params={"q": "beekeeping permit"}, headers=headers)
+    assert [h["procedure_id"] for h in resp.json()][:1] == [str(pid)]
+
+
+_SYLLABLES = [("ka", "κα"), ("lo", "λο"), ("mi", "μι"), ("ze", "ζε"), ("ro", "ρο"), ("tha", "θα"), ("psi", "ψι")]
+
+
+async def test_search_without_a_language_finds_english_and_greeklish(
+    http: httpx.AsyncClient, insert: Insert, settings: Settings, token_for: Callable[..., str]
+) -> None:
+    # a made-up word of its own, in Greek letters and in Latin ones
+    picked = [_SYLLABLES[b % len(_SYLLABLES)] for b in uuid.uuid4().bytes[:5]]
+    latin, greek = "".join(p[0] for p in picked), "".join(p[1] for p in picked)
+    tag = f"qx{uuid.uuid4().hex[:6]}"
+    [pid] = await insert(
+        [f"Άδεια {greek}ικής εκμετάλλευσης"], category=f"c-{uuid.uuid4().hex}", title_en=f"{tag} farming licence"
+    )
+    await ray.get_actor(CATALOG_ACTOR, namespace=settings.ray_namespace).reindex.remote()
+    headers = bearer(token_for(uuid.uuid4()))
+    for q, title in [
+        (f"{tag} farming licence", f"{tag} farming licence"),  # English: the English title, shown in English
+        (f"{tag} licence", f"{tag} farming licence"),
+        (f"adeia {latin}ikis ekmetalleusis", f"Άδεια {greek}ικής εκμετάλλευσης"),  # Greeklish: the Greek one
+        (f"{latin}ikhs ekmetallefsis", f"Άδεια {greek}ικής εκμετάλλευσης"),
+    ]:
+        resp = await http.get("/api/procedures/search", params={"q": q, "mode": "lexical"}, headers=headers)
+        assert resp.status_code == 200, resp.text
+        assert [(h["procedure_id"], h["title"]) for h in resp.json()][:1] == [(str(pid), title)], q
+        # the default mode (hybrid once the semantic index is ready, lexical until then) finds it too
+        resp = await http.get("/api/procedures/search", params={"q": q}, headers=headers)
+        assert [h["procedure_id"] for h in resp.json()][:1] == [str(pid)], q
+    # `lang` still forces one language: Greeklish read as English finds nothing of this
+    resp = await http.get(
+        "/api/procedures/search", params={"q": f"adeia {latin}ikis", "lang": "en", "mode": "lexical"}, headers=headers
+    )
+    assert str(pid) not in [h["procedure_id"] for h in resp.json()]
 
 
 async def test_search_refuses_an_unknown_mode(http: httpx.AsyncClient, token_for: Callable[..., str]) -> None:

@@ -11,14 +11,14 @@ import numpy as np
 import pytest
 
 from actors.catalog.catalog import ProcedureCatalog
-from actors.catalog.embedding import Matrix, SentenceEncoder, resolve_model_dir
+from actors.catalog.embedding import Matrix, resolve_model_dir
+from actors.catalog.encoders import BertEncoder, model_digest
 from actors.catalog.lexical import Hit
 from actors.catalog.semantic import (
     EmbeddingDoc,
     SemanticIndex,
     embed,
     embedding_text,
-    model_digest,
     reciprocal_rank_fusion,
 )
 from infra.settings import Settings
@@ -26,16 +26,18 @@ from messages.catalog import SearchMode
 from messages.errors import NotAvailable, RetryableError
 
 
-class CountingEncoder(SentenceEncoder):
-    """The real encoder, remembering what it was asked to encode."""
+class CountingEncoder(BertEncoder):
+    """The real encoder under a model name of its own (no other test's vectors), remembering the passages it
+    was asked to encode."""
 
     def __init__(self, model_dir: Path) -> None:
         super().__init__(model_dir)
+        self.name = f"test:{uuid.uuid4()}"
         self.seen: list[str] = []
 
-    def encode(self, texts: Sequence[str], batch_size: int = 32) -> Matrix:
+    def passages(self, texts: Sequence[str]) -> Matrix:
         self.seen.extend(texts)
-        return super().encode(texts, batch_size)
+        return super().passages(texts)
 
 
 @pytest.fixture(scope="module")
@@ -88,7 +90,7 @@ async def test_vectors_are_cached_and_only_changed_texts_encoded(
     pool: asyncpg.Pool[asyncpg.Record], model_dir: Path
 ) -> None:
     encoder = CountingEncoder(model_dir)
-    model = f"test:{uuid.uuid4()}"  # a model of its own: no other test's vectors
+    model = encoder.name
     ids = []
     for title in ["Issue of a birth certificate", "Heating allowance", "Renewal of a driving licence"]:
         pid = uuid.uuid4()
@@ -101,16 +103,16 @@ async def test_vectors_are_cached_and_only_changed_texts_encoded(
         ids.append((str(pid), title))
     docs = [EmbeddingDoc(pid, text) for pid, text in ids]
 
-    first = await embed(pool, encoder, model, "en", docs)
+    first = await embed(pool, encoder, "en", docs)
     assert encoder.seen == [text for _, text in ids]
     stored = await pool.fetchval("SELECT count(*) FROM procedure_embeddings WHERE model = $1", model)
     assert stored == 3
 
     encoder.seen.clear()
     docs[1] = EmbeddingDoc(ids[1][0], "Heating oil allowance")
-    second = await embed(pool, encoder, model, "en", docs)
+    second = await embed(pool, encoder, "en", docs)
     assert encoder.seen == ["Heating oil allowance"]  # the two unchanged texts came from PostgreSQL
-    query = encoder.encode(["birth certificate"])[0]
+    query = encoder.queries(["birth certificate"])[0]
     assert first.search(query, 1) == second.search(query, 1)
     assert second.search(query, 1)[0].procedure_id == ids[0][0]
 
