@@ -3,7 +3,8 @@
 FastAPI reads and parses a body before it resolves any dependency, the caller's token included, and nothing in
 Serve, uvicorn or HAProxy bounds a body's size. So this ASGI middleware, in front of every route:
 
-- answers 401 to a body under `/api/` from a caller without a valid access token (nothing read);
+- answers 401 to a body under `/api/` from a caller without a valid access token (nothing read): a citizens'
+  realm token under `/api/eugo/` (EU citizens' own routes), a staff token anywhere else;
 - answers 413 to a body whose declared length is over its route's limit (nothing read), and cuts one that grows
   over it while it is read (413: whatever the application made of the cut body is replaced).
 
@@ -24,13 +25,14 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from infra import faults
 from messages.errors import KepError, RetryableError, TooLarge
 from messages.problems import FieldError
-from serve import deps
+from serve import citizens, deps
 from serve.problems import error_response
 
 JSON_BODY_MAX_BYTES = 1024 * 1024
 _LIMIT = "kep.body_limit"
 _ANSWER = "kep.body_too_large"  # the TooLarge to answer with when the body is cut
 PUBLIC = "/api/public/"  # what anyone may send a body to (a document to verify): limited, never authenticated
+CITIZENS = "/api/eugo/"  # what EU citizens signed in through eIDAS send (their applications, answers, documents)
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
@@ -97,7 +99,9 @@ class RequestGuard:
         path = scope["path"]
         limit = self._limit(scope)
         try:
-            if path.startswith("/api/") and not path.startswith(PUBLIC):
+            if path.startswith(CITIZENS):
+                await citizens.get_citizen(_header(scope, b"authorization"))
+            elif path.startswith("/api/") and not path.startswith(PUBLIC):
                 await deps.authenticate(_header(scope, b"authorization"))
             if _declared_length(scope) > limit:
                 raise _too_large(limit)

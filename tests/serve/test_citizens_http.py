@@ -89,6 +89,19 @@ async def test_a_citizen_token_opens_no_staff_route(http: httpx.AsyncClient, tok
     assert opened.status_code == 401, opened.text
 
 
+async def test_a_body_to_the_citizens_routes_passes_the_guard_with_a_citizens_token_only(
+    http: httpx.AsyncClient, token_of: Callable[..., Any], token_for: Callable[..., str], make_office: OfficeFactory
+) -> None:
+    """The guard checks the token before it reads a body: under /api/eugo/ it is a citizen's it wants."""
+    staff = token_for(await make_office(), roles=("administrator",))
+    for headers in ({}, bearer(staff)):
+        refused = await http.post("/api/eugo/me", headers=headers, json={})
+        assert refused.status_code == 401, refused.text
+        assert _is_problem(refused)
+    passed = await http.post("/api/eugo/me", headers=bearer(await token_of("ES")), json={})
+    assert passed.status_code == 405, passed.text  # through the guard to the route, which takes no body
+
+
 async def test_a_citizen_token_with_changed_claims_is_refused(
     http: httpx.AsyncClient, token_of: Callable[..., Any]
 ) -> None:
