@@ -22,6 +22,7 @@ from serve.routers import (
     case_transfers,
     cases,
     documents,
+    eugo_applications,
     eugo_me,
     eugo_public,
     forms,
@@ -52,7 +53,8 @@ def create_api() -> FastAPI:
         openapi_url="/openapi.json",
     )
     problems.install(api)
-    api.add_middleware(guard.RequestGuard, larger=(documents.UPLOAD_BODIES, issued.VERIFY_BODIES))
+    larger = (documents.UPLOAD_BODIES, issued.VERIFY_BODIES, eugo_applications.UPLOAD_BODIES)
+    api.add_middleware(guard.RequestGuard, larger=larger)
     api.add_middleware(throttle.RateLimiter)  # the outermost: a caller over its rate costs nothing more
     api.include_router(health.router)
     api.include_router(issued.router)  # before documents: /documents/render is not a document id
@@ -61,6 +63,7 @@ def create_api() -> FastAPI:
     api.include_router(admin_templates.router)
     api.include_router(admin_adapters.router)
     api.include_router(admin_kshde.router)
+    api.include_router(eugo_applications.router)  # before cases: /messages is no case action
     api.include_router(cases.router)
     api.include_router(case_transfers.router)
     api.include_router(procedures.router)

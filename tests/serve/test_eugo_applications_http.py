@@ -1,0 +1,274 @@
+"""EU citizens apply online through HTTP (issue 18, points 7 and 8) with real eIDAS sign-ins of two citizens of two
+countries: routed to the competent office by the routing rules (which then sees the case in its list), kept when no
+rule applies and routed by an administrator once one exists, bad input refused with pointers and nothing kept,
+repeats answered once, each citizen sees only their own, messages both ways, more evidence later."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+
+from kepctl.eidas_realms import TEST_CITIZENS, NodeCitizen
+from kepctl.stack import StackSettings
+from tests.conftest import OfficeFactory
+from tests.helpers import bearer
+from tests.kepctl.test_eidas_realms import citizen_token
+
+PDF = b"%PDF-1.4\n1 0 obj\n<< /Type /Catalog >>\nendobj\ntrailer\n<< /Root 1 0 R >>\n%%EOF\n"
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+FORM = {
+    "display": "form",
+    "components": [
+        {"type": "textfield", "key": "purpose", "label": "Purpose", "input": True, "validate": {"required": True}},
+        {"type": "button", "key": "submit", "label": "Submit", "input": True},
+    ],
+}
+PAYLOAD = {
+    "metadata": {
+        "process_evidences": [
+            {"evidence_num_id": "1", "evidence_description": "Διαβατήριο",
+             "evidence_type": {"id": "passport", "title": {"el": "Διαβατήριο", "en": "Passport"}}},
+            {"evidence_num_id": "2", "evidence_description": "Άλλο", "evidence_alternative": True},
+        ]
+    }
+}  # fmt: skip
+
+
+def _by_country(country: str) -> NodeCitizen:
+    return next(c for c in TEST_CITIZENS if c.person_identifier.startswith(f"{country}/"))
+
+
+@pytest.fixture(scope="module")
+def tokens() -> dict[str, str]:
+    return {}
+
+
+@pytest.fixture
+async def token_of(stack: StackSettings, tokens: dict[str, str]) -> Callable[[str], Awaitable[str]]:
+    async def get(country: str) -> str:
+        if country not in tokens:  # one sign-in per citizen and module: tokens live five minutes
+            tokens[country] = await citizen_token(stack, _by_country(country))
+        return tokens[country]
+
+    return get
+
+
+@pytest.fixture
+def admin(token_for: Callable[..., str]) -> dict[str, str]:
+    return bearer(token_for(uuid.uuid4(), roles=("administrator",)))
+
+
+@pytest.fixture
+async def eugo_procedure(
+    http: httpx.AsyncClient, pool: asyncpg.Pool, admin: dict[str, str]
+) -> Callable[..., Awaitable[uuid.UUID]]:
+    async def create(eugo: bool = True) -> uuid.UUID:
+        key = f"eugo-{uuid.uuid4().hex[:8]}"
+        saved = await http.post(
+            "/api/admin/forms", json={"key": key, "title": "EUGO", "definition": FORM}, headers=admin
+        )
+        assert saved.status_code == 201, saved.text
+        pid, mitos_id = uuid.uuid4(), str(uuid.uuid4().int % 10**9)
+        await pool.execute(
+            """INSERT INTO procedures (id, mitos_id, title_el, title_en, payload, active, duration_days, eugo, form_key)
+               VALUES ($1, $2, $3, $4, $5, true, 10, $6, $7)""",
+            pid, mitos_id, f"Άδεια {mitos_id}", f"Licence {mitos_id}", PAYLOAD, eugo, key,
+        )  # fmt: skip
+        return pid
+
+    return create
+
+
+async def _rule(http: httpx.AsyncClient, admin: dict[str, str], procedure: uuid.UUID, office: uuid.UUID) -> None:
+    made = await http.post("/api/admin/routings", json={"procedure_id": str(procedure), "office_id": str(office)},
+                           headers=admin)  # fmt: skip
+    assert made.status_code == 201, made.text
+
+
+def _parts(procedure: uuid.UUID, files: dict[str, bytes] | None = None, **application: Any) -> dict[str, Any]:
+    body = {"procedure_id": str(procedure), "form_data": {"purpose": "work"}, "email": "citizen@example.eu"}
+    files = {"evidence-1": PDF} if files is None else files
+    return {
+        "data": {"application": json.dumps(body | application)},
+        "files": [(name, (f"{name}.bin", content)) for name, content in files.items()],
+    }
+
+
+async def _apply(http: httpx.AsyncClient, token: str, parts: dict[str, Any], key: str | None = None) -> httpx.Response:
+    headers = bearer(token) | ({"Idempotency-Key": key} if key else {})
+    return await http.post("/api/eugo/applications", headers=headers, **parts)
+
+
+async def _counts(pool: asyncpg.Pool) -> tuple[int, int]:
+    row = await pool.fetchrow(
+        "SELECT (SELECT count(*) FROM eugo_applications) a, (SELECT count(*) FROM eugo_application_files) f"
+    )
+    return row["a"], row["f"]
+
+
+async def test_routed_to_the_competent_office_which_sees_the_case(
+    http: httpx.AsyncClient,
+    token_of: Callable[[str], Awaitable[str]],
+    eugo_procedure: Callable[..., Awaitable[uuid.UUID]],
+    make_office: OfficeFactory,
+    admin: dict[str, str],
+    token_for: Callable[..., str],
+) -> None:
+    procedure, office = await eugo_procedure(), await make_office("eke")
+    await _rule(http, admin, procedure, office)
+    es = await token_of("ES")
+    resp = await _apply(http, es, _parts(procedure, {"evidence-1": PDF, "supporting": PNG}))
+    assert resp.status_code == 201, resp.text
+    app = resp.json()
+    assert app["status"] == "routed"
+    assert app["case"]["office_id"] == str(office)
+    assert app["case"]["status"] == "submitted"
+    staff = bearer(token_for(office))
+    listed = (await http.get("/api/cases", headers=staff)).json()
+    assert app["case"]["id"] in {c["id"] for c in listed["items"]}
+    case = (await http.get(f"/api/cases/{app['case']['id']}", headers=staff)).json()
+    assert case["channel"] == "eugo"
+    assert case["citizen"]["eidas"] == {"country": "ES", "person_id": "12345678Z"}
+    assert case["citizen"]["afm"] is None
+    assert case["citizen"]["email"] == "citizen@example.eu"
+    docs = (await http.get(f"/api/cases/{case['id']}/documents", headers=staff)).json()
+    assert sorted(d["kind"] for d in docs) == ["evidence-1", "supporting"]
+    assert {d["created_by"] for d in docs} == {"eugo:ES/EL/12345678Z"}
+
+    # two-way: the office writes, the citizen reads and answers, both on the case's timeline
+    wrote = await http.post(f"/api/cases/{case['id']}/messages", json={"text": "Please send your diploma."},
+                            headers=staff)  # fmt: skip
+    assert wrote.status_code == 201, wrote.text
+    answered = await http.post(f"/api/eugo/applications/{app['id']}/messages", json={"text": "Sent it."},
+                               headers=bearer(es))  # fmt: skip
+    assert answered.status_code == 201, answered.text
+    more = await http.post(f"/api/eugo/applications/{app['id']}/documents", headers=bearer(es),
+                           files=[("supporting", ("diploma.pdf", PDF))])  # fmt: skip
+    assert more.status_code == 201, more.text
+    detail = more.json()
+    assert [(x["sender"], x["text"]) for x in detail["messages"]] == [
+        ("office", "Please send your diploma."),
+        ("citizen", "Sent it."),
+    ]
+    assert len(detail["evidence"]) == 3
+    timeline = (await http.get(f"/api/cases/{case['id']}/timeline", headers=staff)).json()
+    assert "Message from the citizen: Sent it." in json.dumps(timeline)
+
+    # another citizen of another country sees nothing of it
+    de = await token_of("DE")
+    assert (await http.get(f"/api/eugo/applications/{app['id']}", headers=bearer(de))).status_code == 404
+    mine = (await http.get("/api/eugo/applications", headers=bearer(de))).json()
+    assert app["id"] not in {a["id"] for a in mine}
+    theirs = await http.post(f"/api/eugo/applications/{app['id']}/messages", json={"text": "x"}, headers=bearer(de))
+    assert theirs.status_code == 404
+    assert app["id"] in {a["id"] for a in (await http.get("/api/eugo/applications", headers=bearer(es))).json()}
+
+
+async def test_unrouted_is_kept_then_routed_by_an_administrator(
+    http: httpx.AsyncClient,
+    token_of: Callable[[str], Awaitable[str]],
+    eugo_procedure: Callable[..., Awaitable[uuid.UUID]],
+    make_office: OfficeFactory,
+    admin: dict[str, str],
+    pool: asyncpg.Pool,
+) -> None:
+    procedure = await eugo_procedure()
+    de = await token_of("DE")
+    resp = await _apply(http, de, _parts(procedure))
+    assert resp.status_code == 202, resp.text
+    app = resp.json()
+    assert app["status"] == "unrouted"
+    assert app["case"] is None
+    assert "no office is competent" in app["explanation"]
+    waiting = (await http.get("/api/admin/eugo/applications?status=unrouted&limit=500", headers=admin)).json()
+    assert app["id"] in {a["id"] for a in waiting}
+    still = await http.post(f"/api/admin/eugo/applications/{app['id']}/route", headers=admin)
+    assert still.status_code == 409, still.text
+    office = await make_office("eke")
+    await _rule(http, admin, procedure, office)
+    routed = await http.post(f"/api/admin/eugo/applications/{app['id']}/route", headers=admin)
+    assert routed.status_code == 200, routed.text
+    assert routed.json()["status"] == "routed"
+    assert routed.json()["case"]["office_id"] == str(office)
+    again = await http.post(f"/api/admin/eugo/applications/{app['id']}/route", headers=admin)
+    assert again.json()["case"]["id"] == routed.json()["case"]["id"]
+    assert await pool.fetchval("SELECT count(*) FROM documents WHERE case_id = $1",
+                               uuid.UUID(routed.json()["case"]["id"])) == 1  # fmt: skip
+    mine = (await http.get(f"/api/eugo/applications/{app['id']}", headers=bearer(de))).json()
+    assert mine["status"] == "routed"
+    assert mine["case"]["number"]
+
+
+async def test_a_repeat_with_the_same_key_answers_the_first(
+    http: httpx.AsyncClient,
+    token_of: Callable[[str], Awaitable[str]],
+    eugo_procedure: Callable[..., Awaitable[uuid.UUID]],
+    make_office: OfficeFactory,
+    admin: dict[str, str],
+    pool: asyncpg.Pool,
+) -> None:
+    procedure, office = await eugo_procedure(), await make_office("eke")
+    await _rule(http, admin, procedure, office)
+    es, key = await token_of("ES"), f"k-{uuid.uuid4().hex}"
+    first = await _apply(http, es, _parts(procedure), key)
+    assert first.status_code == 201, first.text
+    before = await _counts(pool)
+    second = await _apply(http, es, _parts(procedure), key)
+    assert second.status_code == 201
+    assert second.headers.get("Idempotent-Replayed") == "true"
+    assert second.json()["id"] == first.json()["id"]
+    assert await _counts(pool) == before
+    assert await pool.fetchval("SELECT count(*) FROM cases WHERE procedure_id = $1", procedure) == 1
+
+
+@pytest.mark.parametrize(
+    ("case", "pointer"),
+    [
+        ("not_eugo", "/procedure_id"),
+        ("missing_evidence", "/evidence-1"),
+        ("wrong_type", "/evidence-1"),
+        ("bad_form", "/form_data/purpose"),
+        ("bad_email", "/email"),
+        ("bad_part", "/passport"),
+    ],
+)
+async def test_bad_input_is_refused_with_a_pointer_and_keeps_nothing(
+    http: httpx.AsyncClient,
+    token_of: Callable[[str], Awaitable[str]],
+    eugo_procedure: Callable[..., Awaitable[uuid.UUID]],
+    pool: asyncpg.Pool,
+    case: str,
+    pointer: str,
+) -> None:
+    procedure = await eugo_procedure(eugo=case != "not_eugo")
+    parts = {
+        "not_eugo": _parts(procedure),
+        "missing_evidence": _parts(procedure, {"supporting": PDF}),
+        "wrong_type": _parts(procedure, {"evidence-1": b"just some text, not a PDF at all\n" * 4}),
+        "bad_form": _parts(procedure, form_data={}),
+        "bad_email": _parts(procedure, email="not-an-address"),
+        "bad_part": _parts(procedure, {"evidence-1": PDF, "passport": PDF}),
+    }[case]
+    before = await _counts(pool)
+    resp = await _apply(http, await token_of("IT"), parts)
+    assert resp.status_code == 422, resp.text
+    assert resp.headers["content-type"].startswith("application/problem+json")
+    assert pointer in [e["path"] for e in resp.json()["errors"]], resp.json()
+    assert await _counts(pool) == before
+
+
+async def test_staff_tokens_and_no_tokens_are_refused(
+    http: httpx.AsyncClient, token_for: Callable[..., str], make_office: OfficeFactory
+) -> None:
+    staff = bearer(token_for(await make_office()))
+    for headers in ({}, staff):
+        assert (await http.get("/api/eugo/applications", headers=headers)).status_code == 401
+        assert (
+            await http.post("/api/eugo/applications", headers=headers, data={"application": "{}"})
+        ).status_code == 401
