@@ -68,6 +68,12 @@ ACCESS: dict[tuple[str, str], Access] = {
     ("GET", "/api/public/eugo/procedures/{procedure_id}.jsonld"): PUBLIC,
     # a citizen's own: a token of the citizens' realm (serve/citizens.py); a staff token is no credential there (401)
     ("GET", "/api/eugo/me"): CITIZEN,
+    # a citizen's own EUGO applications (serve/routers/eugo_applications.py): found by the citizen's token
+    ("POST", "/api/eugo/applications"): CITIZEN,
+    ("GET", "/api/eugo/applications"): CITIZEN,
+    ("GET", "/api/eugo/applications/{application_id}"): CITIZEN,
+    ("POST", "/api/eugo/applications/{application_id}/messages"): CITIZEN,
+    ("POST", "/api/eugo/applications/{application_id}/documents"): CITIZEN,
     # cases and their documents
     ("POST", "/api/cases"): STAFF,  # opened in the caller's token office
     ("GET", "/api/cases"): STAFF,
@@ -85,6 +91,7 @@ ACCESS: dict[tuple[str, str], Access] = {
     ("POST", "/api/cases/{case_id}/documents"): OFFICE_PATH,
     ("GET", "/api/cases/{case_id}/documents"): OFFICE_PATH,
     ("GET", "/api/cases/{case_id}/documents/{document_id}"): OFFICE_PATH,
+    ("POST", "/api/cases/{case_id}/messages"): OFFICE_PATH,  # the office writes to the case's EUGO citizen
     ("GET", "/api/case-transfers"): STAFF,
     ("GET", "/api/live/cases"): STAFF,
     # the catalogue: the same for every office
@@ -210,6 +217,8 @@ ACCESS: dict[tuple[str, str], Access] = {
     ("POST", "/api/admin/users/{user_id}/move"): ADMIN,
     ("POST", "/api/admin/users/{user_id}/deactivate"): ADMIN,
     ("POST", "/api/admin/users/{user_id}/reactivate"): ADMIN,
+    ("GET", "/api/admin/eugo/applications"): ADMIN,
+    ("POST", "/api/admin/eugo/applications/{application_id}/route"): ADMIN,
 }
 
 # Routes the application serves but does not publish, each with the reason it may stay out of the registry.
@@ -362,6 +371,8 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/api/cases/{case_id}/transfer"): {"version": 1, "reason": "λόγος μεταφοράς"},
     ("POST", "/api/cases/{case_id}/{action}"): {"version": 1},
     ("POST", "/api/cases/{case_id}/documents/render"): {"kind": "receipt"},
+    ("POST", "/api/cases/{case_id}/messages"): {"text": "Μήνυμα προς τον πολίτη."},
+    ("POST", "/api/eugo/applications/{application_id}/messages"): {"text": "Μήνυμα προς το γραφείο."},
     ("POST", "/api/tasks/{task_id}/complete"): {"data": {}},
     ("POST", "/api/kshde/inbox/{protocol_no}/attach"): {"case_id": "{case_id}"},
     ("PATCH", "/api/offices/{office_id}"): {"phone": "2101234567"},
@@ -757,6 +768,13 @@ async def test_staff_lists_show_nothing_of_another_office(
             queries = [{}, {"state": "attached"}]
         if path == "/api/routings/explain":  # a procedure the catalogue has
             queries = [{"procedure_id": str(procedure)}]
+        # asking for A's things by name finds nothing either
+        if path == "/api/cases":
+            queries += [{"q": case["number"]}, {"q": "Παπαδάκη"}]
+        if path in ("/api/tasks", "/api/incidents"):
+            queries += [{"case_id": case["id"]}]
+        if path == "/api/users":
+            queries += [{"q": a.employee}]
         shared = SHARED.get((method, path), ())
         needles = [n for kind, ns in private.items() if kind not in shared for n in ns]
         for query in queries:
@@ -880,6 +898,9 @@ async def test_no_office_resource_route_reaches_another_office(
     if expected == 200:  # what is shared is the public part: nothing of the office's people
         assert a.employee not in resp.text
         assert a.supervisor not in resp.text
+    if method != "GET":  # employees read their office's, and change none of it
+        by_employee = await http.request(method, url, json=sent, headers=a.as_employee)
+        assert by_employee.status_code == 403, by_employee.text
     assert await state() == before
     # from A's own office the same request reaches the resource (the refusal above is the office's): served, or
     # refused by the resource's own rules, never as out of reach
