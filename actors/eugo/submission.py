@@ -96,3 +96,11 @@ async def route(
         await applications.mark(conn=conn, application_id=application_id, case_id=case.id, routing=routing)
     log.info("eugo_application_routed", application_id=str(application_id), case_id=str(case.id))
     return True
+
+
+async def failed(*, pool: asyncpg.Pool[asyncpg.Record], application_id: uuid.UUID, reason: str) -> None:
+    """Routing broke after the application was recorded: it stays unrouted, with why, for an administrator."""
+    log.exception("eugo_application_routing_failed", application_id=str(application_id))
+    routing = {"explanation": UNROUTED, "reason": reason, "at": datetime.now(UTC).isoformat()}
+    async with pool.acquire() as conn:
+        await applications.mark(conn=conn, application_id=application_id, case_id=None, routing=routing)

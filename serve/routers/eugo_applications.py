@@ -203,7 +203,10 @@ async def _submit(ctx: Context, citizen: Citizen, request_id: str, form: FormDat
     if recorded != application_id:  # a concurrent repeat of the same key recorded first
         await _delete(ctx, [store.document_key(case_id, f.document_id) for f in files])
         return await _answer(ctx, citizen, recorded, replayed=True)
-    await submission.route(pool=ctx.pool, cases=ctx.cases, application_id=application_id, request_id=request_id)
+    try:
+        await submission.route(pool=ctx.pool, cases=ctx.cases, application_id=application_id, request_id=request_id)
+    except Exception as exc:  # the application is kept: the citizen is told so, an administrator routes it again
+        await submission.failed(pool=ctx.pool, application_id=application_id, reason=repr(exc))
     return await _answer(ctx, citizen, application_id)
 
 
