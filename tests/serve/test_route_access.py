@@ -3,7 +3,7 @@
 Every (method, path) the application publishes is classified here (`ACCESS`), and a route that is not fails
 `test_every_route_is_classified` until someone decides who may call it:
 
-- PUBLIC: no token needed (probes, the public verification of an issued document);
+- PUBLIC: no token needed (probes, the public verification of an issued document, the EUGO catalogue);
 - ADMIN: administrators (central) only;
 - STAFF: staff of an office, answered from the caller's token office; no other office's id in the path;
 - OFFICE_PATH: the path names a resource that belongs to an office (case, office, position, service point,
@@ -11,9 +11,10 @@ Every (method, path) the application publishes is classified here (`ACCESS`), an
   staff do not reach it (`CROSS_OFFICE_TESTS`), written here where no other test did;
 - CITIZEN: a citizen's own, with a token of the citizens' realm (EUGO), which no staff token opens.
 
-Then: no route but the public ones answers without a valid token (401); no administrators' route answers staff
-(403) or changes anything for them; no staff list shows anything of another office, except what is shared on
-purpose (each exception says why).
+Then: no route but the public ones answers without a valid token (401), nor a staff route a token without one of
+our roles (403); no administrators' route answers staff (403) or changes anything for them; no staff list shows
+anything of another office, except what is shared on purpose (each exception says why); staff writes bring nothing
+of another office into their own.
 """
 
 from __future__ import annotations
