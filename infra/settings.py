@@ -49,6 +49,10 @@ class Settings(BaseSettings):
     attachment_types: tuple[str, ...] = ("application/pdf", "image/jpeg", "image/png")
 
     events_exchange: str = "kep.events"
+    # EUGO citizens' e-mail (actors/eugo/notifier.py): smtp://[user:password@]host[:port] (smtps:// for implicit TLS,
+    # `?starttls=true` to upgrade); unset, no e-mail is sent (the notifier logs and skips)
+    smtp_url: SecretStr | None = None
+    smtp_from: str = "EUGO Greece <no-reply@eugo.gov.gr>"
     outbox_batch: int = 100
     outbox_poll_seconds: float = 1.0
 

@@ -17,6 +17,7 @@ from actors.catalog.catalog import CATALOG_ACTOR, ProcedureCatalogActor
 from actors.delivery.reader import READER_ACTOR, DeliveryReaderActor
 from actors.documents.renderer import RENDERER
 from actors.documents.renderer import pool_member as renderer
+from actors.eugo.notifier import NOTIFIER_ACTOR, NotifierActor
 from actors.live import LIVE_RELAY, LiveRelayActor
 from actors.outbox import OUTBOX_RELAY, OutboxRelayActor
 from actors.ray_options import ActorHandle
@@ -164,6 +165,9 @@ def start_actors(settings: Settings, detached: bool = False) -> dict[str, ActorH
     handles[STATISTICS_ACTOR] = StatisticsActor.options(
         name=STATISTICS_ACTOR, lifetime=lifetime, get_if_exists=True
     ).remote(settings)
+    handles[NOTIFIER_ACTOR] = NotifierActor.options(name=NOTIFIER_ACTOR, lifetime=lifetime, get_if_exists=True).remote(
+        settings
+    )
     ray.get([h.__ray_ready__.remote() for h in handles.values()])
     return handles
 

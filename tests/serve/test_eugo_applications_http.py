@@ -6,16 +6,25 @@ repeats answered once, each citizen sees only their own, messages both ways, mor
 from __future__ import annotations
 
 import json
+import socket
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from email import message_from_bytes
+from email.message import EmailMessage
+from email.policy import default
 from typing import Any
 
+import aio_pika
 import asyncpg
 import httpx
 import pytest
+from aiosmtpd.controller import Controller
 
+from actors.eugo.notifier import Smtp, notify
 from kepctl.eidas_realms import TEST_CITIZENS, NodeCitizen
 from kepctl.stack import StackSettings
+from messages.cases import CaseChanged
+from messages.events import case_event
 from tests.conftest import OfficeFactory
 from tests.helpers import bearer
 from tests.kepctl.test_eidas_realms import citizen_token
@@ -272,3 +281,69 @@ async def test_staff_tokens_and_no_tokens_are_refused(
         assert (
             await http.post("/api/eugo/applications", headers=headers, data={"application": "{}"})
         ).status_code == 401
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[tuple[Smtp, list[EmailMessage]]]:
+    """A real local SMTP server (aiosmtpd) that keeps what it receives."""
+    received: list[EmailMessage] = []
+
+    class Keep:
+        async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # aiosmtpd's name
+            received.append(message_from_bytes(envelope.content, _class=EmailMessage, policy=default))
+            return "250 OK"
+
+    with socket.socket() as probe:  # a free port: aiosmtpd's controller checks the server by connecting to its port
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    controller = Controller(Keep(), hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield Smtp("127.0.0.1", port, None, None, False, False), received
+    finally:
+        controller.stop()
+
+
+async def test_a_status_change_mails_the_citizen_once(
+    http: httpx.AsyncClient,
+    token_of: Callable[[str], Awaitable[str]],
+    eugo_procedure: Callable[..., Awaitable[uuid.UUID]],
+    make_office: OfficeFactory,
+    admin: dict[str, str],
+    token_for: Callable[..., str],
+    case_events: aio_pika.abc.AbstractQueue,
+    pool: asyncpg.Pool,
+    smtp_server: tuple[Smtp, list[EmailMessage]],
+) -> None:
+    smtp, received = smtp_server
+    procedure, office = await eugo_procedure(), await make_office("eke")
+    await _rule(http, admin, procedure, office)
+    app = (await _apply(http, await token_of("ES"), _parts(procedure))).json()
+    case_id = app["case"]["id"]
+    started = await http.post(f"/api/cases/{case_id}/start", json={"version": 1}, headers=bearer(token_for(office)))
+    assert started.status_code == 200, started.text
+    changes = []
+    while True:  # the queue sees every case event of the session: this case's, in order
+        message = await case_events.get(timeout=20)
+        await message.ack()
+        event = case_event(message.type or "", message.body)
+        if str(event.data.case_id) == case_id:
+            changes.append(event)
+            if event.data.status == "in_progress":
+                break
+    async with pool.acquire() as conn:
+        sent = [
+            await notify(conn=conn, smtp=smtp, sender="EUGO <no-reply@eugo.test>", event_id=e.id, change=e.data)
+            for e in changes
+            if isinstance(e.data, CaseChanged)
+        ]
+        again = await notify(
+            conn=conn, smtp=smtp, sender="x@eugo.test", event_id=changes[-1].id, change=changes[-1].data
+        )  # type: ignore[arg-type]
+    assert sent.count(True) == 1  # the start; the attachments and the opening are no status change
+    assert again is False
+    (mail,) = received
+    assert mail["To"] == "citizen@example.eu"
+    assert app["case"]["number"] in mail["Subject"]
+    assert "being processed" in mail.get_content()
+    assert "Carmen García López" in mail.get_content()
