@@ -130,6 +130,8 @@ class Notifier:
         self.sent = 0
         self.sender = settings.smtp_from
         self.smtp = Smtp.from_url(settings.smtp_url.get_secret_value()) if settings.smtp_url else None
+        if self.smtp is None:
+            log.warning("eugo_smtp_not_configured", hint="set KEP_SMTP_URL to mail EUGO applicants")
         self.pool: asyncpg.Pool[asyncpg.Record] = await create_pool(settings.database_url.get_secret_value(), 1, 2)
         self._amqp: AbstractRobustConnection = await amqp.connect(settings.amqp_url.get_secret_value(), NOTIFIER_ACTOR)
         channel = await self._amqp.channel()
@@ -144,8 +146,7 @@ class Notifier:
         event = case_event(message.type or "", message.body)
         if not isinstance(event.data, CaseChanged):
             return
-        if self.smtp is None:  # no server configured: nothing to send through, said once per event
-            log.warning("eugo_smtp_not_configured", event_id=str(event.id))
+        if self.smtp is None:  # no server configured (said at the start): the events pass unsent
             return
         async with self.pool.acquire() as conn:
             if await notify(conn=conn, smtp=self.smtp, sender=self.sender, event_id=event.id, change=event.data):
