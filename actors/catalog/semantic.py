@@ -4,8 +4,8 @@ What is embedded is what a procedure is called: its title and alternative titles
 titles carry the colloquial names people search with). Descriptions are left to the lexical index: in Mitos they
 are mostly boilerplate about the owner and the channels, which pulls every vector towards the same point.
 
-Vectors are kept in PostgreSQL under the model's digest and the text's hash, so that a restart, or a sync that
-changed ten procedures, encodes ten texts and not the catalogue.
+Vectors are kept in PostgreSQL under the encoder's name (model and version) and the text's hash, so that a
+restart, or a sync that changed ten procedures, encodes ten texts and not the catalogue.
 """
 
 from __future__ import annotations
