@@ -5,6 +5,7 @@ repeats answered once, each citizen sees only their own, messages both ways, mor
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
 import uuid
@@ -283,6 +284,16 @@ async def test_staff_tokens_and_no_tokens_are_refused(
         ).status_code == 401
 
 
+async def _next(queue: aio_pika.abc.AbstractQueue) -> aio_pika.abc.AbstractIncomingMessage:
+    """The next message, waiting for it: the outbox relays events a moment after their commit."""
+    for _ in range(150):
+        message = await queue.get(fail=False, timeout=5)
+        if message is not None:
+            return message
+        await asyncio.sleep(0.2)
+    raise AssertionError("no case event came")
+
+
 @pytest.fixture
 def smtp_server() -> Iterator[tuple[Smtp, list[EmailMessage]]]:
     """A real local SMTP server (aiosmtpd) that keeps what it receives."""
@@ -324,7 +335,7 @@ async def test_a_status_change_mails_the_citizen_once(
     assert started.status_code == 200, started.text
     changes = []
     while True:  # the queue sees every case event of the session: this case's, in order
-        message = await case_events.get(timeout=20)
+        message = await _next(case_events)
         await message.ack()
         event = case_event(message.type or "", message.body)
         if str(event.data.case_id) == case_id:
