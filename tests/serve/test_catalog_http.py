@@ -80,7 +80,8 @@ async def test_semantic_and_hybrid_search_find_what_is_meant(
             assert resp.headers["Retry-After"]
             return False
         assert resp.status_code == 200, resp.text
-        return bool(resp.json()) and resp.json()[0]["procedure_id"] == str(pid)
+        # among the first three: tests/actors/catalog/test_semantic.py leaves a procedure with the same English title
+        return str(pid) in [h["procedure_id"] for h in resp.json()[:3]]
 
     # the first build after a sync encodes every new procedure: on two busy cores, up to a few minutes
     await eventually(lambda: found("semantic"), within=300)
@@ -88,7 +89,7 @@ async def test_semantic_and_hybrid_search_find_what_is_meant(
     assert not await found("lexical")  # no word in common: only meaning finds it
     # no language named: the multilingual model finds it from the English query all the same
     resp = await http.get("/api/procedures/search", params={"q": "beekeeping permit"}, headers=headers)
-    assert [h["procedure_id"] for h in resp.json()][:1] == [str(pid)]
+    assert str(pid) in [h["procedure_id"] for h in resp.json()[:3]]
 
 
 _SYLLABLES = [("ka", "κα"), ("lo", "λο"), ("mi", "μι"), ("ze", "ζε"), ("ro", "ρο"), ("tha", "θα"), ("psi", "ψι")]
