@@ -64,13 +64,3 @@ CREATE TABLE eugo_messages (
     created_at     timestamptz NOT NULL DEFAULT now()
 );
 CREATE INDEX eugo_messages_app_idx ON eugo_messages (application_id, created_at);
-
--- The e-mails sent to applicants when their case changed status, one per case event (actors/eugo/notifier.py): a
--- redelivered event finds its row and sends nothing again.
-CREATE TABLE eugo_notifications (
-    event_id       uuid PRIMARY KEY,
-    application_id uuid NOT NULL REFERENCES eugo_applications (id),
-    email          text NOT NULL,
-    status         text NOT NULL,
-    sent_at        timestamptz NOT NULL DEFAULT now()
-);
