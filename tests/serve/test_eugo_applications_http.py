@@ -151,6 +151,10 @@ async def test_routed_to_the_competent_office_which_sees_the_case(
     assert sorted(d["kind"] for d in docs) == ["evidence-1", "supporting"]
     assert {d["created_by"] for d in docs} == {"eugo:ES/EL/12345678Z"}
 
+    # another office's staff cannot write to this citizen, nor see that the application exists
+    stranger = bearer(token_for(await make_office(), roles=("employee", "supervisor")))
+    intruded = await http.post(f"/api/cases/{case['id']}/messages", json={"text": "x"}, headers=stranger)
+    assert intruded.status_code == 404, intruded.text
     # two-way: the office writes, the citizen reads and answers, both on the case's timeline
     wrote = await http.post(f"/api/cases/{case['id']}/messages", json={"text": "Please send your diploma."},
                             headers=staff)  # fmt: skip
