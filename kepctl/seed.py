@@ -235,19 +235,25 @@ async def seed_apps(settings: Settings) -> int:
     return made
 
 
-async def activate_demo_procedures(database_url: str, count: int = 10) -> int:
+async def activate_demo_procedures(database_url: str, count: int = 10, eugo: int = 5) -> int:
     """Activate the first synced procedures (by Mitos id) with the demo form and the KEP case process, unless some
-    are active already."""
+    are active already; likewise the first `eugo` procedures offered through EUGO (the public catalogue and the EU
+    citizens' applications have something to show), unless one of those is active already."""
     pool = await create_pool(database_url, 1, 1)
     try:
-        status: str = await pool.execute(
-            """UPDATE procedures SET active = true, form_key = 'generic-request', bpmn_process_key = 'kep_case'
-               WHERE id IN (SELECT id FROM procedures WHERE removed_at IS NULL ORDER BY mitos_id LIMIT $1)
-                 AND NOT EXISTS (SELECT 1 FROM procedures WHERE active)""",
-            count,
-        )
+        activated = 0
+        for only_eugo, limit in ((False, count), (True, eugo)):
+            status: str = await pool.execute(
+                """UPDATE procedures SET active = true, form_key = 'generic-request', bpmn_process_key = 'kep_case'
+                   WHERE id IN (SELECT id FROM procedures WHERE removed_at IS NULL AND (eugo OR NOT $2)
+                                ORDER BY mitos_id LIMIT $1)
+                     AND NOT EXISTS (SELECT 1 FROM procedures WHERE active AND (eugo OR NOT $2))""",
+                limit,
+                only_eugo,
+            )
+            activated += int(status.split()[-1])
         await seed_routings(pool)
-        return int(status.split()[-1])
+        return activated
     finally:
         await pool.close()
 
