@@ -110,6 +110,8 @@ class AdminProcedure(BaseModel):
     attachment_types: list[str] | None = None
     # the ΚΣΗΔΕ SectorCode its results are sent to; null: the citizen (mailbox, or by hand)
     delivery_recipient: str | None = None
+    # the lowest eIDAS level of assurance of an online application through EUGO; null: any
+    eugo_min_loa: Literal["low", "substantial", "high"] | None = None
     mitos_updated_at: datetime | None
     synced_at: datetime
     removed_at: datetime | None
@@ -144,6 +146,8 @@ class ProcedureSettings(BaseModel):
     attachment_types: list[AttachmentType] | None = Field(default=None, min_length=1)
     # a unit of ΚΣΗΔΕ's org chart that receives documents (GET /api/admin/kshde/units); null: the citizen
     delivery_recipient: str | None = Field(default=None, pattern=r"^[A-Za-z0-9._-]{1,64}$")
+    # the lowest eIDAS level of assurance of a citizen applying online through EUGO; null: any
+    eugo_min_loa: Literal["low", "substantial", "high"] | None = None
     reason: str | None = Field(default=None, max_length=500)
 
     @field_validator("active")

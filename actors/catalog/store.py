@@ -16,7 +16,7 @@ from messages.errors import FieldError, InvalidInput, NotFound
 _COLUMNS = """p.id, p.mitos_id, p.title_el, p.title_en, p.description_el, p.description_en, p.owner_org,
               p.categories, p.eugo, p.mykeplive,
               p.duration_days, p.cost_min, p.cost_max, p.active, p.form_key, p.bpmn_process_key,
-              p.attachment_max_mb, p.attachment_types, p.delivery_recipient,
+              p.attachment_max_mb, p.attachment_types, p.delivery_recipient, p.eugo_min_loa,
               p.mitos_updated_at, p.synced_at, p.removed_at,
               array(SELECT o.office_id FROM procedure_offices o WHERE o.procedure_id = p.id ORDER BY o.office_id)
                   AS offices"""
@@ -70,13 +70,21 @@ async def get_procedure(*, conn: Conn, procedure_id: uuid.UUID) -> AdminProcedur
 
 
 # the procedure's own columns that administrators set (offices are rows of their own)
-_LOCAL = ("active", "form_key", "bpmn_process_key", "attachment_max_mb", "attachment_types", "delivery_recipient")
+_LOCAL = (
+    "active",
+    "form_key",
+    "bpmn_process_key",
+    "attachment_max_mb",
+    "attachment_types",
+    "delivery_recipient",
+    "eugo_min_loa",
+)
 
 
 async def _settings_of(conn: Conn, procedure_id: uuid.UUID) -> tuple[dict[str, Any], bool] | None:
     row = await conn.fetchrow(
         """SELECT active, form_key, bpmn_process_key, attachment_max_mb, attachment_types, delivery_recipient,
-                  removed_at IS NOT NULL AS removed,
+                  eugo_min_loa, removed_at IS NOT NULL AS removed,
                   array(SELECT office_id::text FROM procedure_offices WHERE procedure_id = p.id ORDER BY 1) AS offices
            FROM procedures p WHERE id = $1 FOR UPDATE""",
         procedure_id,

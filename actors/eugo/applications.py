@@ -29,6 +29,7 @@ class Procedure:
     evidence: dict[str, str]  # the evidence it lists that is not an alternative: id → English (or Greek) name
     max_mb: int
     types: tuple[str, ...]
+    min_loa: str | None = None  # the lowest eIDAS level of assurance it takes (`low`, `substantial`, `high`)
 
     @property
     def max_bytes(self) -> int:
@@ -56,7 +57,7 @@ async def procedure(
     described = service(dict(row))
     evidence = {e.id: e.name.en or e.name.el or e.id for e in described.evidence if not e.alternative}
     title = row["title_en"] or row["title_el"]
-    return Procedure(row["id"], title, row["form"], evidence, row["max_mb"], tuple(row["types"]))
+    return Procedure(row["id"], title, row["form"], evidence, row["max_mb"], tuple(row["types"]), row["eugo_min_loa"])
 
 
 def checked_form_data(p: Procedure, data: dict[str, Any]) -> dict[str, Any]:

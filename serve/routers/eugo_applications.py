@@ -33,7 +33,7 @@ from messages.errors import Busy, FieldError, InvalidInput, NotFound, TooLarge
 from messages.roles import STAFF, Role
 from messages.routings import NoCompetentOffice
 from serve import guard
-from serve.citizens import Citizen, CitizenCaller
+from serve.citizens import Citizen, CitizenCaller, require_loa
 from serve.context import Context
 from serve.deps import Caller, Ctx, RequestId
 from serve.responses import model_response
@@ -149,7 +149,8 @@ async def apply(
     alerted, and sent on once an office is designated. A repeat with the same `Idempotency-Key` answers with the
     first application (`Idempotent-Replayed: true`) and stores nothing. Bad input (422 with pointers): a procedure
     not offered through EUGO (`/procedure_id`), form data (`/form_data/...`), a missing evidence (`/evidence-N`), a
-    file of a type the procedure does not accept (its part's name)."""
+    file of a type the procedure does not accept (its part's name); a sign-in at a lower eIDAS level of assurance
+    than the procedure asks is 403, before anything is kept."""
     async with ctx.pool.acquire() as conn:
         known = await applications.applicant_id(conn=conn, country=citizen.country, person_id=citizen.person_id)
         if known is not None and idempotency_key is not None:
@@ -180,6 +181,8 @@ async def _submit(ctx: Context, citizen: Citizen, request_id: str, form: FormDat
             default_mb=ctx.settings.attachment_max_mb,
             default_types=ctx.settings.attachment_types,
         )
+    if p.min_loa is not None:  # before anything of the application is looked at or kept
+        require_loa(citizen, p.min_loa)
     form_data = applications.checked_form_data(p, body.form_data)
     sent = {name for name, part in form.multi_items() if isinstance(part, StarletteUploadFile)}
     missing = [FieldError(f"/{e}", f"{name} is required", "missing") for e, name in p.evidence.items() if e not in sent]

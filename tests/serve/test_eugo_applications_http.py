@@ -277,6 +277,34 @@ async def test_bad_input_is_refused_with_a_pointer_and_keeps_nothing(
     assert await _counts(pool) == before
 
 
+async def test_a_procedure_asking_a_higher_level_of_assurance_refuses_a_lower_sign_in(
+    http: httpx.AsyncClient,
+    token_of: Callable[[str], Awaitable[str]],
+    eugo_procedure: Callable[..., Awaitable[uuid.UUID]],
+    make_office: OfficeFactory,
+    admin: dict[str, str],
+    pool: asyncpg.Pool,
+) -> None:
+    procedure = await eugo_procedure()
+    await _rule(http, admin, procedure, await make_office("eke"))
+    url = f"/api/admin/procedures/{procedure}"
+    wrong = await http.patch(url, json={"eugo_min_loa": "medium"}, headers=admin)
+    assert wrong.status_code == 422, wrong.text
+    assert [e["path"] for e in wrong.json()["errors"]] == ["/eugo_min_loa"]
+    set_ = await http.patch(url, json={"eugo_min_loa": "substantial", "reason": "a licence"}, headers=admin)
+    assert set_.status_code == 200, set_.text
+    assert set_.json()["eugo_min_loa"] == "substantial"
+
+    before = await _counts(pool)
+    low = await _apply(http, await token_of("IT"), _parts(procedure))  # the node's Italian citizen: low
+    assert low.status_code == 403, low.text
+    assert low.headers["content-type"].startswith("application/problem+json")
+    assert "substantial" in low.json()["detail"]
+    assert await _counts(pool) == before
+    substantial = await _apply(http, await token_of("ES"), _parts(procedure))
+    assert substantial.status_code == 201, substantial.text
+
+
 async def test_staff_tokens_and_no_tokens_are_refused(
     http: httpx.AsyncClient, token_for: Callable[..., str], make_office: OfficeFactory
 ) -> None:
