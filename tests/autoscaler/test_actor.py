@@ -358,6 +358,7 @@ async def test_a_refused_reload_over_http_is_422_with_pointers_into_the_file(
     admin = bearer(token_for(uuid.uuid4(), roles=("administrator",)))
     # this test's autoscaler in place of the session's, so that the file it reads can be broken
     ray.kill(ray.get_actor(AUTOSCALER_ACTOR), no_restart=True)
+    await eventually(_autoscaler_name_free, within=30)
     ours = AutoscalerActor.options(name=AUTOSCALER_ACTOR).remote(settings, str(policy), True)
     try:
         ray.get(ours.__ray_ready__.remote())
@@ -369,6 +370,7 @@ async def test_a_refused_reload_over_http_is_422_with_pointers_into_the_file(
         assert (error["path"], error["type"]) == ("/targets/0/max_replicas", "policy")
     finally:
         ray.kill(ours, no_restart=True)
+        await eventually(_autoscaler_name_free, within=30)
         # detached: nobody holds its handle after this test, and a named actor lives only as long as one is held
         session = AutoscalerActor.options(name=AUTOSCALER_ACTOR, lifetime="detached").remote(settings)
         ray.get(session.__ray_ready__.remote())
@@ -377,3 +379,12 @@ async def test_a_refused_reload_over_http_is_422_with_pointers_into_the_file(
             return (await http.get("/api/admin/autoscaler", headers=admin)).status_code == 200
 
         await eventually(served_again, within=30)
+
+
+async def _autoscaler_name_free() -> bool:
+    """`ray.kill` returns before the name is given up: a new actor of that name is refused until then."""
+    try:
+        ray.get_actor(AUTOSCALER_ACTOR)
+    except ValueError:
+        return True
+    return False
