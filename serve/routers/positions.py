@@ -31,6 +31,7 @@ from messages.positions import (
 )
 from messages.roles import Role
 from serve.deps import Caller, Ctx, RequestId
+from serve.office_writes import Writer, may_write
 from serve.routers.cases import PROBLEMS
 from serve.security import Principal
 
@@ -45,19 +46,7 @@ async def sight(caller: Caller) -> store.Sight:
     return store.Sight(everything=False, own=caller.office_id)
 
 
-async def writer(caller: Caller) -> Principal:
-    caller.require(Role.SUPERVISOR, Role.ADMINISTRATOR)
-    return caller
-
-
-def may_write(caller: Principal, office_id: uuid.UUID) -> None:
-    """Administrators write any office's positions, supervisors their own office's."""
-    if Role.ADMINISTRATOR not in caller.roles and caller.office_id != office_id:
-        raise Forbidden("a supervisor changes only their own office's positions")
-
-
 Seen = Annotated[store.Sight, Depends(sight)]
-Writer = Annotated[Principal, Depends(writer)]
 
 
 @router.get("", response_model=PositionPage)
@@ -99,7 +88,7 @@ async def create_position(
     body: PositionNew, caller: Writer, ctx: Ctx, request_id: RequestId, response: Response
 ) -> Position:
     """A new position (a supervisor's only for their own office: 403 otherwise). Audited."""
-    may_write(caller, body.office_id)
+    may_write(caller, body.office_id, "positions")
     async with ctx.pool.acquire() as conn:
         position = await store.create(conn=conn, new=body, actor=caller.subject, request_id=request_id)
     response.headers["Location"] = f"/api/positions/{position.id}"
@@ -108,7 +97,7 @@ async def create_position(
 
 async def _writable(conn: Conn, caller: Principal, seen: store.Sight, position_id: uuid.UUID) -> None:
     await store.get_position(conn=conn, position_id=position_id, sight=seen)  # 404 where it is not to be seen
-    may_write(caller, await store.office_of(conn=conn, position_id=position_id))
+    may_write(caller, await store.office_of(conn=conn, position_id=position_id), "positions")
 
 
 @router.patch("/{position_id}", response_model=Position)

@@ -18,7 +18,6 @@ from fastapi import APIRouter, Depends, Query, Response
 
 from actors.service_points import store
 from messages.catalog import AuditEntry
-from messages.errors import Forbidden
 from messages.roles import Role
 from messages.service_points import (
     NearestQuery,
@@ -31,8 +30,8 @@ from messages.service_points import (
     ServicePointReason,
 )
 from serve.deps import Caller, Ctx, RequestId
+from serve.office_writes import Writer, may_write
 from serve.routers.cases import PROBLEMS
-from serve.security import Principal
 
 router = APIRouter(prefix="/api/service-points", tags=["service points"], responses=PROBLEMS)
 
@@ -45,19 +44,7 @@ async def sight(caller: Caller) -> store.Sight:
     return store.Sight(everything=False, own=caller.office_id)
 
 
-async def writer(caller: Caller) -> Principal:
-    caller.require(Role.SUPERVISOR, Role.ADMINISTRATOR)
-    return caller
-
-
-def may_write(caller: Principal, office_id: uuid.UUID) -> None:
-    """Administrators write any office's service points, supervisors their own office's."""
-    if Role.ADMINISTRATOR not in caller.roles and caller.office_id != office_id:
-        raise Forbidden("a supervisor changes only their own office's service points")
-
-
 Seen = Annotated[store.Sight, Depends(sight)]
-Writer = Annotated[Principal, Depends(writer)]
 
 
 @router.get("", response_model=ServicePointPage)
@@ -88,7 +75,7 @@ async def create_point(
 ) -> ServicePoint:
     """A new service point (a supervisor's only for their own office: 403 otherwise); an unknown office or
     procedure is 422 with its pointer. Audited."""
-    may_write(caller, body.office_id)
+    may_write(caller, body.office_id, "service points")
     async with ctx.pool.acquire() as conn:
         point = await store.create(conn=conn, new=body, actor=caller.subject, request_id=request_id)
     response.headers["Location"] = f"/api/service-points/{point.id}"
@@ -103,9 +90,9 @@ async def change_point(
     A supervisor changes only their own office's, and moves none to another office (403). Audited."""
     async with ctx.pool.acquire() as conn:
         await store.get_point(conn=conn, point_id=point_id, sight=seen)  # 404 where it is not to be seen
-        may_write(caller, await store.office_of(conn=conn, point_id=point_id))
+        may_write(caller, await store.office_of(conn=conn, point_id=point_id), "service points")
         if body.office_id is not None:
-            may_write(caller, body.office_id)
+            may_write(caller, body.office_id, "service points")
         return await store.change(
             conn=conn, point_id=point_id, change=body, actor=caller.subject, request_id=request_id
         )
@@ -142,5 +129,5 @@ async def history(point_id: uuid.UUID, caller: Writer, seen: Seen, ctx: Ctx) -> 
     """Every change of the service point, oldest first (administrators; a supervisor their own office's)."""
     async with ctx.pool.acquire() as conn:
         await store.get_point(conn=conn, point_id=point_id, sight=seen)
-        may_write(caller, await store.office_of(conn=conn, point_id=point_id))
+        may_write(caller, await store.office_of(conn=conn, point_id=point_id), "service points")
         return await store.history(conn=conn, point_id=point_id)
