@@ -67,6 +67,21 @@ TEST_CITIZENS = (
     NodeCitizen("de-t22000129", "DE/EL/T22000129", "Erika", "Mustermann", "1964-08-12", "high"),
     NodeCitizen("it-rssmra80a01h501u", "IT/EL/RSSMRA80A01H501U", "Mario", "Rossi", "1980-01-01", "low"),
 )
+# k6's citizens (k6/citizens.js): each virtual user signs in as its own, so that one citizen's rate limit does not
+# throttle the scenario; the same NODE_PASSWORD, level substantial, countries in turn
+LOAD_CITIZEN_COUNT = 40
+LOAD_COUNTRIES = ("AT", "BE", "CY", "DE", "ES", "FR", "IT", "NL")
+LOAD_CITIZENS = tuple(
+    NodeCitizen(
+        f"load-{i:03d}",
+        f"{LOAD_COUNTRIES[i % len(LOAD_COUNTRIES)]}/EL/LOAD{i:05d}",
+        "Load",
+        f"Citizen {i:03d}",
+        "1990-01-01",
+        "substantial",
+    )
+    for i in range(1, LOAD_CITIZEN_COUNT + 1)
+)
 
 
 def citizens_issuer(keycloak_url: str = LOCAL_KEYCLOAK_URL) -> str:
@@ -387,7 +402,7 @@ def node_realm(keycloak_url: str = LOCAL_KEYCLOAK_URL, sp_certificate: str = "")
                 for name in ("person_identifier", "date_of_birth", "loa_uri")
             ]
         ),
-        "users": [_node_user(c) for c in TEST_CITIZENS],
+        "users": [_node_user(c) for c in TEST_CITIZENS + LOAD_CITIZENS],
     }
 
 
