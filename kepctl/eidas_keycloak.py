@@ -5,6 +5,10 @@ realm's admin API at every start: a realm that is missing, or was made from anot
 (kepctl/eidas_realms.py), is (re)created; then each realm is given the other's signing certificate, read from the
 SAML metadata Keycloak publishes (the node's IdP descriptor, the broker's SP descriptor), so that the node's
 assertions and the broker's AuthnRequests are both checked. Idempotent: nothing changes when all is in place.
+
+Both realms name the mappers of our provider (deployments/keycloak/eidas-loa: the level of assurance as
+AuthnContextClassRef); a Keycloak without it is refused before any realm is touched, not left with realms whose
+sign-ins would carry no level.
 """
 
 from __future__ import annotations
@@ -19,6 +23,8 @@ from lxml import etree
 from kepctl.eidas_realms import (
     CITIZENS_REALM,
     IDP_ALIAS,
+    LOA_IDP_MAPPER,
+    LOA_PROTOCOL_MAPPER,
     NODE_REALM,
     broker_endpoint,
     citizens_issuer,
@@ -59,6 +65,21 @@ def _sign_in(http: httpx.Client, stack: StackSettings) -> None:
     http.headers["Authorization"] = f"Bearer {token.json()['access_token']}"
 
 
+def _require_providers(http: httpx.Client, admin: str) -> None:
+    """Keycloak has loaded our eIDAS level-of-assurance provider (its two mappers)."""
+    providers = http.get(f"{admin}/serverinfo").raise_for_status().json().get("providers", {})
+    missing = [
+        f"{spi} {name}"
+        for spi, name in (("identity-provider-mapper", LOA_IDP_MAPPER), ("protocol-mapper", LOA_PROTOCOL_MAPPER))
+        if name not in (providers.get(spi) or {}).get("providers", {})
+    ]
+    if missing:
+        raise RuntimeError(
+            f"Keycloak lacks the eIDAS level-of-assurance provider ({', '.join(missing)}): `./dev install` builds "
+            "deployments/keycloak/eidas-loa into its providers/ folder, and `kep services start` restarts it"
+        )
+
+
 def _ensure_realm(http: httpx.Client, admin: str, representation: dict[str, Any]) -> bool:
     """The realm as defined; True when it was (re)created."""
     name, digest = representation["realm"], _digest(representation)
@@ -83,6 +104,7 @@ def ensure_eidas_realms(stack: StackSettings) -> None:
     admin = f"{url}/admin"
     with httpx.Client(timeout=30) as http:
         _sign_in(http, stack)
+        _require_providers(http, admin)
         _ensure_realm(http, admin, node_realm(url))
         _ensure_realm(http, admin, citizens_realm(url))
         # the node's key signs its assertions: the broker checks them with it

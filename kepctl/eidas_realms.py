@@ -7,9 +7,15 @@ committed for review; `--check` fails when a file is not what this module makes.
 exchanges the two realms' signing certificates (made by Keycloak, so not in the files).
 
 Citizens are keyed on the eIDAS PersonIdentifier (`<citizen country>/<SP country>/<id>`), never on a Greek ΑΦΜ: it is
-the brokered identity's id and, prefixed by the provider's alias, the Keycloak username. Stock Keycloak's SAML broker
-cannot read the assertion's AuthnContextClassRef, so the double also states the level of assurance as an attribute
-(LOA_ATTRIBUTE); a real node needs a mapper of AuthnContextClassRef instead (README: eIDAS).
+the brokered identity's id and, prefixed by the provider's alias, the Keycloak username.
+
+The level of assurance is where eIDAS states it: the AuthnContextClassRef of the assertion's AuthnStatement
+(`http://eidas.europa.eu/LoA/low|substantial|high`). Stock Keycloak's SAML broker does not read it, and its IdP
+writes `unspecified` there, so our provider (deployments/keycloak/eidas-loa, put into Keycloak by `./dev install`)
+adds two mappers: the broker's LOA_IDP_MAPPER puts the class ref of the signed assertion into LOA_USER_ATTRIBUTE
+(any other class ref, or none, leaves no level), and the double's LOA_PROTOCOL_MAPPER writes its citizen's
+`loa_uri` there instead of `unspecified`. The broker's AuthnRequest asks for at least `low` (RequestedAuthnContext,
+comparison minimum): eIDAS wants a RequestedAuthnContext in every AuthnRequest.
 """
 
 from __future__ import annotations
@@ -43,8 +49,12 @@ DATE_OF_BIRTH = EIDAS + "DateOfBirth"
 URI_FORMAT = "urn:oasis:names:tc:SAML:2.0:attrname-format:uri"
 LOA_PREFIX = "http://eidas.europa.eu/LoA/"
 LEVELS = ("low", "substantial", "high")
-# the double's stand-in for AuthnContextClassRef (see the module's docstring)
-LOA_ATTRIBUTE = "urn:kep:eidas-node-double:LevelOfAssurance"
+# our Keycloak provider's mappers (deployments/keycloak/eidas-loa): the broker's reads AuthnContextClassRef, the
+# double's writes it
+LOA_IDP_MAPPER = "eidas-loa-idp-mapper"
+LOA_PROTOCOL_MAPPER = "eidas-node-loa-mapper"
+# the procedure-independent minimum the broker requests; a procedure's own minimum is checked by our API
+REQUESTED_MINIMUM_LOA = "low"
 
 # user attributes of the citizens' realm, and the token claims they become
 PERSON_ID_ATTRIBUTE = "eidas_person_identifier"
@@ -197,6 +207,9 @@ def identity_provider(keycloak_url: str, node_certificate: str = "") -> dict[str
             "signingCertificate": node_certificate,
             "allowCreate": "true",
             "forceAuthn": "false",
+            # eIDAS wants a RequestedAuthnContext in every AuthnRequest: at least `low`
+            "authnContextComparisonType": "minimum",
+            "authnContextClassRefs": json.dumps([LOA_PREFIX + REQUESTED_MINIMUM_LOA]),
             # every sign-in brings the node's current names and level of assurance
             "syncMode": "FORCE",
             "allowedClockSkew": "0",
@@ -216,7 +229,12 @@ def _idp_mappers() -> list[dict[str, Any]]:
         _importer("CurrentFamilyName", FAMILY_NAME, "lastName"),
         _importer("CurrentGivenName", GIVEN_NAME, "firstName"),
         _importer("DateOfBirth", DATE_OF_BIRTH, BIRTHDATE_ATTRIBUTE),
-        _importer("level of assurance", LOA_ATTRIBUTE, LOA_USER_ATTRIBUTE),
+        {
+            "name": "level of assurance from AuthnContextClassRef",
+            "identityProviderAlias": IDP_ALIAS,
+            "identityProviderMapper": LOA_IDP_MAPPER,
+            "config": {"syncMode": "INHERIT", "user.attribute": LOA_USER_ATTRIBUTE},
+        },
     ]
 
 
@@ -367,7 +385,13 @@ def node_client(keycloak_url: str = LOCAL_KEYCLOAK_URL, sp_certificate: str = ""
             _node_mapper("CurrentFamilyName", FAMILY_NAME, "lastName", property_mapper=True),
             _node_mapper("CurrentGivenName", GIVEN_NAME, "firstName", property_mapper=True),
             _node_mapper("DateOfBirth", DATE_OF_BIRTH, "date_of_birth"),
-            _node_mapper("LevelOfAssurance", LOA_ATTRIBUTE, "loa_uri"),
+            # the level of assurance is no attribute: the AuthnStatement's AuthnContextClassRef, as a node says it
+            {
+                "name": "AuthnContextClassRef from loa_uri",
+                "protocol": "saml",
+                "protocolMapper": LOA_PROTOCOL_MAPPER,
+                "config": {"user.attribute": "loa_uri"},
+            },
         ],
     }
 

@@ -517,6 +517,9 @@ class Keycloak(Service):
 
     HOME = ROOT / "deployments" / "keycloak" / "target" / "keycloak"
     REALM_FILE = ROOT / "deployments" / "keycloak" / "realm-kep.json"
+    # our providers (`./dev install` builds deployments/keycloak/eidas-loa into it); `start-dev` re-augments the
+    # server with them at every start, so a Keycloak started before they changed is restarted
+    PROVIDERS = HOME / "providers"
 
     @property
     def port(self) -> int:
@@ -549,6 +552,17 @@ class Keycloak(Service):
         import_dir = self.HOME / "data" / "import"
         import_dir.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(self.REALM_FILE, import_dir / self.REALM_FILE.name)
+
+    @property
+    def _providers_file(self) -> Path:
+        return self.stack.run_dir / "keycloak.providers"
+
+    def _providers(self) -> str:
+        """The provider jars as they are now: the running Keycloak must have loaded these."""
+        digest = hashlib.sha256()
+        for path in sorted(self.PROVIDERS.glob("*.jar")):
+            digest.update(path.name.encode() + b"\0" + hashlib.sha256(path.read_bytes()).digest())
+        return digest.hexdigest()
 
     def _launch(self) -> None:
         kc = self.HOME / "bin" / "kc.sh"
@@ -593,8 +607,14 @@ class Keycloak(Service):
             "--log-console-color=false",
         ]
         self._spawn(argv, env=env, cwd=self.data_dir)
+        self._providers_file.write_text(self._providers())
 
     def start(self, timeout: float = 300) -> None:
+        if self.ready() and (
+            not self._providers_file.exists() or self._providers_file.read_text() != self._providers()
+        ):
+            self.progress(f"restarting {self.name}: its providers changed ({self.PROVIDERS})")
+            self.stop()
         # The first start re-packages the server for these options and creates the database: a minute or more.
         super().start(timeout)
         # A Keycloak that was running before the realm file gained the API's service account gets it now.

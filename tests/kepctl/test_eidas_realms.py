@@ -3,7 +3,8 @@
 A browser's round trip, without a browser: the authorization code flow (PKCE) of the citizens' web client with
 `kc_idp_hint=eidas`, the signed AuthnRequest to the node, the node's login form, the auto-submitting form that posts
 the signed SAMLResponse back to the broker, the account made at the first sign-in with no form, the code exchanged
-for tokens; then the token's claims.
+for tokens; then the token's claims. The level of assurance travels as eIDAS has it, the assertion's
+AuthnContextClassRef (our provider's two mappers, deployments/keycloak/eidas-loa), and as no attribute.
 """
 
 from __future__ import annotations
@@ -11,9 +12,12 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
 import secrets
 import urllib.request
 import uuid
+import zlib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
@@ -21,6 +25,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import httpx
 import lxml.html
 import pytest
+from lxml import etree
 
 from kepctl.eidas_keycloak import ensure_eidas_realms
 from kepctl.eidas_realms import (
@@ -29,6 +34,7 @@ from kepctl.eidas_realms import (
     CITIZENS_REALM_FILE,
     IDP_ALIAS,
     LOA_PREFIX,
+    LOA_USER_ATTRIBUTE,
     NODE_PASSWORD,
     NODE_REALM,
     NODE_REALM_FILE,
@@ -40,8 +46,12 @@ from kepctl.eidas_realms import (
     render,
 )
 from kepctl.stack import StackSettings
+from messages.errors import Unauthorized
+from serve.citizens import citizen_from_claims
 
 REDIRECT = "http://127.0.0.1:8000/eugo/callback"
+SAML = {"saml": "urn:oasis:names:tc:SAML:2.0:assertion", "samlp": "urn:oasis:names:tc:SAML:2.0:protocol"}
+CLASS_REF = "//saml:Assertion/saml:AuthnStatement/saml:AuthnContext/saml:AuthnContextClassRef"
 
 
 class SignInRefused(AssertionError):
@@ -53,6 +63,16 @@ class RoundTrip:
     tokens: dict[str, Any]
     authn_request_query: dict[str, list[str]]  # the redirect to the node: SAMLRequest, SigAlg, Signature
     saml_response: str  # the XML the node posted back (base64-decoded)
+
+    def authn_request(self) -> etree._Element:
+        """The AuthnRequest of the redirect binding: base64 of raw DEFLATE."""
+        raw = zlib.decompress(base64.b64decode(self.authn_request_query["SAMLRequest"][0]), -15)
+        return etree.fromstring(raw, parser=etree.XMLParser(resolve_entities=False, no_network=True))
+
+    def class_refs(self) -> list[str]:
+        """The AuthnContextClassRef of the assertion's AuthnStatements."""
+        doc = etree.fromstring(self.saml_response.encode(), etree.XMLParser(resolve_entities=False, no_network=True))
+        return [str(t).strip() for t in doc.xpath(f"{CLASS_REF}/text()", namespaces=SAML)]
 
 
 def claims(token: str) -> dict[str, Any]:
@@ -89,9 +109,12 @@ def _form(page: httpx.Response, form_id: str | None = None) -> tuple[str, dict[s
 
 
 async def sign_in(
-    stack: StackSettings, citizen: NodeCitizen, tamper: bool = False, password: str = NODE_PASSWORD
+    stack: StackSettings,
+    citizen: NodeCitizen,
+    tamper: Callable[[str], str] | None = None,
+    password: str = NODE_PASSWORD,
 ) -> RoundTrip:
-    """A citizen's eIDAS sign-in, as a browser makes it; `tamper` changes the assertion on its way back."""
+    """A citizen's eIDAS sign-in, as a browser makes it; `tamper` changes the SAMLResponse on its way back."""
     verifier = secrets.token_urlsafe(48)
     challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
     state = secrets.token_urlsafe(8)
@@ -127,9 +150,9 @@ async def sign_in(
             raise SignInRefused(f"the node sent no SAMLResponse: {posted.text[:300]}")
         xml = base64.b64decode(fields["SAMLResponse"]).decode()
         if tamper:
-            fields["SAMLResponse"] = base64.b64encode(
-                xml.replace(citizen.person_identifier, "ES/EL/99999999R").encode()
-            ).decode()
+            changed = tamper(xml)
+            assert changed != xml, "the tampering changed nothing"
+            fields["SAMLResponse"] = base64.b64encode(changed.encode()).decode()
         page = await _post(browser, action, fields)
         # first-broker-login (the account is made, no form) and back to the web client with a code
         for _ in range(5):
@@ -199,6 +222,14 @@ async def test_a_citizen_signs_in_through_eidas_and_the_token_names_them(
     assert "urn:oasis:names:tc:SAML:2.0:attrname-format:uri" in trip.saml_response
     assert "http://eidas.europa.eu/attributes/naturalperson/PersonIdentifier" in trip.saml_response
     assert "<dsig:Signature" in trip.saml_response or "<ds:Signature" in trip.saml_response
+    # the level of assurance where a real node states it, the AuthnContextClassRef, and in no attribute
+    assert trip.class_refs() == [LOA_PREFIX + citizen.loa]
+    assert "LevelOfAssurance" not in trip.saml_response
+    assert "urn:kep:eidas-node-double" not in trip.saml_response
+    # the broker asked for at least `low`, as eIDAS wants a RequestedAuthnContext in every AuthnRequest
+    [requested] = trip.authn_request().xpath("samlp:RequestedAuthnContext", namespaces=SAML)
+    assert requested.get("Comparison") == "minimum"
+    assert requested.xpath("saml:AuthnContextClassRef/text()", namespaces=SAML) == [LOA_PREFIX + "low"]
 
 
 async def test_a_second_sign_in_is_the_same_user(stack: StackSettings) -> None:
@@ -215,8 +246,38 @@ async def test_the_low_assurance_citizen_is_told_apart(stack: StackSettings) -> 
 
 
 async def test_an_assertion_changed_on_its_way_back_is_refused(stack: StackSettings) -> None:
+    citizen = _citizen("ES")
     with pytest.raises(SignInRefused):
-        await sign_in(stack, _citizen("ES"), tamper=True)
+        await sign_in(stack, citizen, tamper=lambda xml: xml.replace(citizen.person_identifier, "ES/EL/99999999R"))
+
+
+def _class_ref(replacement: str) -> Callable[[str], str]:
+    """A change of the assertion's AuthnContextClassRef element (the whole element, with its prefix)."""
+    pattern = re.compile(r"<(\w+:)?AuthnContextClassRef>[^<]*</(\w+:)?AuthnContextClassRef>")
+
+    def change(xml: str) -> str:
+        assert len(pattern.findall(xml)) == 1
+        return pattern.sub(lambda m: replacement.format(p=m.group(1) or ""), xml)
+
+    return change
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        _class_ref(f"<{{p}}AuthnContextClassRef>{LOA_PREFIX}high</{{p}}AuthnContextClassRef>"),  # low made high
+        _class_ref(""),  # the level removed
+    ],
+    ids=["raised", "removed"],
+)
+async def test_the_level_of_assurance_cannot_be_forged_on_its_way_back(
+    stack: StackSettings, change: Callable[[str], str]
+) -> None:
+    """The class ref is inside the node's signed assertion: a changed or removed one breaks the signature."""
+    citizen = _citizen("IT")
+    assert citizen.loa == "low"
+    with pytest.raises(SignInRefused):
+        await sign_in(stack, citizen, tamper=change)
 
 
 async def test_a_wrong_password_at_the_node_gives_no_saml_response(stack: StackSettings) -> None:
@@ -284,3 +345,125 @@ async def test_a_citizen_cannot_change_what_the_node_asserted(stack: StackSettin
         LOA_PREFIX + citizen.loa,
         citizen.family_name,
     )
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# A node that states no eIDAS level: citizens of the node made for one test (the node's realm is made anew from
+# its definition by `kep services start`, so none outlives it for long), their loa_uri set through the admin API.
+
+
+def _admin(stack: StackSettings) -> httpx.Client:
+    http = httpx.Client(base_url=f"{stack.keycloak_url}/admin/realms", timeout=30)
+    token = httpx.post(
+        f"{stack.keycloak_url}/realms/master/protocol/openid-connect/token",
+        data={
+            "grant_type": "password",
+            "client_id": "admin-cli",
+            "username": stack.keycloak_admin_user,
+            "password": stack.keycloak_admin_password.get_secret_value(),
+        },
+        timeout=30,
+    )
+    token.raise_for_status()
+    http.headers["Authorization"] = f"Bearer {token.json()['access_token']}"
+    return http
+
+
+@dataclass
+class NodeUser:
+    citizen: NodeCitizen
+    set_loa_uri: Callable[[str | None], None]
+
+
+NodeUserFactory = Callable[[str | None], NodeUser]
+
+
+@pytest.fixture
+def node_user(stack: StackSettings) -> Iterator[NodeUserFactory]:
+    """Citizens of the node made for one test, whose `loa_uri` the test sets (None: the attribute is absent); they
+    and the accounts their sign-ins made in the citizens' realm are removed afterwards."""
+    made: list[tuple[str, NodeCitizen]] = []
+    admin = _admin(stack)
+
+    def make(loa_uri: str | None) -> NodeUser:
+        tag = uuid.uuid4().hex[:10].upper()
+        citizen = NodeCitizen(f"fr-t{tag.lower()}", f"FR/EL/T{tag}", "Jeanne", "Testeuse", "1990-02-03", "none")
+        attributes = {"person_identifier": [citizen.person_identifier], "date_of_birth": [citizen.date_of_birth]}
+        body = {
+            "username": citizen.username,
+            "enabled": True,
+            "firstName": citizen.given_name,
+            "lastName": citizen.family_name,
+            "attributes": attributes | _loa(loa_uri),
+            "credentials": [{"type": "password", "value": NODE_PASSWORD, "temporary": False}],
+        }
+        created = admin.post(f"/{NODE_REALM}/users", json=body).raise_for_status()
+        user_id = created.headers["location"].rsplit("/", 1)[1]
+        made.append((user_id, citizen))
+
+        def set_loa_uri(value: str | None) -> None:
+            user = admin.get(f"/{NODE_REALM}/users/{user_id}").raise_for_status().json()
+            kept = {k: v for k, v in (user.get("attributes") or {}).items() if k != "loa_uri"}
+            admin.put(
+                f"/{NODE_REALM}/users/{user_id}", json=user | {"attributes": kept | _loa(value)}
+            ).raise_for_status()
+
+        return NodeUser(citizen, set_loa_uri)
+
+    yield make
+    try:
+        for user_id, citizen in made:
+            admin.delete(f"/{NODE_REALM}/users/{user_id}")
+            username = f"{IDP_ALIAS}.{citizen.person_identifier}".lower()
+            for account in admin.get(f"/{CITIZENS_REALM}/users", params={"username": username, "exact": "true"}).json():
+                admin.delete(f"/{CITIZENS_REALM}/users/{account['id']}")
+    finally:
+        admin.close()
+
+
+def _loa(value: str | None) -> dict[str, list[str]]:
+    return {} if value is None else {"loa_uri": [value]}
+
+
+def _no_loa_is_refused_by_our_api(access: dict[str, Any]) -> None:
+    """The API reads no citizen from a token without a level: refused before any require_loa could pass it."""
+    with pytest.raises(Unauthorized, match="no eIDAS level of assurance"):
+        citizen_from_claims(access["sub"], access)
+
+
+@pytest.mark.parametrize(
+    "loa_uri",
+    [
+        None,  # the node's Keycloak writes its own `unspecified`
+        "http://eidas.europa.eu/LoA/NotNotified/substantial",  # a scheme's level that is no eIDAS level
+        "http://eidas.europa.eu/LoA/medium",
+    ],
+    ids=["unspecified", "not-notified", "unknown"],
+)
+async def test_an_assertion_with_no_eidas_level_gives_no_level(
+    stack: StackSettings, node_user: NodeUserFactory, loa_uri: str | None
+) -> None:
+    user = node_user(loa_uri)
+    trip = await sign_in(stack, user.citizen)
+    assert trip.class_refs() == [loa_uri or "urn:oasis:names:tc:SAML:2.0:ac:classes:unspecified"]
+    access = claims(trip.tokens["access_token"])
+    assert access["eidas_person_identifier"] == user.citizen.person_identifier  # signed in, but with no level
+    assert LOA_USER_ATTRIBUTE not in access
+    _no_loa_is_refused_by_our_api(access)
+
+
+async def test_a_later_sign_in_with_no_level_takes_the_earlier_level_away(
+    stack: StackSettings, node_user: NodeUserFactory
+) -> None:
+    """Every sign-in brings its own level (sync mode FORCE): none now is none, not the one of last time."""
+    user = node_user(LOA_PREFIX + "high")
+    first = claims((await sign_in(stack, user.citizen)).tokens["access_token"])
+    assert first[LOA_USER_ATTRIBUTE] == LOA_PREFIX + "high"
+    user.set_loa_uri(LOA_PREFIX + "substantial")
+    lower = claims((await sign_in(stack, user.citizen)).tokens["access_token"])
+    assert (lower["sub"], lower[LOA_USER_ATTRIBUTE]) == (first["sub"], LOA_PREFIX + "substantial")
+    user.set_loa_uri("http://eidas.europa.eu/LoA/unknown")
+    gone = claims((await sign_in(stack, user.citizen)).tokens["access_token"])
+    assert gone["sub"] == first["sub"]
+    assert LOA_USER_ATTRIBUTE not in gone
+    _no_loa_is_refused_by_our_api(gone)
