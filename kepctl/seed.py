@@ -78,6 +78,8 @@ CONTACT_FORM = {
         {"type": "number", "key": "copies", "label": "Αντίγραφα", "validate": {"min": 1, "max": 10}},
     ],
 }
+# what EU citizens read instead (EUGO shows the form in English)
+CONTACT_FORM_TRANSLATIONS = {"en": {"Σκοπός": "Purpose", "Αντίγραφα": "Copies", "Γενική αίτηση": "General request"}}
 
 
 # the KEP case process's review user task (formKey "kep:review")
@@ -163,10 +165,22 @@ async def _seed(conn: Conn) -> dict[str, int]:
         counts["users"] += status.endswith("1")
     form_id = sid("form", "generic-request:1")
     status = await conn.execute(
-        """INSERT INTO forms (id, key, version, title, definition, created_by)
-           VALUES ($1, 'generic-request', 1, 'Γενική αίτηση', $2, 'seed') ON CONFLICT DO NOTHING""",
+        """INSERT INTO forms (id, key, version, title, definition, translations, created_by)
+           VALUES ($1, 'generic-request', 1, 'Γενική αίτηση', $2, $3, 'seed') ON CONFLICT DO NOTHING""",
         form_id,
         CONTACT_FORM,
+        CONTACT_FORM_TRANSLATIONS,
+    )
+    counts["forms"] += status.endswith("1")
+    # a demo form saved before forms had translations gets them as its next version (one an administrator saved
+    # since is left as it is)
+    status = await conn.execute(
+        """INSERT INTO forms (id, key, version, title, definition, translations, created_by)
+           SELECT $1, key, version + 1, title, definition, $2, 'seed' FROM forms
+           WHERE key = 'generic-request' AND created_by = 'seed' AND translations = '{}'::jsonb
+             AND version = (SELECT max(version) FROM forms WHERE key = 'generic-request')""",
+        uuid.uuid4(),
+        CONTACT_FORM_TRANSLATIONS,
     )
     counts["forms"] += status.endswith("1")
     # the review form gets a new version when its definition here changed (tasks keep the version they had)

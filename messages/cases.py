@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -240,6 +240,18 @@ class BulkReassignRequest(BaseModel):
     reason: str | None = Field(default=None, max_length=2000)
 
 
+class CitizenMessage(BaseModel):
+    """A note that is also a message between the office and the EUGO citizen of the case: kept with the note, in
+    its transaction, so that the two never part (actors/eugo/applications.py shows it in the application)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: uuid.UUID
+    application_id: uuid.UUID
+    sender: Literal["office", "citizen"]
+    text: str
+
+
 class CaseCommand(BaseModel):
     """An action on an existing case, for its shard. `command_id` makes a re-sent command apply once."""
 
@@ -259,6 +271,7 @@ class CaseCommand(BaseModel):
     document: DocumentView | None = None
     to_office_id: uuid.UUID | None = None  # a transfer's office
     routing: dict[str, Any] | None = None  # a transfer's routing rule and why it named the office
+    message: CitizenMessage | None = None  # a note's, when it is also a message with the EUGO citizen
     request_id: str | None = None
     idempotency: IdempotencyKey | None = None
 

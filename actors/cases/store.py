@@ -10,6 +10,7 @@ from typing import Any
 import asyncpg
 
 from actors.cases import idempotency, lifecycle, transfers
+from actors.eugo import applications as eugo
 from actors.forms import DefinitionError, check_submission
 from actors.forms.store import problem_errors
 from infra import outbox
@@ -341,6 +342,8 @@ async def _apply(conn: Conn, cmd: CaseCommand) -> CaseView:
         await _check_assignee(conn, cmd.assignee, office_id)
     if cmd.action is CaseAction.TRANSFER:
         await transfers.hand_over(conn, cmd, row, now)
+    if cmd.message is not None and cmd.action is not CaseAction.NOTE:
+        raise InvalidInput("only a note carries a message to or from the citizen")
     if cmd.action is CaseAction.ATTACH:
         if cmd.document is None:
             raise InvalidInput("an attach command carries its document")
@@ -394,6 +397,12 @@ async def _apply(conn: Conn, cmd: CaseCommand) -> CaseView:
     ]
     if not plan.changes:  # a note or a document: the case row stays as it is
         await conn.execute(f"WITH {_EVENTS} SELECT 1", *args)
+        if cmd.message is not None:
+            m = cmd.message
+            await eugo.add_message(
+                conn=conn, message_id=m.id, application_id=m.application_id, sender=m.sender,
+                author=cmd.actor, text=m.text,
+            )  # fmt: skip
         return _view(row)
     columns = list(plan.changes)
     sets = ", ".join(f"{c} = ${i + 15}" for i, c in enumerate(columns))

@@ -13,10 +13,12 @@ import asyncpg
 
 from actors.eugo.cpsv import service
 from actors.forms import DefinitionError, check_submission
+from actors.forms.i18n import translate
 from actors.forms.store import problem_errors
 from infra.db import Conn
 from messages import eugo_applications as m
 from messages.errors import ConfigurationError, InvalidInput, NotFound
+from messages.forms import LocalizedForm
 
 
 @dataclass(frozen=True)
@@ -25,7 +27,7 @@ class Procedure:
 
     id: uuid.UUID
     title: str
-    form: dict[str, Any] | None  # the Form.io definition of its latest form version
+    form: dict[str, Any] | None  # the Form.io definition of its latest form version, in English where translated
     evidence: dict[str, str]  # the evidence it lists that is not an alternative: id → English (or Greek) name
     max_mb: int
     types: tuple[str, ...]
@@ -42,8 +44,11 @@ async def procedure(
     """The procedure if a citizen may apply to it online through EUGO; else 422 at /procedure_id."""
     row = await conn.fetchrow(
         """SELECT p.*, coalesce(p.attachment_max_mb, $2) AS max_mb, coalesce(p.attachment_types, $3::text[]) AS types,
-                  (SELECT definition FROM forms f WHERE f.key = p.form_key ORDER BY version DESC LIMIT 1) AS form
-           FROM procedures p WHERE p.id = $1""",
+                  f.definition AS form, f.translations
+           FROM procedures p
+           LEFT JOIN LATERAL (SELECT definition, translations FROM forms WHERE key = p.form_key
+                              ORDER BY version DESC LIMIT 1) f ON true
+           WHERE p.id = $1""",
         procedure_id,
         default_mb,
         list(default_types),
@@ -57,7 +62,30 @@ async def procedure(
     described = service(dict(row))
     evidence = {e.id: e.name.en or e.name.el or e.id for e in described.evidence if not e.alternative}
     title = row["title_en"] or row["title_el"]
-    return Procedure(row["id"], title, row["form"], evidence, row["max_mb"], tuple(row["types"]), row["eugo_min_loa"])
+    # the citizen reads the form in English: so do the labels in the messages about their data
+    form = translate(row["form"], row["translations"], "en") if row["form"] is not None else None
+    return Procedure(row["id"], title, form, evidence, row["max_mb"], tuple(row["types"]), row["eugo_min_loa"])
+
+
+async def procedure_form(*, conn: Conn, procedure_id: uuid.UUID, lang: str) -> LocalizedForm | None:
+    """The newest version of the procedure's form in `lang`, or None when it has no form."""
+    row = await conn.fetchrow(
+        """SELECT f.key, f.version, f.title, f.definition, f.translations
+           FROM procedures p JOIN forms f ON f.key = p.form_key WHERE p.id = $1 ORDER BY f.version DESC LIMIT 1""",
+        procedure_id,
+    )
+    if row is None:
+        return None
+    definition = translate(row["definition"], row["translations"], lang)
+    title = (row["translations"].get(lang) or {}).get(row["title"], row["title"])
+    return LocalizedForm(
+        key=row["key"],
+        version=row["version"],
+        title=title,
+        lang=lang,
+        definition=definition,
+        i18n=row["translations"],
+    )
 
 
 def checked_form_data(p: Procedure, data: dict[str, Any]) -> dict[str, Any]:
@@ -110,10 +138,20 @@ async def applicant_id(*, conn: Conn, country: str, person_id: str) -> uuid.UUID
     return found
 
 
-async def by_key(*, conn: Conn, applicant: uuid.UUID, key: str) -> uuid.UUID | None:
-    found: uuid.UUID | None = await conn.fetchval(
-        "SELECT id FROM eugo_applications WHERE applicant_id = $1 AND idempotency_key = $2", applicant, key
+async def by_key(*, conn: Conn, applicant: uuid.UUID, key: str, fingerprint: str) -> uuid.UUID | None:
+    """The application the citizen made with this Idempotency-Key, if any; 422 when the key was used for another
+    request (another application part or other files)."""
+    row = await conn.fetchrow(
+        "SELECT id, request_fingerprint FROM eugo_applications WHERE applicant_id = $1 AND idempotency_key = $2",
+        applicant,
+        key,
     )
+    if row is None:
+        return None
+    if row["request_fingerprint"] not in (None, fingerprint):
+        message = "this Idempotency-Key was used for another application; use a new key"
+        raise InvalidInput.at("/idempotency-key", message, "idempotency_key")
+    found: uuid.UUID = row["id"]
     return found
 
 
@@ -137,30 +175,31 @@ async def create(
     form_data: dict[str, Any],
     files: list[File],
     key: str | None,
+    fingerprint: str,
 ) -> uuid.UUID:
-    """Records the application unrouted with its evidence; with a key seen before, the first application's id."""
+    """Records the application unrouted with its evidence; with a key seen before, the first application's id
+    (422 if that key was used for another request)."""
     async with conn.transaction():
-        try:
-            await conn.execute(
-                """INSERT INTO eugo_applications (id, applicant_id, procedure_id, form_data, email, municipality,
-                                                  region, status, planned_case_id, idempotency_key)
-                   VALUES ($1, $2, $3, $4, $5, $6, $7, 'unrouted', $8, $9)""",
-                application_id,
-                applicant,
-                request.procedure_id,
-                form_data,
-                str(request.email),
-                request.municipality,
-                request.region,
-                case_id,
-                key,
-            )
-        except asyncpg.UniqueViolationError:
-            if key is None:
-                raise
-            first = await by_key(conn=conn, applicant=applicant, key=key)
-            if first is None:
-                raise
+        made = await conn.fetchval(
+            """INSERT INTO eugo_applications (id, applicant_id, procedure_id, form_data, email, municipality, region,
+                                              status, planned_case_id, idempotency_key, request_fingerprint)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, 'unrouted', $8, $9, $10)
+               ON CONFLICT (applicant_id, idempotency_key) DO NOTHING RETURNING id""",
+            application_id,
+            applicant,
+            request.procedure_id,
+            form_data,
+            str(request.email),
+            request.municipality,
+            request.region,
+            case_id,
+            key,
+            fingerprint,
+        )
+        if made is None:  # the key's first request committed meanwhile
+            assert key is not None  # rows without a key never conflict
+            first = await by_key(conn=conn, applicant=applicant, key=key, fingerprint=fingerprint)
+            assert first is not None
             return first
         await conn.executemany(
             """INSERT INTO eugo_application_files (document_id, application_id, kind, filename, content_type,

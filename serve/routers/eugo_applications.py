@@ -23,11 +23,11 @@ from fastapi import APIRouter, Header, Query, Request, Response
 from starlette.datastructures import FormData
 from starlette.datastructures import UploadFile as StarletteUploadFile
 
-from actors.cases import store
+from actors.cases import idempotency, store
 from actors.cases.documents import safe_filename
 from actors.eugo import applications, submission
 from messages import eugo_applications as m
-from messages.cases import CaseAction, CaseCommand, DocumentView
+from messages.cases import CaseAction, CaseCommand, CitizenMessage, DocumentView
 from messages.envelope import new_id
 from messages.errors import Busy, FieldError, InvalidInput, NotFound, TooLarge
 from messages.roles import STAFF, Role
@@ -147,16 +147,11 @@ async def apply(
 ) -> Response:
     """Apply online. 201 `routed`: a case opened in the competent office; 202 `unrouted`: kept, the administrators
     alerted, and sent on once an office is designated. A repeat with the same `Idempotency-Key` answers with the
-    first application (`Idempotent-Replayed: true`) and stores nothing. Bad input (422 with pointers): a procedure
+    first application (`Idempotent-Replayed: true`) and stores nothing; the key with another application part or
+    other files is 422 at `/idempotency-key`. Bad input (422 with pointers): a procedure
     not offered through EUGO (`/procedure_id`), form data (`/form_data/...`), a missing evidence (`/evidence-N`), a
     file of a type the procedure does not accept (its part's name); a sign-in at a lower eIDAS level of assurance
     than the procedure asks is 403, before anything is kept."""
-    async with ctx.pool.acquire() as conn:
-        known = await applications.applicant_id(conn=conn, country=citizen.country, person_id=citizen.person_id)
-        if known is not None and idempotency_key is not None:
-            first = await applications.by_key(conn=conn, applicant=known, key=idempotency_key)
-            if first is not None:
-                return await _answer(ctx, citizen, first, replayed=True)
     try:
         async with asyncio.timeout(UPLOAD_SLOT_WAIT_S):
             await ctx.uploads.acquire()
@@ -165,14 +160,47 @@ async def apply(
     try:
         form = await _form(request, 100 * 1024 * 1024, 100)
         try:
-            return await _submit(ctx, citizen, request_id, form, idempotency_key)
+            fingerprint = await _fingerprint(form)
+            if idempotency_key is not None:
+                async with ctx.pool.acquire() as conn:
+                    known = await applications.applicant_id(
+                        conn=conn, country=citizen.country, person_id=citizen.person_id
+                    )
+                    first = known and await applications.by_key(
+                        conn=conn, applicant=known, key=idempotency_key, fingerprint=fingerprint
+                    )
+                if first:
+                    return await _answer(ctx, citizen, first, replayed=True)
+            return await _submit(ctx, citizen, request_id, form, idempotency_key, fingerprint)
         finally:
             await form.close()
     finally:
         ctx.uploads.release()
 
 
-async def _submit(ctx: Context, citizen: Citizen, request_id: str, form: FormData, key: str | None) -> Response:
+async def _fingerprint(form: FormData) -> str:
+    """What an Idempotency-Key protects: the `application` part (canonically: key order and spacing do not count)
+    and each file part's name, file name and bytes."""
+    raw = form.get("application")
+    try:
+        application = orjson.loads(raw) if isinstance(raw, str) else None
+    except orjson.JSONDecodeError:
+        application = raw
+    files = []
+    for name, part in form.multi_items():
+        if isinstance(part, StarletteUploadFile):
+            digest = hashlib.sha256()
+            while chunk := await part.read(CHUNK):
+                digest.update(chunk)
+            await part.seek(0)
+            files.append((name, part.filename or "", digest.hexdigest()))
+    body = {"application": application, "files": sorted(files)}
+    return idempotency.fingerprint("POST /api/eugo/applications", None, body)
+
+
+async def _submit(
+    ctx: Context, citizen: Citizen, request_id: str, form: FormData, key: str | None, fingerprint: str
+) -> Response:
     body = _application(form)
     async with ctx.pool.acquire() as conn:
         p = await applications.procedure(
@@ -198,7 +226,7 @@ async def _submit(ctx: Context, citizen: Citizen, request_id: str, form: FormDat
             )  # fmt: skip
             recorded = await applications.create(
                 conn=conn, application_id=application_id, case_id=case_id, applicant=applicant, request=body,
-                form_data=form_data, files=files, key=key,
+                form_data=form_data, files=files, key=key, fingerprint=fingerprint,
             )  # fmt: skip
     except BaseException:
         await _delete(ctx, [store.document_key(case_id, f.document_id) for f in files])
@@ -256,19 +284,15 @@ async def answer_office(
 ) -> m.ApplicationDetail:
     """The citizen writes to the office: a note on the case's timeline by the citizen, and a message they see."""
     case = await _routed_case(ctx, citizen, application_id)
-    actor = submission.actor_of(citizen.person_identifier)
-    message_id = new_id()
     await ctx.cases.apply(
         CaseCommand(
-            command_id=message_id, case_id=case.id, office_id=case.office_id, actor=actor, roles=frozenset(),
-            action=CaseAction.NOTE, reason=f"Message from the citizen: {body.text}", request_id=request_id,
+            command_id=new_id(), case_id=case.id, office_id=case.office_id,
+            actor=submission.actor_of(citizen.person_identifier), roles=frozenset(), action=CaseAction.NOTE,
+            reason=f"Message from the citizen: {body.text}", request_id=request_id,
+            message=CitizenMessage(id=new_id(), application_id=application_id, sender="citizen", text=body.text),
         )
     )  # fmt: skip
     async with ctx.pool.acquire() as conn:
-        await applications.add_message(
-            conn=conn, message_id=message_id, application_id=application_id, sender="citizen", author=actor,
-            text=body.text,
-        )  # fmt: skip
         return await applications.own(
             conn=conn, application_id=application_id, country=citizen.country, person_id=citizen.person_id
         )
@@ -339,15 +363,12 @@ async def write_to_citizen(
         application_id = await applications.by_case(conn=conn, case_id=case_id)
     if application_id is None:
         raise NotFound(f"case {case_id} is not an EUGO application's")
-    await act(ctx, caller, request_id, case_id, CaseAction.NOTE, fields={"reason": f"To the citizen: {body.text}"})
-    message_id = new_id()
+    message = CitizenMessage(id=new_id(), application_id=application_id, sender="office", text=body.text)
+    await act(ctx, caller, request_id, case_id, CaseAction.NOTE,
+              fields={"reason": f"To the citizen: {body.text}", "message": message})  # fmt: skip
     async with ctx.pool.acquire() as conn:
-        await applications.add_message(
-            conn=conn, message_id=message_id, application_id=application_id, sender="office", author=caller.subject,
-            text=body.text,
-        )  # fmt: skip
-        created = await conn.fetchval("SELECT created_at FROM eugo_messages WHERE id = $1", message_id)
-    return m.Message(id=message_id, sender="office", text=body.text, created_at=created)
+        created = await conn.fetchval("SELECT created_at FROM eugo_messages WHERE id = $1", message.id)
+    return m.Message(id=message.id, sender="office", text=body.text, created_at=created)
 
 
 @router.get("/api/admin/eugo/applications", response_model=list[m.AdminApplication], tags=["admin"])

@@ -15,10 +15,11 @@ from typing import Annotated
 import orjson
 from fastapi import APIRouter, Query, Request, Response
 
-from actors.eugo import jsonld, render
+from actors.eugo import applications, jsonld, render
 from actors.eugo.catalogue import Answer, Catalogue, Snapshot
 from messages import eugo as m
 from messages.errors import NotFound
+from messages.forms import LocalizedForm
 from serve.deps import Ctx
 from serve.routers.cases import PROBLEMS
 
@@ -142,3 +143,22 @@ async def get_procedure(request: Request, ctx: Ctx, procedure_id: uuid.UUID, lan
 
     answer, kept = await catalogue.answer(ctx.pool, ("procedure", lang, procedure_id), make)
     return _send(request, answer, kept, "application/json", lang)
+
+
+@router.get(
+    "/procedures/{procedure_id}/form",
+    response_model=LocalizedForm,
+    responses={**PROBLEMS, **NOT_MODIFIED},
+)
+async def get_procedure_form(request: Request, ctx: Ctx, procedure_id: uuid.UUID, lang: Lang = "en") -> Response:
+    """The Form.io form to fill when applying online, its texts in `lang` (a text without a translation stays
+    Greek), with the translations themselves as Form.io's `i18n`. 404 when the procedure is not offered through
+    EUGO or asks for no form. Not kept by the replica (a new form version shows at once); the ETag still saves the
+    body."""
+    snap = await catalogue.snapshot(ctx.pool)
+    _found(snap, procedure_id)
+    async with ctx.pool.acquire() as conn:
+        form = await applications.procedure_form(conn=conn, procedure_id=procedure_id, lang=lang)
+    if form is None:
+        raise NotFound(f"procedure {procedure_id} asks for no form")
+    return _send(request, Answer.of(form.model_dump_json().encode()), False, "application/json", lang)

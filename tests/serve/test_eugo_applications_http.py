@@ -21,10 +21,11 @@ import httpx
 import pytest
 from aiosmtpd.controller import Controller
 
+from actors.cases.store import apply_command
 from actors.eugo.notifier import Smtp, notify
 from kepctl.eidas_realms import TEST_CITIZENS, NodeCitizen
 from kepctl.stack import StackSettings
-from messages.cases import CaseChanged
+from messages.cases import CaseAction, CaseChanged, CaseCommand, CitizenMessage
 from messages.events import case_event
 from tests.conftest import OfficeFactory
 from tests.helpers import bearer
@@ -240,6 +241,19 @@ async def test_a_repeat_with_the_same_key_answers_the_first(
     assert await _counts(pool) == before
     assert await pool.fetchval("SELECT count(*) FROM cases WHERE procedure_id = $1", procedure) == 1
 
+    # the key protects this application: with other form data, or other bytes in a file, it is refused
+    for other in (_parts(procedure, form_data={"purpose": "study"}), _parts(procedure, {"evidence-1": PDF + b" "})):
+        refused = await _apply(http, es, other, key)
+        assert refused.status_code == 422, refused.text
+        assert refused.json()["errors"][0]["path"] == "/idempotency-key"
+    assert await _counts(pool) == before
+    # the same application sent with its JSON keys in another order is still the same request
+    reordered = _parts(procedure)
+    reordered["data"]["application"] = json.dumps(dict(reversed(json.loads(reordered["data"]["application"]).items())))
+    again = await _apply(http, es, reordered, key)
+    assert again.status_code == 201, again.text
+    assert again.json()["id"] == first.json()["id"]
+
 
 @pytest.mark.parametrize(
     ("case", "pointer"),
@@ -390,3 +404,46 @@ async def test_a_status_change_mails_the_citizen_once(
     assert app["case"]["number"] in mail["Subject"]
     assert "being processed" in mail.get_content()
     assert "Carmen García López" in mail.get_content()
+
+
+async def test_a_message_and_its_note_are_one_change(
+    http: httpx.AsyncClient,
+    token_of: Callable[[str], Awaitable[str]],
+    eugo_procedure: Callable[..., Awaitable[uuid.UUID]],
+    make_office: OfficeFactory,
+    admin: dict[str, str],
+    pool: asyncpg.Pool,
+) -> None:
+    """The note on the timeline and the message the citizen sees are written in one transaction: a message the
+    database refuses leaves no note, and a command sent again leaves one of each."""
+    procedure, office = await eugo_procedure(), await make_office("eke")
+    await _rule(http, admin, procedure, office)
+    app = (await _apply(http, await token_of("ES"), _parts(procedure))).json()
+    case_id = uuid.UUID(app["case"]["id"])
+
+    def note(application_id: uuid.UUID, command_id: uuid.UUID, message_id: uuid.UUID) -> CaseCommand:
+        return CaseCommand(
+            command_id=command_id, case_id=case_id, office_id=office, actor="eugo:ES/EL/12345678Z",
+            roles=frozenset(), action=CaseAction.NOTE, reason="Message from the citizen: hello",
+            message=CitizenMessage(id=message_id, application_id=application_id, sender="citizen", text="hello"),
+        )  # fmt: skip
+
+    async def counts() -> tuple[int, int]:
+        row = await pool.fetchrow(
+            """SELECT (SELECT count(*) FROM case_events WHERE case_id = $1 AND new ? 'note') n,
+                      (SELECT count(*) FROM eugo_messages WHERE application_id = $2) m""",
+            case_id,
+            uuid.UUID(app["id"]),
+        )
+        return row["n"], row["m"]
+
+    before = await counts()
+    async with pool.acquire() as conn:
+        with pytest.raises(asyncpg.ForeignKeyViolationError):  # no such application: the message cannot be kept
+            await apply_command(conn=conn, cmd=note(uuid.uuid4(), uuid.uuid4(), uuid.uuid4()))
+    assert await counts() == before
+    sent = note(uuid.UUID(app["id"]), uuid.uuid4(), uuid.uuid4())
+    async with pool.acquire() as conn:
+        for _ in range(2):  # a shard that crashed after its commit gets the command again
+            await apply_command(conn=conn, cmd=sent)
+    assert await counts() == (before[0] + 1, before[1] + 1)

@@ -67,6 +67,7 @@ ACCESS: dict[tuple[str, str], Access] = {
     ("GET", "/api/public/eugo/procedures"): PUBLIC,
     ("GET", "/api/public/eugo/procedures/{procedure_id}"): PUBLIC,
     ("GET", "/api/public/eugo/procedures/{procedure_id}.jsonld"): PUBLIC,
+    ("GET", "/api/public/eugo/procedures/{procedure_id}/form"): PUBLIC,
     # a citizen's own: a token of the citizens' realm (serve/citizens.py); a staff token is no credential there (401)
     ("GET", "/api/eugo/me"): CITIZEN,
     # a citizen's own EUGO applications (serve/routers/eugo_applications.py): found by the citizen's token
