@@ -467,3 +467,15 @@ async def test_a_later_sign_in_with_no_level_takes_the_earlier_level_away(
     assert gone["sub"] == first["sub"]
     assert LOA_USER_ATTRIBUTE not in gone
     _no_loa_is_refused_by_our_api(gone)
+
+
+async def test_our_api_refuses_a_citizen_the_node_gave_no_eidas_level(
+    stack: StackSettings, node_user: NodeUserFactory, http: httpx.AsyncClient
+) -> None:
+    """Through HTTP: a real token of the citizens' realm, signed and valid, but with no level, opens nothing."""
+    user = node_user("http://eidas.europa.eu/LoA/NotNotified/high")
+    token = (await sign_in(stack, user.citizen)).tokens["access_token"]
+    resp = await http.get("/api/eugo/me", headers={"Authorization": f"Bearer {token}"})
+    assert resp.status_code == 401, resp.text
+    assert resp.headers["content-type"].startswith("application/problem+json")
+    assert "no eIDAS level of assurance" in resp.json()["detail"]
