@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeAlias
 
 import asyncpg
@@ -272,3 +272,39 @@ async def test_a_person_moved_to_another_office_leaves_their_position(
     audit = (await http.get(f"/api/positions/{position['id']}/history", headers=admin)).json()
     assert audit[-1]["action"] == "vacate"
     assert audit[-1]["actor"] == "system:users"
+
+
+async def test_a_deactivated_person_leaves_every_position_held_or_to_come(
+    http: httpx.AsyncClient, admin: dict[str, str], make_office: OfficeFactory, pool: Pool
+) -> None:
+    office = await make_office()
+    member, colleague = await _user(pool, office), await _user(pool, office)
+    held, later, theirs = [await _create(http, admin, office) for _ in range(3)]
+    half_year, year_ahead = ((datetime.now(UTC) + timedelta(days=d)).isoformat() for d in (180, 365))
+    # (a person holds one position of an office at a time: the one held ends before the next begins)
+    for position, body in (
+        (held, {"subject": member, "from": JAN, "to": half_year}),
+        (later, {"subject": member, "from": year_ahead}),
+        (theirs, {"subject": colleague, "from": JAN}),
+    ):
+        filled = await http.post(f"/api/positions/{position['id']}/fill", json=body, headers=admin)
+        assert filled.status_code == 200, filled.text
+
+    await pool.execute("UPDATE users SET active = false WHERE subject = $1", member)
+
+    assert (await http.get(f"/api/positions/{held['id']}", headers=admin)).json()["holder"] is None
+    periods = (await http.get(f"/api/positions/{held['id']}/occupancy", headers=admin)).json()
+    assert periods[0]["subject"] == member
+    assert periods[0]["to"] is not None
+    occupancy = (await http.get(f"/api/positions/{later['id']}/occupancy", headers=admin)).json()
+    assert member not in {p["subject"] for p in occupancy}  # the assignment that had not begun is gone
+    audit = (await http.get(f"/api/positions/{held['id']}/history", headers=admin)).json()
+    assert (audit[-1]["action"], audit[-1]["actor"], audit[-1]["reason"]) == (
+        "vacate",
+        "system:users",
+        "account deactivated",
+    )
+    # a colleague keeps theirs; reactivating gives nothing back by itself
+    assert (await http.get(f"/api/positions/{theirs['id']}", headers=admin)).json()["holder"]["subject"] == colleague
+    await pool.execute("UPDATE users SET active = true WHERE subject = $1", member)
+    assert (await http.get(f"/api/positions/{held['id']}", headers=admin)).json()["holder"] is None
