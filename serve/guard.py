@@ -6,7 +6,9 @@ Serve, uvicorn or HAProxy bounds a body's size. So this ASGI middleware, in fron
 - answers 401 to a body under `/api/` from a caller without a valid access token (nothing read): a citizens'
   realm token under `/api/eugo/` (EU citizens' own routes), a staff token anywhere else;
 - answers 413 to a body whose declared length is over its route's limit (nothing read), and cuts one that grows
-  over it while it is read (413: whatever the application made of the cut body is replaced).
+  over it while it is read (413: whatever the application made of the cut body is replaced);
+- answers 422 with pointers to a JSON body with the NUL character (U+0000) in a string or a key: valid JSON, but
+  PostgreSQL stores it in no text or JSON column, so it is refused before any handler works on it.
 
 (FastAPI's own `max_body_size` does the second, but answers in plain text and cannot take a limit a handler finds
 out, such as a procedure's; ours are problem+json like every other error.) A route's limit is the JSON default or a
@@ -17,13 +19,16 @@ before it reads the body.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
+import orjson
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from infra import faults
-from messages.errors import KepError, RetryableError, TooLarge
+from messages.errors import InvalidInput, KepError, RetryableError, TooLarge
 from messages.problems import FieldError
 from serve import citizens, deps
 from serve.problems import error_response
@@ -47,6 +52,42 @@ class LargerBodies:
 
 class _Cut(TooLarge):
     """Raised from `receive` once a body is over its limit: the application stops reading there."""
+
+
+NUL_ESCAPED = b"\\u0000"  # how JSON writes U+0000 (a raw NUL byte is no JSON at all)
+
+
+def _nul_pointers(value: Any, at: str = "") -> Iterator[str]:
+    if isinstance(value, str):
+        if "\x00" in value:
+            yield at
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            yield from _nul_pointers(item, f"{at}/{i}")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            here = f"{at}/{key.replace('~', '~0').replace('/', '~1')}"
+            yield from ([here] if "\x00" in key else _nul_pointers(item, here))
+
+
+def nul_refusal(body: bytes) -> InvalidInput | None:
+    """The 422 for a JSON body with U+0000 in a string or key, pointing at each; None for any other body (one that
+    is no JSON is left to the application's own answer)."""
+    if NUL_ESCAPED not in body:
+        return None
+    try:
+        pointers = list(_nul_pointers(orjson.loads(body)))
+    except orjson.JSONDecodeError:
+        return None
+    if not pointers:  # an escaped backslash followed by `u0000`: plain text
+        return None
+    message = "text may not contain the NUL character (U+0000)"
+    return InvalidInput(message, [FieldError(p, message, "nul_character") for p in pointers])
+
+
+def _is_json(scope: Scope) -> bool:
+    media = (_header(scope, b"content-type") or "").split(";")[0].strip().lower()
+    return media == "application/json" or media.endswith("+json")
 
 
 def lower_limit(request: Request, max_bytes: int, answer: TooLarge) -> None:
@@ -118,15 +159,23 @@ class RequestGuard:
         state[_LIMIT] = limit
         received = 0
         cut = False
+        json_chunks: list[bytes] | None = [] if _is_json(scope) else None
 
         async def limited_receive() -> Message:
             nonlocal received, cut
             message = await receive()
             if message["type"] == "http.request":
-                received += len(message.get("body", b""))
+                chunk = message.get("body", b"")
+                received += len(chunk)
                 if received > state[_LIMIT]:
                     cut = True
                     raise _Cut(f"the request body is over {state[_LIMIT]} bytes")
+                if json_chunks is not None:  # within the limit: kept until the body is whole, then raised as the answer
+                    json_chunks.append(chunk)
+                    if not message.get("more_body", False) and (refused := nul_refusal(b"".join(json_chunks))):
+                        cut = True
+                        state[_ANSWER] = refused
+                        raise refused
             return message
 
         async def guarded_send(message: Message) -> None:

@@ -40,6 +40,19 @@ async def test_a_nul_character_is_refused_and_nothing_is_written(
         assert resp.status_code == 422, (name, resp.text)
         assert "NUL" in resp.json()["detail"], name
     assert await pool.fetchval("SELECT count(*) FROM cases WHERE office_id = $1", office) == 0
+    # in a JSON body the refusal comes before any handler works on it, and points at each such string or key
+    assert [e["path"] for e in answers["text"].json()["errors"]] == ["/citizen/last_name"]
+    assert [e["path"] for e in answers["json"].json()["errors"]] == ["/form_data/purpose"]
+    admin = bearer(token_for(uuid.uuid4(), roles=("administrator",)))
+    news = await http.post("/api/news", json={"title_el": "a\x00b", "body_el": "x", "k\x00/y": "z"}, headers=admin)
+    assert news.status_code == 422, news.text
+    assert news.headers["content-type"].startswith("application/problem+json")
+    assert {e["path"] for e in news.json()["errors"]} == {"/title_el", "/k\x00~1y"}
+    # a backslash followed by `u0000` is plain text, and no NUL
+    plain = body(procedure, form_data={"purpose": "C:\\u0000"})
+    assert (await http.post("/api/cases", json=plain, headers=headers)).status_code == 201
+    # without a token, the 401 still comes first
+    assert (await http.post("/api/news", json={"title_el": "a\x00b"})).status_code == 401
 
 
 async def test_numbers_and_dates_past_what_is_stored_are_422(
