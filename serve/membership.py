@@ -2,10 +2,11 @@
 
 A token's `kep_office` claim comes from a user attribute in the identity provider; the `users` table is the
 system's own record. Each request's caller is checked against it: a subject without a row, a deactivated account,
-or a token naming another office than the row's is refused (403), whatever the token says. A confirmed
-(subject, office) is remembered for MEMBERSHIP_TTL_S per replica: a deactivation or a move to another office takes
-effect within that time, without a query per request; on the replica that made the change (which forgets the
-person's confirmations) at once.
+a token naming another office than the row's, or claiming a role the row no longer has, is refused (403), whatever
+the token says (a role taken away counts from now, not from the token's expiry; a role given is in the next token).
+A confirmed (subject, office, roles) is remembered for MEMBERSHIP_TTL_S per replica: a change takes effect within
+that time, without a query per request; on the replica that made the change (which forgets the person's
+confirmations) at once.
 """
 
 from __future__ import annotations
@@ -26,10 +27,12 @@ class Membership:
     def __init__(self, pool: asyncpg.Pool[asyncpg.Record], ttl_s: float = MEMBERSHIP_TTL_S) -> None:
         self._pool = pool
         # only confirmations are remembered: a refusal is asked again, so a fixed account works at once
-        self._confirmed: TTLCache[tuple[str, uuid.UUID | None], bool] = TTLCache(maxsize=10_000, ttl=ttl_s)
+        self._confirmed: TTLCache[tuple[str, uuid.UUID | None, frozenset[str]], bool] = TTLCache(
+            maxsize=10_000, ttl=ttl_s
+        )
 
     async def check(self, principal: Principal) -> None:
-        key = (principal.subject, principal.office_id)
+        key = (principal.subject, principal.office_id, principal.roles)
         if key in self._confirmed:
             return
         member = await members.find(self._pool, principal.subject)
@@ -39,6 +42,8 @@ class Membership:
             raise Forbidden("the caller's account is deactivated")
         if member.office_id != principal.office_id:
             raise Forbidden("the access token names another office than the caller's")
+        if taken := principal.roles - member.roles:
+            raise Forbidden(f"the caller no longer has the role {', '.join(sorted(taken))}; sign in again")
         self._confirmed[key] = True
 
     def forget(self, subject: str) -> None:

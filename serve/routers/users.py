@@ -126,12 +126,15 @@ async def create_user(
 async def change_user(
     user_id: uuid.UUID, body: UserChange, admin: Admin, ctx: Ctx, kc: Keycloak, request_id: RequestId
 ) -> User:
-    """Names, e-mail address (null clears it), roles (new ones are in the person's next token); a field left out
-    stays. An administrator does not drop their own administrator role (422). Audited."""
+    """Names, e-mail address (null clears it), roles (new ones are in the person's next token; a token still
+    claiming one taken away is refused from now on, on this replica at once); a field left out stays. An
+    administrator does not drop their own administrator role (422). Audited."""
     async with ctx.pool.acquire() as conn:
-        return await store.change(
+        user = await store.change(
             conn=conn, keycloak=kc, user_id=user_id, change=body, actor=admin.subject, request_id=request_id
         )
+    ctx.membership.forget(user.subject)
+    return user
 
 
 @router.post("/api/admin/users/{user_id}/move", response_model=User)

@@ -255,6 +255,34 @@ async def test_a_move_carries_the_office_to_keycloak_and_refuses_tokens_naming_t
     assert (await realm.get(user["username"]))["attributes"]["kep_office"] == [str(after)]
 
 
+async def test_a_role_taken_away_is_refused_at_once_and_a_role_given_is_in_the_next_token(
+    http: httpx.AsyncClient, admin: dict[str, str], realm: Realm, make_office: OfficeFactory
+) -> None:
+    office = await make_office()
+    user = await _create(http, admin, _body(realm, office, roles=["employee", "supervisor"]))
+    theirs = bearer((await _sign_in(realm, user["username"]))["access_token"])
+    assert (await http.get("/api/incidents", headers=theirs)).status_code == 200  # a supervisor's list
+
+    resp = await http.patch(f"/api/admin/users/{user['id']}", json={"roles": ["employee"]}, headers=admin)
+    assert resp.status_code == 200, resp.text
+    # the token still claims `supervisor`: refused everywhere, not only where a supervisor is needed
+    for path in ("/api/incidents", "/api/users"):
+        refused = await http.get(path, headers=theirs)
+        assert refused.status_code == 403, refused.text
+        assert "supervisor" in refused.json()["detail"]
+    fresh = bearer((await realm.kc.password_grant(user["username"], PASSWORD))["access_token"])
+    assert (await http.get("/api/users", headers=fresh)).status_code == 200
+    assert (await http.get("/api/incidents", headers=fresh)).status_code == 403  # an employee now
+
+    # a role given: the old token (without it) is still served as what it claims; the next one has it
+    resp = await http.patch(f"/api/admin/users/{user['id']}", json={"roles": ["employee", "supervisor"]},
+                            headers=admin)  # fmt: skip
+    assert resp.status_code == 200, resp.text
+    assert (await http.get("/api/users", headers=fresh)).status_code == 200
+    newest = bearer((await realm.kc.password_grant(user["username"], PASSWORD))["access_token"])
+    assert (await http.get("/api/incidents", headers=newest)).status_code == 200
+
+
 async def _deactivate_office(http: httpx.AsyncClient, admin: dict[str, str], office: uuid.UUID) -> None:
     resp = await http.post(f"/api/admin/offices/{office}/deactivate", json={}, headers=admin)
     assert resp.status_code == 200, resp.text
