@@ -84,6 +84,10 @@ class Settings(BaseSettings):
     mailbox_replies_interval_s: float = Field(default=300.0, ge=0)
     kshde_inbox_interval_s: float = Field(default=300.0, ge=0)
     kshde_org_chart_interval_s: float = Field(default=86_400.0, ge=0)  # the chart changes rarely: once a day
+    # objects no row names (actors/cases/orphans.py), swept by the delivery reader's actor: seconds between sweeps (0:
+    # only `kep documents sweep`), and how old an object must be first (longer than any upload or routing takes)
+    documents_sweep_interval_s: float = Field(default=3600.0, ge=0)
+    documents_sweep_grace_s: float = Field(default=3600.0, ge=300)
 
     # the autoscaler: a policy file or folder (unset: deployments/autoscaler/policies.yaml), whether it only decides
     # and logs (dry run), and how it reaches a Kubernetes API for `kubernetes` targets (unset: in-cluster)

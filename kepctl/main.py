@@ -15,6 +15,7 @@ import httpx
 import typer
 from pydantic import ValidationError
 
+from actors.cases import orphans
 from actors.routings import store as routings_store
 from actors.statistics.store import rebuild_database
 from autoscaler.cli import app as autoscaler_app
@@ -22,6 +23,7 @@ from infra.db import create_pool
 from infra.migrate import migrate as run_migrations
 from infra.migrate import pending
 from infra.settings import Settings, load_settings
+from infra.storage import create_store
 from kepctl import services
 from kepctl.devca import ensure_dev_ca
 from kepctl.devtokens import NoToken, keycloak_token
@@ -41,6 +43,8 @@ statistics_app = typer.Typer(help="Statistics of cases.", no_args_is_help=True)
 app.add_typer(statistics_app, name="statistics")
 routings_app = typer.Typer(help="Routings: the competent office per procedure and place.", no_args_is_help=True)
 app.add_typer(routings_app, name="routings")
+documents_app = typer.Typer(help="Documents of cases in the object store.", no_args_is_help=True)
+app.add_typer(documents_app, name="documents")
 
 
 SERVICE_NAMES = "postgres redis rabbitmq minio azurite engine keycloak mitos ked mailbox kshde"
@@ -254,6 +258,45 @@ async def _routing_gaps(database_url: str, f: GapFilter) -> GapPage:
             return await routings_store.gaps(conn=conn, f=f)
     finally:
         await pool.close()
+
+
+@documents_app.command("sweep")
+def documents_sweep(
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="only list what would be removed")] = False,
+    grace_s: Annotated[
+        float | None, typer.Option(min=300, help="how old an object must be (default KEP_DOCUMENTS_SWEEP_GRACE_S)")
+    ] = None,
+) -> None:
+    """Remove the stored objects that no row names (what a crash between storing and recording leaves) once they
+    are past the grace; each removed one is printed with its age. What the delivery reader's actor does hourly."""
+    settings = _settings(_stack())
+    report = asyncio.run(_documents_sweep(settings, dry_run, grace_s or settings.documents_sweep_grace_s))
+    if report.skipped:
+        _say("another sweep is running; nothing done")
+        return
+    _say(
+        f"{'would remove' if dry_run else 'removed'} {report.removed} of {report.scanned} objects past the grace "
+        f"({report.referenced} named by a row, {report.unrecognised} of an unknown key, {report.rewritten} written "
+        "again meanwhile)"
+    )
+
+
+async def _documents_sweep(settings: Settings, dry_run: bool, grace_s: float) -> orphans.SweepReport:
+    pool = await create_pool(settings.database_url.get_secret_value(), 1, 1)
+    store = create_store(settings)
+    now = orphans.cut_off(0)
+
+    def say(orphan: orphans.Orphan) -> None:
+        typer.echo(f"{orphan.key}\t{orphan.age_s(now)} s")
+
+    try:
+        before = orphans.cut_off(grace_s)
+        return await orphans.sweep(pool=pool, store=store, before=before, dry_run=dry_run, on_orphan=say)
+    finally:
+        await pool.close()
+        close = getattr(store, "close", None)
+        if close is not None:
+            await close()
 
 
 @app.command()

@@ -8,6 +8,10 @@ our ΚΣΗΔΕ inbox (`incoming.read_inbox`) and ΚΣΗΔΕ's org chart (`orgcha
 the one retry policy, and all of them run when an administrator asks
 (POST /api/admin/delivery/read). Passes of one reader take turns; a reader whose system is not configured is
 skipped.
+
+The actor also sweeps the object store of objects no row names (`actors/cases/orphans.py`), every
+`KEP_DOCUMENTS_SWEEP_INTERVAL_S` in a supervised loop of its own: it is the one long-lived actor that holds both a
+pool and the store, and starts once per cluster.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import asyncpg
 import structlog
 from pydantic import BaseModel
 
+from actors.cases import orphans
 from actors.cases.shards import CaseShards
 from actors.delivery import incoming, orgchart, tracking
 from actors.delivery.configured import Live
@@ -38,6 +43,7 @@ STATUSES, REPLIES, INBOX, CHART = "mailbox_statuses", "mailbox_replies", "kshde_
 # a remote system that is away is asked again soon, then less and less often
 READ_BACKOFF = Backoff(initial_s=2.0, max_s=300.0)
 STALE_MIN_S = 900.0  # a pass of a large inbox may take minutes: only a loop quiet for longer than this is stuck
+SWEEP = "documents_sweep"
 
 
 class DeliveryReader:
@@ -59,6 +65,30 @@ class DeliveryReader:
                     f"delivery_{name}", self._every(name, interval), stale_after_s=max(STALE_MIN_S, 3 * interval)
                 )
                 self._loops[name].start()
+        if settings.documents_sweep_interval_s > 0:
+            every = settings.documents_sweep_interval_s
+            self._loops[SWEEP] = SupervisedLoop(
+                SWEEP, self._sweep_every(every), stale_after_s=max(STALE_MIN_S, 3 * every)
+            )
+            self._loops[SWEEP].start()
+
+    def _sweep_every(self, interval: float) -> Callable[[], Coroutine[Any, Any, None]]:
+        async def run() -> None:
+            loop = self._loops[SWEEP]
+
+            async def one_pass() -> None:
+                await self.sweep_documents()
+                loop.beat()
+                await asyncio.sleep(interval)
+
+            await forever(SWEEP, one_pass, READ_BACKOFF, on_failure=loop.trying)
+
+        return run
+
+    async def sweep_documents(self, dry_run: bool = False) -> orphans.SweepReport:
+        """Objects past the grace that no row names, deleted (a dry run: only counted and logged)."""
+        before = orphans.cut_off(self.settings.documents_sweep_grace_s)
+        return await orphans.sweep(pool=self.pool, store=self.inbox.store, before=before, dry_run=dry_run)
 
     def _every(self, name: str, interval: float) -> Callable[[], Coroutine[Any, Any, None]]:
         async def run() -> None:

@@ -12,14 +12,15 @@ from datetime import UTC, datetime, timedelta
 from typing import BinaryIO
 
 from azure.core.credentials import AzureNamedKeyCredential
-from azure.core.exceptions import AzureError, ResourceExistsError, ResourceNotFoundError
+from azure.core.exceptions import AzureError, ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
 from azure.storage.blob import BlobSasPermissions, ContentSettings, generate_blob_sas
 from azure.storage.blob.aio import BlobServiceClient, ContainerClient, LinearRetry
 
-from infra.storage.base import ObjectInfo, ObjectNotFound, StorageError, attachment, check_key
+from infra.storage.base import ListedObject, ObjectInfo, ObjectNotFound, StorageError, attachment, aware, check_key
 
 # Blocks of this size are the most one upload holds in memory; a smaller object goes in one PUT.
 BLOCK_SIZE = 8 * 1024 * 1024
+LIST_PAGE = 1000
 # Signed from a clock that may run ahead of the service's: a link must not start in the future.
 _CLOCK_SKEW = timedelta(minutes=5)
 
@@ -109,6 +110,31 @@ class AzureBlobStore:
         # Deleting what is gone is done, as on the other backends.
         with _errors(), suppress(ResourceNotFoundError):
             await self.container.delete_blob(key)
+
+    async def list_older(self, prefix: str, before: datetime) -> AsyncIterator[ListedObject]:
+        aware(before)
+        listed = self.container.list_blobs(name_starts_with=prefix, results_per_page=LIST_PAGE)
+        try:
+            async for blob in listed:  # the SDK asks for the next page (its continuation marker) as this one ends
+                if blob.last_modified < before:
+                    yield ListedObject(blob.name, blob.last_modified)
+        except ResourceNotFoundError:  # no container yet: nothing stored
+            return
+        except AzureError as exc:
+            raise StorageError(f"Azure Blob: {exc.message}") from exc
+        except OSError as exc:
+            raise StorageError(f"Azure Blob unreachable: {exc}") from exc
+
+    async def delete_older(self, key: str, before: datetime) -> bool:
+        check_key(key)
+        aware(before)
+        # conditional on the service's side (If-Unmodified-Since): a write after `before` is never deleted
+        with _errors():
+            try:
+                await self.container.delete_blob(key, if_unmodified_since=before)
+            except (ResourceNotFoundError, ResourceModifiedError):
+                return False
+        return True
 
     async def presigned_get(self, key: str, expires: timedelta, filename: str | None = None) -> str | None:
         check_key(key)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import re
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import BinaryIO, Protocol
 from urllib.parse import quote
 
@@ -27,6 +28,19 @@ class ObjectInfo:
     size: int
     sha256: str
     content_type: str
+
+
+@dataclass(frozen=True)
+class ListedObject:
+    key: str
+    last_modified: datetime  # when it was last written, by the store's clock (UTC)
+
+
+def aware(moment: datetime) -> datetime:
+    """A cut-off must say its time zone: a naive one would be read in the host's and move by hours."""
+    if moment.tzinfo is None:
+        raise ValueError("a naive datetime: give a time zone (UTC)")
+    return moment
 
 
 def attachment(filename: str | None) -> str:
@@ -59,6 +73,16 @@ class ObjectStore(Protocol):
     async def exists(self, key: str) -> bool: ...
 
     async def delete(self, key: str) -> None: ...
+
+    def list_older(self, prefix: str, before: datetime) -> AsyncIterator[ListedObject]:
+        """The objects whose key starts with `prefix` that were last written before `before`, read from the backend
+        a page at a time (never the whole listing in memory). Deleting what was listed while listing is allowed."""
+        ...
+
+    async def delete_older(self, key: str, before: datetime) -> bool:
+        """Delete the object only if it was last written before `before` (a write since, say a retry storing the same
+        key again, keeps it); True when this call deleted it, False when it was younger or gone already."""
+        ...
 
     async def presigned_get(self, key: str, expires: timedelta, filename: str | None = None) -> str | None:
         """A time-limited URL a browser can fetch directly, or None where the backend has none. The browser saves

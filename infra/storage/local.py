@@ -5,16 +5,23 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import io
+import itertools
 import os
 import shutil
 import tempfile
-from datetime import timedelta
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import BinaryIO
 
-from infra.storage.base import ObjectInfo, ObjectNotFound, StorageError, check_key
+from infra.storage.base import ListedObject, ObjectInfo, ObjectNotFound, StorageError, aware, check_key
 
 _CHUNK = 1024 * 1024
+_LIST_PAGE = 1000
+
+
+def _modified(path: Path) -> datetime:
+    return datetime.fromtimestamp(path.stat().st_mtime, UTC)
 
 
 class LocalDirStore:
@@ -59,6 +66,46 @@ class LocalDirStore:
 
     async def delete(self, key: str) -> None:
         self._path(key).unlink(missing_ok=True)
+
+    def _walk(self, prefix: str) -> Iterator[ListedObject]:
+        """Every file under the prefix's folder whose key starts with it; dot files (an upload's temporary file,
+        the check's probe) are not objects."""
+        top = self.root / prefix.rpartition("/")[0]
+        for folder, dirs, files in os.walk(top):
+            dirs.sort()
+            for name in sorted(files):
+                if name.startswith("."):
+                    continue
+                path = Path(folder) / name
+                key = path.relative_to(self.root).as_posix()
+                if not key.startswith(prefix):
+                    continue
+                try:
+                    yield ListedObject(key, _modified(path))
+                except FileNotFoundError:  # deleted since the folder was read
+                    continue
+
+    async def list_older(self, prefix: str, before: datetime) -> AsyncIterator[ListedObject]:
+        aware(before)
+        if prefix:
+            check_key(prefix)  # a folder under the root, never above it
+        walk = self._walk(prefix)
+        while page := await asyncio.to_thread(lambda: list(itertools.islice(walk, _LIST_PAGE))):
+            for listed in page:
+                if listed.last_modified < before:
+                    yield listed
+
+    async def delete_older(self, key: str, before: datetime) -> bool:
+        path = self._path(key)
+        aware(before)
+        # read just before deleting: a write in the moment between the two is the one case this cannot tell
+        try:
+            if _modified(path) >= before:
+                return False
+            path.unlink()
+        except FileNotFoundError:
+            return False
+        return True
 
     async def presigned_get(self, key: str, expires: timedelta, filename: str | None = None) -> str | None:
         return None

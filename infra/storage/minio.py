@@ -5,19 +5,21 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import io
-from collections.abc import Callable
-from datetime import timedelta
+import itertools
+from collections.abc import AsyncIterator, Callable
+from datetime import datetime, timedelta
 from typing import Any, BinaryIO, TypeVar
 
 import urllib3
 from minio import Minio
 from minio.error import MinioException, S3Error
 
-from infra.storage.base import ObjectInfo, ObjectNotFound, StorageError, attachment, check_key
+from infra.storage.base import ListedObject, ObjectInfo, ObjectNotFound, StorageError, attachment, aware, check_key
 
 R = TypeVar("R")
 _MISSING = {"NoSuchKey", "NoSuchObject", "NoSuchBucket"}
 PART_SIZE = 8 * 1024 * 1024  # S3 asks at least 5 MiB per part but the last
+LIST_PAGE = 1000  # S3's most keys in one ListObjectsV2 answer
 
 
 class MinioStore:
@@ -105,6 +107,41 @@ class MinioStore:
     async def delete(self, key: str) -> None:
         check_key(key)
         await self._call(self.client.remove_object, self.bucket, key)
+
+    async def list_older(self, prefix: str, before: datetime) -> AsyncIterator[ListedObject]:
+        aware(before)
+        after: str | None = None
+        while True:
+
+            def page(start_after: str | None = after) -> list[tuple[str, datetime | None]]:
+                # a fresh listing from the last key seen, one ListObjectsV2 request: nothing held between pages
+                listed = self.client.list_objects(self.bucket, prefix=prefix, recursive=True, start_after=start_after)
+                return [(o.object_name or "", o.last_modified) for o in itertools.islice(listed, LIST_PAGE)]
+
+            try:
+                objects = await self._call(page)
+            except ObjectNotFound:  # no bucket yet: nothing stored
+                return
+            for key, modified in objects:
+                if modified is not None and modified < before:
+                    yield ListedObject(key, modified)
+            if len(objects) < LIST_PAGE:
+                return
+            after = objects[-1][0]
+
+    async def delete_older(self, key: str, before: datetime) -> bool:
+        check_key(key)
+        aware(before)
+        # S3 deletes unconditionally: the object's time is read just before (a write in the milliseconds between
+        # the two is the one case this cannot tell)
+        try:
+            stat = await self._call(self.client.stat_object, self.bucket, key)
+        except ObjectNotFound:
+            return False
+        if stat.last_modified is None or stat.last_modified >= before:
+            return False
+        await self._call(self.client.remove_object, self.bucket, key)
+        return True
 
     async def presigned_get(self, key: str, expires: timedelta, filename: str | None = None) -> str | None:
         check_key(key)
