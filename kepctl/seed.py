@@ -251,17 +251,22 @@ async def seed_apps(settings: Settings) -> int:
 
 async def activate_demo_procedures(database_url: str, count: int = 10, eugo: int = 5) -> int:
     """Activate the first synced procedures (by Mitos id) with the demo form and the KEP case process, unless some
-    are active already; likewise the first `eugo` procedures offered through EUGO (the public catalogue and the EU
-    citizens' applications have something to show), unless one of those is active already."""
+    are active already; then, until `eugo` procedures offered through EUGO are active, the next of those (the public
+    catalogue and the EU citizens' applications have something to show, even when the first pass took one or two)."""
     pool = await create_pool(database_url, 1, 1)
     try:
         activated = 0
         for only_eugo, limit in ((False, count), (True, eugo)):
+            # the general pass only where nothing is active (what an administrator deactivated stays so); the EUGO
+            # pass tops up to `eugo`
             status: str = await pool.execute(
                 """UPDATE procedures SET active = true, form_key = 'generic-request', bpmn_process_key = 'kep_case'
-                   WHERE id IN (SELECT id FROM procedures WHERE removed_at IS NULL AND (eugo OR NOT $2)
-                                ORDER BY mitos_id LIMIT $1)
-                     AND NOT EXISTS (SELECT 1 FROM procedures WHERE active AND (eugo OR NOT $2))""",
+                   WHERE id IN (SELECT id FROM procedures WHERE removed_at IS NULL AND NOT active AND (eugo OR NOT $2)
+                                ORDER BY mitos_id
+                                LIMIT CASE WHEN $2 THEN greatest(0, $1 - (SELECT count(*) FROM procedures
+                                                                         WHERE active AND eugo))
+                                           WHEN EXISTS (SELECT 1 FROM procedures WHERE active) THEN 0
+                                           ELSE $1 END)""",
                 limit,
                 only_eugo,
             )

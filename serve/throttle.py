@@ -1,10 +1,11 @@
 """Per-caller request rates under `/api/`: how many requests one caller may make in a moving window.
 
-A caller is the token's subject when the request carries a valid token, else its client address (what a bad or
-missing token is answered with then costs its sender, not the issuer's key set or the database). Reads (`GET`,
-`HEAD`) and writes have limits of their own; past one, the answer is 429 problem+json with `Retry-After` set to when
-the oldest request of the window leaves it. Every limited answer says where its caller stands, in the IETF
-`RateLimit-Policy` / `RateLimit` header fields (draft-ietf-httpapi-ratelimit-headers).
+A caller is the token's subject when the request carries a valid token (a staff token; under `/api/eugo/` an EU
+citizen's, the citizens' realm's subject: each citizen their own window, as each employee), else its client address
+(what a bad or missing token is answered with then costs its sender, not the issuer's key set or the database).
+Reads (`GET`, `HEAD`) and writes have limits of their own; past one, the answer is 429 problem+json with
+`Retry-After` set to when the oldest request of the window leaves it. Every limited answer says where its caller
+stands, in the IETF `RateLimit-Policy` / `RateLimit` header fields (draft-ietf-httpapi-ratelimit-headers).
 
 If Redis cannot be reached the request passes: a rate limit protects the service, it must not be one more way for
 it to fail; the middleware logs it and counts it (`kep_rate_limit_unavailable`).
@@ -17,7 +18,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from infra import faults, metrics
 from messages.errors import KepError, TooManyRequests
-from serve import deps
+from serve import citizens, deps
+from serve.guard import CITIZENS
 from serve.problems import error_response
 
 log = structlog.get_logger("http")
@@ -31,6 +33,8 @@ async def _subject(scope: Scope) -> str | None:
     if authorization is None:
         return None
     try:
+        if scope["path"].startswith(CITIZENS):
+            return "citizen:" + (await citizens.get_citizen(authorization)).subject
         return (await deps.authenticate(authorization)).subject
     except KepError:
         return None  # the route answers it; until then its sender counts as anonymous

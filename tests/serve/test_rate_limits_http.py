@@ -13,8 +13,11 @@ import httpx
 from limits import parse
 
 from infra.settings import Settings
+from kepctl.eidas_realms import TEST_CITIZENS
+from kepctl.stack import StackSettings
 from tests.conftest import OfficeFactory
 from tests.helpers import bearer
+from tests.kepctl.test_eidas_realms import citizen_token
 
 
 async def test_every_answer_tells_the_caller_where_it_stands(
@@ -75,3 +78,28 @@ async def test_a_bad_token_counts_against_its_senders_address(ray_app: dict[str,
     resp = await http.get("/api/cases", headers=bearer("not-a-token"))
     assert resp.status_code == 401
     assert resp.headers["ratelimit-policy"].startswith('"anonymous";')
+
+
+async def test_each_eu_citizen_has_a_window_of_their_own(
+    ray_app: dict[str, Any], settings: Settings, http: httpx.AsyncClient, stack: StackSettings
+) -> None:
+    """Under /api/eugo/ a citizen's token names the caller, as a staff token does elsewhere: two citizens calling from
+    the same address count each in a reads window of their own, not in the address's anonymous one."""
+    reads = parse(settings.rate_limit_reads)
+
+    def remaining(resp: httpx.Response) -> int:
+        assert resp.status_code == 200, resp.text
+        assert resp.headers["ratelimit-policy"] == f'"reads";q={reads.amount};w={reads.get_expiry()}'
+        return int(resp.headers["ratelimit"].split(";r=")[1].split(";")[0])
+
+    es, de = [bearer(await citizen_token(stack, c)) for c in TEST_CITIZENS[:2]]
+    es_before = remaining(await http.get("/api/eugo/me", headers=es))
+    de_before = remaining(await http.get("/api/eugo/me", headers=de))
+    for _ in range(3):
+        es_now = remaining(await http.get("/api/eugo/me", headers=es))
+    assert es_now == es_before - 3
+    assert remaining(await http.get("/api/eugo/me", headers=de)) == de_before - 1  # the other's calls did not count
+    # a token that is no citizen's counts by address under /api/eugo/ (and is refused)
+    refused = await http.get("/api/eugo/me", headers=bearer("not-a-token"))
+    assert refused.status_code == 401
+    assert refused.headers["ratelimit-policy"].startswith('"anonymous";')
