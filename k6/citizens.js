@@ -12,10 +12,10 @@
 //   FORM=auto|require|skip                 the form endpoint: auto (default) detects it in setup and, if it answers
 //                                          404 there, tolerates its 404 (counted in `form_missing`)
 //
-// Rate limits: a citizen's token is not a staff token, so the API's limiter counts citizens like anonymous callers,
-// by address (KEP_RATE_LIMIT_ANONYMOUS, 300/minute by default), and every VU here comes from 127.0.0.1: past ~5
-// requests/s the run meets 429s (which fail the thresholds). Start the API for load tests with e.g.
-// `KEP_RATE_LIMIT_ANONYMOUS=100000/minute` (README: Load test).
+// Rate limits: under /api/eugo/ each citizen counts in windows of their own (KEP_RATE_LIMIT_READS / _WRITES, as an
+// employee), but the public catalogue is anonymous, counted by address (KEP_RATE_LIMIT_ANONYMOUS, 300/minute by
+// default), and every VU here comes from 127.0.0.1: past ~5 catalogue requests/s the run meets 429s (which fail the
+// thresholds). Start the API for load tests with e.g. `KEP_RATE_LIMIT_ANONYMOUS=100000/minute` (README: Load test).
 //
 // Sign-in: each VU is its own citizen of the eIDAS node double (`load-001`… by __VU, kepctl/eidas_realms.py
 // LOAD_CITIZENS; VUs beyond LOAD_CITIZENS share them in turn) and makes a browser's round trip without a browser, as
