@@ -1,4 +1,5 @@
-"""The `kep-eugo-notifier` actor: an English e-mail to an EUGO applicant when their case changes status.
+"""The `kep-eugo-notifier` actor: an English e-mail to an EUGO applicant when their case changes status, and one
+to the administrators about applications no routing rule could send to an office.
 
 Its own quorum queue (`eugo.notifications`, bound to `case.#`, with a dead-letter queue), consumed as every consumer
 here (infra/consumer.py, re-subscribed by its ConsumerGroup's watchdog). Each status change of a case that an EUGO
@@ -6,10 +7,15 @@ application opened is sent once: the event's id is written to `eugo_notification
 the mail, so a redelivered event finds it and sends nothing; a mail the server refuses rolls the row back and the
 event is delivered again. (A crash between the server's acceptance and the commit sends that one mail twice: SMTP has
 no idempotency key to close that gap.)
+
+Every ALERT_EVERY_S the actor also mails the active administrators who have an address one list of the unrouted
+applications not yet alerted (the citizen was told theirs waits for an office), and marks them in the same
+transaction: each is in one alert, unless a crash comes between the server's acceptance and the commit.
 """
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from dataclasses import dataclass
 from email.message import EmailMessage
@@ -33,6 +39,8 @@ log = structlog.get_logger("eugo.notifier")
 NOTIFIER_QUEUE = "eugo.notifications"
 NOTIFIER_ACTOR = "kep-eugo-notifier"
 SMTP_TIMEOUT_S = 15.0
+ALERT_EVERY_S = 60.0
+ALERT_MAX = 100  # applications per alert; more wait for the next
 # the actions that change a case's status; a note, an attachment or an assignment is no news for the citizen
 STATUS_ACTIONS = frozenset(
     {CaseAction.START, CaseAction.SUSPEND, CaseAction.RESUME, CaseAction.COMPLETE, CaseAction.REJECT,
@@ -124,6 +132,48 @@ async def notify(*, conn: Conn, smtp: Smtp, sender: str, event_id: uuid.UUID, ch
     return True
 
 
+async def alert_unrouted(*, conn: Conn, smtp: Smtp, sender: str, public_url: str) -> int:
+    """One mail to the active administrators with an address listing the unrouted applications not alerted yet
+    (oldest first, at most ALERT_MAX), marked alerted with it; how many it listed. None while no administrator has
+    an address: they wait (logged), so that the first one who does is told."""
+    async with conn.transaction():
+        waiting = await conn.fetch(
+            f"""SELECT a.id, a.created_at, a.routing->>'reason' AS reason, coalesce(p.title_en, p.title_el) AS title
+                FROM eugo_applications a JOIN procedures p ON p.id = a.procedure_id
+                WHERE a.status = 'unrouted' AND a.alerted_at IS NULL
+                ORDER BY a.created_at LIMIT {ALERT_MAX} FOR UPDATE OF a SKIP LOCKED"""  # noqa: S608 (a constant)
+        )
+        if not waiting:
+            return 0
+        to = await conn.fetchval(
+            """SELECT coalesce(array_agg(DISTINCT email ORDER BY email), '{}') FROM users
+               WHERE active AND 'administrator' = ANY (roles) AND email IS NOT NULL"""
+        )
+        if not to:
+            log.warning("eugo_unrouted_alert_no_recipient", waiting=len(waiting))
+            return 0
+        message = EmailMessage()
+        message["From"], message["To"] = sender, ", ".join(to)
+        message["Subject"] = f"EUGO: {len(waiting)} application(s) no routing rule sends to an office"
+        lines = [
+            f"- {r['id']} ({r['created_at']:%Y-%m-%d %H:%M} UTC) {r['title']}: {r['reason'] or 'no rule applies'}"
+            for r in waiting
+        ]
+        message.set_content(
+            "These EUGO applications are kept, but no routing rule names the office competent for them:\n\n"
+            + "\n".join(lines)
+            + "\n\nAdd a rule (/api/admin/routings; the gaps: /api/admin/routings/gaps), then route each"
+            f" (POST /api/admin/eugo/applications/<id>/route). The list: {public_url.rstrip('/')}"
+            "/api/admin/eugo/applications?status=unrouted\n"
+        )
+        await conn.execute(
+            "UPDATE eugo_applications SET alerted_at = now() WHERE id = ANY($1::uuid[])", [r["id"] for r in waiting]
+        )
+        await smtp.send(message)  # last: a refusal rolls the marks back, the next round tries again
+    log.info("eugo_unrouted_alert_sent", applications=len(waiting), recipients=len(to))
+    return len(waiting)
+
+
 class Notifier:
     async def __init__(self, settings: Settings) -> None:  # type: ignore[misc]  # Ray awaits async __init__
         configure_logging(settings.log_format, settings.log_level)
@@ -141,6 +191,22 @@ class Notifier:
         )
         self._consumers = ConsumerGroup(stale_after_s=CONSUMER_STALE_S)
         await self._consumers.consume(queue, self._handle, prefetch=10)
+        self.alerted = 0
+        self.public_url = settings.public_url
+        self._alerts = asyncio.create_task(self._alert_forever())  # held: a task nobody holds may be collected
+
+    async def _alert_forever(self) -> None:
+        while True:
+            await asyncio.sleep(ALERT_EVERY_S)
+            if self.smtp is None:
+                continue
+            try:
+                async with self.pool.acquire() as conn:
+                    self.alerted += await alert_unrouted(
+                        conn=conn, smtp=self.smtp, sender=self.sender, public_url=self.public_url
+                    )
+            except Exception as exc:  # the next round tries again
+                log.warning("eugo_unrouted_alert_failed", error=repr(exc))
 
     async def _handle(self, message: AbstractIncomingMessage) -> None:
         event = case_event(message.type or "", message.body)
@@ -153,7 +219,7 @@ class Notifier:
                 self.sent += 1
 
     async def stats(self) -> dict[str, int]:
-        return {"sent": self.sent}
+        return {"sent": self.sent, "alerted": self.alerted}
 
 
 NotifierActor = actor_class(Notifier, max_restarts=-1, max_task_retries=0)

@@ -22,7 +22,7 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from actors.cases.store import apply_command
-from actors.eugo.notifier import Smtp, notify
+from actors.eugo.notifier import Smtp, alert_unrouted, notify
 from kepctl.eidas_realms import TEST_CITIZENS, NodeCitizen
 from kepctl.stack import StackSettings
 from messages.cases import CaseAction, CaseChanged, CaseCommand, CitizenMessage
@@ -447,3 +447,45 @@ async def test_a_message_and_its_note_are_one_change(
         for _ in range(2):  # a shard that crashed after its commit gets the command again
             await apply_command(conn=conn, cmd=sent)
     assert await counts() == (before[0] + 1, before[1] + 1)
+
+
+async def test_administrators_are_mailed_once_about_an_application_no_rule_routes(
+    http: httpx.AsyncClient,
+    token_of: Callable[[str], Awaitable[str]],
+    eugo_procedure: Callable[..., Awaitable[uuid.UUID]],
+    pool: asyncpg.Pool,
+    smtp_server: tuple[Smtp, list[EmailMessage]],
+) -> None:
+    smtp, received = smtp_server
+    app = (await _apply(http, await token_of("DE"), _parts(await eugo_procedure()))).json()
+    assert app["status"] == "unrouted"
+    address = f"admin-{uuid.uuid4().hex[:8]}@kep.example.gr"
+
+    async def alert() -> int:
+        async with pool.acquire() as conn:
+            return await alert_unrouted(conn=conn, smtp=smtp, sender="EUGO <no-reply@eugo.test>",
+                                        public_url="https://kep.example.gr")  # fmt: skip
+
+    # no administrator with an address: nothing sent, nothing marked (the session's are put back after)
+    kept = await pool.fetch("SELECT id, email FROM users WHERE 'administrator' = ANY (roles) AND email IS NOT NULL")
+    await pool.execute("UPDATE users SET email = NULL WHERE id = ANY($1::uuid[])", [r["id"] for r in kept])
+    try:
+        assert await alert() == 0
+        assert received == []
+    finally:
+        await pool.executemany("UPDATE users SET email = $2 WHERE id = $1", [(r["id"], r["email"]) for r in kept])
+    await pool.execute(
+        """INSERT INTO users (id, subject, office_id, display_name, roles, email)
+           VALUES ($1, $2, NULL, 'Διαχειριστής', '{administrator}', $3)""",
+        uuid.uuid4(), f"adm-{uuid.uuid4().hex[:8]}", address,
+    )  # fmt: skip
+    while await alert():  # the session's earlier unrouted applications first, at most ALERT_MAX a mail
+        pass
+    listing = [m for m in received if app["id"] in m.get_content()]
+    assert len(listing) == 1
+    assert address in listing[0]["To"]
+    assert "no routing rule" in listing[0]["Subject"]
+    assert "/api/admin/eugo/applications?status=unrouted" in listing[0].get_content()
+    sent = len(received)
+    assert await alert() == 0  # each is in one alert
+    assert len(received) == sent
