@@ -282,9 +282,20 @@ def _view(row: asyncpg.Record) -> dict[str, Any]:
     return {**dict(row), "case": case}
 
 
-async def mine(*, conn: Conn, country: str, person_id: str) -> list[m.Application]:
+async def mine(
+    *, conn: Conn, country: str, person_id: str, after: uuid.UUID | None = None, limit: int | None = None
+) -> list[m.Application]:
+    """The citizen's applications, newest first: `limit` of them after the application `after` (all when None)."""
     rows = await conn.fetch(
-        _VIEW + " WHERE ap.country = $1 AND ap.person_id = $2 ORDER BY a.created_at DESC, a.id", country, person_id
+        _VIEW  # noqa: S608 (constant parts, bound values)
+        + """ WHERE ap.country = $1 AND ap.person_id = $2
+                AND ($3::uuid IS NULL OR (a.created_at, a.id) < (SELECT created_at, id FROM eugo_applications
+                                                                 WHERE id = $3))
+              ORDER BY a.created_at DESC, a.id DESC LIMIT $4""",
+        country,
+        person_id,
+        after,
+        limit,
     )
     return [m.Application.model_validate(_view(r)) for r in rows]
 

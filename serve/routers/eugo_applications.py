@@ -32,7 +32,7 @@ from messages.envelope import new_id
 from messages.errors import Busy, FieldError, InvalidInput, NotFound, TooLarge
 from messages.roles import STAFF, Role
 from messages.routings import NoCompetentOffice
-from serve import guard
+from serve import guard, paging
 from serve.citizens import Citizen, CitizenCaller, require_loa
 from serve.context import Context
 from serve.deps import Caller, Ctx, RequestId
@@ -252,10 +252,23 @@ async def _answer(ctx: Context, citizen: Citizen, application_id: uuid.UUID, rep
 
 
 @router.get("/api/eugo/applications", response_model=list[m.Application])
-async def my_applications(citizen: CitizenCaller, ctx: Ctx) -> list[m.Application]:
-    """The signed-in citizen's applications, newest first: status, and the case's number, status and office."""
+async def my_applications(
+    citizen: CitizenCaller,
+    ctx: Ctx,
+    request: Request,
+    response: Response,
+    limit: paging.Limit = paging.DEFAULT_LIMIT,
+    after: Annotated[uuid.UUID | None, Query(description="the id of the last application seen")] = None,
+) -> list[m.Application]:
+    """The signed-in citizen's applications, newest first: status, and the case's number, status and office; a
+    page at a time (the next one in the `Link` header)."""
     async with ctx.pool.acquire() as conn:
-        return await applications.mine(conn=conn, country=citizen.country, person_id=citizen.person_id)
+        found = await applications.mine(
+            conn=conn, country=citizen.country, person_id=citizen.person_id, after=after, limit=limit + 1
+        )
+    shown, headers = paging.page(request, found, limit, lambda a: str(a.id))
+    response.headers.update(headers)
+    return shown
 
 
 @router.get("/api/eugo/applications/{application_id}", response_model=m.ApplicationDetail)

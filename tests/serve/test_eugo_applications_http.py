@@ -489,3 +489,26 @@ async def test_administrators_are_mailed_once_about_an_application_no_rule_route
     sent = len(received)
     assert await alert() == 0  # each is in one alert
     assert len(received) == sent
+
+
+async def test_my_applications_come_in_pages(
+    http: httpx.AsyncClient,
+    token_of: Callable[[str], Awaitable[str]],
+    eugo_procedure: Callable[..., Awaitable[uuid.UUID]],
+) -> None:
+    it = await token_of("IT")
+    procedure = await eugo_procedure()
+    for _ in range(3):
+        assert (await _apply(http, it, _parts(procedure))).status_code == 202
+    everything = (await http.get("/api/eugo/applications", params={"limit": 500}, headers=bearer(it))).json()
+    seen: list[str] = []
+    url: str | None = "/api/eugo/applications?limit=2"
+    while url:
+        page = await http.get(url, headers=bearer(it))
+        assert page.status_code == 200, page.text
+        assert len(page.json()) <= 2
+        seen += [a["id"] for a in page.json()]
+        url = page.links["next"]["url"] if "next" in page.links else None
+    assert seen == [a["id"] for a in everything]  # newest first, each once
+    assert len(seen) >= 3
+    assert (await http.get("/api/eugo/applications", params={"limit": 501}, headers=bearer(it))).status_code == 422
