@@ -47,7 +47,7 @@ documents_app = typer.Typer(help="Documents of cases in the object store.", no_a
 app.add_typer(documents_app, name="documents")
 
 
-SERVICE_NAMES = "postgres redis rabbitmq minio azurite engine keycloak mitos ked mailbox kshde"
+SERVICE_NAMES = "postgres redis rabbitmq minio azurite engine keycloak mitos ked mailbox kshde k8s (only when named)"
 
 
 def _stack() -> StackSettings:

@@ -1,5 +1,5 @@
 """Start, stop and probe the local service processes (PostgreSQL, Redis, RabbitMQ, MinIO, Azurite, the BPMN
-engine, Keycloak, the Mitos double).
+engine, Keycloak, the Mitos double; and, only when named, a local Kubernetes control plane).
 
 Each service keeps its data under the state folder and a pid file under `run/`; starting is idempotent:
 a service that already answers its probe is left alone.
@@ -8,13 +8,18 @@ a service that already answers its probe is left alone.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import hashlib
+import ipaddress
+import json
 import os
 import pwd
 import re
+import secrets
 import shutil
 import signal
 import socket
+import ssl
 import stat
 import subprocess
 import sys
@@ -22,9 +27,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
 import httpx
 import psutil
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from kepctl.stack import ROOT, StackSettings
 
@@ -96,6 +106,8 @@ class Service:
     name: str
     stack: StackSettings
     progress: ProgressFn = field(default=print)
+    # how long `stop` waits after SIGTERM before SIGKILL
+    stop_grace_s: ClassVar[float] = 30.0
 
     @property
     def pid_file(self) -> Path:
@@ -140,7 +152,7 @@ class Service:
         self.progress(f"stopping {self.name}")
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + self.stop_grace_s
         while psutil.pid_exists(pid) and time.monotonic() < deadline:
             time.sleep(0.2)
         if psutil.pid_exists(pid):
@@ -717,12 +729,17 @@ def all_services(stack: StackSettings, progress: ProgressFn = print) -> list[Ser
         ExternalDouble("ked", stack, progress, module="ked", port_name="ked_port"),
         ExternalDouble("mailbox", stack, progress, module="mailbox", port_name="mailbox_port"),
         ExternalDouble("kshde", stack, progress, module="kshde", port_name="kshde_port"),
+        Kubernetes("k8s", stack, progress),
     ]
+
+
+# started only when named (`kep services start k8s`, the tests that need it); stopped with the rest
+OPTIONAL = frozenset({"k8s"})
 
 
 def start_all(stack: StackSettings, progress: ProgressFn = print, only: set[str] | None = None) -> None:
     for svc in all_services(stack, progress):
-        if only is None or svc.name in only:
+        if (only is None and svc.name not in OPTIONAL) or (only is not None and svc.name in only):
             svc.start()
 
 
@@ -730,3 +747,401 @@ def stop_all(stack: StackSettings, progress: ProgressFn = print, only: set[str] 
     for svc in reversed(all_services(stack, progress)):
         if only is None or svc.name in only:
             svc.stop()
+
+
+# -- the local Kubernetes control plane (`kep services start k8s`; not part of `up`) ------------------------------
+
+KUBE_BIN = ROOT / ".state" / "bin" / "kube"  # `./dev install-k8s` builds the binaries here
+KUBE_ADMIN = "kep-admin"
+KWOK_NODE = "kwok-node-0"
+SERVICE_ACCOUNT_ISSUER = "https://kubernetes.default.svc.cluster.local"
+
+
+@dataclass(frozen=True)
+class KubePki:
+    """The control plane's keys and credentials, made once under the state folder (development only)."""
+
+    directory: Path
+
+    @property
+    def ca_cert(self) -> Path:
+        return self.directory / "ca.crt"
+
+    @property
+    def server_cert(self) -> Path:
+        return self.directory / "apiserver.crt"
+
+    @property
+    def server_key(self) -> Path:
+        return self.directory / "apiserver.key"
+
+    @property
+    def sa_key(self) -> Path:
+        """Signs the service-account tokens (kube-apiserver's TokenRequest, kube-controller-manager's)."""
+        return self.directory / "sa.key"
+
+    @property
+    def sa_pub(self) -> Path:
+        return self.directory / "sa.pub"
+
+    @property
+    def tokens_file(self) -> Path:
+        """--token-auth-file: the administrator's static token (group system:masters)."""
+        return self.directory / "tokens.csv"
+
+    @property
+    def admin_kubeconfig(self) -> Path:
+        return self.directory / "admin.kubeconfig"
+
+    @property
+    def admin_token(self) -> str:
+        return self.tokens_file.read_text().split(",", 1)[0]
+
+
+def ensure_kube_pki(stack: StackSettings) -> KubePki:
+    """A CA, the API server's certificate for 127.0.0.1, the service-account key pair, the admin token and its
+    kubeconfig: what is missing is made, nothing that exists is replaced (tokens already issued stay valid)."""
+    pki = KubePki(stack.k8s_dir / "pki")
+    stack.k8s_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    stack.k8s_dir.chmod(0o700)  # etcd's data, keys, tokens: the user's only
+    pki.directory.mkdir(exist_ok=True, mode=0o700)
+
+    def write(path: Path, data: bytes, mode: int = 0o600) -> None:
+        tmp = path.with_suffix(path.suffix + ".tmp")
+        tmp.write_bytes(data)
+        tmp.chmod(mode)
+        tmp.replace(path)
+
+    def pem_key(key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey) -> bytes:
+        return key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+
+    now = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)
+    if not (pki.ca_cert.exists() and pki.server_cert.exists() and pki.server_key.exists()):
+        ca_key = ec.generate_private_key(ec.SECP256R1())
+        ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "kep local kubernetes CA (development only)")])
+        ca = (
+            x509.CertificateBuilder()
+            .subject_name(ca_name)
+            .issuer_name(ca_name)
+            .public_key(ca_key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now)
+            .not_valid_after(now + dt.timedelta(days=3652))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+            .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True)
+            .sign(ca_key, hashes.SHA256())
+        )
+        key = ec.generate_private_key(ec.SECP256R1())
+        names = ["localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc"]
+        sans: list[x509.GeneralName] = [x509.DNSName(n) for n in names]
+        sans.append(x509.IPAddress(ipaddress.ip_address("127.0.0.1")))
+        cert = (
+            x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "kube-apiserver")]))
+            .issuer_name(ca_name)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now)
+            .not_valid_after(now + dt.timedelta(days=3652))
+            .add_extension(x509.SubjectAlternativeName(sans), critical=False)
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+            .sign(ca_key, hashes.SHA256())
+        )
+        write(pki.server_key, pem_key(key))
+        write(pki.server_cert, cert.public_bytes(serialization.Encoding.PEM), 0o644)
+        write(pki.ca_cert, ca.public_bytes(serialization.Encoding.PEM), 0o644)
+    if not (pki.sa_key.exists() and pki.sa_pub.exists()):
+        sa = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        pub = sa.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        write(pki.sa_key, pem_key(sa))
+        write(pki.sa_pub, pub, 0o644)
+    if not pki.tokens_file.exists():
+        write(pki.tokens_file, f'{secrets.token_urlsafe(32)},{KUBE_ADMIN},{KUBE_ADMIN},"system:masters"\n'.encode())
+    kubeconfig = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [
+            {"name": "kep-local", "cluster": {"server": stack.k8s_api_url, "certificate-authority": str(pki.ca_cert)}}
+        ],
+        "users": [{"name": KUBE_ADMIN, "user": {"token": pki.admin_token}}],
+        "contexts": [{"name": "kep-local", "context": {"cluster": "kep-local", "user": KUBE_ADMIN}}],
+        "current-context": "kep-local",
+    }
+    write(pki.admin_kubeconfig, json.dumps(kubeconfig, indent=2).encode())
+    return pki
+
+
+def _kube_get(stack: StackSettings, path: str, port: int | None = None) -> httpx.Response | None:
+    """GET as the administrator from the API server (or another component on `port`, serving the same certificate)."""
+    pki = KubePki(stack.k8s_dir / "pki")
+    if not pki.tokens_file.exists():
+        return None
+    try:
+        return httpx.get(
+            f"https://127.0.0.1:{port or stack.k8s_api_port}{path}",
+            headers={"Authorization": f"Bearer {pki.admin_token}"},
+            verify=ssl.create_default_context(cafile=str(pki.ca_cert)),
+            timeout=2.0,
+        )
+    except httpx.HTTPError:
+        return None
+
+
+class _KubeComponent(Service):
+    """One process of the control plane, its binary from `./dev install-k8s`."""
+
+    binary = ""
+
+    @property
+    def pki(self) -> KubePki:
+        return KubePki(self.stack.k8s_dir / "pki")
+
+    def exe(self) -> str:
+        path = KUBE_BIN / self.binary
+        if not path.exists():
+            raise ServiceError(f"{path} is not built; run ./dev install-k8s")
+        return str(path)
+
+    def _health(self) -> bool:
+        resp = _kube_get(self.stack, "/healthz", self.port)
+        return resp is not None and resp.status_code == 200
+
+    def _client_flags(self) -> list[str]:
+        kubeconfig = str(self.pki.admin_kubeconfig)
+        return [
+            f"--kubeconfig={kubeconfig}",
+            f"--authentication-kubeconfig={kubeconfig}",
+            f"--authorization-kubeconfig={kubeconfig}",
+            "--bind-address=127.0.0.1",
+            f"--secure-port={self.port}",
+            # the API server's certificate (it names 127.0.0.1), so that health checks verify it too
+            f"--tls-cert-file={self.pki.server_cert}",
+            f"--tls-private-key-file={self.pki.server_key}",
+            "--leader-elect=false",
+        ]
+
+
+class KubeEtcd(_KubeComponent):
+    binary = "etcd"
+
+    @property
+    def port(self) -> int:
+        return self.stack.k8s_etcd_port
+
+    def ready(self) -> bool:
+        try:
+            resp = httpx.get(f"http://127.0.0.1:{self.port}/health", timeout=2.0)
+        except httpx.HTTPError:
+            return False
+        return resp.status_code == 200 and resp.json().get("health") == "true"
+
+    def _launch(self) -> None:
+        client, peer = f"http://127.0.0.1:{self.port}", f"http://127.0.0.1:{self.stack.k8s_etcd_peer_port}"
+        argv = [
+            self.exe(),
+            "--name=kep",
+            f"--data-dir={self.stack.k8s_dir / 'etcd'}",
+            f"--listen-client-urls={client}",
+            f"--advertise-client-urls={client}",
+            f"--listen-peer-urls={peer}",
+            f"--initial-advertise-peer-urls={peer}",
+            f"--initial-cluster=kep={peer}",
+            "--log-level=warn",
+            # a development store: keep it small, and let the API server's compaction keep it so
+            "--quota-backend-bytes=1073741824",
+        ]
+        self._spawn(argv)
+
+
+class KubeApiServer(_KubeComponent):
+    binary = "kube-apiserver"
+    # it stops listening at once on SIGTERM, then waits a minute or more for its clients' long-lived connections
+    # to close; it keeps no state of its own (etcd does), so it is not waited for that long
+    stop_grace_s = 5.0
+
+    @property
+    def port(self) -> int:
+        return self.stack.k8s_api_port
+
+    def ready(self) -> bool:
+        resp = _kube_get(self.stack, "/readyz")
+        return resp is not None and resp.status_code == 200
+
+    def _launch(self) -> None:
+        pki = self.pki
+        argv = [
+            self.exe(),
+            f"--etcd-servers=http://127.0.0.1:{self.stack.k8s_etcd_port}",
+            "--bind-address=127.0.0.1",
+            "--advertise-address=127.0.0.1",
+            f"--secure-port={self.port}",
+            f"--cert-dir={self.stack.k8s_dir / self.name}",
+            f"--tls-cert-file={pki.server_cert}",
+            f"--tls-private-key-file={pki.server_key}",
+            # no client certificates are issued; it publishes the extension-apiserver-authentication ConfigMap that
+            # kube-controller-manager's and kube-scheduler's own servers read
+            f"--client-ca-file={pki.ca_cert}",
+            f"--service-account-issuer={SERVICE_ACCOUNT_ISSUER}",
+            f"--service-account-signing-key-file={pki.sa_key}",
+            f"--service-account-key-file={pki.sa_pub}",
+            "--authorization-mode=RBAC",
+            f"--token-auth-file={pki.tokens_file}",
+            # no kubelets, no Service network to reconcile the `kubernetes` endpoints onto
+            "--endpoint-reconciler-type=none",
+            "--service-cluster-ip-range=10.96.0.0/16",
+            "--profiling=false",
+        ]
+        self._spawn(argv)
+
+
+class KubeControllerManager(_KubeComponent):
+    binary = "kube-controller-manager"
+
+    @property
+    def port(self) -> int:
+        return self.stack.k8s_controller_manager_port
+
+    def ready(self) -> bool:
+        return self._health()
+
+    def _launch(self) -> None:
+        argv = [
+            self.exe(),
+            *self._client_flags(),
+            # service-account tokens for the kube-root-ca.crt ConfigMap and legacy token Secrets
+            f"--service-account-private-key-file={self.pki.sa_key}",
+            f"--root-ca-file={self.pki.ca_cert}",
+            "--use-service-account-credentials=false",
+        ]
+        self._spawn(argv)
+
+
+class KubeScheduler(_KubeComponent):
+    binary = "kube-scheduler"
+
+    @property
+    def port(self) -> int:
+        return self.stack.k8s_scheduler_port
+
+    def ready(self) -> bool:
+        return self._health()
+
+    def _launch(self) -> None:
+        self._spawn([self.exe(), *self._client_flags()])
+
+
+class Kwok(_KubeComponent):
+    """kwok plays the kubelet of one fake node: pods scheduled there pass to Running without running anything."""
+
+    binary = "kwok"
+
+    @property
+    def port(self) -> int:
+        return self.stack.k8s_kwok_port
+
+    def ready(self) -> bool:
+        return _http_ok(f"http://127.0.0.1:{self.port}/healthz")
+
+    def _launch(self) -> None:
+        argv = [
+            self.exe(),
+            f"--kubeconfig={self.pki.admin_kubeconfig}",
+            # its own "fast" node and pod stages and the node-lease heartbeat (`./dev install-k8s` copies them)
+            f"--config={KUBE_BIN / 'kwok-stages.yaml'}",
+            "--node-lease-duration-seconds=40",
+            "--manage-all-nodes=false",
+            "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
+            f"--server-address=127.0.0.1:{self.port}",
+            "--cidr=10.244.0.0/16",
+            "--node-ip=127.0.0.1",
+        ]
+        self._spawn(argv)
+
+
+class Kubernetes(Service):
+    """etcd, kube-apiserver (RBAC, service-account tokens, an admin token), kube-controller-manager,
+    kube-scheduler and kwok with one fake node: a real API server for the autoscaler and its tests."""
+
+    @property
+    def components(self) -> list[_KubeComponent]:
+        return [
+            KubeEtcd("k8s-etcd", self.stack, self.progress),
+            KubeApiServer("k8s-apiserver", self.stack, self.progress),
+            KubeControllerManager("k8s-controller-manager", self.stack, self.progress),
+            KubeScheduler("k8s-scheduler", self.stack, self.progress),
+            Kwok("k8s-kwok", self.stack, self.progress),
+        ]
+
+    @property
+    def port(self) -> int:
+        return self.stack.k8s_api_port
+
+    @property
+    def log_file(self) -> Path:
+        """The API server's; each component logs to its own (`k8s-etcd.log`, `k8s-kwok.log`, ...)."""
+        return self.components[1].log_file
+
+    @property
+    def pki(self) -> KubePki:
+        return KubePki(self.stack.k8s_dir / "pki")
+
+    def ready(self) -> bool:
+        return all(c.ready() for c in self.components) and self._node_ready()
+
+    def pid(self) -> int | None:
+        return self.components[1].pid()
+
+    def _node_ready(self) -> bool:
+        resp = _kube_get(self.stack, f"/api/v1/nodes/{KWOK_NODE}")
+        if resp is None or resp.status_code != 200:
+            return False
+        conditions = resp.json().get("status", {}).get("conditions") or []
+        return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
+
+    def build(self) -> None:
+        """`./dev install-k8s`: at once when the binaries are current, minutes the first time."""
+        done = subprocess.run([str(ROOT / "dev"), "install-k8s"], check=False)
+        if done.returncode != 0:
+            raise ServiceError(f"building the local Kubernetes control plane failed (exit {done.returncode})")
+
+    def start(self, timeout: float = 120) -> None:
+        """Idempotent: starts only what is not running (after a component died, or an API server restart)."""
+        if self.ready():
+            return
+        self.build()
+        _private_state(self.stack.state_dir)
+        ensure_kube_pki(self.stack)
+        for component in self.components:
+            component.start(timeout)
+        self._ensure_node()
+        _wait("the kwok node", self._node_ready, timeout, self.progress)
+
+    def _ensure_node(self) -> None:
+        node = {
+            "apiVersion": "v1",
+            "kind": "Node",
+            "metadata": {
+                "name": KWOK_NODE,
+                "annotations": {"kwok.x-k8s.io/node": "fake", "node.alpha.kubernetes.io/ttl": "0"},
+                "labels": {"type": "kwok", "kubernetes.io/hostname": KWOK_NODE, "kubernetes.io/os": "linux"},
+            },
+            "status": {
+                "allocatable": {"cpu": "32", "memory": "256Gi", "pods": "110"},
+                "capacity": {"cpu": "32", "memory": "256Gi", "pods": "110"},
+            },
+        }
+        resp = httpx.post(
+            f"{self.stack.k8s_api_url}/api/v1/nodes",
+            json=node,
+            headers={"Authorization": f"Bearer {self.pki.admin_token}"},
+            verify=ssl.create_default_context(cafile=str(self.pki.ca_cert)),
+            timeout=10.0,
+        )
+        if resp.status_code not in (201, 409):
+            raise ServiceError(f"creating the kwok node failed: {resp.status_code} {resp.text}")
+
+    def stop(self) -> None:
+        for component in reversed(self.components):
+            component.stop()

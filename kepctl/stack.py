@@ -59,6 +59,14 @@ class StackSettings(BaseSettings):
     keycloak_admin_password: SecretStr = SecretStr("kep-keycloak-admin")
     # the secret of the API's `kep-apps-admin` client (the local realm's; development only)
     keycloak_apps_secret: SecretStr = SecretStr("kep-apps-admin-dev-secret")
+    # the local Kubernetes control plane (`kep services start k8s`, not part of `up`): etcd's client and peer ports,
+    # kube-apiserver's secure port, and the health ports of kube-controller-manager, kube-scheduler and kwok
+    k8s_etcd_port: int = 23790
+    k8s_etcd_peer_port: int = 23800
+    k8s_api_port: int = 16443
+    k8s_controller_manager_port: int = 10357
+    k8s_scheduler_port: int = 10359
+    k8s_kwok_port: int = 10358
     http_port: int = 8000
     ray_port: int = 6389
 
@@ -74,6 +82,15 @@ class StackSettings(BaseSettings):
         pw = self.pg_password.get_secret_value()
         db = database or self.pg_database
         return f"postgresql://{self.pg_user}:{pw}@127.0.0.1:{self.pg_port}/{db}"
+
+    @property
+    def k8s_dir(self) -> Path:
+        """The local Kubernetes control plane's state: etcd's data, keys and certificates, kubeconfigs."""
+        return self.state_dir / "k8s"
+
+    @property
+    def k8s_api_url(self) -> str:
+        return f"https://127.0.0.1:{self.k8s_api_port}"
 
     @property
     def redis_url(self) -> str:

@@ -61,6 +61,16 @@ def stack() -> StackSettings:
 
 
 @pytest.fixture(scope="session")
+def k8s() -> services.Kubernetes:
+    """The local Kubernetes control plane (a real kube-apiserver with RBAC, kube-controller-manager, kube-scheduler
+    and kwok's fake node), started once and left running like the other services; built first if it never was
+    (`./dev test` builds it before pytest)."""
+    kube = services.Kubernetes("k8s", StackSettings(), progress=lambda m: print(m, flush=True))
+    kube.start()
+    return kube
+
+
+@pytest.fixture(scope="session")
 def database_url(stack: StackSettings) -> Iterator[str]:
     pg = services.Postgres("postgres", stack)
     name = f"kep_test_{uuid.uuid4().hex[:10]}"
