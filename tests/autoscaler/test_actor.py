@@ -1,12 +1,15 @@
 """The autoscaler on one machine, end to end: a flooded queue grows a pool of real consumer actors, the queue
 drains, the pool shrinks back after its window, and no message is redelivered on the way (members are drained
 before they go). Dry run decides without acting; a policy file that does not validate is refused, field by field.
+A Kubernetes target is a Deployment on the real API server of the k8s service, scaled as the autoscaler's own
+ServiceAccount: its pods follow on kwok's node, and a Role without patch is reported, not worked around.
 """
 
 from __future__ import annotations
 
+import asyncio
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -15,15 +18,15 @@ import aio_pika
 import httpx
 import pytest
 import ray
-from pydantic import SecretStr
 
 from actors.ray_options import ActorHandle, call_actor
 from autoscaler.actor import AUTOSCALER_ACTOR, AutoscalerActor
 from autoscaler.metrics import vhost_of
 from bpmn_bridge.engine import EngineClient
-from doubles.kubernetes.server import create_app, serve_in_thread
 from infra import amqp
 from infra.settings import Settings
+from kepctl import services
+from tests.autoscaler.kube_cluster import KubeNamespace
 from tests.helpers import bearer, eventually
 
 MESSAGES = 300
@@ -217,7 +220,7 @@ targets:
   - name: k8s-workers
     queues: [{queue}]
     scale:
-      kubernetes: {{namespace: kep, name: {name}}}
+      kubernetes: {{namespace: {namespace}, name: {name}}}
     min_replicas: 1
     max_replicas: 5
     target_backlog_per_replica: 20
@@ -228,37 +231,43 @@ targets:
 
 
 async def test_a_kubernetes_deployment_is_scaled_through_its_scale_subresource(
-    ray_app: dict[str, Any], settings: Settings, tmp_path: Path, flood_queue: str
+    ray_app: dict[str, Any], settings: Settings, tmp_path: Path, flood_queue: str, k8s: services.Kubernetes
 ) -> None:
-    app = create_app(token="k8s-test-token")
-    name = f"worker-{uuid.uuid4().hex[:6]}"
-    app.cluster.create("kep", name, replicas=1)
+    # given a Deployment on the real API server, and the autoscaler reaching it as its own ServiceAccount
+    kube_ns = KubeNamespace.create(k8s, tmp_path)
+    name = kube_ns.create_deployment(1)
     policy = tmp_path / "k8s.yaml"
-    policy.write_text(K8S_POLICY.format(queue=flood_queue, name=name))
-    with serve_in_thread(app) as url:
-        reach = settings.model_copy(update={"kube_api_url": url, "kube_token": SecretStr("k8s-test-token")})
-        autoscaler = AutoscalerActor.options(name=f"autoscaler-{uuid.uuid4().hex[:6]}").remote(reach, str(policy))
-        try:
-            await flood(settings, flood_queue, 200)  # nobody consumes: 200 waiting at 20 a replica
+    policy.write_text(K8S_POLICY.format(queue=flood_queue, namespace=kube_ns.name, name=name))
+    connection = kube_ns.connection()
+    reach = settings.model_copy(update={"kube_api_url": None, "kube_token": None, "kubeconfig": connection.kubeconfig})
+    autoscaler = AutoscalerActor.options(name=f"autoscaler-{uuid.uuid4().hex[:6]}").remote(reach, str(policy))
+    try:
+        await flood(settings, flood_queue, 200)  # nobody consumes: 200 waiting at 20 a replica
 
-            async def replicas(n: int) -> bool:
-                return app.cluster.deployment("kep", name).replicas == n
+        def replicas(n: int) -> Callable[[], Awaitable[bool]]:
+            async def check() -> bool:
+                return await asyncio.to_thread(kube_ns.replicas, name) == n
 
-            await eventually(lambda: replicas(5), within=60)  # 1 → 5: max_replicas (and the +4 step)
-            # RBAC takes the right away: the decision says what to grant, the size stays
-            app.cluster.deny("patch", "deployments/scale")
-            await purge(settings, flood_queue)
+            return check
 
-            async def refused() -> bool:
-                view = await call_actor(autoscaler.view.remote())
-                return "deployments/k8s/autoscaler/rbac.yaml" in (view["targets"][0]["error"] or "")
+        await eventually(replicas(5), within=60)  # 1 → 5: max_replicas (and the +4 step)
+        # the ReplicaSet follows and kwok's node runs the pods
+        await eventually(lambda: asyncio.to_thread(lambda: len(kube_ns.running_pods(name)) == 5), within=60)
+        # RBAC takes the right away (the Role without patch): the decision says what to grant, the size stays
+        kube_ns.set_role_verbs("deployments/scale", ["get"])
+        await purge(settings, flood_queue)
 
-            await eventually(refused, within=60)
-            assert app.cluster.deployment("kep", name).replicas == 5
-            app.cluster.allow_all()
-            await eventually(lambda: replicas(1), within=60)  # empty queue, after the 3 s window: back to min
-        finally:
-            ray.kill(autoscaler, no_restart=True)
+        async def refused() -> bool:
+            view = await call_actor(autoscaler.view.remote())
+            return "deployments/k8s/autoscaler/rbac.yaml" in (view["targets"][0]["error"] or "")
+
+        await eventually(refused, within=60)
+        assert kube_ns.replicas(name) == 5
+        kube_ns.set_role_verbs("deployments/scale", ["get", "patch"])
+        await eventually(replicas(1), within=60)  # empty queue, after the 3 s window: back to min
+    finally:
+        ray.kill(autoscaler, no_restart=True)
+        kube_ns.delete()
 
 
 async def purge(settings: Settings, queue: str) -> None:
