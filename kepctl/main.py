@@ -90,8 +90,13 @@ def services_stop(
 
 
 @svc_app.command("status")
-def services_status() -> None:
+def services_status(
+    only: Annotated[list[str] | None, typer.Argument(help=SERVICE_NAMES)] = None,
+) -> None:
+    """The services `up` starts, or the ones named (`kep services status k8s`)."""
     for svc in services.all_services(_stack()):
+        if (only is None and svc.name in services.OPTIONAL) or (only is not None and svc.name not in only):
+            continue
         state = "up" if svc.ready() else "down"
         typer.echo(f"{svc.name:10} {state:5} pid={svc.pid() or '-'}  log={svc.log_file}")
 
