@@ -7,8 +7,9 @@ Serve, uvicorn or HAProxy bounds a body's size. So this ASGI middleware, in fron
   realm token under `/api/eugo/` (EU citizens' own routes), a staff token anywhere else;
 - answers 413 to a body whose declared length is over its route's limit (nothing read), and cuts one that grows
   over it while it is read (413: whatever the application made of the cut body is replaced);
-- answers 422 with pointers to a JSON body with the NUL character (U+0000) in a string or a key: valid JSON, but
-  PostgreSQL stores it in no text or JSON column, so it is refused before any handler works on it.
+- answers 422 with pointers to a JSON body or a query string with the NUL character (U+0000) in a string or a key:
+  valid JSON and URLs, but PostgreSQL takes it in no text or JSON value, so it is refused before any handler works
+  on it.
 
 (FastAPI's own `max_body_size` does the second, but answers in plain text and cannot take a limit a handler finds
 out, such as a procedure's; ours are problem+json like every other error.) A route's limit is the JSON default or a
@@ -22,6 +23,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import parse_qsl
 
 import orjson
 from starlette.requests import Request
@@ -85,6 +87,20 @@ def nul_refusal(body: bytes) -> InvalidInput | None:
     return InvalidInput(message, [FieldError(p, message, "nul_character") for p in pointers])
 
 
+def _query_nul_refusal(scope: Scope) -> InvalidInput | None:
+    """The 422 for a query string with U+0000 in a parameter's name or value (`%00`), pointing at each parameter."""
+    query: bytes = scope.get("query_string", b"")
+    if b"%00" not in query and b"\x00" not in query:
+        return None
+    names = sorted({name for name, value in parse_qsl(query.decode("latin-1"), keep_blank_values=True)
+                    if "\x00" in name or "\x00" in value})  # fmt: skip
+    if not names:
+        return None
+    message = "text may not contain the NUL character (U+0000)"
+    pointers = [f"/{n.replace('~', '~0').replace('/', '~1')}" for n in names]
+    return InvalidInput(message, [FieldError(p, message, "nul_character") for p in pointers])
+
+
 def _is_json(scope: Scope) -> bool:
     media = (_header(scope, b"content-type") or "").split(";")[0].strip().lower()
     return media == "application/json" or media.endswith("+json")
@@ -134,7 +150,11 @@ class RequestGuard:
         return JSON_BODY_MAX_BYTES
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not _may_carry_body(scope):
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        query_refused = _query_nul_refusal(scope)
+        if query_refused is None and not _may_carry_body(scope):
             await self.app(scope, receive, send)
             return
         path = scope["path"]
@@ -144,6 +164,8 @@ class RequestGuard:
                 await citizens.get_citizen(_header(scope, b"authorization"))
             elif path.startswith("/api/") and not path.startswith(PUBLIC):
                 await deps.authenticate(_header(scope, b"authorization"))
+            if query_refused is not None:
+                raise query_refused
             if _declared_length(scope) > limit:
                 raise _too_large(limit)
         except KepError as exc:
