@@ -16,7 +16,7 @@ from kepctl.eidas_realms import TEST_CITIZENS
 from kepctl.stack import StackSettings
 from tests.helpers import bearer
 from tests.kepctl.test_eidas_realms import citizen_token
-from tests.serve.test_eugo_catalogue_http import public  # noqa: F401 (a fixture: an address of its own)
+from tests.serve.test_eugo_catalogue_http import get, public  # noqa: F401 (a fixture, and a GET that waits out a 429)
 
 PATH = "/api/public/eugo/procedures"
 FORM = {
@@ -86,7 +86,7 @@ async def test_a_citizen_gets_the_form_in_english_and_messages_that_name_its_lab
     assert (await _save(http, admin, key, {"en": EN})).status_code == 201
     procedure = await _procedure(pool, key)
 
-    got = await public.get(f"{PATH}/{procedure}/form")
+    got = await get(public, f"{PATH}/{procedure}/form")
     assert got.status_code == 200, got.text
     assert got.headers["content-language"] == "en"
     form = got.json()
@@ -96,22 +96,22 @@ async def test_a_citizen_gets_the_form_in_english_and_messages_that_name_its_lab
     assert copies["values"] == [{"label": "One", "value": "1"}, {"label": "Two", "value": "2"}]
     assert note["label"] == "Σημείωση"  # no translation: as written
     assert form["i18n"] == {"en": EN}  # for a Form.io renderer's own `i18n` option
-    greek = (await public.get(f"{PATH}/{procedure}/form", params={"lang": "el"})).json()
+    greek = (await get(public, f"{PATH}/{procedure}/form", params={"lang": "el"})).json()
     assert greek["definition"] == FORM
     assert greek["title"] == "Αίτηση άδειας"
-    again = await public.get(f"{PATH}/{procedure}/form", headers={"If-None-Match": got.headers["etag"]})
+    again = await get(public, f"{PATH}/{procedure}/form", headers={"If-None-Match": got.headers["etag"]})
     assert again.status_code == 304
 
     # a new version shows at once
     assert (await _save(http, admin, key, {"en": EN | {"Σημείωση": "Note"}})).status_code == 201
-    newer = await public.get(f"{PATH}/{procedure}/form", headers={"If-None-Match": got.headers["etag"]})
+    newer = await get(public, f"{PATH}/{procedure}/form", headers={"If-None-Match": got.headers["etag"]})
     assert newer.status_code == 200
     assert newer.json()["version"] == 2
     assert newer.json()["definition"]["components"][2]["label"] == "Note"
 
     # nothing to fill: not offered through EUGO, no form, no such procedure
     for other in (await _procedure(pool, key, eugo=False), await _procedure(pool, None), uuid.uuid4()):
-        missing = await public.get(f"{PATH}/{other}/form")
+        missing = await get(public, f"{PATH}/{other}/form")
         assert missing.status_code == 404, (other, missing.text)
         assert missing.headers["content-type"].startswith("application/problem+json")
 
