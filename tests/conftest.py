@@ -20,6 +20,7 @@ import httpx
 import pytest
 import ray
 from cryptography.fernet import Fernet
+from pydantic import SecretStr
 from ray import serve
 
 from doubles.mitos.generator import generate
@@ -28,6 +29,7 @@ from infra import amqp
 from infra.db import create_pool
 from infra.migrate import migrate
 from infra.settings import Settings
+from infra.storage import AzureBlobStore, LocalDirStore, ObjectStore, create_store
 from kepctl import devtokens, services
 from kepctl.seed import REVIEW_FORM
 from kepctl.stack import StackSettings
@@ -357,3 +359,38 @@ async def review_form(http: httpx.AsyncClient, token_for: Callable[..., str]) ->
     saved = await http.post("/api/admin/forms", json={"key": "review", "title": "Έλεγχος", "definition": REVIEW_FORM},
                             headers=admin)  # fmt: skip
     assert saved.status_code == 201
+
+
+# the object store, each backend in turn (MinIO and Azurite are the stack's real servers), empty for each test
+def azure_settings(settings: Settings, stack: StackSettings, container: str) -> Settings:
+    """The session's settings pointed at the local Azurite."""
+    env = stack.app_env()
+    return settings.model_copy(
+        update={
+            "storage_backend": "azure",
+            "storage_bucket": container,
+            "azure_blob_endpoint": env["KEP_AZURE_BLOB_ENDPOINT"],
+            "azure_account_name": env["KEP_AZURE_ACCOUNT_NAME"],
+            "azure_account_key": SecretStr(env["KEP_AZURE_ACCOUNT_KEY"]),
+        }
+    )
+
+
+def new_azure_store(settings: Settings, stack: StackSettings) -> AzureBlobStore:
+    store = create_store(azure_settings(settings, stack, f"kep-t-{uuid.uuid4().hex[:12]}"))
+    assert isinstance(store, AzureBlobStore)
+    return store
+
+
+@pytest.fixture(params=["local", "minio", "azure"])
+async def store(
+    request: pytest.FixtureRequest, settings: Settings, stack: StackSettings, tmp_path: Path
+) -> AsyncIterator[ObjectStore]:
+    if request.param == "local":
+        yield LocalDirStore(tmp_path / "objects")
+    elif request.param == "minio":
+        yield create_store(settings.model_copy(update={"storage_bucket": f"kep-t-{uuid.uuid4().hex[:12]}"}))
+    else:
+        azure = new_azure_store(settings, stack)
+        yield azure
+        await azure.close()

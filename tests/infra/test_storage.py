@@ -11,47 +11,13 @@ from pathlib import Path
 
 import httpx
 import pytest
-from pydantic import SecretStr
 
 from infra.settings import Settings
 from infra.storage import AzureBlobStore, LocalDirStore, ObjectNotFound, ObjectStore, StorageError, create_store
 from infra.storage.minio import MinioStore
 from kepctl.stack import StackSettings
 from messages.errors import ConfigurationError, InvalidInput
-
-
-def azure_settings(settings: Settings, stack: StackSettings, container: str) -> Settings:
-    """The session's settings pointed at the local Azurite."""
-    env = stack.app_env()
-    return settings.model_copy(
-        update={
-            "storage_backend": "azure",
-            "storage_bucket": container,
-            "azure_blob_endpoint": env["KEP_AZURE_BLOB_ENDPOINT"],
-            "azure_account_name": env["KEP_AZURE_ACCOUNT_NAME"],
-            "azure_account_key": SecretStr(env["KEP_AZURE_ACCOUNT_KEY"]),
-        }
-    )
-
-
-def new_azure_store(settings: Settings, stack: StackSettings) -> AzureBlobStore:
-    store = create_store(azure_settings(settings, stack, f"kep-t-{uuid.uuid4().hex[:12]}"))
-    assert isinstance(store, AzureBlobStore)
-    return store
-
-
-@pytest.fixture(params=["local", "minio", "azure"])
-async def store(
-    request: pytest.FixtureRequest, settings: Settings, stack: StackSettings, tmp_path: Path
-) -> AsyncIterator[ObjectStore]:
-    if request.param == "local":
-        yield LocalDirStore(tmp_path / "objects")
-    elif request.param == "minio":
-        yield create_store(settings.model_copy(update={"storage_bucket": f"kep-t-{uuid.uuid4().hex[:12]}"}))
-    else:
-        azure = new_azure_store(settings, stack)
-        yield azure
-        await azure.close()
+from tests.conftest import new_azure_store
 
 
 @pytest.fixture

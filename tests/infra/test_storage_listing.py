@@ -7,34 +7,16 @@ from __future__ import annotations
 import asyncio
 import os
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from infra.settings import Settings
-from infra.storage import LocalDirStore, ObjectStore, azure, create_store, local, minio
+from infra.storage import LocalDirStore, ObjectStore, azure, local, minio
 from infra.storage.base import ListedObject
-from kepctl.stack import StackSettings
 from messages.errors import InvalidInput
-from tests.infra.test_storage import new_azure_store
 
 LATER = timedelta(minutes=1)  # a cut-off after everything a test stored: all of it is "old"
-
-
-@pytest.fixture(params=["local", "minio", "azure"])
-async def store(
-    request: pytest.FixtureRequest, settings: Settings, stack: StackSettings, tmp_path: Path
-) -> AsyncIterator[ObjectStore]:
-    if request.param == "local":
-        yield LocalDirStore(tmp_path / "objects")
-    elif request.param == "minio":
-        yield create_store(settings.model_copy(update={"storage_bucket": f"kep-t-{uuid.uuid4().hex[:12]}"}))
-    else:
-        blobs = new_azure_store(settings, stack)
-        yield blobs
-        await blobs.close()
 
 
 async def listed(store: ObjectStore, prefix: str, before: datetime) -> list[ListedObject]:

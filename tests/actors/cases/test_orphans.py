@@ -10,7 +10,7 @@ import hashlib
 import io
 import os
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
@@ -28,7 +28,7 @@ from actors.cases.topics import PROCESS_ROLES
 from actors.delivery.reader import READER_ACTOR, SWEEP
 from actors.eugo import applications
 from infra.settings import Settings
-from infra.storage import LocalDirStore, ObjectStore, create_store
+from infra.storage import LocalDirStore, ObjectStore
 from kepctl.main import app as kep
 from kepctl.stack import StackSettings
 from messages.cases import CaseAction, CaseCommand, DocumentView, OpenCase, OpenCaseRequest
@@ -36,7 +36,6 @@ from messages.citizen import Citizen
 from messages.eugo_applications import ApplicationRequest
 from serve.routers import eugo_applications
 from tests.conftest import OfficeFactory
-from tests.infra.test_storage import new_azure_store
 
 PDF = b"%PDF-1.7\n" + "Διαβατήριο".encode() + b"\n%%EOF\n"
 LATER = timedelta(minutes=1)  # a cut-off after everything a test stored: all of it is past the grace
@@ -49,20 +48,6 @@ def old() -> datetime:
 def young() -> datetime:
     """A cut-off before anything a test stores (an hour's grace): all of it is young."""
     return datetime.now(UTC) - timedelta(hours=1)
-
-
-@pytest.fixture(params=["local", "minio", "azure"])
-async def store(
-    request: pytest.FixtureRequest, settings: Settings, stack: StackSettings, tmp_path: Path
-) -> AsyncIterator[ObjectStore]:
-    if request.param == "local":
-        yield LocalDirStore(tmp_path / "objects")
-    elif request.param == "minio":
-        yield create_store(settings.model_copy(update={"storage_bucket": f"kep-t-{uuid.uuid4().hex[:12]}"}))
-    else:
-        blobs = new_azure_store(settings, stack)
-        yield blobs
-        await blobs.close()
 
 
 @pytest.fixture
@@ -130,7 +115,7 @@ async def evidence(store: ObjectStore, procedure: uuid.UUID, case_id: uuid.UUID)
     form = FormData([("evidence-1", upload)])
     p = applications.Procedure(procedure, "Licence", None, {"evidence-1": "Passport"}, 10, ("application/pdf",))
     ctx: Any = SimpleNamespace(store=store)
-    return await eugo_applications._files(ctx, form, p, case_id, "eugo:GR/GR/12345")
+    return await eugo_applications._files(ctx, await eugo_applications._scan(form), p, case_id, "eugo:GR/GR/12345")
 
 
 async def record(pool: asyncpg.Pool, procedure: uuid.UUID, case_id: uuid.UUID, files: list[applications.File]) -> None:
