@@ -51,7 +51,8 @@ def signing_certificate(descriptor: bytes) -> str:
     return "".join(str(found[0]).split())
 
 
-def _sign_in(http: httpx.Client, stack: StackSettings) -> None:
+def sign_in_admin(http: httpx.Client, stack: StackSettings) -> None:
+    """`http` speaks to Keycloak's admin API as the bootstrap administrator (a password grant of admin-cli)."""
     token = http.post(
         f"{stack.keycloak_url}/realms/master/protocol/openid-connect/token",
         data={
@@ -103,7 +104,7 @@ def ensure_eidas_realms(stack: StackSettings) -> None:
     url = stack.keycloak_url
     admin = f"{url}/admin"
     with httpx.Client(timeout=30) as http:
-        _sign_in(http, stack)
+        sign_in_admin(http, stack)
         _require_providers(http, admin)
         _ensure_realm(http, admin, node_realm(url))
         _ensure_realm(http, admin, citizens_realm(url))

@@ -27,7 +27,7 @@ import lxml.html
 import pytest
 from lxml import etree
 
-from kepctl.eidas_keycloak import ensure_eidas_realms
+from kepctl.eidas_keycloak import ensure_eidas_realms, sign_in_admin
 from kepctl.eidas_realms import (
     CITIZEN_CLIENT,
     CITIZENS_REALM,
@@ -354,18 +354,7 @@ async def test_a_citizen_cannot_change_what_the_node_asserted(stack: StackSettin
 
 def _admin(stack: StackSettings) -> httpx.Client:
     http = httpx.Client(base_url=f"{stack.keycloak_url}/admin/realms", timeout=30)
-    token = httpx.post(
-        f"{stack.keycloak_url}/realms/master/protocol/openid-connect/token",
-        data={
-            "grant_type": "password",
-            "client_id": "admin-cli",
-            "username": stack.keycloak_admin_user,
-            "password": stack.keycloak_admin_password.get_secret_value(),
-        },
-        timeout=30,
-    )
-    token.raise_for_status()
-    http.headers["Authorization"] = f"Bearer {token.json()['access_token']}"
+    sign_in_admin(http, stack)
     return http
 
 
