@@ -14,6 +14,7 @@ import asyncio
 import hashlib
 import re
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -70,38 +71,56 @@ _UPLOAD_BODY: dict[str, Any] = {
 }
 
 
-async def _files(
-    ctx: Context, form: FormData, p: applications.Procedure, case_id: uuid.UUID, actor: str
-) -> list[applications.File]:
-    """Checks every file part (name, size, type by its bytes), then stores them; all or none."""
-    checked: list[tuple[StarletteUploadFile, applications.File]] = []
-    for name, part in form.multi_items():
-        if not isinstance(part, StarletteUploadFile):
+@dataclass(frozen=True)
+class _Part:
+    """A file part as read once (the body is spooled whole by then): what the checks, the fingerprint of an
+    Idempotency-Key and the store need."""
+
+    name: str
+    upload: StarletteUploadFile
+    size: int
+    sha256: str
+    head: bytes  # the first bytes, to sniff the type
+
+
+async def _scan(form: FormData) -> list[_Part]:
+    parts: list[_Part] = []
+    for name, upload in form.multi_items():
+        if not isinstance(upload, StarletteUploadFile):
             continue
-        if not _KIND.fullmatch(name):
-            raise InvalidInput.at(f"/{name}", "file parts are named evidence-<id> or supporting", "kind")
         digest, size, head = hashlib.sha256(), 0, b""
-        while chunk := await part.read(CHUNK):
+        while chunk := await upload.read(CHUNK):
             size += len(chunk)
-            if size > p.max_bytes:
-                raise TooLarge(
-                    f"{name} is over {p.max_mb} MB", [FieldError(f"/{name}", f"at most {p.max_mb} MB", "size")]
-                )
             digest.update(chunk)
             if len(head) < SNIFF_BYTES:
                 head += chunk[: SNIFF_BYTES - len(head)]
-        content_type = _sniff(head)
+        await upload.seek(0)
+        parts.append(_Part(name, upload, size, digest.hexdigest(), head))
+    return parts
+
+
+async def _files(
+    ctx: Context, parts: list[_Part], p: applications.Procedure, case_id: uuid.UUID, actor: str
+) -> list[applications.File]:
+    """Checks every file part (name, size, type by its bytes), then stores them; all or none."""
+    checked: list[tuple[_Part, applications.File]] = []
+    for part in parts:
+        name = part.name
+        if not _KIND.fullmatch(name):
+            raise InvalidInput.at(f"/{name}", "file parts are named evidence-<id> or supporting", "kind")
+        if part.size > p.max_bytes:
+            raise TooLarge(f"{name} is over {p.max_mb} MB", [FieldError(f"/{name}", f"at most {p.max_mb} MB", "size")])
+        content_type = _sniff(part.head)
         if content_type is None or content_type not in p.types:
             message = f"{content_type or 'an unrecognised type'} is not accepted; accepted: {', '.join(p.types)}"
             raise InvalidInput.at(f"/{name}", message, "content_type")
-        file = applications.File(new_id(), name, safe_filename(part.filename), content_type, size, digest.hexdigest())
-        checked.append((part, file))
+        filename = safe_filename(part.upload.filename)
+        checked.append((part, applications.File(new_id(), name, filename, content_type, part.size, part.sha256)))
     stored: list[str] = []
     try:
         for part, file in checked:
-            await part.seek(0)
             key = store.document_key(case_id, file.document_id)
-            await ctx.store.put_file(key, part.file, file.size_bytes, file.sha256, file.content_type)
+            await ctx.store.put_file(key, part.upload.file, file.size_bytes, file.sha256, file.content_type)
             stored.append(key)
     except BaseException:
         await _delete(ctx, stored)
@@ -160,7 +179,8 @@ async def apply(
     try:
         form = await _form(request, 100 * 1024 * 1024, 100)
         try:
-            fingerprint = await _fingerprint(form)
+            parts = await _scan(form)
+            fingerprint = _fingerprint(form, parts)
             if idempotency_key is not None:
                 async with ctx.pool.acquire() as conn:
                     known = await applications.applicant_id(
@@ -171,14 +191,14 @@ async def apply(
                     )
                 if first:
                     return await _answer(ctx, citizen, first, replayed=True)
-            return await _submit(ctx, citizen, request_id, form, idempotency_key, fingerprint)
+            return await _submit(ctx, citizen, request_id, form, parts, idempotency_key, fingerprint)
         finally:
             await form.close()
     finally:
         ctx.uploads.release()
 
 
-async def _fingerprint(form: FormData) -> str:
+def _fingerprint(form: FormData, parts: list[_Part]) -> str:
     """What an Idempotency-Key protects: the `application` part (canonically: key order and spacing do not count)
     and each file part's name, file name and bytes."""
     raw = form.get("application")
@@ -186,20 +206,18 @@ async def _fingerprint(form: FormData) -> str:
         application = orjson.loads(raw) if isinstance(raw, str) else None
     except orjson.JSONDecodeError:
         application = raw
-    files = []
-    for name, part in form.multi_items():
-        if isinstance(part, StarletteUploadFile):
-            digest = hashlib.sha256()
-            while chunk := await part.read(CHUNK):
-                digest.update(chunk)
-            await part.seek(0)
-            files.append((name, part.filename or "", digest.hexdigest()))
-    body = {"application": application, "files": sorted(files)}
-    return idempotency.fingerprint("POST /api/eugo/applications", None, body)
+    files = sorted((part.name, part.upload.filename or "", part.sha256) for part in parts)
+    return idempotency.fingerprint("POST /api/eugo/applications", None, {"application": application, "files": files})
 
 
 async def _submit(
-    ctx: Context, citizen: Citizen, request_id: str, form: FormData, key: str | None, fingerprint: str
+    ctx: Context,
+    citizen: Citizen,
+    request_id: str,
+    form: FormData,
+    parts: list[_Part],
+    key: str | None,
+    fingerprint: str,
 ) -> Response:
     body = _application(form)
     async with ctx.pool.acquire() as conn:
@@ -212,12 +230,12 @@ async def _submit(
     if p.min_loa is not None:  # before anything of the application is looked at or kept
         require_loa(citizen, p.min_loa)
     form_data = applications.checked_form_data(p, body.form_data)
-    sent = {name for name, part in form.multi_items() if isinstance(part, StarletteUploadFile)}
+    sent = {part.name for part in parts}
     missing = [FieldError(f"/{e}", f"{name} is required", "missing") for e, name in p.evidence.items() if e not in sent]
     if missing:
         raise InvalidInput("required evidence is missing", missing)
     application_id, case_id = new_id(), new_id()
-    files = await _files(ctx, form, p, case_id, submission.actor_of(citizen.person_identifier))
+    files = await _files(ctx, parts, p, case_id, submission.actor_of(citizen.person_identifier))
     try:
         async with ctx.pool.acquire() as conn:
             applicant = await applications.applicant(
@@ -330,7 +348,7 @@ async def add_evidence(
     form = await _form(request, p.max_bytes, p.max_mb)
     actor = submission.actor_of(citizen.person_identifier)
     try:
-        files = await _files(ctx, form, p, case.id, actor)
+        files = await _files(ctx, await _scan(form), p, case.id, actor)
     finally:
         await form.close()
     if not files:
