@@ -37,16 +37,17 @@ _NOT_TEXT = frozenset(
 Translations = Mapping[str, Mapping[str, str]]
 
 
-def _texts(node: Any, pointer: str) -> Iterator[tuple[str, str]]:
+def _slots(node: Any, pointer: str) -> Iterator[tuple[dict[str, Any], str, str]]:
+    """Where the texts are: (the object holding one, its field, the pointer to it)."""
     if isinstance(node, list):
         for i, item in enumerate(node):
-            yield from _texts(item, pointer_join(pointer, i))
+            yield from _slots(item, pointer_join(pointer, i))
     elif isinstance(node, dict):
         for name, value in node.items():
             if name in TEXT_FIELDS and isinstance(value, str) and value.strip():
-                yield value, pointer_join(pointer, name)
+                yield node, name, pointer_join(pointer, name)
             elif name not in _NOT_TEXT and isinstance(value, dict | list):
-                yield from _texts(value, pointer_join(pointer, name))
+                yield from _slots(value, pointer_join(pointer, name))
 
 
 def texts(definition: Mapping[str, Any], title: str | None = None) -> dict[str, str]:
@@ -55,8 +56,8 @@ def texts(definition: Mapping[str, Any], title: str | None = None) -> dict[str, 
     found: dict[str, str] = {}
     if title and title.strip():
         found[title] = "/title"
-    for text, pointer in _texts(definition.get("components", []), "/definition/components"):
-        found.setdefault(text, pointer)
+    for holder, name, pointer in _slots(definition.get("components", []), "/definition/components"):
+        found.setdefault(holder[name], pointer)
     return found
 
 
@@ -93,23 +94,12 @@ def untranslated(
     return {lang: [t for t in known if t not in entries] for lang, entries in sorted(translations.items())}
 
 
-def _swap(node: Any, words: Mapping[str, str]) -> None:
-    if isinstance(node, list):
-        for item in node:
-            _swap(item, words)
-    elif isinstance(node, dict):
-        for name, value in node.items():
-            if name in TEXT_FIELDS and isinstance(value, str):
-                node[name] = words.get(value, value)
-            elif name not in _NOT_TEXT and isinstance(value, dict | list):
-                _swap(value, words)
-
-
 def translate(definition: Mapping[str, Any], translations: Translations, lang: str) -> dict[str, Any]:
     """A copy of the definition in `lang`, as Form.io's renderer shows it with `i18n`: a text without a translation
     stays as it is written (Greek)."""
     translated = copy.deepcopy(dict(definition))
     words = translations.get(lang, {})
     if lang != SOURCE_LANGUAGE and words:
-        _swap(translated.get("components", []), words)
+        for holder, name, _ in list(_slots(translated.get("components", []), "")):
+            holder[name] = words.get(holder[name], holder[name])
     return translated
