@@ -29,6 +29,7 @@ import orjson
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from actors.forms.errors import pointer_join
 from infra import faults
 from messages.errors import InvalidInput, KepError, RetryableError, TooLarge
 from messages.problems import FieldError
@@ -65,10 +66,10 @@ def _nul_pointers(value: Any, at: str = "") -> Iterator[str]:
             yield at
     elif isinstance(value, list):
         for i, item in enumerate(value):
-            yield from _nul_pointers(item, f"{at}/{i}")
+            yield from _nul_pointers(item, pointer_join(at, i))
     elif isinstance(value, dict):
         for key, item in value.items():
-            here = f"{at}/{key.replace('~', '~0').replace('/', '~1')}"
+            here = pointer_join(at, key)
             yield from ([here] if "\x00" in key else _nul_pointers(item, here))
 
 
@@ -97,8 +98,7 @@ def _query_nul_refusal(scope: Scope) -> InvalidInput | None:
     if not names:
         return None
     message = "text may not contain the NUL character (U+0000)"
-    pointers = [f"/{n.replace('~', '~0').replace('/', '~1')}" for n in names]
-    return InvalidInput(message, [FieldError(p, message, "nul_character") for p in pointers])
+    return InvalidInput(message, [FieldError(pointer_join("", n), message, "nul_character") for n in names])
 
 
 def _is_json(scope: Scope) -> bool:
