@@ -19,10 +19,11 @@ import structlog
 from actors.ray_options import actor_class
 from autoscaler.decision import Memory, decide, record_scale
 from autoscaler.metrics import MetricsError, MetricsReader, reader_from_settings
-from autoscaler.model import Decision, QueueMetrics, Scaler, ScalerError, ScaleState
+from autoscaler.model import Decision, QueueMetrics, Scaler, ScalerError, ScaleState, ScaleTargetRefused
 from autoscaler.policy import (
     DEFAULT_POLICIES,
     TASK_QUEUE_PREFIX,
+    Policies,
     PolicyError,
     TargetPolicy,
     load_policies,
@@ -39,6 +40,17 @@ log = structlog.get_logger("autoscaler")
 AUTOSCALER_ACTOR = "kep-autoscaler"
 DECISIONS_KEPT = 500
 HISTORY_MARGIN_S = 30.0  # readings are kept for the rate window and this much more
+RETRY_REFUSED_S = 30.0  # a load refused at start is tried again this often, until it passes
+
+
+class TargetsRefused(PolicyError):
+    """Valid policies naming a target its owner refuses: the API server's answer is in each problem."""
+
+
+def _close(scaler: Scaler) -> None:
+    close = getattr(scaler, "close", None)  # a Deployment's API client; an actor pool holds nothing
+    if close is not None:
+        close()
 
 
 @dataclass
@@ -70,7 +82,11 @@ def _wall(monotonic_at: float) -> str:
 
 class Autoscaler:
     async def __init__(  # type: ignore[misc]  # Ray awaits async __init__
-        self, settings: Settings, policies: str | None = None, dry_run: bool | None = None
+        self,
+        settings: Settings,
+        policies: str | None = None,
+        dry_run: bool | None = None,
+        retry_refused_s: float = RETRY_REFUSED_S,
     ) -> None:
         configure_logging(settings.log_format, settings.log_level)
         self.settings = settings
@@ -81,7 +97,16 @@ class Autoscaler:
         self.decisions: deque[dict[str, Any]] = deque(maxlen=DECISIONS_KEPT)
         self._stamp: tuple[tuple[str, float], ...] = ()
         self._engine: EngineClient | None = None  # only for policies that read the engine's backlog
-        self._load()  # a bad file at start stops the actor: nothing to run
+        # the problems of the last load refused, shown in the view; at start the load is tried again until it passes
+        self.refused: dict[str, Any] | None = None
+        self._retry_refused_s = retry_refused_s
+        self._retry_at: float | None = None
+        try:
+            await self._load()  # a file that does not validate at start stops the actor: nothing to run
+        except TargetsRefused as exc:
+            # a target the API server refuses: perhaps the Deployment or its RoleBinding is created in the same sync
+            self.refused = self._refused(exc.file, exc.problems)
+            self._retry_at = time.monotonic() + retry_refused_s
         self._loop = asyncio.create_task(self._run())
 
     # -- policies ----------------------------------------------------------------------------------------------
@@ -91,29 +116,65 @@ class Autoscaler:
             return tuple((str(f), f.stat().st_mtime) for f in policy_files(self.path))
         return ()
 
-    def _load(self) -> None:
+    async def _load(self) -> None:
         stamp = self._files_stamp()
         policies = load_policies(self.path)
         targets: dict[str, Target] = {}
+        kept: list[tuple[Target, TargetPolicy]] = []
+        made: list[Target] = []
         for policy in policies:
             old = self.targets.get(policy.name)
             if old is not None and old.policy.scale == policy.scale:
                 # same target: its readings and memory still hold; the new limits apply from the next decision
-                old.policy = policy
+                kept.append((old, policy))
                 targets[policy.name] = old
             else:
                 targets[policy.name] = Target(policy, scaler_for(policy, self.settings))
+                made.append(targets[policy.name])
+        refusals = await self._verify(made, policies)
+        if refusals:
+            for target in made:
+                _close(target.scaler)
+            file = refusals[0][0]
+            raise TargetsRefused(file, [problem for f, problem in refusals if f == file])
+        for old, policy in kept:
+            old.policy = policy
+        for name, target in self.targets.items():
+            if targets.get(name) is not target:
+                _close(target.scaler)
         self.targets, self._stamp = targets, stamp
+        self.refused, self._retry_at = None, None
         log.info("autoscaler_policies_loaded", source=str(self.path), targets=sorted(targets), dry_run=self.dry_run)
 
+    async def _verify(self, made: list[Target], policies: Policies) -> list[tuple[Path, str]]:
+        """Ask each new target's owner whether it can be scaled at all; (file, `field: the answer`) per refusal.
+        An owner that cannot be asked now (unreachable) is not a refusal: the decisions will say so."""
+
+        async def verify(target: Target) -> tuple[Path, str] | None:
+            name = target.policy.name
+            try:
+                await target.scaler.verify()
+            except ScaleTargetRefused as exc:
+                file = policies.sources[name]
+                index = [n for n, f in policies.sources.items() if f == file].index(name)
+                return file, f"targets.{index}.scale.{target.policy.scale.kind}: {exc.reason}"
+            except ScalerError as exc:
+                log.warning("autoscaler_target_unverified", target=name, error=exc.reason)
+            return None
+
+        return [r for r in await asyncio.gather(*(verify(t) for t in made)) if r is not None]
+
     async def reload(self) -> dict[str, Any]:
-        """Read the policies again; a file that does not validate changes nothing and says why."""
+        """Read the policies again; a file that does not validate, or names a target its owner refuses (a
+        Deployment that does not exist or that we may not scale), changes nothing and says why."""
         try:
-            self._load()
+            await self._load()
         except PolicyError as exc:
-            return self._refused(exc.file, exc.problems)
+            self.refused = self._refused(exc.file, exc.problems)
+            return self.refused
         except (ConfigurationError, ValueError) as exc:  # valid YAML naming a target we cannot reach or start
-            return self._refused(self.path, [f"(file): {exc}"])
+            self.refused = self._refused(self.path, [f"(file): {exc}"])
+            return self.refused
         return {"reloaded": True, "targets": sorted(self.targets)}
 
     def _refused(self, file: Path, problems: list[str]) -> dict[str, Any]:
@@ -125,6 +186,9 @@ class Autoscaler:
 
     async def _run(self) -> None:
         while True:
+            if self._retry_at is not None and time.monotonic() >= self._retry_at:
+                self._stamp = ()  # the refused load at start, again: see if the cluster has caught up
+                self._retry_at = time.monotonic() + self._retry_refused_s
             if self._files_stamp() != self._stamp:
                 try:
                     await self.reload()
@@ -224,6 +288,7 @@ class Autoscaler:
         return {
             "source": str(self.path),
             "dry_run": self.dry_run,
+            "refused": self.refused,
             "targets": targets,
             "decisions": list(self.decisions)[-recent:][::-1],
         }

@@ -19,7 +19,7 @@ from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError
 
-from autoscaler.model import ScaleConflict, ScalerError, ScaleState
+from autoscaler.model import ScaleConflict, ScalerError, ScaleState, ScaleTargetRefused
 from messages.errors import ConfigurationError
 
 MERGE_PATCH = "application/merge-patch+json"
@@ -92,6 +92,14 @@ class DeploymentScaler:
     def close(self) -> None:
         self._api.close()  # type: ignore[no-untyped-call]
 
+    async def verify(self) -> None:
+        """The Deployment exists and this account may read and patch its scale: a read, then a server-side dry run
+        of a patch to the size it has (admission and RBAC run, nothing is stored)."""
+        scale = await self._call("get", "deployments/scale", self._apps.read_namespaced_deployment_scale)
+        body = {"spec": {"replicas": (scale.spec.replicas if scale.spec else None) or 0}}
+        patch = self._apps.patch_namespaced_deployment_scale
+        await self._call("patch", "deployments/scale", patch, body, _content_type=MERGE_PATCH, dry_run="All")
+
     async def read(self) -> ScaleState:
         # readiness is not part of a Scale (its status.replicas counts unready pods too); the Deployment is read
         # first so that the version written against is the later one, not one a status update already replaced
@@ -141,11 +149,12 @@ class DeploymentScaler:
             case 409:
                 return ScaleConflict(self.target, f"Deployment {where} changed since it was read: {status.message}")
             case 404:
-                return ScalerError(self.target, f"Deployment {where} not found")
+                return ScaleTargetRefused(self.target, f"Deployment {where} not found ({status.message})")
             case 403:
                 needs = f"the service account needs {verb} on {resource} in {self.namespace}"
-                return ScalerError(self.target, f"forbidden: {needs} — see {RBAC_MANIFEST} ({status.message})")
+                return ScaleTargetRefused(self.target, f"forbidden: {needs} — see {RBAC_MANIFEST} ({status.message})")
             case 401:
-                return ScalerError(self.target, "unauthorized: the API server refused the credentials (token expired?)")
+                why = "unauthorized: the API server refused the credentials (token expired?)"
+                return ScaleTargetRefused(self.target, f"{why} ({status.message or status.reason})")
             case code:
                 return ScalerError(self.target, f"Kubernetes API answered {code} {status.reason}: {status.message}")

@@ -72,10 +72,20 @@ class ScalerError(Exception):
         self.reason = reason
 
 
+class ScaleTargetRefused(ScalerError):
+    """The target's owner answered that it cannot be scaled by us at all (it does not exist, or the account may not
+    read or write its size): a policy naming it is refused, rather than failing at every tick."""
+
+
 class Scaler(Protocol):
     """Something whose replica count the autoscaler sets: a Kubernetes Deployment or a local actor pool."""
 
     target: str
+
+    async def verify(self) -> None:
+        """Before a policy naming the target is taken: raises `ScaleTargetRefused` if it can never be scaled, and
+        `ScalerError` if that cannot be known now (the owner unreachable). Changes nothing."""
+        ...
 
     async def read(self) -> ScaleState: ...
 

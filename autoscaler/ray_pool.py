@@ -53,6 +53,9 @@ class ActorPoolScaler:
     def __repr__(self) -> str:
         return f"ActorPoolScaler({self.target!r})"
 
+    async def verify(self) -> None:
+        """Nothing to ask: the member factory was found when the scaler was made, and Ray starts what it is given."""
+
     async def read(self) -> ScaleState:
         names = await self._members()
         ready = await asyncio.gather(*(self._ready(name) for name in names))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import secrets
 from pathlib import Path
 from typing import Literal
@@ -9,6 +10,7 @@ from typing import Literal
 import limits
 from cryptography.fernet import Fernet
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_core import to_jsonable_python
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from messages.catalog import ATTACHMENT_MAX_MB_CEILING
@@ -74,6 +76,10 @@ class Settings(BaseSettings):
     bridge_long_poll_ms: int = Field(default=30_000, ge=0, le=1_800_000)
     bridge_max_in_flight: int = Field(default=64, ge=1)
     worker_prefetch: int = Field(default=8, ge=1)
+    # who runs the queue workers (task, delivery, renderers): `ray`, named actors the bootstrap starts and the
+    # autoscaler's `ray_pool` targets size; `processes`, processes of their own (`kep worker run`, a Deployment each
+    # in a cluster) that the autoscaler's `kubernetes` targets size, so the bootstrap starts none
+    worker_pools: Literal["ray", "processes"] = "ray"
     # the reconciler of cases and their process instances: how often (0: only on request), and how old a case's
     # last change must be before it is judged (its event may still be on its way to the engine)
     reconcile_interval_s: float = Field(default=600.0, ge=0)
@@ -201,6 +207,28 @@ class Settings(BaseSettings):
 
     def __repr__(self) -> str:
         return f"Settings(env={self.env!r}, storage={self.storage_backend!r}, engine={self.engine_url!r})"
+
+
+def as_env(settings: Settings) -> dict[str, str]:
+    """The KEP_* variables that give another process these settings, secrets included (a worker process started
+    for this system: kepctl/local_kubelet.py, tests). Unset values are left out."""
+    env: dict[str, str] = {}
+    for name in type(settings).model_fields:
+        value = getattr(settings, name)
+        if value is None:
+            continue
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()
+        env[f"KEP_{name.upper()}"] = value if isinstance(value, str) else _env_text(value)
+    return env
+
+
+def _env_text(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    plain = to_jsonable_python(value)
+    # pydantic-settings reads complex fields (lists, tuples, dicts) as JSON, the rest as their text
+    return json.dumps(plain) if isinstance(plain, list | dict) else str(plain)
 
 
 def load_settings(**overrides: object) -> Settings:

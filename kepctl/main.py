@@ -45,6 +45,8 @@ routings_app = typer.Typer(help="Routings: the competent office per procedure an
 app.add_typer(routings_app, name="routings")
 documents_app = typer.Typer(help="Documents of cases in the object store.", no_args_is_help=True)
 app.add_typer(documents_app, name="documents")
+worker_app = typer.Typer(help="Queue workers as processes of their own (a Deployment's pods).", no_args_is_help=True)
+app.add_typer(worker_app, name="worker")
 
 
 SERVICE_NAMES = "postgres redis rabbitmq minio azurite engine keycloak mitos ked mailbox kshde k8s (only when named)"
@@ -379,6 +381,37 @@ async def _chaos(
         faults = chaos_run.plan(seed, "short" if profile == "short" else "long")
         calm = gap if gap is not None else (15.0 if profile == "short" else 60.0)
         return await chaos_run.run(target, faults, seed=seed, rate_per_s=rate, gap_s=calm, say=_say)
+
+
+@worker_app.command("run")
+def worker_run(
+    pool: Annotated[str, typer.Argument(help="cases | delivery | renderer | sink")],
+    prefetch: Annotated[int | None, typer.Option(min=1, help="messages held at once (default: the settings')")] = None,
+    pages: Annotated[int | None, typer.Option(min=1, max=16, help="renderer: pages printed at once")] = None,
+    queue: Annotated[str | None, typer.Option(help="sink: the queue it drains")] = None,
+    service_time: Annotated[float, typer.Option(min=0.0, help="sink: seconds spent on each message")] = 0.1,
+    drain_seconds: Annotated[float, typer.Option(min=0.0, help="on SIGTERM, how long to finish what is held")] = 60.0,
+    health_port: Annotated[int | None, typer.Option(help="serve /livez and /readyz on this port")] = None,
+) -> None:
+    """Run one member of a worker pool until SIGTERM, then drain it (kepctl/worker.py)."""
+    from kepctl import worker
+
+    if pool not in worker.POOLS:
+        raise typer.BadParameter(" | ".join(worker.POOLS), param_hint="POOL")
+    settings = _settings(_stack())
+    if pool in worker.NEEDS_RAY:
+        if not settings.ray_address:
+            typer.secho(f"the {pool} workers reach the case shards: set KEP_RAY_ADDRESS", fg="red", err=True)
+            raise typer.Exit(2)
+        from serve.bootstrap import init_ray
+
+        init_ray(settings)
+    options = worker.Options(prefetch=prefetch, pages=pages, queue=queue, service_time_s=service_time)
+    try:
+        done = asyncio.run(worker.serve(pool, settings, options, drain_s=drain_seconds, health_port=health_port))
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    typer.echo(json.dumps(done))
 
 
 @app.command()

@@ -138,14 +138,17 @@ def start_actors(settings: Settings, detached: bool = False) -> dict[str, ActorH
     handles[OUTBOX_RELAY] = OutboxRelayActor.options(name=OUTBOX_RELAY, lifetime=lifetime, get_if_exists=True).remote(
         settings
     )
-    # the workers first: the bridge fetches only for topics that have consumers; the autoscaler grows the pool
-    first_worker = f"{TASK_WORKER}-0"
-    handles[first_worker] = task_worker(first_worker, settings)
-    first_renderer = f"{RENDERER}-0"
-    handles[first_renderer] = renderer(first_renderer, settings)
-    first_delivery = f"{DELIVERY_WORKER}-0"
-    handles[first_delivery] = delivery_member(first_delivery, settings)
-    ray.get([handles[name].__ray_ready__.remote() for name in (first_worker, first_renderer, first_delivery)])
+    if settings.worker_pools == "ray":
+        # the workers first: the bridge fetches only for topics that have consumers; the autoscaler grows the pool.
+        # With `processes` they are Deployments (kepctl/worker.py) and the bridge waits for their consumers.
+        first = {
+            f"{TASK_WORKER}-0": task_worker,
+            f"{RENDERER}-0": renderer,
+            f"{DELIVERY_WORKER}-0": delivery_member,
+        }
+        for name, member in first.items():
+            handles[name] = member(name, settings)
+        ray.get([handles[name].__ray_ready__.remote() for name in first])
     handles[BRIDGE_ACTOR] = CamundaBridgeActor.options(name=BRIDGE_ACTOR, lifetime=lifetime, get_if_exists=True).remote(
         settings
     )

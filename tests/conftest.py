@@ -326,6 +326,19 @@ def mitos_url(mitos_app: MitosApp) -> Iterator[str]:
 
 
 @pytest.fixture
+async def flood_queue(settings: Settings) -> AsyncIterator[str]:
+    """A queue of the test's own (durable quorum, with its dead-letter queue), deleted afterwards."""
+    name = f"flood-{uuid.uuid4().hex[:8]}"
+    connection = await aio_pika.connect(settings.amqp_url.get_secret_value())
+    async with connection:
+        await amqp.declare_queue(await connection.channel(), name, [])
+        yield name
+        channel = await connection.channel()
+        await channel.queue_delete(name)
+        await channel.queue_delete(f"{name}.dlq")
+
+
+@pytest.fixture
 async def case_events(settings: Settings) -> AsyncIterator[aio_pika.abc.AbstractQueue]:
     """A private queue bound to every case event, as a consumer elsewhere would declare it."""
     conn = await amqp.connect(settings.amqp_url.get_secret_value(), "test-consumer")

@@ -116,8 +116,10 @@ class KubeNamespace:
         write_kubeconfig(path, self.k8s.stack.k8s_api_url, self.k8s.pki.ca_cert, token)
         return KubeConnection(kubeconfig=path, timeout_s=timeout_s)
 
-    def create_deployment(self, replicas: int, *, node_selector: dict[str, str] | None = None) -> str:
-        name = f"worker-{uuid.uuid4().hex[:8]}"
+    def create_deployment(
+        self, replicas: int, *, node_selector: dict[str, str] | None = None, name: str | None = None
+    ) -> str:
+        name = name or f"worker-{uuid.uuid4().hex[:8]}"
         labels = {"app": name}
         pod = client.V1PodSpec(
             containers=[client.V1Container(name="worker", image="kep-backoffice:test")],
@@ -132,6 +134,27 @@ class KubeNamespace:
         body = client.V1Deployment(metadata=client.V1ObjectMeta(name=name, labels=labels), spec=spec)
         self.apps.create_namespaced_deployment(self.name, body)
         return name
+
+    def create_worker_deployment(
+        self, replicas: int, command: list[str], *, grace_s: int = 30, name: str | None = None
+    ) -> str:
+        """A queue-worker Deployment as in deployments/k8s/base/workers/: its pods' command is what the local
+        kubelet (kepctl/local_kubelet.py) runs."""
+        name = name or f"worker-{uuid.uuid4().hex[:8]}"
+        labels = {"app": name, "app.kubernetes.io/component": "queue-worker"}
+        container = client.V1Container(name="worker", image="kep-backoffice:test", command=command)
+        pod = client.V1PodSpec(containers=[container], termination_grace_period_seconds=grace_s)
+        spec = client.V1DeploymentSpec(
+            replicas=replicas,
+            selector=client.V1LabelSelector(match_labels={"app": name}),
+            template=client.V1PodTemplateSpec(metadata=client.V1ObjectMeta(labels=labels), spec=pod),
+        )
+        body = client.V1Deployment(metadata=client.V1ObjectMeta(name=name, labels=labels), spec=spec)
+        self.apps.create_namespaced_deployment(self.name, body)
+        return name
+
+    def scale(self, name: str, replicas: int) -> None:
+        self.apps.patch_namespaced_deployment_scale(name, self.name, {"spec": {"replicas": replicas}})
 
     def deployment(self, name: str) -> Any:
         return self.apps.read_namespaced_deployment(name, self.name)

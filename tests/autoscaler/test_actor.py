@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 import aio_pika
 import httpx
@@ -21,13 +20,13 @@ import ray
 
 from actors.ray_options import ActorHandle, call_actor
 from autoscaler.actor import AUTOSCALER_ACTOR, AutoscalerActor
-from autoscaler.metrics import vhost_of
 from bpmn_bridge.engine import EngineClient
 from infra import amqp
 from infra.settings import Settings
 from kepctl import services
 from tests.autoscaler.kube_cluster import KubeNamespace
 from tests.helpers import bearer, eventually
+from tests.queues import flood, purge, queue_stats
 
 MESSAGES = 300
 
@@ -50,37 +49,6 @@ targets:
     rate_window_seconds: 10
     scale_down: {{stabilization_window_seconds: 5}}
 """
-
-
-@pytest.fixture
-async def flood_queue(settings: Settings) -> AsyncIterator[str]:
-    name = f"flood-{uuid.uuid4().hex[:8]}"
-    connection = await aio_pika.connect(settings.amqp_url.get_secret_value())
-    async with connection:
-        await amqp.declare_queue(await connection.channel(), name, [])
-        yield name
-        channel = await connection.channel()
-        await channel.queue_delete(name)
-        await channel.queue_delete(f"{name}.dlq")
-
-
-async def flood(settings: Settings, queue: str, n: int) -> None:
-    connection = await aio_pika.connect(settings.amqp_url.get_secret_value())
-    async with connection:
-        channel = await connection.channel(publisher_confirms=True)
-        for i in range(n):
-            message = aio_pika.Message(b"{}", message_id=str(i), delivery_mode=aio_pika.DeliveryMode.PERSISTENT)
-            await channel.default_exchange.publish(message, routing_key=queue)
-
-
-async def queue_stats(settings: Settings, queue: str) -> dict[str, Any]:
-    assert settings.rabbit_mgmt_url is not None
-    url = httpx.URL(settings.rabbit_mgmt_url.get_secret_value())
-    auth = (url.username, url.password)
-    async with httpx.AsyncClient(base_url=str(url.copy_with(username=None, password=None)), auth=auth) as http:
-        vhost = quote(vhost_of(settings.amqp_url.get_secret_value()), safe="")
-        stats: dict[str, Any] = (await http.get(f"/api/queues/{vhost}/{quote(queue, safe='')}")).json()
-    return stats
 
 
 def members(pool: str) -> list[str]:
@@ -270,10 +238,50 @@ async def test_a_kubernetes_deployment_is_scaled_through_its_scale_subresource(
         kube_ns.delete()
 
 
-async def purge(settings: Settings, queue: str) -> None:
-    connection = await aio_pika.connect(settings.amqp_url.get_secret_value())
-    async with connection:
-        await (await (await connection.channel()).get_queue(queue, ensure=False)).purge()
+async def test_a_policy_naming_a_deployment_that_cannot_be_scaled_is_refused_with_the_servers_answer(
+    ray_app: dict[str, Any], settings: Settings, tmp_path: Path, flood_queue: str, k8s: services.Kubernetes
+) -> None:
+    kube_ns = KubeNamespace.create(k8s, tmp_path)
+    missing = f"later-{uuid.uuid4().hex[:8]}"
+    policy = tmp_path / "k8s.yaml"
+    policy.write_text(K8S_POLICY.format(queue=flood_queue, namespace=kube_ns.name, name=missing))
+    connection = kube_ns.connection()
+    reach = settings.model_copy(update={"kube_api_url": None, "kube_token": None, "kubeconfig": connection.kubeconfig})
+    # at start, a Deployment that does not exist (yet): the actor runs, scales nothing and says why
+    autoscaler = AutoscalerActor.options(name=f"autoscaler-{uuid.uuid4().hex[:6]}").remote(
+        reach, str(policy), None, 1.0
+    )
+    try:
+        view = await call_actor(autoscaler.view.remote())
+        assert view["targets"] == []
+        assert view["refused"]["problems"] == [
+            f"targets.0.scale.kubernetes: Deployment {kube_ns.name}/{missing} not found "
+            f'(deployments.apps "{missing}" not found)'
+        ]
+        # created afterwards (the same sync, a moment later): the load is tried again and taken
+        kube_ns.create_deployment(1, name=missing)
+
+        async def loaded() -> bool:
+            view = await call_actor(autoscaler.view.remote())
+            return [t["name"] for t in view["targets"]] == ["k8s-workers"] and view["refused"] is None
+
+        await eventually(loaded, within=30)
+
+        # a change naming a Deployment the ServiceAccount may not scale (another namespace): refused with the API
+        # server's words, and the target in force stays
+        policy.write_text(K8S_POLICY.format(queue=flood_queue, namespace="default", name=missing))
+        result = await call_actor(autoscaler.reload.remote())
+        assert result["reloaded"] is False
+        [problem] = result["problems"]
+        assert problem.startswith("targets.0.scale.kubernetes: forbidden: the service account needs get on ")
+        who = f"system:serviceaccount:{kube_ns.name}:kep-autoscaler"
+        assert f'User "{who}" cannot get resource "deployments/scale" in API group "apps"' in problem
+        view = await call_actor(autoscaler.view.remote())
+        assert view["targets"][0]["scale"] == f"kubernetes:{kube_ns.name}/{missing}"
+        assert view["refused"] == result
+    finally:
+        ray.kill(autoscaler, no_restart=True)
+        kube_ns.delete()
 
 
 ENGINE_POLICY = """

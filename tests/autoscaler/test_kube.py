@@ -16,7 +16,7 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from autoscaler.kube import DeploymentScaler, KubeConnection, api_client
-from autoscaler.model import ScaleConflict, ScalerError, ScaleState
+from autoscaler.model import ScaleConflict, ScalerError, ScaleState, ScaleTargetRefused
 from autoscaler.rescale import rescale
 from infra.retry import Backoff
 from kepctl import services
@@ -222,8 +222,10 @@ async def test_a_missing_deployment_is_named(make_scaler: ScalerFactory) -> None
     with pytest.raises(ScalerError) as caught:
         await scaler.read()
 
-    assert caught.value.reason == f"Deployment {scaler.target} not found"
-    assert not isinstance(caught.value, ScaleConflict)
+    name = scaler.target.split("/")[1]
+    # ours, then the API server's own words
+    assert caught.value.reason == f'Deployment {scaler.target} not found (deployments.apps "{name}" not found)'
+    assert isinstance(caught.value, ScaleTargetRefused)
 
 
 async def test_a_forbidden_patch_says_which_permission_is_missing(
@@ -349,7 +351,7 @@ async def test_an_expired_token_is_unauthorized(make_scaler: ScalerFactory, kube
             await expired.read()
     finally:
         expired.close()
-    assert caught.value.reason == "unauthorized: the API server refused the credentials (token expired?)"
+    assert caught.value.reason == "unauthorized: the API server refused the credentials (token expired?) (Unauthorized)"
 
 
 async def test_a_token_of_a_deleted_service_account_is_unauthorized(
@@ -393,3 +395,52 @@ async def test_a_write_needs_a_version(make_scaler: ScalerFactory) -> None:
 def test_a_target_is_namespace_slash_name(target: str) -> None:
     with pytest.raises(ValueError, match="namespace/name"):
         DeploymentScaler.connect(target, KubeConnection(api_url="http://127.0.0.1:9"))
+
+
+async def test_verify_passes_for_a_deployment_it_may_scale_and_changes_nothing(
+    make_scaler: ScalerFactory, kube_ns: KubeNamespace
+) -> None:
+    scaler, name = make_scaler(2)
+    await settled(kube_ns, name)
+    version = kube_ns.deployment(name).metadata.resource_version
+
+    await scaler.verify()  # the patch is a server-side dry run
+
+    assert kube_ns.deployment(name).metadata.resource_version == version
+    assert kube_ns.replicas(name) == 2
+
+
+async def test_verify_refuses_a_missing_deployment_with_the_servers_answer(make_scaler: ScalerFactory) -> None:
+    scaler, name = make_scaler(exists=False)
+
+    with pytest.raises(ScaleTargetRefused) as caught:
+        await scaler.verify()
+
+    assert f'deployments.apps "{name}" not found' in caught.value.reason
+
+
+async def test_verify_refuses_a_deployment_the_role_may_not_patch(
+    make_scaler: ScalerFactory, kube_ns: KubeNamespace
+) -> None:
+    scaler, name = make_scaler(1)
+    kube_ns.set_role_verbs("deployments/scale", ["get"])
+    try:
+        refusal: ScaleTargetRefused | None = None
+
+        async def refused() -> bool:
+            nonlocal refusal
+            try:
+                await scaler.verify()
+            except ScaleTargetRefused as exc:
+                refusal = exc
+                return True
+            return False
+
+        await eventually(refused, within=30)  # RBAC sees the changed Role within moments
+    finally:
+        kube_ns.set_role_verbs("deployments/scale", ["get", "patch"])
+
+    assert refusal is not None
+    who = f"system:serviceaccount:{kube_ns.name}:{SERVICE_ACCOUNT}"
+    assert f'User "{who}" cannot patch resource "deployments/scale"' in refusal.reason
+    assert kube_ns.replicas(name) == 1

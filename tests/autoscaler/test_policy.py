@@ -12,7 +12,10 @@ from autoscaler.behavior import StepPolicy
 from autoscaler.policy import OUR_SCALE_DOWN, OUR_SCALE_UP, PolicyError, load_policies
 from bpmn_bridge.worker import TASK_WORKER, task_queue
 
-SHIPPED = Path(__file__).resolve().parents[2] / "deployments" / "autoscaler" / "policies.yaml"
+ROOT = Path(__file__).resolve().parents[2]
+SHIPPED = ROOT / "deployments" / "autoscaler" / "policies.yaml"
+CLUSTER = ROOT / "deployments" / "autoscaler" / "policies-cluster.yaml"
+WORKERS = ROOT / "deployments" / "k8s" / "base" / "workers"
 
 
 def target(**overrides: Any) -> dict[str, Any]:
@@ -58,14 +61,38 @@ def test_the_shipped_policy_covers_the_bridge_queues() -> None:
     assert policies.sources["bridge-workers"] == SHIPPED
 
 
-def test_the_commented_kubernetes_example_is_valid_once_uncommented(tmp_path: Path) -> None:
-    text = SHIPPED.read_text(encoding="utf-8")
-    example = text[text.index("  # - name: bridge-workers-k8s") :]
-    uncommented = "targets:\n" + "\n".join(line.replace("  # ", "  ", 1) for line in example.splitlines())
-    (tmp_path / "k8s.yaml").write_text(uncommented, encoding="utf-8")
-    k8s = load_policies(tmp_path / "k8s.yaml")["bridge-workers-k8s"]
-    assert str(k8s.scale) == "kubernetes:kep/kep-task-worker"
-    # a partial scale_down takes the rest from our defaults, as the HPA fills a partial behavior
+def test_the_cluster_policies_are_the_local_ones_scaling_the_worker_deployments() -> None:
+    local, cluster = load_policies(SHIPPED), load_policies(CLUSTER)
+    assert sorted(cluster.targets) == sorted(local.targets)
+    # numbers tuned by replaying a trace locally are the ones the cluster runs
+    for name, policy in cluster.targets.items():
+        assert policy.model_dump(exclude={"scale"}) == local[name].model_dump(exclude={"scale"}), name
+    # each names the Deployment whose pods run its pool (kepctl/worker.py), in the namespace the manifests use
+    pools = {"bridge-workers": "cases", "delivery-workers": "delivery", "renderers": "renderer"}
+    deployments = {
+        d["metadata"]["name"]: d
+        for f in sorted(WORKERS.glob("*.yaml"))
+        for d in yaml.safe_load_all(f.read_text(encoding="utf-8"))
+        if d and d.get("kind") == "Deployment"
+    }
+    for name, pool in pools.items():
+        ref = cluster[name].scale.kubernetes
+        assert ref is not None, name
+        assert ref.namespace == "kep"
+        container = deployments[ref.name]["spec"]["template"]["spec"]["containers"][0]
+        assert container["command"][:4] == ["kep", "worker", "run", pool], name
+        assert "replicas" not in deployments[ref.name]["spec"], "the autoscaler owns the size"
+    # the ConfigMap the pods mount carries the cluster's file under the name KEP_AUTOSCALER_POLICIES gives
+    kustomization = yaml.safe_load((SHIPPED.parent / "kustomization.yaml").read_text(encoding="utf-8"))
+    assert kustomization["configMapGenerator"][0]["files"] == ["policies.yaml=policies-cluster.yaml"]
+
+
+def test_a_partial_scale_down_takes_the_rest_from_our_defaults(tmp_path: Path) -> None:
+    # as the HPA fills a partial behavior
+    scale_down = {"stabilization_window_seconds": 120, "policies": [{"type": "Pods", "value": 2, "period_seconds": 30}]}
+    path = write(tmp_path, target(scale={"kubernetes": {"namespace": "kep", "name": "w"}}, scale_down=scale_down))
+    k8s = load_policies(path)["workers"]
+    assert str(k8s.scale) == "kubernetes:kep/w"
     assert k8s.behavior.down.window_s == 120
     assert k8s.behavior.down.policies == (StepPolicy("Pods", 2, 30),)
     assert k8s.behavior.down.select == "Max"
