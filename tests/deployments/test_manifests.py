@@ -156,8 +156,8 @@ def test_the_operators_schemas_are_strict_too(
 
     done = dry_run(k8s, "-f", str(bad))
 
-    assert done.returncode != 0
-    assert f'unknown field "{field}"' in done.stderr
+    assert done.returncode != 0, done.stdout
+    assert f'unknown field "{field}"' in done.stderr, done.stderr
 
 
 def render(overlay: str) -> dict[tuple[str, str], dict[str, Any]]:
