@@ -32,6 +32,7 @@ from kubernetes import client
 log = structlog.get_logger("local_kubelet")
 QUEUE_WORKERS = "app.kubernetes.io/component=queue-worker"  # the label of the worker Deployments' pods
 DEFAULT_GRACE_S = 30.0  # Kubernetes' default terminationGracePeriodSeconds
+LOCAL_ENV = {"KEP_WORKER_HEALTH_PORT": "0"}
 
 
 @dataclass
@@ -117,8 +118,9 @@ class LocalKubelet:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         out = (self.log_dir / f"{pod.name}.log").open("ab")
         argv = [_executable(pod.argv[0]), *pod.argv[1:]]
-        # this machine's values win: the container's addresses name the cluster's services
-        env = {**pod.env, **self.base_env, "POD_NAME": pod.name, "POD_NAMESPACE": self.namespace}
+        # this machine's values win: the container's addresses name the cluster's services. The pods share this
+        # host's network, so the workers' probe port (one per pod in a cluster) is any free one here
+        env = {**pod.env, **self.base_env, **LOCAL_ENV, "POD_NAME": pod.name, "POD_NAMESPACE": self.namespace}
         process = subprocess.Popen(argv, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
         proc = PodProcess(pod.name, argv, pod.grace_s, process, out)
         self.processes[pod.name] = proc

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -160,10 +161,29 @@ def _ray_head(stack: StackSettings) -> str:
 
 
 @app.command()
-def up(demo: Annotated[bool, typer.Option(help="seed demo data")] = True) -> None:
+def up(
+    demo: Annotated[bool, typer.Option(help="seed demo data")] = True,
+    workers: Annotated[
+        str,
+        typer.Option(
+            help="ray: the queue workers are Ray actors the autoscaler starts and stops; processes: they are "
+            "Deployments on the local Kubernetes control plane, each Running pod a local `kep worker run` "
+            "(kepctl/cluster_workers.py), scaled by the autoscaler through the API server"
+        ),
+    ] = "ray",
+) -> None:
     """Start everything: services, schema, demo data, Ray, the actors and the HTTP API."""
+    if workers not in ("ray", "processes"):
+        raise typer.BadParameter("ray or processes", param_hint="--workers")
     stack = _stack()
     services_start(None)
+    if workers == "processes":
+        services_start(["k8s"])
+        from kepctl import cluster_workers
+
+        os.environ["KEP_WORKER_POOLS"] = "processes"
+        os.environ["KEP_AUTOSCALER_POLICIES"] = str(cluster_workers.CLUSTER_POLICIES)
+        os.environ["KEP_KUBECONFIG"] = str(cluster_workers.install(stack))
     settings = _settings(stack)
     migrate()
     if demo:
@@ -183,6 +203,9 @@ def up(demo: Annotated[bool, typer.Option(help="seed demo data")] = True) -> Non
         _say(f"catalogue synced from {settings.mitos_url}: {run.status.value}, {run.added} added")
         activated = asyncio.run(activate_demo_procedures(settings.database_url.get_secret_value()))
         _say(f"demo: {activated} procedures activated")
+    if workers == "processes":
+        pid = cluster_workers.start_kubelet(stack, dict(os.environ))
+        _say(f"queue workers: the Deployments in namespace kep, run here by the local kubelet (pid {pid})")
     _say(f"KEP Backoffice is up: http://127.0.0.1:{stack.http_port}/docs")
     _say("a token for the demo employee: ./dev kep token maria.papadopoulou")
 
@@ -191,6 +214,10 @@ def up(demo: Annotated[bool, typer.Option(help="seed demo data")] = True) -> Non
 def down() -> None:
     """Stop the HTTP API, Ray and the services."""
     stack = _stack()
+    from kepctl import cluster_workers
+
+    if cluster_workers.stop_kubelet(stack):  # its workers drain while Ray and the services are still there
+        _say("stopped the local kubelet and its workers")
     subprocess.run([sys.executable, "-m", "ray.scripts.scripts", "stop", "--force"], check=False)
     services.reap_orphan_haproxy(stack.http_port, _say)
     services.stop_all(stack, _say)
@@ -391,7 +418,10 @@ def worker_run(
     queue: Annotated[str | None, typer.Option(help="sink: the queue it drains")] = None,
     service_time: Annotated[float, typer.Option(min=0.0, help="sink: seconds spent on each message")] = 0.1,
     drain_seconds: Annotated[float, typer.Option(min=0.0, help="on SIGTERM, how long to finish what is held")] = 60.0,
-    health_port: Annotated[int | None, typer.Option(help="serve /livez and /readyz on this port")] = None,
+    health_port: Annotated[
+        int | None,
+        typer.Option(envvar="KEP_WORKER_HEALTH_PORT", help="serve /livez and /readyz on this port (0: any free one)"),
+    ] = None,
 ) -> None:
     """Run one member of a worker pool until SIGTERM, then drain it (kepctl/worker.py)."""
     from kepctl import worker
@@ -412,6 +442,32 @@ def worker_run(
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None
     typer.echo(json.dumps(done))
+
+
+@worker_app.command("follow")
+def worker_follow(
+    namespace: Annotated[str, typer.Option(help="the namespace whose worker pods to run")] = "kep",
+    selector: Annotated[str, typer.Option(help="which pods")] = "app.kubernetes.io/component=queue-worker",
+) -> None:
+    """DEV ONLY: run each Running pod of the local control plane's kwok node as a local process
+    (kepctl/local_kubelet.py), until SIGTERM; `kep up --workers processes` starts it."""
+    from kubernetes import client, config
+
+    from kepctl.local_kubelet import LocalKubelet
+
+    stack = _stack()
+    k8s = services.Kubernetes("k8s", stack)
+    api = config.new_client_from_config(config_file=str(k8s.pki.admin_kubeconfig), persist_config=False)  # type: ignore[no-untyped-call]
+
+    async def follow() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        kubelet = LocalKubelet(client.CoreV1Api(api), namespace, stack.log_dir / "pods", selector=selector)
+        await kubelet.run(stop)
+
+    asyncio.run(follow())
 
 
 @app.command()

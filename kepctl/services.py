@@ -859,18 +859,30 @@ def ensure_kube_pki(stack: StackSettings) -> KubePki:
         write(pki.sa_pub, pub, 0o644)
     if not pki.tokens_file.exists():
         write(pki.tokens_file, f'{secrets.token_urlsafe(32)},{KUBE_ADMIN},{KUBE_ADMIN},"system:masters"\n'.encode())
-    kubeconfig = {
-        "apiVersion": "v1",
-        "kind": "Config",
-        "clusters": [
-            {"name": "kep-local", "cluster": {"server": stack.k8s_api_url, "certificate-authority": str(pki.ca_cert)}}
-        ],
-        "users": [{"name": KUBE_ADMIN, "user": {"token": pki.admin_token}}],
-        "contexts": [{"name": "kep-local", "context": {"cluster": "kep-local", "user": KUBE_ADMIN}}],
-        "current-context": "kep-local",
-    }
-    write(pki.admin_kubeconfig, json.dumps(kubeconfig, indent=2).encode())
+    write(pki.admin_kubeconfig, kubeconfig(stack.k8s_api_url, pki.ca_cert, pki.admin_token, KUBE_ADMIN).encode())
     return pki
+
+
+def kubeconfig(server: str, ca_cert: Path, token: str, user: str = "user") -> str:
+    """A kubeconfig as an operator hands one out: the server, its CA and a bearer token."""
+    return json.dumps(
+        {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [{"name": "kep-local", "cluster": {"server": server, "certificate-authority": str(ca_cert)}}],
+            "users": [{"name": user, "user": {"token": token}}],
+            "contexts": [{"name": "kep-local", "context": {"cluster": "kep-local", "user": user}}],
+            "current-context": "kep-local",
+        },
+        indent=2,
+    )
+
+
+def write_kubeconfig(path: Path, server: str, ca_cert: Path, token: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(kubeconfig(server, ca_cert, token))
+    path.chmod(0o600)
+    return path
 
 
 def _kube_get(stack: StackSettings, path: str, port: int | None = None) -> httpx.Response | None:

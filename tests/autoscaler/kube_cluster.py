@@ -5,7 +5,6 @@ whose pods kube-controller-manager, kube-scheduler and kwok's fake node take to 
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 import uuid
 from dataclasses import dataclass
@@ -18,28 +17,11 @@ from kubernetes import client, config, utils
 
 from autoscaler.kube import KubeConnection
 from kepctl import services
+from kepctl.services import write_kubeconfig
 from kepctl.stack import ROOT
 
 RBAC_MANIFEST = ROOT / "deployments" / "k8s" / "autoscaler" / "rbac.yaml"
 SERVICE_ACCOUNT = "kep-autoscaler"
-
-
-def write_kubeconfig(path: Path, server: str, ca_cert: Path, token: str) -> Path:
-    """A kubeconfig as an operator hands one to the autoscaler: the server, its CA and a bearer token."""
-    path.write_text(
-        json.dumps(
-            {
-                "apiVersion": "v1",
-                "kind": "Config",
-                "clusters": [{"name": "local", "cluster": {"server": server, "certificate-authority": str(ca_cert)}}],
-                "users": [{"name": "user", "user": {"token": token}}],
-                "contexts": [{"name": "local", "context": {"cluster": "local", "user": "user"}}],
-                "current-context": "local",
-            }
-        )
-    )
-    path.chmod(0o600)
-    return path
 
 
 def admin_client(k8s: services.Kubernetes) -> client.ApiClient:
