@@ -37,12 +37,23 @@ def kubectl(k8s: services.Kubernetes, *args: str) -> str:
 
 
 def install(stack: StackSettings, namespace: str = NAMESPACE, kubeconfig: Path | None = None) -> Path:
-    """Apply the namespace, the autoscaler's ServiceAccount and Role and the worker Deployments; write a kubeconfig
-    for the ServiceAccount (a bound token from the API server's TokenRequest, as a pod is given) and return it."""
+    """Apply the namespace, the autoscaler's ServiceAccount and Role and the worker Deployments; return a kubeconfig
+    for the ServiceAccount."""
     k8s = services.Kubernetes("k8s", stack)
+    grant_autoscaler(k8s, namespace)
+    kubectl(k8s, "apply", "-n", namespace, "-k", str(ROOT / "deployments" / "k8s" / "base" / "workers"))
+    return autoscaler_kubeconfig(k8s, namespace, kubeconfig or stack.k8s_dir / "autoscaler.kubeconfig")
+
+
+def grant_autoscaler(k8s: services.Kubernetes, namespace: str) -> None:
+    """The namespace (made if missing) with the autoscaler's ServiceAccount, Role and RoleBinding of rbac.yaml."""
     _apply_text(k8s, kubectl(k8s, "create", "namespace", namespace, "--dry-run=client", "-o=yaml"))
     kubectl(k8s, "apply", "-n", namespace, "-f", str(ROOT / "deployments" / "k8s" / "autoscaler" / "rbac.yaml"))
-    kubectl(k8s, "apply", "-n", namespace, "-k", str(ROOT / "deployments" / "k8s" / "base" / "workers"))
+
+
+def autoscaler_kubeconfig(k8s: services.Kubernetes, namespace: str, path: Path) -> Path:
+    """A kubeconfig for the autoscaler's ServiceAccount: a bound token from the API server's TokenRequest, as a pod
+    is given."""
     admin: client.ApiClient = config.new_client_from_config(  # type: ignore[no-untyped-call]
         config_file=str(k8s.pki.admin_kubeconfig), persist_config=False
     )
@@ -56,8 +67,7 @@ def install(stack: StackSettings, namespace: str = NAMESPACE, kubeconfig: Path |
     token = made.status.token if made.status is not None else None
     if not token:
         raise services.ServiceError(f"the API server issued no token for {namespace}/{SERVICE_ACCOUNT}")
-    path = kubeconfig or stack.k8s_dir / "autoscaler.kubeconfig"
-    return services.write_kubeconfig(path, stack.k8s_api_url, k8s.pki.ca_cert, token)
+    return services.write_kubeconfig(path, k8s.stack.k8s_api_url, k8s.pki.ca_cert, token)
 
 
 def _apply_text(k8s: services.Kubernetes, manifest: str) -> None:

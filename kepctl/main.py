@@ -417,6 +417,7 @@ def worker_run(
     pages: Annotated[int | None, typer.Option(min=1, max=16, help="renderer: pages printed at once")] = None,
     queue: Annotated[str | None, typer.Option(help="sink: the queue it drains")] = None,
     service_time: Annotated[float, typer.Option(min=0.0, help="sink: seconds spent on each message")] = 0.1,
+    report_queue: Annotated[str | None, typer.Option(help="sink: publish each message's wait here")] = None,
     drain_seconds: Annotated[float, typer.Option(min=0.0, help="on SIGTERM, how long to finish what is held")] = 60.0,
     health_port: Annotated[
         int | None,
@@ -436,7 +437,9 @@ def worker_run(
         from serve.bootstrap import init_ray
 
         init_ray(settings)
-    options = worker.Options(prefetch=prefetch, pages=pages, queue=queue, service_time_s=service_time)
+    options = worker.Options(
+        prefetch=prefetch, pages=pages, queue=queue, service_time_s=service_time, report_queue=report_queue
+    )
     try:
         done = asyncio.run(worker.serve(pool, settings, options, drain_s=drain_seconds, health_port=health_port))
     except ValueError as exc:

@@ -38,7 +38,8 @@ class Options:
     prefetch: int | None = None  # default: the settings' worker_prefetch (the sink: 1)
     pages: int | None = None  # renderers: pages printed at once (default: the settings' renderer_pages)
     queue: str | None = None  # the sink: the queue it drains
-    service_time_s: float = 0.1  # the sink: time spent on each message
+    service_time_s: float = 0.1  # the sink: time spent on each message (unless the message says)
+    report_queue: str | None = None  # the sink: where each message's wait is published (the closed-loop bench)
 
 
 async def _task_worker(settings: Settings, options: Options, group: Literal["cases", "delivery"]) -> Member:
@@ -63,7 +64,9 @@ async def _sink(settings: Settings, options: Options) -> Member:
     if not options.queue:
         raise ValueError("the sink needs --queue")
     sink = QueueSink.__new__(QueueSink)
-    await QueueSink.__init__(sink, settings, options.queue, options.service_time_s, options.prefetch or 1)
+    await QueueSink.__init__(
+        sink, settings, options.queue, options.service_time_s, options.prefetch or 1, options.report_queue
+    )
     return sink
 
 

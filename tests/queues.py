@@ -13,13 +13,22 @@ from autoscaler.metrics import vhost_of
 from infra.settings import Settings
 
 
-async def flood(settings: Settings, queue: str, n: int) -> None:
+async def flood(settings: Settings, queue: str, n: int, headers: dict[str, Any] | None = None) -> None:
     connection = await aio_pika.connect(settings.amqp_url.get_secret_value())
     async with connection:
         channel = await connection.channel(publisher_confirms=True)
         for i in range(n):
-            message = aio_pika.Message(b"{}", message_id=str(i), delivery_mode=aio_pika.DeliveryMode.PERSISTENT)
+            message = aio_pika.Message(
+                b"{}", message_id=str(i), headers=headers, delivery_mode=aio_pika.DeliveryMode.PERSISTENT
+            )
             await channel.default_exchange.publish(message, routing_key=queue)
+
+
+async def declare(settings: Settings, queue: str) -> None:
+    """A plain queue, not durable: it goes with the session's vhost."""
+    connection = await aio_pika.connect(settings.amqp_url.get_secret_value())
+    async with connection:
+        await (await connection.channel()).declare_queue(queue, auto_delete=False, durable=False)
 
 
 async def queue_stats(settings: Settings, queue: str) -> dict[str, Any]:

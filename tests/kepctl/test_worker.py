@@ -11,6 +11,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,11 +20,12 @@ import httpx
 import pytest
 import ray
 
+from autoscaler.sink import ARRIVED_HEADER
 from bpmn_bridge.topics import GROUPS
 from bpmn_bridge.worker import task_queue
 from infra.settings import Settings, as_env
 from tests.helpers import eventually
-from tests.queues import consumers, flood, queue_stats, queued
+from tests.queues import consumers, declare, flood, queue_stats, queued
 
 KEP = str(Path(sys.executable).parent / "kep")
 
@@ -74,13 +76,16 @@ async def test_a_sink_process_consumes_and_drains_on_sigterm(
     start_worker: Any, settings: Settings, flood_queue: str
 ) -> None:
     port = free_port()
+    reports = f"{flood_queue}-waits"
     process = start_worker(
-        "sink", "--queue", flood_queue, "--service-time", "0.2", "--prefetch", "2", "--health-port", str(port)
-    )
+        "sink", "--queue", flood_queue, "--service-time", "0.2", "--prefetch", "2", "--health-port", str(port),
+        "--report-queue", reports,
+    )  # fmt: skip
     await eventually(lambda: ready(port), within=60)
     async with httpx.AsyncClient() as http:
         assert (await http.get(f"http://127.0.0.1:{port}/livez")).status_code == 200
-    await flood(settings, flood_queue, 60)
+    await declare(settings, reports)
+    await flood(settings, flood_queue, 60, headers={ARRIVED_HEADER: time.time()})
 
     async def some_handled() -> bool:
         return (await queue_stats(settings, flood_queue)).get("message_stats", {}).get("ack", 0) >= 5
@@ -103,6 +108,8 @@ async def test_a_sink_process_consumes_and_drains_on_sigterm(
     assert await consumers(settings, flood_queue) == 0
     assert await queued(settings, flood_queue) + done["handled"] == 60
     assert (await queue_stats(settings, flood_queue))["message_stats"].get("redeliver", 0) == 0
+    # each handled message's wait was reported, for the closed-loop bench
+    assert await queued(settings, reports) == done["handled"]
 
 
 async def test_a_task_worker_needs_the_ray_cluster(start_worker: Any) -> None:
