@@ -8,10 +8,11 @@ from typing import Annotated, Literal
 
 import typer
 
+from autoscaler.keda_hpa import TRIGGERS, Trigger
 from autoscaler.policy import DEFAULT_POLICIES, PolicyError, TargetPolicy, load_policies
-from autoscaler.replay import compare
+from autoscaler.replay import compare, default_keda, sweep
 from autoscaler.scorecard import Burst
-from autoscaler.simulator import Run, SimulationConfig, as_replayed, keda_for
+from autoscaler.simulator import Run, SimulationConfig, as_replayed
 from autoscaler.traces import Trace, TraceError, load_trace, sample_traces, write_traces
 
 DEFAULT_TRACES = DEFAULT_POLICIES.parent / "traces"
@@ -47,6 +48,27 @@ def _gap(text: str) -> tuple[int, int]:
         raise _fail(f"--stats-gap wants START-END in seconds, not {text!r}") from None
 
 
+def _trigger(text: str) -> Trigger | None:
+    if text == "auto":
+        return None
+    for trigger in TRIGGERS:
+        if text == trigger:
+            return trigger
+    raise _fail(f"--keda-trigger is auto or one of {', '.join(TRIGGERS)}, not {text!r}")
+
+
+def _values(text: str | None) -> tuple[float, ...] | None:
+    if text is None:
+        return None
+    try:
+        values = tuple(float(v) for v in text.split(","))
+    except ValueError:
+        raise _fail(f"--keda-values wants numbers separated by commas, not {text!r}") from None
+    if not values or any(v <= 0 for v in values):
+        raise _fail("--keda-values must be above 0")
+    return values
+
+
 def _plotter() -> Callable[[Trace, Sequence[Run], Sequence[Burst], Path], Path]:
     # matplotlib is an optional extra and slow to import: a chart needs it, no other `kep` command does
     try:
@@ -67,8 +89,23 @@ def simulate(
     seed: int = 1,
     ready_delay: Annotated[float, typer.Option(help="seconds from asking for a replica to it consuming")] = 10.0,
     concurrency: Annotated[int, typer.Option(help="messages one replica works on at once")] = 1,
-    keda_value: Annotated[float | None, typer.Option(help="KEDA queue length per replica (default: policy's)")] = None,
-    keda_protocol: Annotated[str, typer.Option(help="http (ready+unacked) or amqp (ready only)")] = "http",
+    keda_value: Annotated[float | None, typer.Option(help="KEDA backlog per replica (default: policy's)")] = None,
+    keda_protocol: Annotated[
+        str, typer.Option(help="rabbitmq trigger: http (ready+unacked) or amqp (ready only)")
+    ] = "http",
+    keda_trigger: Annotated[
+        str,
+        typer.Option(
+            help="KEDA's trigger: rabbitmq (QueueLength), metrics-api or postgresql (the engine's backlog + queue); "
+            "auto: metrics-api when the producer holds work upstream, else rabbitmq"
+        ),
+    ] = "auto",
+    run_sweep: Annotated[
+        bool, typer.Option("--sweep", help="also run KEDA across target values; compare at our p95 wait")
+    ] = False,
+    keda_values: Annotated[
+        str | None, typer.Option(help="the target values to sweep, comma-separated (default: 1 to 2×, √2 apart)")
+    ] = None,
     stats_gap: Annotated[list[str] | None, typer.Option(help="START-END seconds without broker statistics")] = None,
     upstream: Annotated[
         bool | None,
@@ -88,7 +125,8 @@ def simulate(
         ),
     ] = None,
 ) -> None:
-    """Replay TRACE under the policy and under the KEDA + HPA emulation; print the figures side by side."""
+    """Replay TRACE under the policy and under the KEDA + HPA emulation; print the figures side by side. With
+    --sweep, KEDA also runs across its target value and is read at our p95 wait: replica-seconds at equal wait."""
     plot = _plotter() if png is not None else None  # before the replay, which takes a while
     chosen = _target(policy, target)
     if upstream and chosen.min_replicas == 0:
@@ -101,6 +139,7 @@ def simulate(
     if keda_protocol not in ("http", "amqp"):
         raise _fail("--keda-protocol is http or amqp")
     protocol: Literal["http", "amqp"] = "amqp" if keda_protocol == "amqp" else "http"
+    trigger, values = _trigger(keda_trigger), _values(keda_values)
     config = SimulationConfig(
         seed=seed,
         ready_delay_s=ready_delay,
@@ -110,12 +149,12 @@ def simulate(
         engine_backlog=engine_backlog,
     )
     replayed = as_replayed(chosen, config)  # the producer and signals the replay runs with, overrides applied
-    keda = keda_for(chosen, value=keda_value, protocol=protocol)
+    keda = default_keda(chosen, config, value=keda_value, protocol=protocol, trigger=trigger)
     result = compare(loaded, chosen, config, keda)
     typer.echo(
         f"policy {chosen.name}: every {chosen.interval_seconds:g} s, "
         f"replicas {chosen.min_replicas}..{chosen.max_replicas}; "
-        f"KEDA: QueueLength value {keda.value:g} over {keda.protocol}, activation {keda.activation_value:g}, "
+        f"KEDA: {keda.describe()}, activation {keda.activation_value:g}, "
         f"polling {keda.polling_interval_s:g} s, cooldown {keda.cooldown_period_s:g} s; seed {seed}, "
         f"readiness {ready_delay:g} s, prefetch {chosen.prefetch}, concurrency {concurrency}; "
         + (
@@ -126,6 +165,8 @@ def simulate(
         + ("; ours reads the upstream backlog (engine_backlog)" if replayed.engine_backlog else "")
     )
     typer.echo(result.table())
+    if run_sweep:
+        typer.echo(sweep(loaded, chosen, config, keda, values).table())
     if plot is not None and png is not None:
         typer.echo(f"chart: {plot(loaded, [result.ours, result.keda], result.bursts, png)}")
 

@@ -1,4 +1,5 @@
-"""KEDA's RabbitMQ scaler (QueueLength, AverageValue) and the HPA it creates, emulated as pure functions.
+"""KEDA's scalers (the RabbitMQ QueueLength trigger, or one that reads the engine's backlog) and the HPA KEDA creates,
+emulated as pure functions.
 
 Follows `shared/protocols/autoscaling.md` §1–2: the KEDA operator decides activation (0 ↔ 1, cooldown) every
 pollingInterval; the HPA sizes 1..N every 15 s from the external metric, with tolerance, the 300 s max-hold (or the
@@ -26,6 +27,9 @@ from autoscaler.behavior import (
 from autoscaler.model import QueueMetrics
 
 FallbackBehavior = Literal["static", "currentReplicas", "currentReplicasIfHigher", "currentReplicasIfLower"]
+# rabbitmq: the queue's length (QueueLength); metrics-api / postgresql: the engine's backlog plus the queue
+Trigger = Literal["rabbitmq", "metrics-api", "postgresql"]
+TRIGGERS: tuple[Trigger, ...] = ("rabbitmq", "metrics-api", "postgresql")
 
 
 @dataclass(frozen=True)
@@ -49,10 +53,17 @@ class HpaConfig:
 
 @dataclass(frozen=True)
 class KedaConfig:
-    """A ScaledObject with one rabbitmq trigger in QueueLength mode; defaults are KEDA's."""
+    """A ScaledObject with one trigger (by default rabbitmq in QueueLength mode); defaults are KEDA's.
+
+    `value` and `activation_value` are the trigger's target and activation threshold under each trigger's own
+    names: rabbitmq `value` / `activationValue`, metrics-api `targetValue` / `activationTargetValue`, postgresql
+    `targetQueryValue` / `activationTargetQueryValue`. All three send the HPA an External AverageValue metric.
+    `protocol` and `exclude_unacknowledged` concern the rabbitmq trigger only.
+    """
 
     value: float = 20.0
     activation_value: float = 0.0
+    trigger: Trigger = "rabbitmq"
     min_replica_count: int = 0
     max_replica_count: int = 100
     polling_interval_s: float = 30.0
@@ -73,6 +84,23 @@ class KedaConfig:
             behavior=self.behavior,
         )
 
+    @property
+    def value_name(self) -> str:
+        """What the trigger calls its target value."""
+        return {"rabbitmq": "value", "metrics-api": "targetValue", "postgresql": "targetQueryValue"}[self.trigger]
+
+    @property
+    def signal(self) -> str:
+        """The signal KEDA was given, as an operator would name it."""
+        if self.trigger == "rabbitmq":
+            return f"rabbitmq QueueLength over {self.protocol}"
+        return f"{self.trigger} on the engine's backlog + queue (AverageValue)"
+
+    def describe(self) -> str:
+        if self.trigger == "rabbitmq":
+            return f"QueueLength value {self.value:g} over {self.protocol}"
+        return f"{self.signal}, {self.value_name} {self.value:g}"
+
 
 # --- KEDA ---------------------------------------------------------------------------------------------------------
 
@@ -87,6 +115,40 @@ def queue_length(config: KedaConfig, reading: QueueMetrics | None) -> float | No
     if config.exclude_unacknowledged:
         return float(reading.ready or 0)
     return float((reading.ready or 0) + (reading.unacked or 0))
+
+
+def engine_backlog(reading: QueueMetrics | None) -> float | None:
+    """The metrics-api / postgresql trigger's metric: the topic's external tasks the engine holds, waiting to be
+    fetched (`upstream`) or fetched and not yet completed (`ready` + `unacked`: in the queue or on a consumer).
+    None (the scaler call failed) when any part is unknown: unlike RabbitMQ's management JSON, an answer without
+    the number is an error, not a zero.
+
+    What an operator would point the trigger at (the bridge's engine, `bpmn_bridge/engine.py`):
+    - metrics-api: `url: <engine-rest>/external-task/count?topicName=<topic>&active=true&withRetriesLeft=true`
+      (no `notLocked`, so locked tasks count too), `valueLocation: count`; one trigger per topic (the HPA takes
+      the largest proposal), one here since a trace replays as one queue.
+    - postgresql: `query: SELECT count(*) FROM act_ru_ext_task WHERE topic_name_ IN (...) AND suspension_state_ = 1`
+      (the Camunda 7 / Operaton runtime table), one query for all of a target's topics.
+
+    KEDA semantics (read from kedacore/keda `pkg/scalers/metrics_api_scaler.go` and `postgresql_scaler.go`,
+    `GetMetricsAndActivity`, and keda-docs `content/docs/2.17/scalers/metrics-api.md`, `postgresql.md`):
+    - the value (GJSON `valueLocation` into the JSON answer; the query's single number) goes to the HPA in
+      milli-units (`GenerateMetricInMili`);
+    - the target is `GetMetricTargetMili(metricType, targetValue | targetQueryValue)`, metricType AverageValue
+      unless the trigger says `metricType: Value`, so the HPA proposes ceil(metric / target);
+    - active is `value > activationTargetValue | activationTargetQueryValue`, strictly greater, default 0;
+    - a failed HTTP call or query returns an error: no metric, not zero.
+    """
+    if reading is None or reading.upstream is None or reading.ready is None or reading.unacked is None:
+        return None
+    return float(reading.upstream + reading.ready + reading.unacked)
+
+
+def trigger_metric(config: KedaConfig, reading: QueueMetrics | None) -> float | None:
+    """The configured trigger's metric from one reading, None when the scaler call failed."""
+    if config.trigger == "rabbitmq":
+        return queue_length(config, reading)
+    return engine_backlog(reading)
 
 
 @dataclass(frozen=True)
@@ -117,7 +179,7 @@ def keda_poll(
     config: KedaConfig, state: KedaState, replicas: int, reading: QueueMetrics | None, now: float
 ) -> tuple[Step, KedaState]:
     """One operator poll (`RequestScale`): activation and the cooldown to zero; sizing 1..N is the HPA's."""
-    metric = queue_length(config, reading)
+    metric = trigger_metric(config, reading)
     state = _count(state, metric)
     if metric is not None:
         state = replace(state, cached_metric=metric)
@@ -156,7 +218,7 @@ def external_metric(
     if config.use_cached_metrics:
         metric = state.cached_metric
     else:
-        metric = queue_length(config, reading)
+        metric = trigger_metric(config, reading)
         state = _count(state, metric)
     if metric is not None or not _fallback_active(config, state):
         return metric, state

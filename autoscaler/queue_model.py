@@ -101,6 +101,19 @@ class World:
             consumers=self.ready_replicas,
         )
 
+    def engine_reading(self) -> QueueMetrics:
+        """The engine's count of the topic's external tasks, live (a REST call or a query, no statistics interval):
+        those still to fetch (`upstream`) and those fetched, not completed (in the queue, or on a consumer)."""
+        return QueueMetrics(
+            queue=self.config.queue,
+            at=float(self.now),
+            source="simulated",
+            ready=len(self.queue),
+            unacked=self.unacked,
+            consumers=self.ready_replicas,
+            upstream=len(self.upstream),
+        )
+
     # --- what autoscalers do ------------------------------------------------------------------------------------
 
     def set_replicas(self, n: int) -> None:

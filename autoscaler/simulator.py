@@ -15,7 +15,15 @@ from typing import Literal, Protocol
 import numpy as np
 
 from autoscaler.decision import Memory, decide, record_scale
-from autoscaler.keda_hpa import HpaState, KedaConfig, KedaState, external_metric, hpa_reconcile, keda_poll
+from autoscaler.keda_hpa import (
+    HpaState,
+    KedaConfig,
+    KedaState,
+    Trigger,
+    external_metric,
+    hpa_reconcile,
+    keda_poll,
+)
 from autoscaler.model import Decision, QueueMetrics
 from autoscaler.policy import TargetPolicy
 from autoscaler.queue_model import World, WorldConfig
@@ -118,6 +126,8 @@ class KedaHpaAutoscaler:
         self.reasons: list[tuple[int, str]] = []
 
     def _reading(self, world: World) -> QueueMetrics:
+        if self.keda.trigger != "rabbitmq":
+            return world.engine_reading()
         return world.amqp_reading() if self.keda.protocol == "amqp" else world.http_reading()
 
     def act(self, world: World) -> None:
@@ -210,17 +220,30 @@ def run_ours(trace: Trace, policy: TargetPolicy, config: SimulationConfig) -> tu
     return _run(trace, ours, _world(trace, policy, config), config.tail_s), ours.decisions
 
 
+def fair_trigger(policy: TargetPolicy) -> Trigger:
+    """The trigger an operator would give KEDA for this target. With an upstream producer the queue never holds
+    more than the consumers' prefetch, so QueueLength sees no backlog and KEDA never scales: the work that waits
+    is in the engine, which a metrics-api trigger on the engine's task count reads (what ours reads with
+    `engine_backlog`). Pass the replayed policy (`as_replayed`), so the producer is the one the replay runs."""
+    return "metrics-api" if policy.upstream_backlog else "rabbitmq"
+
+
 def keda_for(
-    policy: TargetPolicy, *, value: float | None = None, protocol: Literal["http", "amqp"] = "http"
+    policy: TargetPolicy,
+    *,
+    value: float | None = None,
+    protocol: Literal["http", "amqp"] = "http",
+    trigger: Trigger = "rabbitmq",
 ) -> KedaConfig:
-    """The ScaledObject an operator would write for the same target: the same bounds and activation, and a queue
-    length per replica equal to what the policy aims at (unless `value` says otherwise)."""
+    """The ScaledObject an operator would write for the same target: the same bounds and activation, and a backlog
+    per replica equal to what the policy aims at (unless `value` says otherwise)."""
     return KedaConfig(
         value=float(policy.equivalent_backlog_per_replica()) if value is None else value,
         activation_value=float(policy.activation_backlog),
         min_replica_count=policy.min_replicas,
         max_replica_count=policy.max_replicas,
         protocol=protocol,
+        trigger=trigger,
     )
 
 

@@ -122,3 +122,50 @@ def test_traces_writes_the_samples(tmp_path: Path) -> None:
     result = runner.invoke(app, ["autoscaler", "traces", "--out", str(tmp_path), "--seed", "7"])
     assert result.exit_code == 0, result.output
     assert sorted(p.name for p in tmp_path.iterdir()) == ["office-hours.csv", "ramp.csv", "spike.csv", "steady.csv"]
+
+
+def test_the_shipped_upstream_target_gives_keda_the_engine_backlog_and_sweeps(tmp_path: Path) -> None:
+    trace, _ = files(tmp_path)
+    base = ["autoscaler", "simulate", str(trace), "--target", "bridge-workers"]
+    result = runner.invoke(app, [*base, "--sweep", "--keda-values", "2,8,32,128"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert "KEDA: metrics-api on the engine's backlog + queue (AverageValue), targetValue 120" in lines[0]
+    sweep_at = lines.index(
+        "trace burst: KEDA + HPA swept across targetValue, metrics-api on the engine's backlog + queue (AverageValue)"
+    )
+    assert lines[sweep_at + 1].split() == [
+        "targetValue",
+        "p95",
+        "wait",
+        "(s)",
+        "replica-s",
+        "peak",
+        "flaps",
+        "worst",
+        "drain",
+    ]
+    assert [line.split()[0] for line in lines[sweep_at + 2 : sweep_at + 7]] == ["2", "8", "32", "128", "ours"]
+    assert lines[sweep_at + 7].startswith("KEDA at our p95 wait ")
+    assert lines[sweep_at + 8].startswith("ours / KEDA replica-seconds at equal p95 wait: ")
+    # QueueLength stays available, and a plain producer gets it by default
+    queue_length = runner.invoke(app, [*base, "--keda-trigger", "rabbitmq"])
+    assert queue_length.exit_code == 0, queue_length.output
+    assert "KEDA: QueueLength value 120 over http" in queue_length.output.splitlines()[0]
+    plain = runner.invoke(app, [*base, "--no-upstream"])
+    assert plain.exit_code == 0, plain.output
+    assert "KEDA: QueueLength value 120 over http" in plain.output.splitlines()[0]
+
+
+def test_sweep_options_are_checked(tmp_path: Path) -> None:
+    trace, policy = files(tmp_path)
+    base = ["autoscaler", "simulate", str(trace), "--policy", str(policy)]
+    result = runner.invoke(app, [*base, "--keda-trigger", "prometheus"])
+    assert result.exit_code == 2
+    assert "--keda-trigger is auto or one of rabbitmq, metrics-api, postgresql, not 'prometheus'" in result.output
+    result = runner.invoke(app, [*base, "--sweep", "--keda-values", "4,x"])
+    assert result.exit_code == 2
+    assert "--keda-values wants numbers separated by commas" in result.output
+    result = runner.invoke(app, [*base, "--sweep", "--keda-values", "0,4"])
+    assert result.exit_code == 2
+    assert "--keda-values must be above 0" in result.output

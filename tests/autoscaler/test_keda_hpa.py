@@ -15,11 +15,14 @@ from autoscaler.keda_hpa import (
     HpaState,
     KedaConfig,
     KedaState,
+    Trigger,
+    engine_backlog,
     external_average_value_replicas,
     external_metric,
     hpa_reconcile,
     keda_poll,
     queue_length,
+    trigger_metric,
 )
 from autoscaler.model import QueueMetrics
 
@@ -198,3 +201,76 @@ def test_initial_recommendation_is_the_current_size() -> None:
     path = run_hpa(config, [0] * 22, start=6)
     assert path[0] == 6
     assert path[-1] == 1
+
+
+# --- the engine's backlog through a metrics-api / postgresql trigger ----------------------------------------------
+
+
+def engine(upstream: int | None, ready: int | None = 0, unacked: int | None = 0) -> QueueMetrics:
+    return QueueMetrics(queue="q", at=0.0, source="simulated", ready=ready, unacked=unacked, upstream=upstream)
+
+
+def test_the_engine_trigger_counts_what_waits_upstream_and_in_the_queue() -> None:
+    # the engine's external-task count without notLocked: still to fetch + fetched, not yet completed
+    assert engine_backlog(engine(500, ready=3, unacked=8)) == 511
+    assert engine_backlog(engine(0)) == 0
+    # a failed call or query is an error, never a zero (unlike a missing field in RabbitMQ's JSON)
+    assert engine_backlog(engine(None, ready=3, unacked=8)) is None
+    assert engine_backlog(engine(5, ready=None)) is None
+    assert engine_backlog(None) is None
+
+
+@pytest.mark.parametrize("trigger", ["metrics-api", "postgresql"])
+def test_each_trigger_reads_its_own_signal(trigger: Trigger) -> None:
+    backlog = engine(500, ready=0, unacked=8)  # a full consumer, the rest upstream: what the bridge leaves behind
+    assert trigger_metric(KedaConfig(), backlog) == 8  # QueueLength sees the prefetch only
+    assert trigger_metric(KedaConfig(trigger=trigger), backlog) == 508
+
+
+@pytest.mark.parametrize(
+    ("backlog", "activation", "active"),
+    [(50, 50, False), (51, 50, True), (0, 0, False), (1, 0, True), (3, 2.5, True)],
+)
+def test_engine_activation_is_strictly_greater(backlog: int, activation: float, active: bool) -> None:
+    # GetMetricsAndActivity: `val > activationTargetValue` (metrics-api), `num > activationTargetQueryValue`
+    keda = KedaConfig(trigger="postgresql", activation_value=activation)
+    step, state = keda_poll(keda, KedaState(created_at=0.0), replicas=0, reading=engine(backlog), now=10.0)
+    assert (step.replicas == 1) is active
+    assert (state.last_active == 10.0) is active
+
+
+@pytest.mark.parametrize(
+    ("backlog", "target", "current", "expected"),
+    [
+        pytest.param(12, 7, 1, 2, id="docs example: targetValue 7, 12 tasks"),
+        pytest.param(500, 120, 3, 5, id="ceil(500 / 120)"),
+        pytest.param(480, 120, 4, 4, id="exactly on target"),
+        pytest.param(50, 8.8, 3, 6, id="float target: ceil(5.68)"),
+        pytest.param(341, 120, 3, 3, id="within 10% of 3 × 120: hold"),
+    ],
+)
+def test_engine_average_value_goes_through_the_hpa_as_ceil(
+    backlog: int, target: float, current: int, expected: int
+) -> None:
+    keda = KedaConfig(trigger="metrics-api", value=target, max_replica_count=20)
+    metric, _ = external_metric(keda, KedaState(0.0), engine(backlog), current)
+    assert metric == backlog
+    step, _ = hpa_reconcile(keda.hpa(), HpaState(), current, current, metric, 0.0)
+    assert (step.replicas or current) == expected
+
+
+def test_an_engine_trigger_error_counts_as_a_failure_and_the_hpa_holds() -> None:
+    keda = KedaConfig(trigger="postgresql", value=10)
+    metric, state = external_metric(keda, KedaState(0.0), engine(None), 3)
+    assert metric is None
+    assert state.failures == 1
+    step, _ = hpa_reconcile(keda.hpa(), HpaState(), 3, 3, metric, 0.0)
+    assert step.replicas is None
+
+
+def test_the_signal_is_named_as_an_operator_writes_it() -> None:
+    assert KedaConfig(value=80).describe() == "QueueLength value 80 over http"
+    assert KedaConfig(trigger="metrics-api", value=120).describe() == (
+        "metrics-api on the engine's backlog + queue (AverageValue), targetValue 120"
+    )
+    assert KedaConfig(trigger="postgresql", value=2.5).describe().endswith("targetQueryValue 2.5")

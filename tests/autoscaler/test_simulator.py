@@ -11,8 +11,16 @@ import pytest
 from autoscaler.keda_hpa import KedaConfig
 from autoscaler.policy import TargetPolicy
 from autoscaler.queue_model import World, WorldConfig
-from autoscaler.replay import compare
-from autoscaler.scorecard import Burst, drain_time, find_bursts, flaps
+from autoscaler.replay import (
+    SweepPoint,
+    compare,
+    default_keda,
+    equal_wait,
+    sweep,
+    sweep_values,
+    worst_drain,
+)
+from autoscaler.scorecard import Burst, Score, drain_time, find_bursts, flaps
 from autoscaler.simulator import (
     OurAutoscaler,
     Run,
@@ -369,3 +377,110 @@ def test_reading_the_upstream_backlog_sizes_the_pool_to_the_target_instead_of_gr
     plain, _ = run_ours(OVERLOAD, reads_engine, SimulationConfig(upstream=False))
     assert not plain.upstream_mode
     assert plain.upstream.max() == 0
+
+
+# --- like for like: KEDA given the engine's backlog, and compared at equal p95 wait ------------------------------
+
+
+def test_the_fair_signal_scales_where_queue_length_cannot() -> None:
+    # the capacity-limited producer: the queue shows one replica's prefetch, the rest waits in the engine
+    p = policy(**UPSTREAM)
+    config = SimulationConfig(tail_s=120)
+    queue_length = run_keda(OVERLOAD, p, keda_for(p, trigger="rabbitmq"), config)
+    fair = run_keda(OVERLOAD, p, keda_for(p, trigger="metrics-api"), config)
+    assert queue_length.replicas.max() == 1
+    assert queue_length.unfinished > 1000
+    assert fair.replicas.max() >= 4  # 20/s at 4/s a replica, sized on what waits upstream
+    assert fair.upstream.max() < queue_length.upstream.max() / 2
+    assert fair.unfinished < queue_length.unfinished / 10
+    assert fair.arrived == fair.acked + fair.unfinished  # nothing lost on the way
+
+
+def test_the_comparison_gives_keda_the_fair_signal_for_the_producer_it_replays() -> None:
+    upstream, plain = policy(**UPSTREAM), policy(min_replicas=1)
+    assert default_keda(upstream, FAST).trigger == "metrics-api"
+    assert default_keda(plain, FAST).trigger == "rabbitmq"
+    # the override that makes the producer plain makes QueueLength fair again
+    assert default_keda(upstream, SimulationConfig(upstream=False)).trigger == "rabbitmq"
+    assert default_keda(plain, SimulationConfig(upstream=True)).trigger == "metrics-api"
+    assert default_keda(upstream, FAST, trigger="postgresql").trigger == "postgresql"
+    assert default_keda(upstream, FAST).value == upstream.equivalent_backlog_per_replica()
+
+
+def point(value: float, p95: float, replica_seconds: int, flaps: int = 0) -> SweepPoint:
+    s = Score("keda+hpa", 0, None, (), p95, replica_seconds, 1, 0, flaps, 0, 0)
+    return SweepPoint(value, s)
+
+
+def test_equal_wait_interpolates_between_the_bracketing_pair() -> None:
+    points = [point(8, 4.0, 3000, flaps=7), point(2, 1.0, 9000), point(4, 2.0, 6000, flaps=3)]
+    match = equal_wait(2.5, points)
+    assert match.between is not None
+    assert [p.value for p in match.between] == [4, 8]
+    assert match.value == pytest.approx(5.0)  # a quarter of the way from 2 s to 4 s
+    assert match.replica_seconds == pytest.approx(5250)
+    assert match.nearest.value == 4  # flaps and drain do not interpolate: the closer point's
+    assert "interpolated between targetValue 4" in match.describe("targetValue")
+
+
+def test_equal_wait_takes_the_cheapest_pair_when_the_wait_is_not_monotonic() -> None:
+    # p95 goes 1 → 3 → 2 → 4: 2.5 s is bracketed three times; KEDA gets the cheapest reading
+    points = [point(1, 1.0, 9000), point(2, 3.0, 8000), point(4, 2.0, 7000), point(8, 4.0, 2000)]
+    match = equal_wait(2.5, points)
+    assert match.between is not None
+    assert [p.value for p in match.between] == [4, 8]
+    assert match.replica_seconds == pytest.approx(5750)  # not 8250 (1–2) nor 7500 (2–4)
+
+
+def test_equal_wait_outside_the_sweep_says_so() -> None:
+    points = [point(2, 1.0, 9000), point(4, 2.0, 6000)]
+    match = equal_wait(10.0, points)
+    assert match.between is None
+    assert match.nearest.value == 4
+    assert match.replica_seconds == 6000
+    assert "not at equal wait" in match.describe("value")
+    exact = equal_wait(2.0, points)
+    assert exact.replica_seconds == 6000
+    assert exact.between is not None
+
+
+def test_sweep_values_are_a_root_two_apart_up_to_the_bound() -> None:
+    assert sweep_values(8) == (1.0, 1.41, 2.0, 2.83, 4.0, 5.66, 8.0)
+    assert sweep_values(0.5) == (1.0, 1.41)
+    assert worst_drain(()) == "-"
+    assert worst_drain((3, None)) == "not drained"
+    assert worst_drain((3, 12)) == "12 s"
+
+
+def test_the_sweep_reads_keda_at_our_wait_on_a_small_trace() -> None:
+    p = policy(**UPSTREAM)
+    result = sweep(OVERLOAD, p, FAST, values=(1.0, 4.0, 16.0, 64.0, 256.0))
+    assert result.keda.trigger == "metrics-api"
+    assert [pt.value for pt in result.points] == [1.0, 4.0, 16.0, 64.0, 256.0]
+    waits = [pt.score.p95_wait_s for pt in result.points]
+    assert min(waits) < result.ours.p95_wait_s < max(waits), "the sweep should bracket ours here"
+    assert result.match.between is not None
+    low, high = result.match.between
+    assert min(low.score.p95_wait_s, high.score.p95_wait_s) <= result.ours.p95_wait_s
+    assert result.ours.p95_wait_s <= max(low.score.p95_wait_s, high.score.p95_wait_s)
+    assert result.ratio == pytest.approx(result.ours.replica_seconds / result.match.replica_seconds)
+    table = result.table().splitlines()
+    assert table[0] == (
+        "trace test: KEDA + HPA swept across targetValue, metrics-api on the engine's backlog + queue (AverageValue)"
+    )
+    assert table[-1].startswith("ours / KEDA replica-seconds at equal p95 wait: ")
+    # the same seed, the same sweep
+    again = sweep(OVERLOAD, p, FAST, values=(1.0, 4.0, 16.0, 64.0, 256.0))
+    assert again.table() == result.table()
+
+
+def test_the_engine_answers_live_with_what_waits_upstream_and_what_it_has_handed_out() -> None:
+    world = upstream_world(trace((3, 20)), replicas=1, prefetch=4)
+    for _ in range(3):
+        world.step()
+    reading = world.engine_reading()
+    assert reading.at == 3.0  # not the broker's 5 s statistics
+    assert world.http_reading().ready is None
+    assert reading.upstream == len(world.upstream) > 0
+    assert (reading.ready or 0) + (reading.unacked or 0) == len(world.queue) + world.unacked
+    assert reading.upstream + len(world.queue) + world.unacked == world.arrived - world.acked
