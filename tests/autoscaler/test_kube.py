@@ -28,13 +28,6 @@ ScalerFactory = Callable[..., tuple[DeploymentScaler, str]]
 NO_WAIT = Backoff(initial_s=0, max_s=0, jitter_s=0)
 
 
-@pytest.fixture(scope="module")
-def kube_ns(k8s: services.Kubernetes, tmp_path_factory: pytest.TempPathFactory) -> Iterator[KubeNamespace]:
-    ns = KubeNamespace.create(k8s, tmp_path_factory.mktemp("kube"))
-    yield ns
-    ns.delete()
-
-
 @pytest.fixture
 def make_scaler(kube_ns: KubeNamespace) -> Iterator[ScalerFactory]:
     """A Deployment of this test's own, its pods Running on kwok's node, and a scaler for it as the autoscaler."""

@@ -8,24 +8,16 @@ import asyncio
 import os
 import signal
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import pytest
 
-from kepctl import services
 from kepctl.local_kubelet import LocalKubelet
 from tests.autoscaler.kube_cluster import KubeNamespace
 from tests.helpers import eventually
 
 Follow = Callable[[str], Awaitable[LocalKubelet]]
-
-
-@pytest.fixture(scope="module")
-def kube_ns(k8s: services.Kubernetes, tmp_path_factory: pytest.TempPathFactory) -> Iterator[KubeNamespace]:
-    ns = KubeNamespace.create(k8s, tmp_path_factory.mktemp("kubelet"))
-    yield ns
-    ns.delete()
 
 
 @pytest.fixture
