@@ -111,7 +111,8 @@ class TaskWorker:
         await self.pool.close()
 
 
-TaskWorkerActor = actor_class(TaskWorker, max_restarts=-1, max_task_retries=0)
+# SPREAD: a pool's members over the Ray nodes there are
+TaskWorkerActor = actor_class(TaskWorker, max_restarts=-1, max_task_retries=0, scheduling_strategy="SPREAD")
 
 
 def pool_member(name: str, settings: Settings, prefetch: int | None = None) -> ActorHandle:

@@ -25,7 +25,7 @@ from infra.migrate import migrate as run_migrations
 from infra.migrate import pending
 from infra.settings import Settings, load_settings
 from infra.storage import create_store
-from kepctl import services
+from kepctl import ray_nodes, services
 from kepctl.devca import ensure_dev_ca
 from kepctl.devtokens import NoToken, keycloak_token
 from kepctl.realm import DEMO_PASSWORD
@@ -147,6 +147,8 @@ def _ray_head(stack: StackSettings) -> str:
                 f"--port={stack.ray_port}",
                 "--node-ip-address=127.0.0.1",
                 "--num-cpus=2",
+                # the HTTP replicas stay on the head when other nodes join on this machine (kepctl/ray_nodes.py)
+                f"--resources={json.dumps({ray_nodes.HTTP_RESOURCE: 1})}",
                 "--include-dashboard=false",
                 # The log monitor only forwards workers' output to attached drivers, and the stack has none once
                 # `kep up` returns; it polls the log folder ten times a second (~0.01 core at rest).
@@ -160,6 +162,27 @@ def _ray_head(stack: StackSettings) -> str:
     return address
 
 
+def _start_worker_nodes(stack: StackSettings, address: str, nodes: int) -> None:
+    """Worker nodes 1..nodes-1 joined before the actors start, so that they spread over them."""
+    from serve.bootstrap import node_env
+
+    env = {**node_env(_settings(stack)), **os.environ}
+    pids = ray_nodes.start_nodes(stack, address, nodes - 1, env)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        status = subprocess.run(
+            [sys.executable, "-m", "ray.scripts.scripts", "status", "--address", address],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if status.stdout.count(" node_") >= nodes:
+            _say(f"ray: {nodes} nodes (worker node pids {pids})")
+            return
+        time.sleep(1)
+    raise services.ServiceError(f"only some of {nodes} Ray nodes joined; see {stack.log_dir}/ray-node-*.log")
+
+
 @app.command()
 def up(
     demo: Annotated[bool, typer.Option(help="seed demo data")] = True,
@@ -171,6 +194,15 @@ def up(
             "(kepctl/cluster_workers.py), scaled by the autoscaler through the API server"
         ),
     ] = "ray",
+    nodes: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            max=4,
+            help="Ray nodes on this machine: the head and N-1 worker nodes, over which the case shards and the "
+            "worker pools spread (kepctl/ray_nodes.py)",
+        ),
+    ] = 1,
 ) -> None:
     """Start everything: services, schema, demo data, Ray, the actors and the HTTP API."""
     if workers not in ("ray", "processes"):
@@ -189,6 +221,9 @@ def up(
     if demo:
         seed_cmd()
     os.environ["KEP_RAY_ADDRESS"] = _ray_head(stack)
+    if nodes > 1:
+        os.environ["KEP_SERVE_HTTP_RESOURCE"] = ray_nodes.HTTP_RESOURCE
+        _start_worker_nodes(stack, os.environ["KEP_RAY_ADDRESS"], nodes)
     settings = _settings(stack)
     import ray
 
@@ -219,6 +254,7 @@ def down() -> None:
     if cluster_workers.stop_kubelet(stack):  # its workers drain while Ray and the services are still there
         _say("stopped the local kubelet and its workers")
     subprocess.run([sys.executable, "-m", "ray.scripts.scripts", "stop", "--force"], check=False)
+    ray_nodes.forget_nodes(stack)  # `ray stop` took every node of this machine
     services.reap_orphan_haproxy(stack.http_port, _say)
     services.stop_all(stack, _say)
 

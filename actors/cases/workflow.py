@@ -89,4 +89,7 @@ class CaseWorkflow:
         os._exit(1)
 
 
-CaseWorkflowActor = actor_class(CaseWorkflow, max_restarts=-1, max_task_retries=3, max_concurrency=64)
+# SPREAD: the shards over the Ray nodes there are, so losing one node takes some shards away for a restart, not all
+CaseWorkflowActor = actor_class(
+    CaseWorkflow, max_restarts=-1, max_task_retries=3, max_concurrency=64, scheduling_strategy="SPREAD"
+)
