@@ -32,6 +32,7 @@ from autoscaler.policy import (
 from autoscaler.rescale import rescale
 from autoscaler.targets import scaler_for
 from bpmn_bridge.engine import EngineClient
+from infra import metrics
 from infra.logging import configure_logging
 from infra.settings import Settings
 from messages.errors import ConfigurationError, KepError
@@ -218,6 +219,9 @@ class Autoscaler:
             if policy.engine_backlog:
                 reading = replace(reading, upstream=await self._engine_backlog(queue.removeprefix(TASK_QUEUE_PREFIX)))
             target.remember(reading, time.monotonic())
+            metrics.queue_depth(reading.queue, reading.ready, reading.unacked)
+            if reading.consumers is not None:
+                metrics.consumers(reading.queue, reading.consumers)
         decided: list[tuple[Decision, Memory]] = []
 
         def choose(state: ScaleState) -> int:
@@ -231,11 +235,13 @@ class Autoscaler:
         except ScalerError as exc:
             target.error = exc.reason
             applied = False
+            metrics.autoscaler_target_error(policy.name, True)
             if not decided:
                 log.warning("autoscaler_target_unreadable", target=policy.name, error=exc.reason)
                 return
         else:
             target.error, target.state = None, done.after
+            metrics.autoscaler_target_error(policy.name, False)
             applied = done.changed
         decision, memory = decided[-1]
         target.memory = record_scale(memory, decision, policy) if applied else memory
@@ -265,6 +271,16 @@ class Autoscaler:
             "metrics": target.latest(),
         }
         self.decisions.append(entry)
+        # the reason as a label is its class, never its text (that carries numbers: a series per value)
+        if target.error:
+            reason = "error"
+        elif decision.desired != decision.current:
+            reason = "up" if decision.desired > decision.current else "down"
+        else:
+            reason = "hold" if decision.reason.startswith("hold") else "steady"
+        metrics.autoscaler_decision(
+            decision.target, decision.current, decision.desired, target.policy.max_replicas, reason
+        )
         # every decision is kept for the view; the log gets the ones that change something or went wrong
         (log.info if decision.changes or target.error else log.debug)("autoscaler_decision", **entry)
 

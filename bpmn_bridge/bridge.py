@@ -239,6 +239,7 @@ class CamundaBridge:
                 await self.engine.unlock(task.id)
             raise
         self.counts["fetched"] += 1
+        metrics.external_task(task.topic_name, "fetched")
 
     async def _heartbeat(self) -> None:
         while True:
@@ -252,6 +253,7 @@ class CamundaBridge:
                     # the engine took it back: whatever the worker reports for it will be refused, not repeated
                     self.in_flight.pop(task_id, None)
                     self.counts["abandoned"] += 1
+                    metrics.external_task(flight.topic, "abandoned")
                     log.warning("bridge_lock_lost", task_id=task_id, error=type(exc).__name__)
                     self._room.set()
                 except (KepError, OSError, asyncio.CancelledError) as exc:  # try again next beat
@@ -269,14 +271,18 @@ class CamundaBridge:
 
     async def _report(self, message: AbstractIncomingMessage) -> None:
         out = TaskOutcome.model_validate_json(message.body)
+        event: metrics.ExternalTaskEvent = "completed"
         try:
             if out.kind is OutcomeKind.COMPLETE:
                 await self.engine.complete(out.task_id, self.worker_id, variables=out.variables)
             elif out.kind is OutcomeKind.BPMN_ERROR:
+                event = "bpmn_error"
                 await self.engine.bpmn_error(
                     out.task_id, self.worker_id, out.error_code or "error", out.error_message, out.variables
                 )
             else:
+                # a failure with no retries left becomes an incident in the engine
+                event = "retried" if out.retries else "failed"
                 await self.engine.failure(
                     out.task_id,
                     self.worker_id,
@@ -288,8 +294,10 @@ class CamundaBridge:
             self.counts["reported"] += 1
         except (TaskGone, TaskLockedByOther) as exc:  # done already, or another worker has it now
             self.counts["abandoned"] += 1
+            event = "abandoned"
             log.info("bridge_outcome_settled", task_id=out.task_id, error=type(exc).__name__)
         # anything else propagates: retryable engine errors requeue the outcome (infra.consumer)
+        metrics.external_task(out.topic, event)
         self.in_flight.pop(out.task_id, None)
         self._room.set()
 

@@ -29,6 +29,7 @@ from bpmn_bridge.engine import EngineClient
 from bpmn_bridge.errors import TaskGone
 from bpmn_bridge.models import Job, MessageSubscription, RunningInstance
 from bpmn_bridge.process_sync import carry_out
+from infra import metrics
 from infra.db import create_pool
 from infra.logging import configure_logging
 from infra.settings import Settings
@@ -149,7 +150,9 @@ class Reconciler:
         resumption = await self._subscriptions(Message.CASE_RESUMED)
         held = {s.process_instance_id or "" for s in resumption if s.activity_id == rc.DEADLINE_HELD}
         incidents: dict[str, list[str]] = {}
-        for incident in await self.engine.incidents():
+        open_incidents = await self.engine.incidents()
+        metrics.incidents_open(len(open_incidents))
+        for incident in open_incidents:
             if incident.process_instance_id:
                 incidents.setdefault(incident.process_instance_id, []).append(incident.incident_message or "")
         return awaiting, held, incidents

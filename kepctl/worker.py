@@ -6,7 +6,8 @@ event loop. Its handlers send case commands to the case shards, so the process j
 (`KEP_RAY_ADDRESS`: the local head, or Ray Client `ray://<head>:10001` from a pod). SIGTERM, which Kubernetes sends to
 a pod the Deployment no longer wants, drains it: no more messages, those in hand finished (their acknowledgements
 sent), then exit 0. The pod's grace period must be longer than the drain; what is left at the end of the drain is
-requeued by the broker and redelivered to another member.
+requeued by the broker and redelivered to another member. The health port also serves the process's metrics at
+`/metrics` (infra/metrics.py records into this process's registry: a Ray Client driver has no metrics agent).
 """
 
 from __future__ import annotations
@@ -17,9 +18,11 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
+import prometheus_client
 import structlog
 from aiohttp import web
 
+from infra import metrics
 from infra.settings import Settings
 
 log = structlog.get_logger("worker")
@@ -81,16 +84,26 @@ NEEDS_RAY: frozenset[Pool] = frozenset({"cases", "delivery", "renderer"})  # the
 
 class Probes:
     """`/livez` while the process runs; `/readyz` once the member consumes and until it drains (Kubernetes' probes,
-    and what a rollout waits for)."""
+    and what a rollout waits for); `/metrics` for Prometheus, the member's own counts read at each scrape."""
 
-    def __init__(self) -> None:
+    def __init__(self, pool: Pool, registry: prometheus_client.CollectorRegistry) -> None:
+        self.pool = pool
+        self.registry = registry
         self.ready = False
+        self.member: Member | None = None
 
     def app(self) -> web.Application:
         app = web.Application()
         app.router.add_get("/livez", self._live)
         app.router.add_get("/readyz", self._ready)
+        app.router.add_get("/metrics", self._metrics)
         return app
+
+    async def _metrics(self, _: web.Request) -> web.Response:
+        if self.member is not None:
+            metrics.worker_stats(self.pool, await self.member.stats())
+        body = prometheus_client.generate_latest(self.registry)
+        return web.Response(body=body, headers={"Content-Type": prometheus_client.CONTENT_TYPE_LATEST})
 
     async def _live(self, _: web.Request) -> web.Response:
         return web.Response(text="ok")
@@ -107,14 +120,14 @@ async def serve(
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    probes = Probes()
+    probes = Probes(pool, metrics.serve_in_process())
     runner: web.AppRunner | None = None
     if health_port is not None:
         runner = web.AppRunner(probes.app(), access_log=None)
         await runner.setup()
         await web.TCPSite(runner, "0.0.0.0", health_port).start()  # the pod's probes come from the node
     try:
-        member = await BUILDERS[pool](settings, options)
+        member = probes.member = await BUILDERS[pool](settings, options)
         probes.ready = True
         log.info("worker_started", pool=pool)
         await stop.wait()

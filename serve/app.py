@@ -9,7 +9,7 @@ from ray import serve
 
 from infra.logging import configure_logging
 from infra.settings import Settings
-from serve import deps, guard, problems, throttle
+from serve import deps, guard, http_metrics, problems, throttle
 from serve.routers import (
     admin_adapters,
     admin_autoscaler,
@@ -55,7 +55,8 @@ def create_api() -> FastAPI:
     problems.install(api)
     larger = (documents.UPLOAD_BODIES, issued.VERIFY_BODIES, eugo_applications.UPLOAD_BODIES)
     api.add_middleware(guard.RequestGuard, larger=larger)
-    api.add_middleware(throttle.RateLimiter)  # the outermost: a caller over its rate costs nothing more
+    api.add_middleware(throttle.RateLimiter)  # before the guard: a caller over its rate costs nothing more
+    api.add_middleware(http_metrics.HttpMetrics)  # the outermost: every answer counted, the 429s too
     api.include_router(health.router)
     api.include_router(issued.router)  # before documents: /documents/render is not a document id
     api.include_router(documents.router)

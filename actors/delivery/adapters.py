@@ -8,6 +8,7 @@ transient only.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol, TypeVar
@@ -18,7 +19,7 @@ from purgatory import AsyncCircuitBreakerFactory
 from purgatory.domain.model import OpenedState
 from pydantic import BaseModel, ConfigDict, Field
 
-from infra import faults
+from infra import faults, metrics
 from infra.retry import Backoff, retrying
 from messages.errors import KepError, RetryableError
 
@@ -115,17 +116,29 @@ class CallPolicy:
     async def _once(self, operation: str, fn: Callable[[], Awaitable[T]]) -> T:
         async with self._limiter:
             breaker = await self._breakers.get_breaker(f"{self.adapter}.{operation}")
+            started = time.perf_counter()
+            outcome: metrics.AdapterOutcome = "unavailable"
             try:
                 async with breaker:
                     async with asyncio.timeout(self.options.timeout_s):
-                        return await fn()
+                        result = await fn()
+                        outcome = "ok"
+                        return result
             except OpenedState:
+                outcome = "circuit_open"
                 raise RemoteUnavailable(f"{self.adapter}: the circuit is open after repeated failures") from None
             except TimeoutError:
+                outcome = "timeout"
                 raise RemoteUnavailable(f"{self.adapter}: no answer within {self.options.timeout_s} s") from None
-            except KepError:
+            except KepError as exc:
+                outcome = "unavailable" if _transient(exc) else "refused"
                 raise
             except Exception as exc:
                 if faults.is_transient(exc):
                     raise RemoteUnavailable(f"{self.adapter}: {type(exc).__name__}: {exc}") from exc
+                outcome = "error"
                 raise
+            finally:
+                # a refused call was not made: its time says nothing about the remote system
+                took = None if outcome == "circuit_open" else time.perf_counter() - started
+                metrics.adapter_call(self.adapter, operation, outcome, took)

@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import hashlib
 import re
+import time
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -41,7 +42,7 @@ from actors.documents.identity import identity_from_settings
 from actors.ray_options import ActorHandle, actor_class
 from bpmn_bridge.handlers import outcome
 from bpmn_bridge.worker import RESULTS_KEY, RESULTS_QUEUE
-from infra import amqp
+from infra import amqp, metrics
 from infra.consumer import CONSUMER_STALE_S, ConsumerGroup
 from infra.db import create_pool
 from infra.logging import configure_logging
@@ -120,6 +121,7 @@ class Renderer:
                 return
             if self._browser is not None:
                 self.relaunches += 1
+                metrics.renderer_relaunched()
                 with contextlib.suppress(PlaywrightError):
                     await self._browser.close()
             self._browser = await self._playwright.chromium.launch(
@@ -198,6 +200,7 @@ class Renderer:
             await self._job(message)
         finally:
             self.jobs += 1
+            metrics.render_job()
 
     async def _job(self, message: AbstractIncomingMessage) -> None:
         if message.type == TASK_MESSAGE:
@@ -256,7 +259,9 @@ class Renderer:
         issued_at = datetime.now(UTC)
         claims = tokens.RenderClaims(request.case_id, request.office_id, template.id, request.kind, request.lang,
                                      digest, doc_id, issued_at)  # fmt: skip
+        printing = time.perf_counter()
         pdf = await self._print(self._page_url(tokens.issue(self.secret, claims)))
+        printed_s = time.perf_counter() - printing
         number = made_of["case"]["number"]
         title = f"{_TITLES[request.kind][request.lang]} {number}"
         author = made_of["office"]["name"]
@@ -297,6 +302,7 @@ class Renderer:
         )
         await self.cases.apply(command)
         self.rendered += 1
+        metrics.rendered(request.kind.value, printed_s)
         log.info("document_rendered", case_id=str(request.case_id), kind=request.kind.value, bytes=len(pdf))
         return document
 

@@ -3,7 +3,8 @@
 Its own quorum queue (`statistics.cases`, bound to `case.#`, with `statistics.cases.dlq`): each event is applied in
 one transaction with its id (a redelivery applies once), then acknowledged. Events are applied one at a time, in
 the order they arrive, so a case's opening comes before its changes. Hourly it forgets the ids applied more than
-`store.APPLIED_KEPT` ago (stat_applied would otherwise grow by every event ever; why that is safe: store.py).
+`store.APPLIED_KEPT` ago (stat_applied would otherwise grow by every event ever; why that is safe: store.py). Every
+`CASES_GAUGE_EVERY_S` it publishes the open cases by status and office (`kep_cases_open`) from its backlog table.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from aio_pika.abc import AbstractIncomingMessage, AbstractRobustConnection
 
 from actors.ray_options import actor_class
 from actors.statistics import store
-from infra import amqp
+from infra import amqp, metrics
 from infra.consumer import CONSUMER_STALE_S, ConsumerGroup
 from infra.db import create_pool
 from infra.logging import configure_logging
@@ -28,6 +29,7 @@ log = structlog.get_logger("statistics")
 STATISTICS_QUEUE = "statistics.cases"
 STATISTICS_ACTOR = "kep-statistics"
 PRUNE_EVERY_S = 3600.0
+CASES_GAUGE_EVERY_S = 15.0  # one grouped read of a small table; the agent exports every ~10 s anyway
 
 
 class Statistics:
@@ -50,6 +52,8 @@ class Statistics:
         self._consumers = ConsumerGroup(stale_after_s=CONSUMER_STALE_S)
         await self._consumers.consume(queue, self._apply, prefetch=50)
         self._pruner = asyncio.create_task(self._prune_forever())  # held: a task nobody holds may be collected
+        self._gauged: set[tuple[str, str]] = set()
+        self._gauge = asyncio.create_task(self._gauge_forever())
 
     async def _prune_forever(self) -> None:
         while True:
@@ -58,6 +62,24 @@ class Statistics:
                 await self.prune()
             except Exception as exc:  # the database restarting: tried again next hour, nothing waits on it
                 log.warning("statistics_prune_failed", error=repr(exc))
+
+    async def _gauge_forever(self) -> None:
+        while True:
+            try:
+                await self.publish_open_cases()
+            except Exception as exc:  # the database restarting: the gauge keeps its last values until the next read
+                log.warning("statistics_gauge_failed", error=repr(exc))
+            await asyncio.sleep(CASES_GAUGE_EVERY_S)
+
+    async def publish_open_cases(self) -> int:
+        """Open cases by status and office into `kep_cases_open`; a pair that emptied since is set to 0 (a gauge
+        not set again would keep its last value). Returns the pairs published."""
+        async with self.pool.acquire() as conn:
+            rows = await store.backlog(conn=conn, office_id=None)
+        counts = {(row.status, str(row.office_id)): row.cases for row in rows}
+        metrics.cases_open({pair: 0 for pair in self._gauged - counts.keys()} | counts)
+        self._gauged = set(counts)
+        return len(counts)
 
     async def prune(self) -> int:
         """Forget the applied ids older than store.APPLIED_KEPT now (also what the hourly task does)."""

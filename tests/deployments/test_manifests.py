@@ -30,6 +30,7 @@ OPERATORS = {
     "argocd": "applications.argoproj.io",
     "cnpg": "clusters.postgresql.cnpg.io",
     "rabbitmq": "rabbitmqclusters.rabbitmq.com",
+    "prometheus-operator": "prometheusrules.monitoring.coreos.com",
 }
 
 
@@ -95,8 +96,18 @@ KUSTOMIZATIONS = {
         "statefulset.apps/redis-sentinel",
         "statefulset.apps/minio",
     ],
+    "deployments/k8s/monitoring": [
+        "podmonitor.monitoring.coreos.com/kep-ray",
+        "podmonitor.monitoring.coreos.com/kep-queue-workers",
+        "prometheusrule.monitoring.coreos.com/kep",
+        "configmap/kep-grafana-dashboard",
+    ],
     "deployments/k8s/overlays/dev": ["rayservice.ray.io/kep", "statefulset.apps/postgres"],
-    "deployments/k8s/overlays/prod": ["rayservice.ray.io/kep", "pooler.postgresql.cnpg.io/postgres"],
+    "deployments/k8s/overlays/prod": [
+        "rayservice.ray.io/kep",
+        "pooler.postgresql.cnpg.io/postgres",
+        "prometheusrule.monitoring.coreos.com/kep",
+    ],
 }
 
 
