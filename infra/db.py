@@ -90,6 +90,10 @@ class Pool(_Pool):
 async def create_pool(
     dsn: str, min_size: int = 1, max_size: int = 10, *, limits: Limits = BACKGROUND
 ) -> asyncpg.Pool[asyncpg.Record]:
+    """A pool on `dsn`: one host, or a primary and its standbys (`postgresql://u:p@h1:5432,h2:5432/kep?
+    target_session_attrs=read-write`), where asyncpg connects to the first that takes writes. A switchover closes
+    the old primary's connections: the statements on them fail with errors `infra.faults` calls transient, the
+    pool replaces each connection on its next use, and the retry finds the new primary."""
     pool = Pool(
         dsn,
         acquire_s=limits.acquire_s,

@@ -44,6 +44,10 @@ def is_transient(exc: BaseException) -> bool:
         return state[:2] in _TRANSIENT_SQLSTATE_CLASSES or state in _TRANSIENT_SQLSTATES
     if isinstance(exc, asyncpg.InterfaceError):  # the driver's own: only a connection that went away passes
         return "connection is closed" in str(exc) or "pool is closing" in str(exc)
+    if isinstance(exc, asyncpg.exceptions.TargetServerAttributeNotMatched):
+        # a multi-host DSN's `target_session_attrs=read-write` found no primary: between the old primary's stop and
+        # the standby's promotion there is none, for seconds
+        return True
     if isinstance(exc, asyncpg.exceptions.InternalClientError):
         # a connection the server dropped mid-operation, handed out again before the pool noticed (seen when
         # PostgreSQL shuts down: "cannot switch to state 15; another operation (2) is in progress")

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import quote, urlencode
 
+from psycopg.conninfo import conninfo_to_dict
 from yoyo import get_backend, read_migrations
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
@@ -12,7 +14,16 @@ MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 def _yoyo_url(database_url: str) -> str:
     # yoyo picks the driver from the scheme; psycopg 3 is the one we ship.
     scheme, rest = database_url.split("://", 1)
-    return f"postgresql+psycopg://{rest}" if scheme in {"postgres", "postgresql"} else database_url
+    if scheme not in {"postgres", "postgresql"}:
+        return database_url
+    if "," not in rest.split("/", 1)[0]:
+        return f"postgresql+psycopg://{rest}"
+    # Several hosts (a primary and its standbys, `target_session_attrs=read-write`): yoyo parses the URL with
+    # urllib, which takes one host, but hands its query to psycopg as keyword arguments, and libpq reads a list
+    # in `host` and `port`. So libpq parses the URL, and yoyo gets all but the database as parameters.
+    params = conninfo_to_dict(database_url)
+    dbname = str(params.pop("dbname", ""))
+    return f"postgresql+psycopg:///{quote(dbname)}?{urlencode({k: str(v) for k, v in params.items()})}"
 
 
 def pending(database_url: str) -> list[str]:

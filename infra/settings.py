@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 import secrets
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import limits
 from cryptography.fernet import Fernet
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_core import to_jsonable_python
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from messages.catalog import ATTACHMENT_MAX_MB_CEILING
 from messages.errors import ConfigurationError
@@ -27,6 +27,11 @@ class Settings(BaseSettings):
     env: Literal["development", "test", "production"] = "development"
     database_url: SecretStr
     redis_url: SecretStr
+    # Redis behind Sentinel (production's replicated Redis): "host:port,host:port". Set, the application asks
+    # these Sentinels for the master named `redis_sentinel_master` and follows it across failovers; KEP_REDIS_URL
+    # then gives only the password (the master's and the Sentinels') and the database, not the host
+    redis_sentinels: Annotated[tuple[str, ...], NoDecode] = ()
+    redis_sentinel_master: str = "kep"
     amqp_url: SecretStr
     rabbit_mgmt_url: SecretStr | None = None
     engine_url: str
@@ -180,6 +185,22 @@ class Settings(BaseSettings):
         if value is not None:
             Fernet(value.get_secret_value().encode())  # ValueError: not 32 url-safe base64-encoded bytes
         return value
+
+    @field_validator("redis_sentinels", mode="before")
+    @classmethod
+    def _host_ports(cls, value: object) -> object:
+        if isinstance(value, str):
+            # the operator's comma-separated list, or the JSON list `as_env` hands to another process
+            items = json.loads(value) if value.lstrip().startswith("[") else value.split(",")
+            value = tuple(str(item).strip() for item in items if str(item).strip())
+        if not isinstance(value, tuple | list):
+            return value
+        sentinels = tuple(str(item) for item in value)
+        for item in sentinels:
+            host, _, port = item.rpartition(":")
+            if not host or not port.isdigit():
+                raise ValueError(f"a Sentinel is host:port, not {item!r}")
+        return sentinels
 
     @field_validator("rate_limit_reads", "rate_limit_writes", "rate_limit_anonymous")
     @classmethod
