@@ -19,12 +19,12 @@ from infra.settings import Settings
 
 MAX_CONNECTIONS = 64  # per client: past it a call fails at once (a transient error), it never opens more
 
-# Behind Sentinel a call meets a failover as a lost connection (Sentinel has the old master drop its clients) or,
-# on a connection made just before, as READONLY, which redis-py's Sentinel connection turns into a lost one; the
-# next connection asks the Sentinels for the master again. A manual failover takes a second or two and one after
-# a crash Sentinel's `down-after-milliseconds` (5 s in deployments/k8s/stores/ha) and the vote: the waits, 0.1 s
-# doubling to 1 s, ten tries, add up to about 7 s. Past that the error reaches the caller, which `infra.faults`
-# calls transient. (redis-py retries a command only on the errors named in `retry_on_error`.)
+# Behind Sentinel a call meets a failover as a lost connection (`_FollowingPool` closes the old master's, or Sentinel
+# has the old master drop its clients) or, on a connection made just before, as READONLY, which redis-py's Sentinel
+# connection turns into a lost one; the next connection asks the Sentinels for the master again. A manual failover
+# takes a second or two and one after a crash Sentinel's `down-after-milliseconds` (5 s in deployments/k8s/stores/ha)
+# and the vote: the waits, 0.2 s doubling to 1 s, ten retries, add up to about 8 s. Past that the error reaches the
+# caller, which `infra.faults` calls transient. (redis-py retries a command only on the errors in `retry_on_error`.)
 FAILOVER_ERRORS: list[type[Exception]] = [redis_errors.ConnectionError, redis_errors.TimeoutError]
 CONNECT_TIMEOUT_S = 2.0  # to a master that is gone, whose address the Sentinels still give for a while
 
