@@ -10,7 +10,7 @@ from typing import Annotated, Literal
 import limits
 from cryptography.fernet import Fernet
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
-from pydantic_core import to_jsonable_python
+from pydantic_core import PydanticUndefined, to_jsonable_python
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from messages.catalog import ATTACHMENT_MAX_MB_CEILING
@@ -118,6 +118,9 @@ class Settings(BaseSettings):
     serve_ingress: Literal["haproxy", "proxy"] = "haproxy"
     serve_app_name: str = "kep"
     serve_route_prefix: str = "/"
+    # a custom Ray resource the HTTP replicas ask a sliver of, so they run only on nodes that have it: several Ray
+    # nodes on one machine share its ports (`kep up --nodes`); unset in a cluster, where each node is a pod
+    serve_http_resource: str | None = None
 
     oidc_issuer: str = DEV_ISSUER
     oidc_audience: str = "kep-backoffice"
@@ -232,12 +235,12 @@ class Settings(BaseSettings):
 
 def as_env(settings: Settings) -> dict[str, str]:
     """The KEP_* variables that give another process these settings, secrets included (a worker process started
-    for this system: kepctl/local_kubelet.py, tests). Unset values are left out."""
+    for this system: kepctl/local_kubelet.py, tests). Unset and default values are left out."""
     env: dict[str, str] = {}
-    for name in type(settings).model_fields:
+    for name, field in type(settings).model_fields.items():
         value = getattr(settings, name)
-        if value is None:
-            continue
+        if value is None or (field.default is not PydanticUndefined and value == field.default):
+            continue  # a default needs no variable
         if isinstance(value, SecretStr):
             value = value.get_secret_value()
         env[f"KEP_{name.upper()}"] = value if isinstance(value, str) else _env_text(value)

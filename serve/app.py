@@ -112,4 +112,8 @@ class KepIngress:
 
 def build(settings: Settings, replicas: int = 1) -> serve.Application:
     deployment: Any = KepIngress
-    return deployment.options(num_replicas=replicas).bind(settings)  # type: ignore[no-any-return]
+    options: dict[str, Any] = {"num_replicas": replicas}
+    if settings.serve_http_resource:
+        resources = {settings.serve_http_resource: 0.01}
+        options["ray_actor_options"] = {**(deployment.ray_actor_options or {}), "resources": resources}
+    return deployment.options(**options).bind(settings)  # type: ignore[no-any-return]

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
-from infra.settings import load_settings
+from infra.settings import Settings, as_env, load_settings
 from messages.errors import ConfigurationError
 
 REQUIRED = ["KEP_DATABASE_URL", "KEP_REDIS_URL", "KEP_AMQP_URL", "KEP_ENGINE_URL"]
@@ -60,3 +62,16 @@ def test_production_refuses_the_development_issuer(
         load_settings()
     monkeypatch.setenv("KEP_ENV", "development")
     assert load_settings().env == "development"
+
+
+def test_as_env_gives_another_process_the_same_settings(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    # the session's settings: secrets, paths, tuples, a generated render secret, overrides of many defaults
+    for name in [k for k in os.environ if k.startswith("KEP_")]:
+        monkeypatch.delenv(name)
+    for name, value in as_env(settings).items():
+        monkeypatch.setenv(name, value)
+
+    again = load_settings()
+
+    assert again.model_dump() == settings.model_dump()
+    assert again.render_secret.get_secret_value() == settings.render_secret.get_secret_value()
