@@ -13,7 +13,7 @@ from actors.ray_options import actor_class
 from infra import amqp, live
 from infra.consumer import consume
 from infra.logging import configure_logging
-from infra.redis import create_redis
+from infra.redis import redis_for
 from infra.settings import Settings
 from messages.events import CASE_EVENTS, case_event
 
@@ -26,7 +26,7 @@ class LiveRelay:
     async def __init__(self, settings: Settings) -> None:  # type: ignore[misc]  # Ray awaits async __init__
         configure_logging(settings.log_format, settings.log_level)
         self.settings = settings
-        self.redis = create_redis(settings.redis_url.get_secret_value())
+        self.redis = redis_for(settings)
         self.relayed = 0
         self._amqp: AbstractRobustConnection = await amqp.connect(settings.amqp_url.get_secret_value(), LIVE_RELAY)
         channel = await self._amqp.channel()

@@ -28,7 +28,7 @@ from bpmn_bridge.reconciler import RECONCILER_ACTOR
 from bpmn_bridge.worker import RESULTS_QUEUE, task_queue
 from infra import amqp
 from infra.db import INTERACTIVE, create_pool
-from infra.redis import create_redis
+from infra.redis import redis_for
 from infra.settings import Settings
 from infra.storage import ObjectStore, create_store
 from messages.errors import Busy, ConfigurationError, TooManyRequests
@@ -120,7 +120,7 @@ class Context:
             settings=settings,
             pool=pool,
             # each live stream holds a connection in its blocking read; the rest is for everything else
-            redis=create_redis(settings.redis_url.get_secret_value(), LIVE_STREAMS_PER_REPLICA + 32),
+            redis=redis_for(settings, LIVE_STREAMS_PER_REPLICA + 32),
             store=create_store(settings),
             http=http,
             verifier=TokenVerifier(settings.oidc_issuer, settings.oidc_audience, JwksSource(jwks_url, http)),
@@ -134,7 +134,7 @@ class Context:
             relay=NamedActor(OUTBOX_RELAY, settings.ray_namespace),
             delivery_reader=NamedActor(READER_ACTOR, settings.ray_namespace),
             rate_policy=Policy.from_settings(settings),
-            rate_windows=Windows(settings.redis_url.get_secret_value(), settings.ray_namespace),
+            rate_windows=Windows(settings, settings.ray_namespace),
             uploads=asyncio.Semaphore(settings.uploads_per_replica),
         )
 

@@ -11,9 +11,9 @@ import time
 from dataclasses import dataclass
 
 from limits import RateLimitItem, parse
-from limits.aio.storage import RedisStorage
 from limits.aio.strategies import MovingWindowRateLimiter
 
+from infra.redis import rate_limit_storage
 from infra.settings import Settings
 
 _READS = frozenset({"GET", "HEAD"})
@@ -69,14 +69,9 @@ class Standing:
 class Windows:
     """The moving windows of every caller, in Redis."""
 
-    def __init__(self, redis_url: str, namespace: str) -> None:
-        storage = RedisStorage(
-            "async+" + redis_url,
-            implementation="redispy",
-            key_prefix=f"kep:{namespace}:rate",
-            socket_timeout=REDIS_TIMEOUT_S,
-            socket_connect_timeout=REDIS_TIMEOUT_S,
-        )
+    def __init__(self, settings: Settings, namespace: str) -> None:
+        # KEP_REDIS_URL, or the Sentinels' master (infra/redis.py)
+        storage = rate_limit_storage(settings, key_prefix=f"kep:{namespace}:rate", timeout_s=REDIS_TIMEOUT_S)
         self.limiter = MovingWindowRateLimiter(storage)
 
     async def hit(self, item: RateLimitItem, key: str) -> Standing:

@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 import pytest
 from limits import parse
+from pydantic import SecretStr
 from starlette.applications import Starlette
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
@@ -21,7 +22,7 @@ from serve.rate_limits import Policy, Windows
 
 @pytest.fixture
 def windows(settings: Settings) -> Windows:
-    return Windows(settings.redis_url.get_secret_value(), f"test-{uuid.uuid4().hex[:8]}")
+    return Windows(settings, f"test-{uuid.uuid4().hex[:8]}")
 
 
 async def test_a_window_lets_its_limit_through_then_refuses_until_the_oldest_request_leaves(windows: Windows) -> None:
@@ -51,11 +52,10 @@ def test_a_rate_that_does_not_parse_stops_start_up_by_name(settings: Settings) -
     assert Policy.from_settings(load_settings(**base, rate_limit_reads="")).reads is None
 
 
-async def test_when_redis_cannot_count_the_request_passes(monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_when_redis_cannot_count_the_request_passes(monkeypatch: pytest.MonkeyPatch, settings: Settings) -> None:
     # nothing listens on port 1: every count fails, as with Redis down
-    ctx = SimpleNamespace(
-        rate_policy=Policy(None, None, parse("1/minute")), rate_windows=Windows("redis://127.0.0.1:1/0", "x")
-    )
+    away = settings.model_copy(update={"redis_url": SecretStr("redis://127.0.0.1:1/0")})
+    ctx = SimpleNamespace(rate_policy=Policy(None, None, parse("1/minute")), rate_windows=Windows(away, "x"))
 
     async def context() -> Any:
         return ctx
