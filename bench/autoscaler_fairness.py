@@ -49,7 +49,6 @@ def _drain(drains: Sequence[int | None]) -> float | None:
 
 
 def _med(values: Sequence[float]) -> float:
-    # numpy's: the stdlib `statistics` is shadowed by bench/statistics.py when this runs as a script
     return float(np.median(values))
 
 

@@ -38,7 +38,6 @@ MODES = ("default", "lexical", "semantic", "hybrid")
 
 
 def median(values: Iterable[float]) -> float:
-    # not the statistics module: bench/statistics.py, beside this script, shadows it
     ordered = sorted(values)
     return ordered[len(ordered) // 2]
 

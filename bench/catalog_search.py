@@ -43,7 +43,6 @@ def emit(**fields: Any) -> None:
 
 
 def mean(values: Iterable[float]) -> float:
-    # not the statistics module: bench/statistics.py, beside this script, shadows it
     listed = list(values)
     return sum(listed) / len(listed)
 

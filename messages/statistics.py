@@ -14,7 +14,7 @@ DEFAULT_RANGE_DAYS = 30
 # is some 33 000 rows at a million cases, three years of them by day some millions. A page's cost is grouping the
 # periods or offices up to its last row (store.py) and then its rows (~10 µs each: the transfer, Python, JSON), so
 # 1 000 keeps a page within the 200 ms on this two-core machine also while other work loads it to 10 and
-# more (bench/statistics.py), and is more than a screen shows; a CSV export follows the `Link`s
+# more (bench/statistics_reports.py), and is more than a screen shows; a CSV export follows the `Link`s
 MAX_PAGE_ROWS = 1000
 
 

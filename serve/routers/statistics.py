@@ -132,7 +132,7 @@ def _answer(
 ) -> Response:
     """One page, and the `Link` to the next when the store found one row more. Serialised by pydantic-core at once:
     the rows come from the store's own aggregates, and FastAPI's validating them again against the response model
-    would cost about as much as the query (bench/statistics.py)."""
+    would cost about as much as the query (bench/statistics_reports.py)."""
     fields = store.keys(report, p.by)
     shown, headers = paging.page(request, rows, p.limit, lambda r: store.cursor_of(r, fields))
     if csv:

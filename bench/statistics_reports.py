@@ -1,7 +1,7 @@
 """Statistics queries at a million cases: the aggregates of `--cases` generated cases, then p50/p95 per report.
 
     kep services start
-    .venv/bin/python bench/statistics.py [--cases 1000000 --offices 40 --repeats 30]
+    .venv/bin/python bench/statistics_reports.py [--cases 1000000 --offices 40 --repeats 30]
 
 Builds a database of its own (`kep_bench_statistics`, dropped and made again; `--keep` reuses it), migrated like
 the real one, with offices, procedures and the aggregates that the kep-statistics consumer would have kept for
