@@ -20,7 +20,7 @@ from actors.documents.renderer import pool_member as renderer
 from actors.eugo.notifier import NOTIFIER_ACTOR, NotifierActor
 from actors.live import LIVE_RELAY, LiveRelayActor
 from actors.outbox import OUTBOX_RELAY, OutboxRelayActor
-from actors.ray_options import ActorHandle
+from actors.ray_options import ActorHandle, on_node_of
 from actors.statistics.consumer import STATISTICS_ACTOR, StatisticsActor
 from autoscaler.actor import AUTOSCALER_ACTOR, AutoscalerActor
 from bpmn_bridge.bridge import BRIDGE_ACTOR, CamundaBridgeActor
@@ -131,7 +131,10 @@ def start_actors(settings: Settings, detached: bool = False) -> dict[str, ActorH
     handles: dict[str, ActorHandle] = {}
     for i in range(settings.case_shards):
         name = shard_name(i)
-        handles[name] = CaseWorkflowActor.options(name=name, lifetime=lifetime, get_if_exists=True).remote(settings, i)
+        placed = on_node_of(i)  # round robin over the nodes: losing one takes only its share of the shards
+        handles[name] = CaseWorkflowActor.options(name=name, lifetime=lifetime, get_if_exists=True, **placed).remote(
+            settings, i
+        )
     handles[CATALOG_ACTOR] = ProcedureCatalogActor.options(
         name=CATALOG_ACTOR, lifetime=lifetime, get_if_exists=True
     ).remote(settings)

@@ -89,7 +89,5 @@ class CaseWorkflow:
         os._exit(1)
 
 
-# SPREAD: the shards over the Ray nodes there are, so losing one node takes some shards away for a restart, not all
-CaseWorkflowActor = actor_class(
-    CaseWorkflow, max_restarts=-1, max_task_retries=3, max_concurrency=64, scheduling_strategy="SPREAD"
-)
+# placed round robin over the Ray nodes by the bootstrap (actors.ray_options.on_node_of)
+CaseWorkflowActor = actor_class(CaseWorkflow, max_restarts=-1, max_task_retries=3, max_concurrency=64)
