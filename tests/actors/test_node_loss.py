@@ -64,6 +64,11 @@ async def second_node(ray_app: dict[str, Any], tmp_path: Path) -> AsyncIterator[
     probe = Probe.options(scheduling_strategy=NodeAffinitySchedulingStrategy(node_id, soft=False)).remote()
     await asyncio.wait_for(probe.__ray_ready__.remote(), timeout=120)
     ray.kill(probe)
+
+    async def in_the_schedulers_view() -> bool:  # soft placements read the control store's view of resources
+        return ray.available_resources().get(f"{ray_nodes.NODE_RESOURCE}-1", 0) >= 1
+
+    await eventually(in_the_schedulers_view, within=60)
     yield node.pid, node_id
     ray_nodes.kill_node(node.pid)
     node.wait()

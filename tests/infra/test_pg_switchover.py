@@ -94,7 +94,20 @@ def pair() -> Iterator[Pair]:
         p.start(0)
         p.run("createdb", "-h", "127.0.0.1", "-p", str(p.ports[0]), "-U", "kep", "kep")
         migrate(p.dsn(0, 1))
-        p.run("pg_basebackup", "-h", "127.0.0.1", "-p", str(p.ports[0]), "-U", "kep", "-D", str(p.dirs[1]), "-R", "-c", "fast")
+        p.run(
+            "pg_basebackup",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(p.ports[0]),
+            "-U",
+            "kep",
+            "-D",
+            str(p.dirs[1]),
+            "-R",
+            "-c",
+            "fast",
+        )
         p.start(1)
         yield p
     finally:
