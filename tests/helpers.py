@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 from collections.abc import Awaitable, Callable
 
 
@@ -17,3 +18,11 @@ async def eventually(check: Callable[[], Awaitable[bool]], within: float = 20.0)
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError("condition not reached")
         await asyncio.sleep(0.1)
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on now, for a server a test starts itself."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port

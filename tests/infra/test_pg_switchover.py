@@ -16,7 +16,6 @@ import asyncio
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -36,19 +35,13 @@ from infra.retry import Backoff, retrying
 from kepctl.services import _pg_bin
 from messages.cases import CaseAction, CaseCommand, OpenCase, OpenCaseRequest
 from messages.citizen import Citizen
+from tests.helpers import free_port
 
 WORKERS = 6
 BEFORE = 40  # cases acknowledged before the switchover
 AFTER = 40  # and after it
 # a case command waits out the switchover (seconds without a primary) rather than fail
 THROUGH_SWITCHOVER = Backoff(initial_s=0.1, max_s=1.0, jitter_s=0.2, attempts=None, within_s=60)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 @dataclass
@@ -87,7 +80,7 @@ def pair() -> Iterator[Pair]:
     if os.geteuid() == 0:
         owner = pwd.getpwnam("postgres")
         os.chown(base, owner.pw_uid, owner.pw_gid)
-    p = Pair(base, (_free_port(), _free_port()))
+    p = Pair(base, (free_port(), free_port()))
     try:
         # trust on loopback: servers of this test alone, on free ports, gone with it
         p.run("initdb", "-D", str(p.dirs[0]), "-U", "kep", "--auth=trust", "-E", "UTF8", "--locale=C.UTF-8")

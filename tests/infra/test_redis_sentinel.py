@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -28,15 +27,9 @@ from redis.asyncio import Redis
 from infra import live
 from infra.redis import rate_limit_storage, redis_for
 from infra.settings import Settings, as_env
+from tests.helpers import free_port
 
 PASSWORD = "s3cret-sentinel"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 @dataclass
@@ -49,7 +42,7 @@ class Trio:
 @pytest.fixture(scope="module")
 def trio() -> Iterator[Trio]:
     base = Path(tempfile.mkdtemp(prefix="kep-redis-sentinel-"))
-    t = Trio(_free_port(), _free_port(), _free_port())
+    t = Trio(free_port(), free_port(), free_port())
     common = ["--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--requirepass", PASSWORD,
               "--masterauth", PASSWORD]  # fmt: skip
     # Sentinel rewrites its configuration file: one of its own, in the test's folder

@@ -8,7 +8,6 @@ import asyncio
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -24,16 +23,10 @@ from autoscaler.sink import ARRIVED_HEADER
 from bpmn_bridge.topics import GROUPS
 from bpmn_bridge.worker import task_queue
 from infra.settings import Settings, as_env
-from tests.helpers import eventually
+from tests.helpers import eventually, free_port
 from tests.queues import consumers, declare, flood, queue_stats, queued
 
 KEP = str(Path(sys.executable).parent / "kep")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture
