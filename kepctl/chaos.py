@@ -1,6 +1,7 @@
 """The chaos run: a steady load of cases through their process while, on a fixed seed, the dependencies restart and
-pause and the actors die, some at the named dangerous points; then, once quiet, proof from PostgreSQL and the
-engine that every accepted case is where its process leaves it, none lost, none twice.
+pause, PostgreSQL's standby takes over from its primary (a switchover), and the actors die, some at the named
+dangerous points; then, once quiet, proof from PostgreSQL and the engine that every accepted case is where its
+process leaves it, none lost, none twice.
 
 Each case is opened online for a procedure with one evidence, so its process assigns it and then suspends it for
 its documents: `suspended`, with an assignee, `case.assigned` and `case.suspended` by the process exactly once, one
@@ -40,11 +41,11 @@ from autoscaler.actor import AUTOSCALER_ACTOR
 from bpmn_bridge.bridge import BRIDGE_ACTOR
 from bpmn_bridge.engine import EngineClient
 from bpmn_bridge.reconciler import RECONCILER_ACTOR
-from kepctl.services import Service
+from kepctl.services import Postgres, Service
 
 log = structlog.get_logger("chaos")
 
-FaultKind = Literal["restart", "pause", "kill", "crash"]
+FaultKind = Literal["restart", "pause", "kill", "crash", "switchover"]
 SERVICES = ("rabbitmq", "postgres", "redis", "minio", "engine", "keycloak")
 ACTORS = ("bridge", "case-shard", "outbox-relay", "autoscaler", "serve-replica")
 # the dangerous points the actors can be armed to die at
@@ -81,8 +82,10 @@ def plan(seed: int, profile: Literal["short", "long"]) -> list[Fault]:
             Fault("crash", "outbox-relay:after_publish"),
             Fault("crash", "case-shard:after_commit"),
             Fault("pause", "engine", 20.0),
+            Fault("switchover", "postgres"),
         ]
     faults = [Fault("restart", s, rng.uniform(0, 30)) for s in SERVICES]
+    faults += [Fault("switchover", "postgres") for _ in range(2)]
     faults += [Fault("pause", s, rng.uniform(20, 60)) for s in SERVICES]
     faults += [Fault("kill", a) for a in ACTORS for _ in range(2)]
     faults += [Fault("crash", p) for p in CRASH_POINTS]
@@ -322,8 +325,17 @@ async def _crash(point: str, target: Target) -> None:
     await asyncio.sleep(5)  # long enough for a few cases to pass the armed point
 
 
+async def _switchover(service: Service) -> None:
+    """The standby promoted, the primary made its standby (kepctl/services.py, `Postgres.switchover`)."""
+    if not isinstance(service, Postgres):
+        raise TypeError(f"{service.name} has no standby to switch over to")
+    await asyncio.to_thread(service.switchover)
+
+
 async def inject(fault: Fault, target: Target, rng: random.Random) -> None:
-    if fault.kind == "restart":
+    if fault.kind == "switchover":
+        await _switchover(target.services[fault.target])
+    elif fault.kind == "restart":
         await _restart(target.services[fault.target], fault.seconds)
     elif fault.kind == "pause":
         await _pause(target.services[fault.target], fault.seconds)

@@ -182,24 +182,83 @@ def _pg_bin() -> Path:
     return versions[-1]
 
 
-class Postgres(Service):
-    @property
-    def port(self) -> int:
-        return self.stack.pg_port
+@dataclass(frozen=True)
+class PgNode:
+    """One server of the stack's PostgreSQL pair: its data folder and its port."""
+
+    data_dir: Path
+    port: int
 
     @property
-    def data_dir(self) -> Path:
-        return self.stack.state_dir / "postgres" / "data"
+    def exists(self) -> bool:
+        return (self.data_dir / "PG_VERSION").exists()
+
+    @property
+    def is_standby(self) -> bool:
+        """What it starts as: a standby holds `standby.signal` until it is promoted (which removes the file)."""
+        return (self.data_dir / "standby.signal").exists()
+
+    @property
+    def application_name(self) -> str:
+        """How it names itself to its primary (pg_stat_replication)."""
+        return f"kep-pg-{self.port}"
+
+
+def _lsn(text: str) -> int:
+    high, low = text.split("/")
+    return (int(high, 16) << 32) | int(low, 16)
+
+
+class Postgres(Service):
+    """The stack's PostgreSQL: a primary and a streaming standby, as production's CloudNativePG cluster, on
+    `pg_port` and `pg_standby_port`. Which is which changes with a switchover (`switchover`), so clients are given
+    both hosts and `target_session_attrs=read-write` (`StackSettings.database_url`); a node's role is its
+    `standby.signal`. Streaming is asynchronous: a switchover loses nothing (the primary stops first, cleanly, and
+    the standby replays all it sent before it is promoted); a crash of the primary could lose the last commits."""
+
+    # WAL the primary keeps for a standby that was away (stopped, paused); past it the standby is cloned again
+    WAL_KEEP = "256MB"
+
+    @property
+    def nodes(self) -> tuple[PgNode, PgNode]:
+        base = self.stack.state_dir / "postgres"
+        return PgNode(base / "data", self.stack.pg_port), PgNode(base / "data2", self.stack.pg_standby_port)
+
+    @property
+    def port(self) -> int:
+        return self.roles()[0].port
 
     @property
     def socket_dir(self) -> Path:
         return self.stack.state_dir / "postgres" / "sock"
+
+    @property
+    def log_file(self) -> Path:
+        return self._log(self.roles()[0])
+
+    def _log(self, node: PgNode) -> Path:
+        return self.stack.log_dir / f"postgres-{node.port}.log"
+
+    @property
+    def passfile(self) -> Path:
+        """The standby's password to its primary (replication connections are authenticated like any other)."""
+        return self.stack.state_dir / "postgres" / "pgpass"
 
     def _as_owner(self, argv: list[str]) -> list[str]:
         # PostgreSQL refuses to run as root; on a root-only machine it runs as Debian's `postgres` user.
         if os.geteuid() == 0:
             return ["runuser", "-u", "postgres", "--", *argv]
         return argv
+
+    def _run(self, *argv: str, timeout: float = 300) -> None:
+        cmd = self._as_owner([str(_pg_bin() / argv[0]), *argv[1:]])
+        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, timeout=timeout)
+
+    def _own(self, *paths: Path) -> None:
+        if os.geteuid() == 0:
+            owner = pwd.getpwnam("postgres")
+            for p in paths:
+                os.chown(p, owner.pw_uid, owner.pw_gid)
 
     def _let_postgres_through(self, base: Path) -> None:
         """The `postgres` user must traverse the folders above its data (a CI checkout may sit in a 0700 dir)."""
@@ -209,73 +268,209 @@ class Postgres(Service):
                 self.progress(f"  allowing other users to traverse {parent} (PostgreSQL runs as 'postgres')")
                 parent.chmod(mode | stat.S_IXOTH)
 
-    def ready(self) -> bool:
-        if not _port_open(self.stack.pg_port):
+    def roles(self) -> tuple[PgNode, PgNode]:
+        """(primary, standby). Both primaries (a switchover stopped between the promotion and the old primary's
+        demotion) or both standbys: the one further along (its timeline, then its last checkpoint) leads."""
+        a, b = self.nodes
+        if not b.exists or not a.exists:
+            return (a, b) if a.exists or not b.exists else (b, a)
+        if a.is_standby != b.is_standby:
+            return (b, a) if a.is_standby else (a, b)
+        first, second = sorted((a, b), key=self._position, reverse=True)
+        return first, second
+
+    def _position(self, node: PgNode) -> tuple[int, int]:
+        """Its timeline (a promotion writes the new one's history file at once; the control file learns it only at
+        the next checkpoint), then its last checkpoint."""
+        histories = [int(p.name[:8], 16) for p in (node.data_dir / "pg_wal").glob("*.history")]
+        checkpoint = _lsn(self._controldata(node)["Latest checkpoint location"])
+        return max(histories, default=1), checkpoint
+
+    def _controldata(self, node: PgNode) -> dict[str, str]:
+        cmd = self._as_owner([str(_pg_bin() / "pg_controldata"), "-D", str(node.data_dir)])
+        out = subprocess.run(cmd, check=True, capture_output=True, text=True, env={**os.environ, "LC_ALL": "C"})
+        pairs = (line.split(":", 1) for line in out.stdout.splitlines() if ":" in line)
+        return {k.strip(): v.strip() for k, v in pairs}
+
+    def answers(self, node: PgNode) -> bool:
+        if not _port_open(node.port):
             return False
-        argv = [str(_pg_bin() / "pg_isready"), "-q", "-h", "127.0.0.1", "-p", str(self.stack.pg_port)]
+        argv = [str(_pg_bin() / "pg_isready"), "-q", "-h", "127.0.0.1", "-p", str(node.port)]
         return subprocess.run(argv, check=False).returncode == 0
 
-    def pid(self) -> int | None:
-        return _read_pid(self.data_dir / "postmaster.pid")
+    def ready(self) -> bool:
+        return all(self.answers(n) for n in self.nodes)
 
-    def _init(self) -> None:
+    def pid(self) -> int | None:
+        """The primary's postmaster (a pause or a kill of "postgres" is of the server that takes the writes)."""
+        return _read_pid(self.roles()[0].data_dir / "postmaster.pid")
+
+    def _init(self, node: PgNode) -> None:
         self.progress("initialising the PostgreSQL cluster")
-        base = self.data_dir.parent
+        base = node.data_dir.parent
         for d in (base, self.socket_dir):
             d.mkdir(parents=True, exist_ok=True)
         pwfile = base / "pwfile"
         pwfile.write_text(self.stack.pg_password.get_secret_value() + "\n")
         if os.geteuid() == 0:
             self._let_postgres_through(base)
-            owner = pwd.getpwnam("postgres")
-            for p in (base, self.socket_dir, pwfile):
-                os.chown(p, owner.pw_uid, owner.pw_gid)
-        argv = [
-            str(_pg_bin() / "initdb"),
-            "-D",
-            str(self.data_dir),
-            "-U",
-            self.stack.pg_user,
-            "--pwfile",
-            str(pwfile),
-            "--auth-local=trust",
-            "--auth-host=scram-sha-256",
-            "-E",
-            "UTF8",
-            "--locale=C.UTF-8",
-        ]
-        subprocess.run(self._as_owner(argv), check=True, stdout=subprocess.DEVNULL)
-        pwfile.unlink()
+        self._own(base, self.socket_dir, pwfile)
+        try:
+            self._run(
+                "initdb",
+                "-D",
+                str(node.data_dir),
+                "-U",
+                self.stack.pg_user,
+                "--pwfile",
+                str(pwfile),
+                "--auth-local=trust",
+                "--auth-host=scram-sha-256",  # initdb's pg_hba also admits replication from loopback this way
+                "-E",
+                "UTF8",
+                "--locale=C.UTF-8",
+            )
+        finally:
+            pwfile.unlink()
 
-    def _launch(self) -> None:
-        if not (self.data_dir / "PG_VERSION").exists():
-            self._init()
-        log = self.stack.log_dir / "postgres.log"
+    def _write_passfile(self) -> None:
+        if self.passfile.exists():
+            return
+        self.passfile.touch(mode=0o600)
+        self.passfile.write_text(f"127.0.0.1:*:*:{self.stack.pg_user}:{self.stack.pg_password.get_secret_value()}\n")
+        self._own(self.passfile)
+
+    def _conninfo(self, node: PgNode) -> str:
+        return f"host=127.0.0.1 port={node.port} user={self.stack.pg_user} passfile={self.passfile}"
+
+    def _start_node(self, node: PgNode, following: PgNode | None, timeout: float) -> None:
+        """Start one server: a standby streams from `following` (given on the command line, so a demoted primary
+        needs no settings file rewritten)."""
+        if self.answers(node):
+            return
+        if _port_open(node.port):
+            raise ServiceError(
+                f"postgres: port {node.port} is held by pid {_listener_pid(node.port)}, which does not answer as "
+                "postgres; stop it or set another port"
+            )
+        self.progress(f"starting postgres on {node.port}" + (f" (standby of {following.port})" if following else ""))
+        log = self._log(node)
         log.touch()
-        if os.geteuid() == 0:
-            owner = pwd.getpwnam("postgres")
-            os.chown(log, owner.pw_uid, owner.pw_gid)
+        self._own(log)
         # local connections are trusted (the stack's own tools connect without a password), so the socket is for
         # the server's own OS user only (and root): another user of the machine cannot reach it
         opts = (
-            f"-p {self.stack.pg_port} -k {self.socket_dir} -c unix_socket_permissions=0700 "
-            "-c listen_addresses=127.0.0.1 -c max_connections=200 -c shared_buffers=128MB -c fsync=on"
+            f"-p {node.port} -k {self.socket_dir} -c unix_socket_permissions=0700 "
+            "-c listen_addresses=127.0.0.1 -c max_connections=200 -c shared_buffers=128MB -c fsync=on "
+            f"-c wal_keep_size={self.WAL_KEEP} -c cluster_name={node.application_name}"
         )
-        argv = [str(_pg_bin() / "pg_ctl"), "-D", str(self.data_dir), "-l", str(log), "-o", opts, "start"]
-        subprocess.run(self._as_owner(argv), check=True, stdout=subprocess.DEVNULL)
+        if following is not None:
+            opts += f" -c primary_conninfo='{self._conninfo(following)} application_name={node.application_name}'"
+        argv = ["pg_ctl", "-D", str(node.data_dir), "-l", str(log), "-o", opts, "-w", "-t", f"{timeout:.0f}", "start"]
+        self._run(*argv, timeout=timeout + 10)
+
+    def stop_node(self, node: PgNode) -> None:
+        if _read_pid(node.data_dir / "postmaster.pid") is None:
+            return
+        self.progress(f"stopping postgres on {node.port}")
+        # fast: sessions end, open transactions roll back, and the WAL up to the shutdown checkpoint reaches the
+        # standby before the primary exits
+        subprocess.run(
+            self._as_owner([str(_pg_bin() / "pg_ctl"), "-D", str(node.data_dir), "-m", "fast", "-w", "stop"]),
+            check=False,
+            stdout=subprocess.DEVNULL,
+        )
+
+    def _clone(self, primary: PgNode, standby: PgNode) -> None:
+        """A fresh standby: a base backup of the primary, WAL streamed alongside, `standby.signal` written (-R)."""
+        self.progress(f"cloning the standby on {standby.port} from the primary on {primary.port}")
+        shutil.rmtree(standby.data_dir, ignore_errors=True)
+        self._run("pg_basebackup", "-d", self._conninfo(primary), "-D", str(standby.data_dir), "-R", "-c", "fast")
+
+    def streaming(self, primary: PgNode, standby: PgNode) -> bool:
+        """The standby streams from the primary now."""
+        return (
+            self.psql(
+                "SELECT count(*) FROM pg_stat_replication "  # noqa: S608 (our own port-derived name)
+                f"WHERE application_name = '{standby.application_name}' AND state = 'streaming'",
+                port=primary.port,
+            )
+            == "1"
+        )
+
+    def _follow(self, primary: PgNode, standby: PgNode, timeout: float) -> None:
+        """The standby up and streaming; one that cannot follow (WAL it needs recycled, another timeline's
+        history) is cloned again."""
+        if not standby.exists:
+            self._clone(primary, standby)
+        elif not standby.is_standby:
+            (standby.data_dir / "standby.signal").touch()
+            self._own(standby.data_dir / "standby.signal")
+        self._start_node(standby, primary, timeout)
+        if self._eventually(lambda: self.streaming(primary, standby), 30):
+            return
+        self.progress(f"  the standby on {standby.port} does not follow the primary on {primary.port}")
+        self.stop_node(standby)
+        self._clone(primary, standby)
+        self._start_node(standby, primary, timeout)
+        if not self._eventually(lambda: self.streaming(primary, standby), 60):
+            raise ServiceError(f"the standby on {standby.port} does not stream from {primary.port}; see its log")
+
+    @staticmethod
+    def _eventually(probe: Callable[[], bool], within_s: float) -> bool:
+        deadline = time.monotonic() + within_s
+        while not probe():
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.3)
+        return True
 
     def start(self, timeout: float = 120) -> None:
-        super().start(timeout)
+        _private_state(self.stack.state_dir)
+        for d in (self.stack.run_dir, self.stack.log_dir):
+            d.mkdir(parents=True, exist_ok=True)
+        first, _ = self.nodes
+        if not any(n.exists for n in self.nodes):
+            self._init(first)
+        self._write_passfile()
+        primary, standby = self.roles()
+        (primary.data_dir / "standby.signal").unlink(missing_ok=True)  # both were standbys: the further one leads
+        self._start_node(primary, None, timeout)
         for db in (self.stack.pg_database, "engine"):
             self.ensure_database(db)
+        self._follow(primary, standby, timeout)
 
-    def psql(self, sql: str, database: str = "postgres") -> str:
+    def switchover(self, timeout: float = 60) -> None:
+        """The standby becomes the primary and the primary its standby, in CloudNativePG's order: the primary
+        stops (cleanly: its last WAL reaches the standby), the standby replays up to that end and is promoted,
+        then the old primary starts as the new one's standby. Between the stop and the promotion nobody takes
+        writes: clients wait or retry. The other order is two primaries for a while, and whatever the first took
+        then would be lost."""
+        primary, standby = self.roles()
+        if not self.streaming(primary, standby):
+            raise ServiceError(f"no standby streams from the primary on {primary.port}: a switchover could lose data")
+        self.progress(f"switchover: the primary on {primary.port} steps down for {standby.port}")
+        self.stop_node(primary)
+        end = self._controldata(primary)["Latest checkpoint location"]
+        replayed = f"SELECT pg_last_wal_replay_lsn() > '{end}'::pg_lsn"  # past the shutdown checkpoint's record
+        if not self._eventually(lambda: self.psql(replayed, port=standby.port) == "t", timeout):
+            self._start_node(primary, None, timeout)  # the old primary again, rather than no primary
+            raise ServiceError(f"the standby on {standby.port} did not replay up to {end} within {timeout:.0f}s")
+        self.promote(standby, timeout)
+        self._follow(standby, primary, timeout)
+
+    def promote(self, node: PgNode, timeout: float = 60) -> None:
+        """The standby takes writes, on a new timeline (its `standby.signal` goes)."""
+        self._run("pg_ctl", "-D", str(node.data_dir), "-w", "-t", f"{timeout:.0f}", "promote")
+
+    def psql(self, sql: str, database: str = "postgres", port: int | None = None) -> str:
+        """As the stack's user over the local socket; by default on the primary."""
         argv = [
             str(_pg_bin() / "psql"),
             "-h",
             str(self.socket_dir),
             "-p",
-            str(self.stack.pg_port),
+            str(port or self.port),
             "-U",
             self.stack.pg_user,
             "-d",
@@ -292,11 +487,9 @@ class Postgres(Service):
             self.psql(f'CREATE DATABASE "{name}"')
 
     def stop(self) -> None:
-        if self.pid() is None:
-            return
-        self.progress("stopping postgres")
-        argv = [str(_pg_bin() / "pg_ctl"), "-D", str(self.data_dir), "-m", "fast", "-w", "stop"]
-        subprocess.run(self._as_owner(argv), check=False, stdout=subprocess.DEVNULL)
+        """The primary first: it hands its last WAL to the standby on the way out."""
+        for node in self.roles():
+            self.stop_node(node)
 
 
 class Redis(Service):
@@ -500,7 +693,7 @@ class Engine(Service):
             raise ServiceError(f"the engine is not built ({self.JAR}); run ./dev install")
         env = {
             "KEP_ENGINE_PORT": str(self.stack.engine_port),
-            "KEP_ENGINE_DB_URL": f"jdbc:postgresql://127.0.0.1:{self.stack.pg_port}/engine",
+            "KEP_ENGINE_DB_URL": self.stack.engine_jdbc_url(),
             "KEP_ENGINE_DB_USER": self.stack.pg_user,
             "KEP_ENGINE_DB_PASSWORD": self.stack.pg_password.get_secret_value(),
             "KEP_BPMN_DIR": str(ROOT / "bpmn_bridge" / "processes"),

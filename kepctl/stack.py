@@ -25,6 +25,8 @@ class StackSettings(BaseSettings):
 
     state_dir: Path = ROOT / ".state"
     pg_port: int = 54329
+    # the streaming standby's port: the two swap roles on a switchover (kepctl/services.py, Postgres)
+    pg_standby_port: int = 54339
     pg_user: str = "kep"
     pg_password: SecretStr = SecretStr("kep")
     pg_database: str = "kep"
@@ -78,10 +80,19 @@ class StackSettings(BaseSettings):
     def log_dir(self) -> Path:
         return self.state_dir / "log"
 
+    @property
+    def pg_hosts(self) -> str:
+        """Both servers of the PostgreSQL pair: a client tries them in order and keeps the one that takes writes."""
+        return f"127.0.0.1:{self.pg_port},127.0.0.1:{self.pg_standby_port}"
+
     def database_url(self, database: str | None = None) -> str:
         pw = self.pg_password.get_secret_value()
         db = database or self.pg_database
-        return f"postgresql://{self.pg_user}:{pw}@127.0.0.1:{self.pg_port}/{db}"
+        return f"postgresql://{self.pg_user}:{pw}@{self.pg_hosts}/{db}?target_session_attrs=read-write"
+
+    def engine_jdbc_url(self) -> str:
+        """The engine's (pgjdbc): the same pair; a host's role is looked at again after 2 s, not pgjdbc's 10."""
+        return f"jdbc:postgresql://{self.pg_hosts}/engine?targetServerType=primary&hostRecheckSeconds=2"
 
     @property
     def k8s_dir(self) -> Path:

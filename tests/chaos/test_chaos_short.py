@@ -1,6 +1,7 @@
 """The short chaos profile (about three minutes) against the test stack: RabbitMQ down for 30 s, PostgreSQL
 restarted, the bridge killed, the outbox relay and a case shard dying at their dangerous points, the engine paused,
-all while cases flow; then none lost, stuck, doubled or left as an incident, no drift, no 500."""
+PostgreSQL's standby promoted in a switchover (the app, the engine and the checks follow the pair's multi-host
+addresses), all while cases flow; then none lost, stuck, doubled or left as an incident, no drift, no 500."""
 
 from __future__ import annotations
 

@@ -92,5 +92,6 @@ def test_the_local_state_is_closed_to_other_users(stack: StackSettings) -> None:
     # others may pass through `.state` (PostgreSQL runs as its own user), not list it; PostgreSQL trusts local
     # connections, so its socket is for its own OS user alone
     assert stat.S_IMODE(stack.state_dir.stat().st_mode) == 0o711
-    [sock] = services.Postgres("postgres", stack).socket_dir.glob(".s.PGSQL.*[0-9]")
-    assert stat.S_IMODE(sock.stat().st_mode) == 0o700
+    sockets = sorted(services.Postgres("postgres", stack).socket_dir.glob(".s.PGSQL.*[0-9]"))
+    assert [s.name for s in sockets] == [f".s.PGSQL.{stack.pg_port}", f".s.PGSQL.{stack.pg_standby_port}"]
+    assert all(stat.S_IMODE(s.stat().st_mode) == 0o700 for s in sockets)
