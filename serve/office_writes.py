@@ -4,19 +4,11 @@ supervisors their own office's, employees nothing."""
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
-
-from fastapi import Depends
 
 from messages.errors import Forbidden
 from messages.roles import Role
-from serve.deps import Caller
+from serve.deps import SupervisorOrAdmin
 from serve.security import Principal
-
-
-async def writer(caller: Caller) -> Principal:
-    caller.require(Role.SUPERVISOR, Role.ADMINISTRATOR)
-    return caller
 
 
 def may_write(caller: Principal, office_id: uuid.UUID, things: str) -> None:
@@ -25,4 +17,4 @@ def may_write(caller: Principal, office_id: uuid.UUID, things: str) -> None:
         raise Forbidden(f"a supervisor changes only their own office's {things}")
 
 
-Writer = Annotated[Principal, Depends(writer)]
+Writer = SupervisorOrAdmin

@@ -12,8 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from actors.delivery import admin_config
 from actors.delivery.configured import current
-from serve.deps import Ctx, RequestId
-from serve.routers.admin_catalog import Admin
+from serve.deps import Admin, Ctx, RequestId
 from serve.routers.cases import PROBLEMS
 
 router = APIRouter(prefix="/api/admin/adapters", tags=["adapters"], responses=PROBLEMS)

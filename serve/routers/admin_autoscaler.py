@@ -10,8 +10,7 @@ from pydantic import BaseModel, ConfigDict
 
 from actors.handles import ActorMissing
 from messages.errors import FieldError, InvalidInput, NotAvailable
-from serve.deps import Ctx
-from serve.routers.admin_catalog import Admin
+from serve.deps import Admin, Ctx
 from serve.routers.cases import PROBLEMS
 
 router = APIRouter(prefix="/api/admin/autoscaler", tags=["admin: autoscaler"], responses=PROBLEMS)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
 from actors.catalog import store
@@ -19,20 +19,12 @@ from messages.catalog import (
     SyncRun,
 )
 from messages.errors import InvalidInput
-from messages.roles import Role
-from serve.deps import Caller, Ctx, RequestId
+from serve.deps import Admin, Ctx, RequestId
 from serve.routers.cases import PROBLEMS
-from serve.security import Principal
 
 router = APIRouter(prefix="/api/admin", tags=["admin: catalogue"], responses=PROBLEMS)
 
 
-async def administrator(caller: Caller) -> Principal:
-    caller.require(Role.ADMINISTRATOR)
-    return caller
-
-
-Admin = Annotated[Principal, Depends(administrator)]
 Filters = Annotated[ProcedureFilter, Query()]
 
 

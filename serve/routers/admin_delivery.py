@@ -10,8 +10,7 @@ from fastapi import APIRouter, Query, Request, Response
 from actors.delivery import tracking
 from messages.delivery import MailboxReply, ReadReport
 from serve import paging
-from serve.deps import Ctx
-from serve.routers.admin_catalog import Admin
+from serve.deps import Admin, Ctx
 from serve.routers.cases import PROBLEMS
 
 router = APIRouter(prefix="/api/admin/delivery", tags=["admin: delivery"], responses=PROBLEMS)

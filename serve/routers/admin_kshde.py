@@ -13,8 +13,7 @@ from messages.errors import NotAvailable
 from messages.kshde import KshdeUnit, SyncReport
 from messages.problems import Problem
 from serve import paging
-from serve.deps import Ctx
-from serve.routers.admin_catalog import Admin
+from serve.deps import Admin, Ctx
 from serve.routers.cases import PROBLEMS
 
 router = APIRouter(prefix="/api/admin/kshde", tags=["admin: ΚΣΗΔΕ"], responses=PROBLEMS)

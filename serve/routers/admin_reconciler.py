@@ -7,8 +7,7 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from serve.deps import Ctx
-from serve.routers.admin_catalog import Admin
+from serve.deps import Admin, Ctx
 from serve.routers.cases import PROBLEMS
 
 router = APIRouter(prefix="/api/admin/reconciler", tags=["admin: reconciler"], responses=PROBLEMS)

@@ -14,8 +14,7 @@ from actors.documents import store
 from actors.documents.renderer import RENDERER
 from actors.handles import NamedActor
 from messages.documents import Lang, TemplateKind, TemplateUpload, TemplateVersion
-from serve.deps import Ctx
-from serve.routers.admin_catalog import Admin
+from serve.deps import Admin, Ctx
 from serve.routers.cases import PROBLEMS
 
 router = APIRouter(prefix="/api/admin/templates", tags=["templates"], responses=PROBLEMS)

@@ -20,9 +20,8 @@ from messages.errors import ConfigurationError, Forbidden
 from messages.external_apps import AppChange, AppNew, AppPage, ExternalApp, MyApp
 from messages.roles import Role
 from serve import deps
-from serve.deps import Caller, Ctx, RequestId
+from serve.deps import Admin, AnyRole, Ctx, RequestId, SupervisorOrAdmin
 from serve.routers.cases import PROBLEMS
-from serve.security import Principal
 
 router = APIRouter(tags=["external applications"], responses=PROBLEMS)
 
@@ -38,31 +37,28 @@ async def keycloak() -> KeycloakClients:
     return _clients["kc"]
 
 
-async def administrator(caller: Caller) -> Principal:
-    caller.require(Role.ADMINISTRATOR)
-    return caller
-
-
-Admin = Annotated[Principal, Depends(administrator)]
 Keycloak = Annotated[KeycloakClients, Depends(keycloak)]
 Page = Annotated[int, Query(ge=1, le=10_000)]
 Size = Annotated[int, Query(ge=1, le=100)]
 
 
 @router.get("/api/me/apps", response_model=list[MyApp])
-async def my_apps(caller: Caller, ctx: Ctx) -> list[MyApp]:
+async def my_apps(caller: AnyRole, ctx: Ctx) -> list[MyApp]:
     """The active applications the caller may open, by name."""
-    caller.require(Role.EMPLOYEE, Role.SUPERVISOR, Role.ADMINISTRATOR)
     async with ctx.pool.acquire() as conn:
         return await store.my_apps(conn=conn, roles=caller.roles, office_id=caller.office_id)
 
 
 @router.get("/api/offices/{office_id}/apps", response_model=AppPage)
 async def office_apps(
-    office_id: uuid.UUID, caller: Caller, ctx: Ctx, page: Page = 1, size: Size = 50, active: bool | None = None
+    office_id: uuid.UUID,
+    caller: SupervisorOrAdmin,
+    ctx: Ctx,
+    page: Page = 1,
+    size: Size = 50,
+    active: bool | None = None,
 ) -> AppPage:
     """The applications an office's staff may open (by role or not): its supervisors' and administrators' view."""
-    caller.require(Role.SUPERVISOR, Role.ADMINISTRATOR)
     if Role.ADMINISTRATOR not in caller.roles and caller.office_id != office_id:
         raise Forbidden("a supervisor reads only their own office's applications")
     async with ctx.pool.acquire() as conn:

@@ -11,9 +11,8 @@ from pydantic import TypeAdapter
 
 from actors.cases import transfers
 from messages.cases import CaseTransfer, TransferDirection
-from messages.roles import STAFF
 from serve import paging
-from serve.deps import Caller, Ctx
+from serve.deps import Ctx, Staff
 from serve.routers.cases import PROBLEMS
 
 router = APIRouter(prefix="/api/case-transfers", tags=["cases"], responses=PROBLEMS)
@@ -23,14 +22,13 @@ _LIST: TypeAdapter[list[CaseTransfer]] = TypeAdapter(list[CaseTransfer])
 @router.get("", response_model=list[CaseTransfer])
 async def office_transfers(
     request: Request,
-    caller: Caller,
+    caller: Staff,
     ctx: Ctx,
     direction: Annotated[TransferDirection, Query(description="`in`: cases handed to this office; `out`: by it")],
     limit: paging.Limit = paging.DEFAULT_LIMIT,
     after: Annotated[int | None, Query(ge=1, le=2**63 - 1, description="the id of the last hand-over seen")] = None,
 ) -> Response:
     """This office's hand-overs in one direction, newest first; the next page's address is in `Link`."""
-    caller.require(*STAFF)
     async with ctx.pool.acquire() as conn:
         found = await transfers.office_transfers(
             conn=conn, office_id=caller.require_office(), direction=direction, after=after, limit=limit

@@ -23,10 +23,9 @@ from messages.cases import CaseAction, DocumentView
 from messages.catalog import ATTACHMENT_MAX_MB_CEILING
 from messages.envelope import new_id
 from messages.errors import Busy, FieldError, InvalidInput, TooLarge
-from messages.roles import STAFF
 from serve import guard, paging
 from serve.context import Context
-from serve.deps import Caller, Ctx, RequestId
+from serve.deps import Ctx, RequestId, Staff
 from serve.routers.cases import PROBLEMS, REPLAYED, IdempotencyKey_, act, keyed
 from serve.security import Principal
 
@@ -73,7 +72,7 @@ def _sniff(head: bytes) -> str | None:
 async def upload_document(
     case_id: uuid.UUID,
     request: Request,
-    caller: Caller,
+    caller: Staff,
     ctx: Ctx,
     request_id: RequestId,
     response: Response,
@@ -83,7 +82,6 @@ async def upload_document(
     the procedure's limits (413 / 422 with the path `/file`), checked before the body is read where it declares
     its length, and while it is read otherwise. Retried with the same `Idempotency-Key` and file, it answers with
     the document recorded the first time and stores nothing again."""
-    caller.require(*STAFF)
     office = caller.require_office()
     async with ctx.pool.acquire() as conn:  # a foreign or missing case is a 404 before a byte is read
         limits = await case_documents.upload_limits(
@@ -189,7 +187,7 @@ async def _store_upload(
 @router.get("/{case_id}/documents", response_model=list[DocumentView])
 async def list_documents(
     case_id: uuid.UUID,
-    caller: Caller,
+    caller: Staff,
     ctx: Ctx,
     request: Request,
     response: Response,
@@ -197,7 +195,6 @@ async def list_documents(
     after: Annotated[uuid.UUID | None, Query(description="the id of the last document seen")] = None,
 ) -> list[DocumentView]:
     """The case's documents in the order they came, a page at a time (the next one in the `Link` header)."""
-    caller.require(*STAFF)
     async with ctx.pool.acquire() as conn:
         found = await case_documents.documents(
             conn=conn, case_id=case_id, office_id=caller.require_office(), after=after, limit=limit + 1
@@ -208,9 +205,8 @@ async def list_documents(
 
 
 @router.get("/{case_id}/documents/{document_id}", response_model=DocumentView)
-async def get_document(case_id: uuid.UUID, document_id: uuid.UUID, caller: Caller, ctx: Ctx) -> DocumentView:
+async def get_document(case_id: uuid.UUID, document_id: uuid.UUID, caller: Staff, ctx: Ctx) -> DocumentView:
     """The document with a download link valid for five minutes."""
-    caller.require(*STAFF)
     async with ctx.pool.acquire() as conn:
         document = await case_documents.document(
             conn=conn, case_id=case_id, document_id=document_id, office_id=caller.require_office()

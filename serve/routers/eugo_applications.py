@@ -31,12 +31,11 @@ from messages import eugo_applications as m
 from messages.cases import CaseAction, CaseCommand, CitizenMessage, DocumentView
 from messages.envelope import new_id
 from messages.errors import Busy, FieldError, InvalidInput, NotFound, TooLarge
-from messages.roles import STAFF, Role
 from messages.routings import NoCompetentOffice
 from serve import guard, paging
 from serve.citizens import Citizen, CitizenCaller, require_loa
 from serve.context import Context
-from serve.deps import Caller, Ctx, RequestId
+from serve.deps import Admin, Ctx, RequestId, Staff
 from serve.responses import model_response
 from serve.routers.cases import PROBLEMS, REPLAYED, act
 from serve.routers.documents import CHUNK, MULTIPART_FRAMING, SNIFF_BYTES, UPLOAD_SLOT_WAIT_S, _sniff
@@ -385,11 +384,10 @@ async def add_evidence(
 
 @router.post("/api/cases/{case_id}/messages", status_code=201, response_model=m.Message, tags=["cases"])
 async def write_to_citizen(
-    case_id: uuid.UUID, body: m.MessageRequest, caller: Caller, ctx: Ctx, request_id: RequestId
+    case_id: uuid.UUID, body: m.MessageRequest, caller: Staff, ctx: Ctx, request_id: RequestId
 ) -> m.Message:
     """The office writes to the EUGO citizen of this case: a note on the timeline that the citizen also sees in
     their application (ordinary notes stay internal). 404 for a case that is not an EUGO application's."""
-    caller.require(*STAFF)
     async with ctx.pool.acquire() as conn:
         application_id = await applications.by_case(conn=conn, case_id=case_id)
     if application_id is None:
@@ -404,22 +402,20 @@ async def write_to_citizen(
 
 @router.get("/api/admin/eugo/applications", response_model=list[m.AdminApplication], tags=["admin"])
 async def admin_list(
-    caller: Caller,
+    caller: Admin,
     ctx: Ctx,
     status: Annotated[m.ApplicationStatus | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[m.AdminApplication]:
     """Applications, oldest first; `status=unrouted`: those waiting for a routing rule (the administrators' alert)."""
-    caller.require(Role.ADMINISTRATOR)
     async with ctx.pool.acquire() as conn:
         return await applications.listed(conn=conn, status=status, limit=limit)
 
 
 @router.post("/api/admin/eugo/applications/{application_id}/route", response_model=m.AdminApplication, tags=["admin"])
-async def admin_route(application_id: uuid.UUID, caller: Caller, ctx: Ctx, request_id: RequestId) -> m.AdminApplication:
+async def admin_route(application_id: uuid.UUID, caller: Admin, ctx: Ctx, request_id: RequestId) -> m.AdminApplication:
     """Route an unrouted application again (after a rule was added): its case opens in the competent office; still
     no rule is 409. A routed one answers as it is."""
-    caller.require(Role.ADMINISTRATOR)
     routed = await submission.route(
         pool=ctx.pool, cases=ctx.cases, application_id=application_id, request_id=request_id
     )

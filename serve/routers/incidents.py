@@ -18,7 +18,7 @@ from bpmn_bridge.models import Incident
 from messages.cases import CaseAction
 from messages.errors import InvalidInput, NotFound
 from messages.roles import Role
-from serve.deps import Caller, Ctx, RequestId
+from serve.deps import Caller, Ctx, RequestId, SupervisorOrAdmin
 from serve.routers.cases import PROBLEMS, act
 
 log = structlog.get_logger("incidents")
@@ -65,19 +65,17 @@ async def _visible(ctx: Ctx, caller: Caller, found: list[Incident]) -> list[Case
 
 @router.get("", response_model=list[CaseIncident])
 async def list_incidents(
-    caller: Caller, ctx: Ctx, case_id: Annotated[uuid.UUID | None, Query()] = None
+    caller: SupervisorOrAdmin, ctx: Ctx, case_id: Annotated[uuid.UUID | None, Query()] = None
 ) -> list[CaseIncident]:
     """Open incidents, oldest first (at most 500); `case_id`: of that case only."""
-    caller.require(Role.SUPERVISOR, Role.ADMINISTRATOR)
     found = await ctx.engine.incidents(max_results=MAX_INCIDENTS)
     visible = await _visible(ctx, caller, found)
     return [i for i in visible if case_id is None or i.case_id == case_id]
 
 
 @router.post("/{incident_id}/retry", status_code=204, response_class=Response)
-async def retry_incident(incident_id: str, caller: Caller, ctx: Ctx, request_id: RequestId) -> Response:
+async def retry_incident(incident_id: str, caller: SupervisorOrAdmin, ctx: Ctx, request_id: RequestId) -> Response:
     """One more try of the failed step; a note on the case says who asked. Another office's incident is 404."""
-    caller.require(Role.SUPERVISOR, Role.ADMINISTRATOR)
     found = await ctx.engine.incidents(incident_id=incident_id, max_results=1)
     visible = await _visible(ctx, caller, found)
     if not visible:

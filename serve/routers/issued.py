@@ -27,9 +27,8 @@ from messages.documents import (
 )
 from messages.envelope import new_id
 from messages.errors import InvalidInput, NotFound
-from messages.roles import STAFF
 from serve import guard
-from serve.deps import Caller, Ctx, RequestId
+from serve.deps import Ctx, RequestId, Staff
 from serve.routers.cases import PROBLEMS
 
 router = APIRouter(tags=["documents"], responses=PROBLEMS)
@@ -48,12 +47,11 @@ class RenderBody(BaseModel):
 
 @router.post("/api/cases/{case_id}/documents/render", status_code=202, response_model=RenderAccepted)
 async def render_document(
-    case_id: uuid.UUID, body: RenderBody, caller: Caller, ctx: Ctx, request_id: RequestId, response: Response
+    case_id: uuid.UUID, body: RenderBody, caller: Staff, ctx: Ctx, request_id: RequestId, response: Response
 ) -> RenderAccepted:
     """Ask for the case's receipt or certificate. Rendered in the background: the document appears on the case
     (kind `generated`) and in the office's live stream. Asked again while the case is unchanged, it is the same
     document."""
-    caller.require(*STAFF)
     office = caller.require_office()
     async with ctx.pool.acquire() as conn:
         await case_store.get_case(conn=conn, case_id=case_id, office_id=office)  # 404 for another office's case

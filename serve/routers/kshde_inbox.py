@@ -19,7 +19,7 @@ from actors.delivery import incoming
 from messages.delivery import AttachIncoming, IncomingDocument
 from messages.roles import Role
 from serve import paging
-from serve.deps import Caller, Ctx
+from serve.deps import Ctx, SupervisorOrAdmin
 from serve.routers.cases import PROBLEMS
 from serve.security import Principal
 
@@ -35,7 +35,7 @@ def _office_scope(caller: Principal) -> uuid.UUID | None:
 
 @router.get("", response_model=list[IncomingDocument])
 async def list_incoming(
-    caller: Caller,
+    caller: SupervisorOrAdmin,
     ctx: Ctx,
     request: Request,
     response: Response,
@@ -56,7 +56,9 @@ async def list_incoming(
 
 
 @router.post("/{protocol_no:path}/attach", response_model=IncomingDocument)
-async def attach_incoming(protocol_no: ProtocolNo, body: AttachIncoming, caller: Caller, ctx: Ctx) -> IncomingDocument:
+async def attach_incoming(
+    protocol_no: ProtocolNo, body: AttachIncoming, caller: SupervisorOrAdmin, ctx: Ctx
+) -> IncomingDocument:
     """The document (its latest version held, or `version`) and its attachments become the case's documents, with a
     note naming the sender and who chose the case. Again to the same case: the same answer, nothing twice; to
     another case: 409."""

@@ -19,8 +19,7 @@ from sse_starlette import EventSourceResponse
 from starlette.background import BackgroundTask
 
 from infra import live
-from messages.roles import STAFF
-from serve.deps import Caller, Ctx
+from serve.deps import Ctx, Staff
 from serve.routers.cases import PROBLEMS
 
 router = APIRouter(prefix="/api/live", tags=["live updates"])
@@ -30,11 +29,10 @@ READ_BLOCK_MS = 3000  # under the Redis client's socket timeout; sse-starlette p
 
 @router.get("/cases", response_class=EventSourceResponse, responses=PROBLEMS)
 async def case_events(
-    caller: Caller, ctx: Ctx, last_event_id: Annotated[str | None, Header(max_length=50)] = None
+    caller: Staff, ctx: Ctx, last_event_id: Annotated[str | None, Header(max_length=50)] = None
 ) -> EventSourceResponse:
     """`text/event-stream` of the caller's office's case events (`event:` is the CloudEvents type, `data:` the
     envelope, `id:` the position to resume from)."""
-    caller.require(*STAFF)
     office = caller.require_office()
     release = ctx.live_streams.take(caller.subject)  # 429 past a few per user, 503 when the replica has enough
     try:

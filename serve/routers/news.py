@@ -15,7 +15,7 @@ from messages.catalog import AuditEntry
 from messages.news import NewsChange, NewsDraft, NewsItem, NewsRead, NewsState, Receipts, Staff, Withdrawal
 from messages.roles import Role
 from serve import paging
-from serve.deps import Caller, Ctx, RequestId
+from serve.deps import AnyRole, Ctx, RequestId, SupervisorOrAdmin
 from serve.routers.cases import PROBLEMS
 from serve.security import Principal
 
@@ -32,7 +32,7 @@ def _staff(caller: Principal, *roles: Role) -> Staff:
 
 @router.get("", response_model=list[NewsItem])
 async def news_feed(
-    caller: Caller,
+    caller: AnyRole,
     ctx: Ctx,
     request: Request,
     response: Response,
@@ -54,7 +54,7 @@ async def news_feed(
 
 @router.get("/written", response_model=list[NewsItem])
 async def written_news(
-    caller: Caller,
+    caller: SupervisorOrAdmin,
     ctx: Ctx,
     request: Request,
     response: Response,
@@ -72,7 +72,7 @@ async def written_news(
 
 
 @router.post("", status_code=201, response_model=NewsItem)
-async def publish_news(body: NewsDraft, caller: Caller, ctx: Ctx, request_id: RequestId) -> NewsItem:
+async def publish_news(body: NewsDraft, caller: SupervisorOrAdmin, ctx: Ctx, request_id: RequestId) -> NewsItem:
     """A new announcement (audited). Supervisors name their own office as the only target."""
     writer = _staff(caller, *WRITERS)
     async with ctx.pool.acquire() as conn:
@@ -80,7 +80,7 @@ async def publish_news(body: NewsDraft, caller: Caller, ctx: Ctx, request_id: Re
 
 
 @router.get("/{news_id}", response_model=NewsItem)
-async def get_news(news_id: uuid.UUID, caller: Caller, ctx: Ctx) -> NewsItem:
+async def get_news(news_id: uuid.UUID, caller: AnyRole, ctx: Ctx) -> NewsItem:
     """One announcement shown to the caller now; its author and administrators see it in any state."""
     reader = _staff(caller, *READERS)
     async with ctx.pool.acquire() as conn:
@@ -89,7 +89,7 @@ async def get_news(news_id: uuid.UUID, caller: Caller, ctx: Ctx) -> NewsItem:
 
 @router.patch("/{news_id}", response_model=NewsItem)
 async def change_news(
-    news_id: uuid.UUID, body: NewsChange, caller: Caller, ctx: Ctx, request_id: RequestId
+    news_id: uuid.UUID, body: NewsChange, caller: SupervisorOrAdmin, ctx: Ctx, request_id: RequestId
 ) -> NewsItem:
     """Its author or an administrator changes it (audited; the same values again change nothing); withdrawn: 409."""
     writer = _staff(caller, *WRITERS)
@@ -99,7 +99,7 @@ async def change_news(
 
 @router.post("/{news_id}/withdraw", response_model=NewsItem)
 async def withdraw_news(
-    news_id: uuid.UUID, caller: Caller, ctx: Ctx, request_id: RequestId, body: Withdrawal | None = None
+    news_id: uuid.UUID, caller: SupervisorOrAdmin, ctx: Ctx, request_id: RequestId, body: Withdrawal | None = None
 ) -> NewsItem:
     """Shown to nobody from now on; kept with its receipts and history. Again: the same answer."""
     writer = _staff(caller, *WRITERS)
@@ -109,7 +109,7 @@ async def withdraw_news(
 
 
 @router.post("/{news_id}/read", response_model=NewsRead)
-async def mark_read(news_id: uuid.UUID, caller: Caller, ctx: Ctx) -> NewsRead:
+async def mark_read(news_id: uuid.UUID, caller: AnyRole, ctx: Ctx) -> NewsRead:
     """The caller read it; again changes nothing (the first time stays)."""
     reader = _staff(caller, *READERS)
     async with ctx.pool.acquire() as conn:
@@ -117,7 +117,7 @@ async def mark_read(news_id: uuid.UUID, caller: Caller, ctx: Ctx) -> NewsRead:
 
 
 @router.get("/{news_id}/receipts", response_model=Receipts)
-async def news_receipts(news_id: uuid.UUID, caller: Caller, ctx: Ctx) -> Receipts:
+async def news_receipts(news_id: uuid.UUID, caller: SupervisorOrAdmin, ctx: Ctx) -> Receipts:
     """For its author and administrators: who read it when, and who of the active staff it targets has not."""
     writer = _staff(caller, *WRITERS)
     async with ctx.pool.acquire() as conn:
@@ -125,7 +125,7 @@ async def news_receipts(news_id: uuid.UUID, caller: Caller, ctx: Ctx) -> Receipt
 
 
 @router.get("/{news_id}/history", response_model=list[AuditEntry])
-async def news_history(news_id: uuid.UUID, caller: Caller, ctx: Ctx) -> list[AuditEntry]:
+async def news_history(news_id: uuid.UUID, caller: SupervisorOrAdmin, ctx: Ctx) -> list[AuditEntry]:
     """For its author and administrators: every change, who made it, when, why."""
     writer = _staff(caller, *WRITERS)
     async with ctx.pool.acquire() as conn:

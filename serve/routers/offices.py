@@ -28,28 +28,20 @@ from messages.offices import (
     OfficeReason,
 )
 from messages.roles import Role
-from serve.deps import Caller, Ctx, RequestId
+from serve.deps import Admin, AnyRole, Ctx, RequestId, SupervisorOrAdmin
 from serve.routers.cases import PROBLEMS
-from serve.security import Principal
 
 router = APIRouter(tags=["offices"], responses=PROBLEMS)
 
 
-async def sight(caller: Caller) -> store.Sight:
+async def sight(caller: AnyRole) -> store.Sight:
     """What the caller may see of the offices (403 without a role of ours)."""
-    caller.require(Role.EMPLOYEE, Role.SUPERVISOR, Role.ADMINISTRATOR)
     if Role.ADMINISTRATOR in caller.roles:
         return store.EVERYTHING
     return store.Sight(everything=False, own=caller.office_id)
 
 
-async def administrator(caller: Caller) -> Principal:
-    caller.require(Role.ADMINISTRATOR)
-    return caller
-
-
 Seen = Annotated[store.Sight, Depends(sight)]
-Admin = Annotated[Principal, Depends(administrator)]
 Filters = Annotated[OfficeFilter, Query()]
 
 
@@ -97,11 +89,10 @@ async def office_children(office_id: uuid.UUID, seen: Seen, ctx: Ctx) -> list[Of
 
 @router.patch("/api/offices/{office_id}", response_model=Office)
 async def change_own_office(
-    office_id: uuid.UUID, body: OfficeOwnChange, caller: Caller, seen: Seen, ctx: Ctx, request_id: RequestId
+    office_id: uuid.UUID, body: OfficeOwnChange, caller: SupervisorOrAdmin, seen: Seen, ctx: Ctx, request_id: RequestId
 ) -> Office:
     """A supervisor's change of their own office: opening hours, phone, e-mail, website (any other field is 422
     with its pointer; administrators change those at `PATCH /api/admin/offices/{id}`). Audited."""
-    caller.require(Role.SUPERVISOR, Role.ADMINISTRATOR)
     async with ctx.pool.acquire() as conn:
         await store.get_office(conn=conn, office_id=office_id, sight=seen)  # 404 where it is not to be seen
         if Role.ADMINISTRATOR not in caller.roles and caller.office_id != office_id:

@@ -11,11 +11,10 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Query, Response
 
 from actors.routings import store
 from messages.catalog import AuditEntry
-from messages.roles import Role
 from messages.routings import (
     GapFilter,
     GapPage,
@@ -28,27 +27,17 @@ from messages.routings import (
     RoutingPage,
     RoutingReason,
 )
-from serve.deps import Caller, Ctx, RequestId
+from serve.deps import Admin, AnyRole, Ctx, RequestId
 from serve.routers.cases import PROBLEMS
-from serve.security import Principal
 
 router = APIRouter(tags=["routings"], responses=PROBLEMS)
 ADMIN = "/api/admin/routings"
 
 
-async def administrator(caller: Caller) -> Principal:
-    caller.require(Role.ADMINISTRATOR)
-    return caller
-
-
-Admin = Annotated[Principal, Depends(administrator)]
-
-
 @router.get("/api/routings/explain", response_model=Resolution)
-async def explain(caller: Caller, ctx: Ctx, q: Annotated[RouteQuery, Query()]) -> Resolution:
+async def explain(caller: AnyRole, ctx: Ctx, q: Annotated[RouteQuery, Query()]) -> Resolution:
     """The competent office for the procedure, municipality (with its region), channel: the rule that names it,
     the keys it matched, a sentence saying why, and each rule looked at with why it lost; 409 where none does."""
-    caller.require(Role.EMPLOYEE, Role.SUPERVISOR, Role.ADMINISTRATOR)
     async with ctx.pool.acquire() as conn:
         return await store.resolve(
             conn, procedure_id=q.procedure_id, municipality=q.municipality, region=q.region, channel=q.channel

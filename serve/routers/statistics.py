@@ -40,7 +40,7 @@ from messages.statistics import (
     WorkloadRow,
 )
 from serve import paging
-from serve.deps import Caller, Ctx
+from serve.deps import AnyRole, Ctx
 from serve.routers.cases import PROBLEMS
 from serve.security import Principal
 
@@ -67,7 +67,7 @@ class Window:
 
 
 async def window(
-    caller: Caller,
+    caller: AnyRole,
     office_id: uuid.UUID | None = None,
     procedure_id: uuid.UUID | None = None,
     from_: Annotated[date | None, Query(alias="from", description="first day (default: 30 days before `to`)")] = None,
@@ -233,18 +233,18 @@ async def _backlog(caller: Principal, ctx: Ctx, office_id: uuid.UUID | None) -> 
 
 
 @router.get("/backlog", response_model=list[BacklogRow])
-async def backlog(caller: Caller, ctx: Ctx, office_id: uuid.UUID | None = None) -> list[BacklogRow]:
+async def backlog(caller: AnyRole, ctx: Ctx, office_id: uuid.UUID | None = None) -> list[BacklogRow]:
     """Open cases now, per office and status."""
     return await _backlog(caller, ctx, office_id)
 
 
 @router.get("/backlog.csv", response_class=Response)
-async def backlog_csv(caller: Caller, ctx: Ctx, office_id: uuid.UUID | None = None) -> Response:
+async def backlog_csv(caller: AnyRole, ctx: Ctx, office_id: uuid.UUID | None = None) -> Response:
     return _csv("backlog", await _backlog(caller, ctx, office_id), BacklogRow)
 
 
 @router.get("/backlog.svg", response_class=Response)
-async def backlog_svg(caller: Caller, ctx: Ctx, office_id: uuid.UUID | None = None) -> Response:
+async def backlog_svg(caller: AnyRole, ctx: Ctx, office_id: uuid.UUID | None = None) -> Response:
     totals: dict[str, int] = {}
     for r in await _backlog(caller, ctx, office_id):
         totals[r.status] = totals.get(r.status, 0) + r.cases
@@ -267,11 +267,11 @@ async def _workload(caller: Principal, ctx: Ctx, office_id: uuid.UUID | None) ->
 
 
 @router.get("/workload", response_model=list[WorkloadRow])
-async def workload(caller: Caller, ctx: Ctx, office_id: uuid.UUID | None = None) -> list[WorkloadRow]:
+async def workload(caller: AnyRole, ctx: Ctx, office_id: uuid.UUID | None = None) -> list[WorkloadRow]:
     """Open cases per assignee now (an employee: their own row only)."""
     return await _workload(caller, ctx, office_id)
 
 
 @router.get("/workload.csv", response_class=Response)
-async def workload_csv(caller: Caller, ctx: Ctx, office_id: uuid.UUID | None = None) -> Response:
+async def workload_csv(caller: AnyRole, ctx: Ctx, office_id: uuid.UUID | None = None) -> Response:
     return _csv("workload", await _workload(caller, ctx, office_id), WorkloadRow)

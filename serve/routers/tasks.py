@@ -30,7 +30,7 @@ from infra.db import advisory_lock
 from messages.cases import CaseStatus
 from messages.errors import Conflict, FieldError, Forbidden, InvalidInput, NotFound
 from messages.roles import STAFF
-from serve.deps import Caller, Ctx
+from serve.deps import Caller, Ctx, Staff
 from serve.routers.cases import PROBLEMS
 
 router = APIRouter(prefix="/api/tasks", tags=["user tasks"], responses=PROBLEMS)
@@ -92,7 +92,7 @@ async def _office_task(ctx: Ctx, caller: Caller, task_id: str) -> UserTask:
 
 @router.get("", response_model=OfficeTaskPage)
 async def list_tasks(
-    caller: Caller,
+    caller: Staff,
     ctx: Ctx,
     scope: Annotated[Literal["office", "mine", "unassigned"], Query()] = "office",
     case_id: Annotated[str | None, Query(min_length=1, max_length=255)] = None,
@@ -101,7 +101,6 @@ async def list_tasks(
 ) -> OfficeTaskPage:
     """The office's open user tasks, oldest first; `mine`: claimed by the caller; `unassigned`: free to claim;
     `case_id`: of that case only; `next_cursor` fetches the following page."""
-    caller.require(*STAFF)
     query = TaskQuery(
         candidate_group=str(caller.require_office()),
         include_assigned=True,
@@ -139,7 +138,7 @@ def task_lock_key(task_id: str) -> str:
 
 
 @router.post("/{task_id}/claim", status_code=204, response_class=Response)
-async def claim(task_id: str, caller: Caller, ctx: Ctx) -> Response:
+async def claim(task_id: str, caller: Staff, ctx: Ctx) -> Response:
     """Take the task; claiming it again is fine, one that someone else holds is 409."""
     async with _one_at_a_time(ctx, task_id):
         task = await _office_task(ctx, caller, task_id)
@@ -153,7 +152,7 @@ async def claim(task_id: str, caller: Caller, ctx: Ctx) -> Response:
 
 
 @router.post("/{task_id}/unclaim", status_code=204, response_class=Response)
-async def unclaim(task_id: str, caller: Caller, ctx: Ctx) -> Response:
+async def unclaim(task_id: str, caller: Staff, ctx: Ctx) -> Response:
     """Give the task back to the office: the one who claimed it, or a supervisor (403 for anyone else)."""
     async with _one_at_a_time(ctx, task_id):
         task = await _office_task(ctx, caller, task_id)
@@ -182,7 +181,7 @@ async def _case_not_suspended(ctx: Ctx, caller: Caller, task: UserTask) -> None:
 
 
 @router.post("/{task_id}/complete", status_code=204, response_class=Response)
-async def complete(task_id: str, body: CompleteTaskRequest, caller: Caller, ctx: Ctx) -> Response:
+async def complete(task_id: str, body: CompleteTaskRequest, caller: Staff, ctx: Ctx) -> Response:
     """Claimed by the caller first (409 otherwise); the data must pass the task's form and becomes the process's
     variables. A task without a form takes no data; a variable the process keeps for itself is never set (422)."""
     async with _one_at_a_time(ctx, task_id):

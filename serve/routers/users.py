@@ -26,9 +26,8 @@ from messages.errors import ConfigurationError, Forbidden
 from messages.roles import Role
 from messages.users import Move, Reason, User, UserChange, UserFilter, UserNew, UserPage
 from serve import deps
-from serve.deps import Caller, Ctx, RequestId
+from serve.deps import Admin, AnyRole, Ctx, RequestId, SupervisorOrAdmin
 from serve.routers.cases import PROBLEMS
-from serve.security import Principal
 
 router = APIRouter(tags=["users"], responses=PROBLEMS)
 
@@ -44,20 +43,13 @@ async def keycloak() -> KeycloakAccounts:
     return _accounts["kc"]
 
 
-async def administrator(caller: Caller) -> Principal:
-    caller.require(Role.ADMINISTRATOR)
-    return caller
-
-
-async def sight(caller: Caller) -> store.Sight:
+async def sight(caller: AnyRole) -> store.Sight:
     """What the caller may see (403 without a role of ours)."""
-    caller.require(Role.EMPLOYEE, Role.SUPERVISOR, Role.ADMINISTRATOR)
     if Role.ADMINISTRATOR in caller.roles:
         return store.EVERYTHING
     return store.Sight(everything=False, own=caller.office_id, active_only=Role.SUPERVISOR not in caller.roles)
 
 
-Admin = Annotated[Principal, Depends(administrator)]
 Seen = Annotated[store.Sight, Depends(sight)]
 Keycloak = Annotated[KeycloakAccounts, Depends(keycloak)]
 Filter = Annotated[UserFilter, Query()]
@@ -80,9 +72,8 @@ async def directory_entry(user_id: uuid.UUID, seen: Seen, ctx: Ctx) -> User:
 
 
 @router.get("/api/users/{user_id}/history", response_model=list[AuditEntry])
-async def directory_history(user_id: uuid.UUID, seen: Seen, caller: Caller, ctx: Ctx) -> list[AuditEntry]:
+async def directory_history(user_id: uuid.UUID, seen: Seen, caller: SupervisorOrAdmin, ctx: Ctx) -> list[AuditEntry]:
     """Every change of the person's account, oldest first (administrators; a supervisor their own office's)."""
-    caller.require(Role.SUPERVISOR, Role.ADMINISTRATOR)
     async with ctx.pool.acquire() as conn:
         await store.get_user(conn=conn, user_id=user_id, sight=seen)
         return await store.history(conn=conn, user_id=user_id)

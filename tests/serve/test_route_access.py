@@ -557,6 +557,28 @@ async def test_a_token_without_a_role_of_ours_is_refused_everywhere(
     assert not wrong, "\n".join(wrong)
 
 
+async def test_the_role_is_refused_before_the_request_is_validated(
+    http: httpx.AsyncClient, token_for: Callable[..., str], make_office: OfficeFactory
+) -> None:
+    """A caller without the route's role gets 403 for a body and a query that are wrong too, not a 422 that would
+    tell them which fields the route takes: the role is checked by a dependency (`serve.deps.holding`), which
+    FastAPI solves before it validates the request. A staff route for a token without a role of ours, an
+    administrators' route for an employee."""
+    office = await make_office()
+    nobody, employee = bearer(token_for(office, roles=())), bearer(token_for(office))
+    wrong: list[str] = []
+    for (method, path), kind in sorted(ACCESS.items()):
+        if kind in (PUBLIC, CITIZEN):
+            continue
+        headers = employee if kind == ADMIN else nobody
+        bad_query = {"limit": "-1", "page": "0", "size": "0", "after": "not-a-cursor", "office_id": "no"}
+        bad_body = ["not", "an", "object"] if method != "GET" else None
+        resp = await asyncio.wait_for(_send(http, method, _fill(path), headers, bad_query, bad_body), timeout=60)
+        if resp.status_code != 403 or not _is_problem(resp):
+            wrong.append(f"{method} {path} ({kind}): {resp.status_code} {resp.text[:200]}")
+    assert not wrong, "\n".join(wrong)
+
+
 async def test_the_public_routes_answer_without_a_token(http: httpx.AsyncClient) -> None:
     """The other side of the classification: what is PUBLIC does answer an anonymous caller (not 401/403)."""
     for (method, path), kind in sorted(ACCESS.items()):
