@@ -101,7 +101,25 @@ def services_status(
         if (only is None and svc.name in services.OPTIONAL) or (only is not None and svc.name not in only):
             continue
         state = "up" if svc.ready() else "down"
-        typer.echo(f"{svc.name:10} {state:5} pid={svc.pid() or '-'}  log={svc.log_file}")
+        roles = ""
+        if isinstance(svc, services.Postgres):
+            primary, standby = svc.roles()
+            roles = f"  primary={primary.port} standby={standby.port}"
+        typer.echo(f"{svc.name:10} {state:5} pid={svc.pid() or '-'}  log={svc.log_file}{roles}")
+
+
+@svc_app.command("switchover")
+def services_switchover() -> None:
+    """PostgreSQL's standby becomes the primary and the primary its standby, in CloudNativePG's order; the stack
+    follows, since its clients are given both hosts. Refused while no standby streams."""
+    pg = services.Postgres("postgres", _stack(), _say)
+    try:
+        pg.switchover()
+    except services.ServiceError as exc:
+        typer.secho(str(exc), fg="red", err=True)
+        raise typer.Exit(1) from None
+    primary, standby = pg.roles()
+    typer.echo(f"primary={primary.port} standby={standby.port}")
 
 
 @app.command()

@@ -13,8 +13,10 @@ from collections.abc import Iterator
 
 import asyncpg
 import pytest
+from typer.testing import CliRunner
 
 from kepctl import services
+from kepctl.main import app
 from kepctl.stack import StackSettings
 
 
@@ -126,6 +128,17 @@ async def test_a_missing_standby_is_cloned_from_the_primary(
     on_standby = database_url.replace(pg.stack.pg_hosts, f"127.0.0.1:{standby.port}").split("?")[0]
     assert await _served_by(on_standby) == (standby.port, True)
     assert await _rows(on_standby, probe) == [1]  # cloned with what the primary had
+
+
+def test_an_operator_switches_over_from_the_cli_and_sees_the_roles(pg: services.Postgres) -> None:
+    primary, standby = pg.roles()
+
+    switched = CliRunner().invoke(app, ["services", "switchover"])
+
+    assert switched.exit_code == 0, switched.output
+    assert f"primary={standby.port} standby={primary.port}" in switched.output
+    status = CliRunner().invoke(app, ["services", "status", "postgres"])
+    assert f"primary={standby.port} standby={primary.port}" in status.output
 
 
 def test_a_switchover_without_a_streaming_standby_is_refused_and_changes_nothing(pg: services.Postgres) -> None:

@@ -98,6 +98,10 @@ async def test_chains_of_operations_hold(
     schema = schemathesis.openapi.from_url(f"{base}/openapi.json")
     for method, path in SKIPPED:
         schema = schema.exclude(method=method, path=path)
+    # nor the statistics: their rows come from the statistics consumer, after the events, so an answer (and the
+    # links Schemathesis draws from it) differs between a scenario and its replay, which Hypothesis refuses
+    # (FlakyStrategyDefinition, seen once). The single operations' fuzz above still covers them.
+    schema = schema.exclude(path_regex=r"^/api/statistics/")
     # Schemathesis links the operations itself, from the answers' schemas and the paths' parameters
     machine = schema.as_state_machine()
     calls: list[str] = []
