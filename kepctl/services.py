@@ -87,16 +87,23 @@ def _listener_pid(port: int) -> int | None:
     return None
 
 
-def _wait(what: str, probe: Callable[[], bool], timeout: float, progress: ProgressFn) -> None:
-    deadline = time.monotonic() + timeout
+def _eventually(probe: Callable[[], bool], within_s: float, note: Callable[[], None] | None = None) -> bool:
+    """Whether `probe` held within the time; `note` every 10 s of waiting."""
+    deadline = time.monotonic() + within_s
     next_note = time.monotonic() + 10
     while not probe():
         if time.monotonic() > deadline:
-            raise ServiceError(f"{what} did not become ready within {timeout:.0f}s; see its log")
-        if time.monotonic() > next_note:
-            progress(f"  still waiting for {what} ...")
+            return False
+        if note is not None and time.monotonic() > next_note:
+            note()
             next_note += 10
         time.sleep(0.3)
+    return True
+
+
+def _wait(what: str, probe: Callable[[], bool], timeout: float, progress: ProgressFn) -> None:
+    if not _eventually(probe, timeout, lambda: progress(f"  still waiting for {what} ...")):
+        raise ServiceError(f"{what} did not become ready within {timeout:.0f}s; see its log")
 
 
 @dataclass
@@ -250,9 +257,9 @@ class Postgres(Service):
             return ["runuser", "-u", "postgres", "--", *argv]
         return argv
 
-    def _run(self, *argv: str, timeout: float = 300) -> None:
+    def _run(self, *argv: str, timeout: float = 300, check: bool = True) -> None:
         cmd = self._as_owner([str(_pg_bin() / argv[0]), *argv[1:]])
-        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, timeout=timeout)
+        subprocess.run(cmd, check=check, stdout=subprocess.DEVNULL, timeout=timeout)
 
     def _own(self, *paths: Path) -> None:
         if os.geteuid() == 0:
@@ -375,11 +382,7 @@ class Postgres(Service):
         self.progress(f"stopping postgres on {node.port}")
         # fast: sessions end, open transactions roll back, and the WAL up to the shutdown checkpoint reaches the
         # standby before the primary exits
-        subprocess.run(
-            self._as_owner([str(_pg_bin() / "pg_ctl"), "-D", str(node.data_dir), "-m", "fast", "-w", "stop"]),
-            check=False,
-            stdout=subprocess.DEVNULL,
-        )
+        self._run("pg_ctl", "-D", str(node.data_dir), "-m", "fast", "-w", "stop", check=False)
 
     def _clone(self, primary: PgNode, standby: PgNode) -> None:
         """A fresh standby: a base backup of the primary, WAL streamed alongside, `standby.signal` written (-R)."""
@@ -407,23 +410,14 @@ class Postgres(Service):
             (standby.data_dir / "standby.signal").touch()
             self._own(standby.data_dir / "standby.signal")
         self._start_node(standby, primary, timeout)
-        if self._eventually(lambda: self.streaming(primary, standby), 30):
+        if _eventually(lambda: self.streaming(primary, standby), 30):
             return
         self.progress(f"  the standby on {standby.port} does not follow the primary on {primary.port}")
         self.stop_node(standby)
         self._clone(primary, standby)
         self._start_node(standby, primary, timeout)
-        if not self._eventually(lambda: self.streaming(primary, standby), 60):
+        if not _eventually(lambda: self.streaming(primary, standby), 60):
             raise ServiceError(f"the standby on {standby.port} does not stream from {primary.port}; see its log")
-
-    @staticmethod
-    def _eventually(probe: Callable[[], bool], within_s: float) -> bool:
-        deadline = time.monotonic() + within_s
-        while not probe():
-            if time.monotonic() > deadline:
-                return False
-            time.sleep(0.3)
-        return True
 
     def start(self, timeout: float = 120) -> None:
         _private_state(self.stack.state_dir)
@@ -453,7 +447,7 @@ class Postgres(Service):
         self.stop_node(primary)
         end = self._controldata(primary)["Latest checkpoint location"]
         replayed = f"SELECT pg_last_wal_replay_lsn() > '{end}'::pg_lsn"  # past the shutdown checkpoint's record
-        if not self._eventually(lambda: self.psql(replayed, port=standby.port) == "t", timeout):
+        if not _eventually(lambda: self.psql(replayed, port=standby.port) == "t", timeout):
             self._start_node(primary, None, timeout)  # the old primary again, rather than no primary
             raise ServiceError(f"the standby on {standby.port} did not replay up to {end} within {timeout:.0f}s")
         self.promote(standby, timeout)

@@ -38,6 +38,11 @@ async def probe(database_url: str) -> str:
     return table
 
 
+def _on(pg: services.Postgres, node: services.PgNode, database_url: str) -> str:
+    """The session's database on that one server, whatever its role."""
+    return database_url.replace(pg.stack.pg_hosts, f"127.0.0.1:{node.port}").split("?")[0]
+
+
 async def _served_by(database_url: str) -> tuple[int, bool]:
     """The port of the server the pair's address reaches, and whether it is in recovery (a standby)."""
     conn = await asyncpg.connect(database_url)
@@ -83,7 +88,7 @@ async def test_a_switchover_hands_the_writes_to_the_standby_and_back(
     assert await _rows(database_url, probe) == [1]  # what the old primary took, the new one has
     await _insert(database_url, probe, 2)
     # the old primary, now a standby, replays what the new one takes (read on it directly)
-    on_old = database_url.replace(pg.stack.pg_hosts, f"127.0.0.1:{primary.port}").split("?")[0]
+    on_old = _on(pg, primary, database_url)
     assert await _served_by(on_old) == (primary.port, True)
 
     pg.switchover()
@@ -125,7 +130,7 @@ async def test_a_missing_standby_is_cloned_from_the_primary(
 
     assert pg.roles() == (primary, standby)
     assert pg.streaming(primary, standby)
-    on_standby = database_url.replace(pg.stack.pg_hosts, f"127.0.0.1:{standby.port}").split("?")[0]
+    on_standby = _on(pg, standby, database_url)
     assert await _served_by(on_standby) == (standby.port, True)
     assert await _rows(on_standby, probe) == [1]  # cloned with what the primary had
 
